@@ -1,0 +1,62 @@
+//! Typed background jobs on apalis 1.0.
+//!
+//! A [`Job`] is a serde payload with a stable kind name (its queue), a maximum
+//! number of attempts and an optional idempotency key. [`SqlQueue`] stores jobs
+//! durably (apalis-sqlite's `Jobs` table) and can enqueue inside the caller's
+//! own transaction, so a job that must follow a write commits with it.
+//! [`Runtime`] runs typed handlers with bounded concurrency, exponential
+//! backoff between attempts, dead-lettering of permanent failures, and one
+//! cancellation token for graceful shutdown.
+//!
+//! Delivery is at-least-once: a worker that dies mid-job stops heart-beating and
+//! its jobs go back to the queue, so handlers must be idempotent. The crate
+//! knows nothing of the application that uses it; other backends (Postgres,
+//! SQS) plug in behind the same `Job`/handler types.
+
+mod backoff;
+mod queue;
+mod runtime;
+
+pub use backoff::ExponentialBackoff;
+pub use queue::{DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue};
+pub use runtime::{Runtime, WorkerOptions};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A typed job payload.
+pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// Stable name of the job kind; also the queue it lives in. Never rename a
+    /// kind that has jobs in flight.
+    const KIND: &'static str;
+    /// Attempts before the job is dead-lettered (first run included).
+    const MAX_ATTEMPTS: usize = 8;
+
+    /// A key that makes enqueueing idempotent: a second job of the same kind
+    /// with the same key is ignored while the first is stored.
+    fn idempotency_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Why a handler failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A passing fault (database busy, network, 5xx): retried with backoff
+    /// until the job's attempts run out, then dead-lettered.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Retrying cannot help (undecodable payload, rejected input): the job is
+    /// dead-lettered at once with this error kept.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn retryable(err: impl std::fmt::Display) -> Self {
+        Self::Retryable(err.to_string())
+    }
+
+    pub fn permanent(err: impl std::fmt::Display) -> Self {
+        Self::Permanent(err.to_string())
+    }
+}

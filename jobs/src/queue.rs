@@ -1,0 +1,199 @@
+//! The embedded SQL queue: apalis-sqlite's tables in the application's own
+//! SQLite database, so that enqueueing can share the caller's transaction.
+
+use std::time::Duration;
+
+use apalis_core::task::builder::TaskBuilder;
+use apalis_sqlite::SqliteStorage;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::Job;
+
+/// How workers poll and how quickly a dead worker's jobs are recovered.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// How often an idle worker looks for new jobs.
+    pub poll_interval: Duration,
+    /// How often a worker proves it is alive.
+    pub heartbeat: Duration,
+    /// Missed heartbeats after which a worker's jobs go back to the queue.
+    pub missed_heartbeats: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(100),
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("job payload could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("queue storage failed: {0}")]
+    Storage(#[from] apalis_sqlite::Error),
+}
+
+/// Counts for one queue, as an operator wants to see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queue: String,
+    pub pending: i64,
+    pub running: i64,
+    pub done: i64,
+    /// Failed but with attempts left: will run again.
+    pub retrying: i64,
+    /// Permanently failed or out of attempts.
+    pub dead: i64,
+    /// Age in seconds of the oldest job still waiting to run.
+    pub oldest_pending_secs: Option<i64>,
+}
+
+/// A job that will not run again, with the error that ended it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: String,
+    pub queue: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub payload: String,
+}
+
+/// SQL written once for "this job will not run again".
+const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+
+/// Handle to the SQL queue in a SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqlQueue {
+    pool: SqlitePool,
+    config: QueueConfig,
+}
+
+impl SqlQueue {
+    pub fn new(pool: SqlitePool, config: QueueConfig) -> Self {
+        Self { pool, config }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Creates or upgrades the queue's tables. Safe beside the application's
+    /// own migrations in the same database (each ignores the other's).
+    pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+        // apalis-sqlite's `setup` also turns `synchronous` off on a pooled
+        // connection, which would give up durability: run only its migrations.
+        let mut migrator = SqliteStorage::<()>::migrations();
+        migrator.set_ignore_missing(true);
+        migrator.run(pool).await
+    }
+
+    /// Stores a job in its own transaction.
+    pub async fn enqueue<J: Job>(&self, job: &J) -> Result<(), EnqueueError> {
+        let mut conn = self.pool.acquire().await.map_err(apalis_sqlite::Error::from)?;
+        Self::enqueue_in(&mut conn, job).await
+    }
+
+    /// Stores jobs on the caller's connection or transaction: they become
+    /// visible to workers only when the caller commits.
+    pub async fn enqueue_in<J: Job>(
+        conn: &mut SqliteConnection,
+        job: &J,
+    ) -> Result<(), EnqueueError> {
+        Self::enqueue_all_in(conn, std::slice::from_ref(job)).await
+    }
+
+    pub async fn enqueue_all_in<J: Job>(
+        conn: &mut SqliteConnection,
+        jobs: &[J],
+    ) -> Result<(), EnqueueError> {
+        let mut tasks = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let mut builder =
+                TaskBuilder::new(serde_json::to_vec(job)?).max_attempts(J::MAX_ATTEMPTS);
+            if let Some(key) = job.idempotency_key() {
+                builder = builder.idempotency_key(key);
+            }
+            tasks.push(builder.build());
+        }
+        apalis_sqlite::queries::push_tasks(conn, J::KIND, &tasks).await?;
+        Ok(())
+    }
+
+    /// Per-queue counts, one row per queue that has ever held a job.
+    pub async fn stats(&self) -> Result<Vec<QueueStats>, sqlx::Error> {
+        let sql = format!(
+            "SELECT job_type,
+                SUM(CASE WHEN status IN ('Pending', 'Queued') THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'Running' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'Done' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END),
+                SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END),
+                CAST(strftime('%s', 'now') AS INTEGER)
+                    - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)
+             FROM Jobs GROUP BY job_type ORDER BY job_type"
+        );
+        let rows: Vec<(String, i64, i64, i64, i64, i64, Option<i64>)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(queue, pending, running, done, retrying, dead, oldest)| QueueStats {
+                    queue,
+                    pending,
+                    running,
+                    done,
+                    retrying,
+                    dead,
+                    oldest_pending_secs: oldest.map(|s| s.max(0)),
+                },
+            )
+            .collect())
+    }
+
+    /// Jobs that will not run again, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let sql = format!(
+            "SELECT id, job_type, attempts, last_result, CAST(job AS TEXT) FROM Jobs
+             WHERE {DEAD} ORDER BY done_at DESC LIMIT $1"
+        );
+        let rows: Vec<(String, String, i64, Option<String>, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, queue, attempts, error, payload)| DeadLetter {
+                id,
+                queue,
+                attempts,
+                error,
+                payload,
+            })
+            .collect())
+    }
+
+    /// Jobs of every queue not yet finished: waiting, running or retrying.
+    pub async fn unfinished(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM Jobs WHERE status IN ('Pending', 'Queued', 'Running')
+             OR (status = 'Failed' AND attempts < max_attempts)",
+        )
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// A cheap round trip proving the queue's storage answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM Jobs LIMIT 1)")
+            .fetch_one(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}
