@@ -1,1 +1,24 @@
+//! Rally: capture prospects at any scale and turn them into customers.
 
+/// Typed settings from the environment.
+pub mod config;
+/// The data layer: pool, migrations, queries.
+pub mod db;
+/// Domain types parsed at the edge.
+pub mod domain;
+/// The single error type of the HTTP layer.
+pub mod error;
+/// CSV export of prospects.
+pub mod export;
+/// Routes, handlers and middleware.
+pub mod http;
+/// Job payloads and handlers.
+pub mod jobs;
+/// Tokens, signatures and password hashing.
+pub mod security;
+/// Building and running the app.
+pub mod startup;
+/// Logging set-up.
+pub mod telemetry;
+/// maud views.
+pub mod views;

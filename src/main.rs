@@ -1,1 +1,110 @@
-fn main() {}
+//! The `rally` command: parse the CLI, load settings, start telemetry, run.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rally::{config::Settings, db, startup::App, telemetry};
+
+#[derive(Parser)]
+#[command(name = "rally", version, about = "Capture prospects at any scale")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server with in-process workers.
+    Serve {
+        /// Address to listen on (default 0.0.0.0:$PORT, PORT defaulting to 8080).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        /// Seed the demo organization, owner and form at /f/demo.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Write data out.
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
+}
+
+#[derive(Subcommand)]
+enum Export {
+    /// An organization's prospects as CSV on standard output.
+    Prospects {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::from_env()?;
+    telemetry::init(settings.json_logs);
+    match cli.command {
+        Command::Serve { bind, demo } => {
+            if let Some(bind) = bind {
+                settings.bind = bind;
+            }
+            let app = App::build(settings, demo, true).await?;
+            let token = app.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                token.cancel();
+            });
+            tracing::info!(addr = %app.addr, "Rally is listening");
+            if let Some(demo) = &app.demo {
+                println!("Demo form:  http://{}/f/demo", display_addr(app.addr));
+                println!("Sign in at: http://{}/signin", display_addr(app.addr));
+                println!("  email:    {}", demo.email);
+                println!("  password: {}", demo.password);
+            }
+            app.run().await
+        }
+        Command::Migrate => {
+            let pool = db::connect(&settings.database).await?;
+            db::migrate(&pool).await.context("migrating the database")?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Export { what: Export::Prospects { org } } => {
+            let pool = db::connect(&settings.database).await?;
+            db::migrate(&pool).await?;
+            rally::export::prospects(&pool, &org, std::io::stdout().lock()).await?;
+            Ok(())
+        }
+    }
+}
+
+/// 0.0.0.0 is where we listen, not an address a browser can open.
+fn display_addr(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

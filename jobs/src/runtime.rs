@@ -115,8 +115,8 @@ where
     let name = format!("{}-{}", J::KIND, uuid::Uuid::new_v4().simple());
     let worker = WorkerBuilder::new(name)
         .backend(backend)
-        .retry(policy)
         .concurrency(concurrency)
+        .retry(policy)
         .build(move |job: J| {
             let handler = handler.clone();
             async move {

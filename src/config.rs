@@ -1,0 +1,242 @@
+//! Typed settings from the environment (`DATABASE_URL`, `PORT`, `RALLY_*`),
+//! validated once at start-up.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+
+/// Where Rally keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// Accepts `sqlite:PATH`, `sqlite://PATH` or a bare file path.
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            bail!("DATABASE_URL: Postgres is not supported by this build yet; use a sqlite: URL");
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path.contains("://") {
+            bail!("DATABASE_URL: expected sqlite:PATH, got {raw:?}");
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn sqlite_path(&self) -> &std::path::Path {
+        match self {
+            Self::Sqlite(path) => path,
+        }
+    }
+}
+
+/// A secret that never shows up in logs or `Debug` output.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    pub const MIN_LEN: usize = 32;
+
+    pub fn new(bytes: Vec<u8>) -> anyhow::Result<Self> {
+        if bytes.len() < Self::MIN_LEN {
+            bail!(
+                "RALLY_SECRET_KEY must be at least {} bytes long",
+                Self::MIN_LEN
+            );
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: DatabaseUrl,
+    /// `None` until resolved by [`Settings::resolve_secret`].
+    pub secret_key: Option<SecretKey>,
+    pub production: bool,
+    /// Submissions posted sooner than this after the form was rendered are
+    /// treated as bots.
+    pub form_min_fill: Duration,
+    pub worker_concurrency: usize,
+    pub job_heartbeat: Duration,
+    pub job_poll_interval: Duration,
+    pub json_logs: bool,
+}
+
+impl Settings {
+    /// Reads the environment; every variable has a laptop-friendly default.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let production = matches!(
+            get("RALLY_ENV").as_deref(),
+            Some("production") | Some("prod")
+        );
+        let port: u16 = parse_or(&get, "PORT", 8080)?;
+        let bind = match get("RALLY_BIND") {
+            Some(raw) => raw
+                .parse()
+                .with_context(|| format!("RALLY_BIND: not a socket address: {raw:?}"))?,
+            None => SocketAddr::from(([0, 0, 0, 0], port)),
+        };
+        let database = DatabaseUrl::parse(&get("DATABASE_URL").unwrap_or("sqlite:rally.db".into()))?;
+        let secret_key = match get("RALLY_SECRET_KEY") {
+            Some(raw) => Some(SecretKey::new(raw.into_bytes())?),
+            None if production => bail!("RALLY_SECRET_KEY must be set when RALLY_ENV=production"),
+            None => None,
+        };
+        let worker_concurrency: usize = parse_or(&get, "RALLY_WORKER_CONCURRENCY", 4)?;
+        if worker_concurrency == 0 {
+            bail!("RALLY_WORKER_CONCURRENCY must be at least 1");
+        }
+        let heartbeat_secs: u64 = parse_or(&get, "RALLY_JOB_HEARTBEAT_SECS", 5)?;
+        if heartbeat_secs == 0 {
+            bail!("RALLY_JOB_HEARTBEAT_SECS must be at least 1");
+        }
+        Ok(Self {
+            bind,
+            database,
+            secret_key,
+            production,
+            form_min_fill: Duration::from_millis(parse_or(&get, "RALLY_FORM_MIN_FILL_MS", 1500)?),
+            worker_concurrency,
+            job_heartbeat: Duration::from_secs(heartbeat_secs),
+            job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
+            json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,
+        })
+    }
+
+    /// The secret key: configured, or (outside production) generated once and
+    /// kept beside the database so sessions and signed forms survive restarts.
+    pub fn resolve_secret(&mut self) -> anyhow::Result<SecretKey> {
+        if let Some(key) = &self.secret_key {
+            return Ok(key.clone());
+        }
+        let mut path = self.database.sqlite_path().as_os_str().to_owned();
+        path.push(".secret");
+        let path = PathBuf::from(path);
+        let key = match std::fs::read(&path) {
+            Ok(bytes) => SecretKey::new(bytes)
+                .with_context(|| format!("secret key file {} is damaged", path.display()))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let bytes = crate::security::random_token().into_bytes();
+                write_private(&path, &bytes)
+                    .with_context(|| format!("cannot write secret key file {}", path.display()))?;
+                tracing::warn!(
+                    file = %path.display(),
+                    "RALLY_SECRET_KEY is not set: generated one for development and saved it beside the database"
+                );
+                SecretKey::new(bytes)?
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        self.secret_key = Some(key.clone());
+        Ok(key)
+    }
+}
+
+fn parse_or<T>(get: &impl Fn(&str) -> Option<String>, key: &str, default: T) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match get(key) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{key}: cannot parse {raw:?}: {e}")),
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.port(), 8080);
+        assert_eq!(s.database, DatabaseUrl::Sqlite("rally.db".into()));
+        assert_eq!(s.form_min_fill, Duration::from_millis(1500));
+        assert!(!s.production);
+    }
+
+    #[test]
+    fn port_is_honoured_and_errors_name_the_variable() {
+        assert_eq!(settings(&[("PORT", "9000")]).unwrap().bind.port(), 9000);
+        let err = settings(&[("PORT", "nine")]).unwrap_err().to_string();
+        assert!(err.contains("PORT"), "{err}");
+        let err = settings(&[("RALLY_ENV", "production")]).unwrap_err().to_string();
+        assert!(err.contains("RALLY_SECRET_KEY"), "{err}");
+        let err = settings(&[("RALLY_SECRET_KEY", "short")]).unwrap_err().to_string();
+        assert!(err.contains("RALLY_SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:data/r.db?mode=rwc").unwrap(),
+            DatabaseUrl::Sqlite("data/r.db".into())
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn secret_is_redacted() {
+        let key = SecretKey::new(vec![b'a'; 40]).unwrap();
+        assert!(!format!("{key:?}").contains("aaa"));
+    }
+}

@@ -1,0 +1,375 @@
+//! The data layer: the pool, migrations and one function per query.
+//! Plain SQL with `$n` placeholders, which SQLite and Postgres both accept.
+
+use std::time::Duration;
+
+use sqlx::{
+    SqliteConnection, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::{config::DatabaseUrl, domain::Answers};
+
+pub type Pool = SqlitePool;
+
+/// Milliseconds since the Unix epoch: the one time format in the schema.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens (creating if missing) the database in WAL mode with a busy timeout.
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
+    let path = url.sqlite_path();
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // NORMAL in WAL mode: a commit survives a process crash; only an OS
+        // crash or power loss can lose the last transactions.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+    Ok(pool)
+}
+
+/// Applies Rally's migrations and the job queue's.
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    // The queue's migrations share sqlx's bookkeeping table.
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    jobs::SqlQueue::migrate(pool).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Organization {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Form {
+    pub id: i64,
+    pub organization_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub intro: String,
+    pub thank_you: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+/// The signed-in user and the organization they are working in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionUser {
+    pub user_id: i64,
+    pub user_name: String,
+    pub organization_id: i64,
+    pub organization_name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Prospect {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub submissions: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimelineEntry {
+    pub id: i64,
+    pub kind: String,
+    pub data: String,
+    pub created_at: i64,
+    pub form_title: Option<String>,
+}
+
+pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
+    sqlx::query_as(
+        "SELECT id, organization_id, slug, title, intro, thank_you FROM forms WHERE slug = $1",
+    )
+    .bind(slug)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Organization>> {
+    sqlx::query_as("SELECT id, slug, name FROM organizations WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn record_rejection(pool: &Pool, form_id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO intake_rejections (form_id, reason, created_at) VALUES ($1, $2, $3)")
+        .bind(form_id)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub async fn rejections(pool: &Pool, form_id: i64, reason: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM intake_rejections WHERE form_id = $1 AND reason = $2")
+        .bind(form_id)
+        .bind(reason)
+        .fetch_one(pool)
+        .await
+}
+
+/// Upserts the prospect for a submission and appends its timeline entry, in
+/// one transaction. Returns false when this submission key was already
+/// processed (a redelivered job), in which case nothing changes.
+pub async fn apply_submission(
+    conn: &mut SqliteConnection,
+    form: &Form,
+    submission_key: &str,
+    answers: &Answers,
+    submitted_at: i64,
+) -> sqlx::Result<bool> {
+    let seen: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM timeline_entries WHERE submission_key = $1")
+            .bind(submission_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    let now = now_ms();
+    // New values fill blanks and never erase: COALESCE keeps what is stored
+    // when the new answer is empty, and the name only replaces an empty one.
+    let prospect_id: i64 = sqlx::query_scalar(
+        "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (organization_id, email) DO UPDATE SET
+             name = CASE WHEN prospects.name = '' THEN excluded.name ELSE prospects.name END,
+             phone = COALESCE(prospects.phone, excluded.phone),
+             company = COALESCE(prospects.company, excluded.company),
+             updated_at = excluded.updated_at
+         RETURNING id",
+    )
+    .bind(form.organization_id)
+    .bind(answers.email.as_str())
+    .bind(&answers.name)
+    .bind(answers.phone.as_ref().map(|p| p.as_str()))
+    .bind(answers.company.as_deref())
+    .bind(format!("form:{}", form.slug))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let data = serde_json::json!({
+        "name": answers.name,
+        "email": answers.email.as_str(),
+        "phone": answers.phone.as_ref().map(|p| p.as_str()),
+        "company": answers.company,
+        "interest": answers.interest,
+        "consent": answers.consent,
+    });
+    sqlx::query(
+        "INSERT INTO timeline_entries (prospect_id, kind, submission_key, form_id, data, created_at)
+         VALUES ($1, 'form_submission', $2, $3, $4, $5)",
+    )
+    .bind(prospect_id)
+    .bind(submission_key)
+    .bind(form.id)
+    .bind(data.to_string())
+    .bind(submitted_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+pub async fn user_by_email(pool: &Pool, email: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn create_session(
+    pool: &Pool,
+    token_hash: &str,
+    user_id: i64,
+    ttl: Duration,
+) -> sqlx::Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now)
+    .bind(now + ttl.as_millis() as i64)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete_session(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<SessionUser>> {
+    sqlx::query_as(
+        "SELECT u.id AS user_id, u.name AS user_name, o.id AS organization_id,
+                o.name AS organization_name, m.role
+         FROM sessions s
+         JOIN users u ON u.id = s.user_id
+         JOIN memberships m ON m.user_id = u.id
+         JOIN organizations o ON o.id = m.organization_id
+         WHERE s.token_hash = $1 AND s.expires_at > $2
+         ORDER BY m.created_at LIMIT 1",
+    )
+    .bind(token_hash)
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await
+}
+
+const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
+    (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions";
+
+/// A page of an organization's prospects, newest first, optionally filtered
+/// by a search over name, email and company. Fetches one extra row so the
+/// caller knows whether a next page exists.
+pub async fn search_prospects(
+    pool: &Pool,
+    organization_id: i64,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Prospect>> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .trim()
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p
+         WHERE p.organization_id = $1
+           AND ($2 = '%%' OR lower(p.name) LIKE $2 ESCAPE '\\' OR p.email LIKE $2 ESCAPE '\\'
+                OR lower(COALESCE(p.company, '')) LIKE $2 ESCAPE '\\')
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $3 OFFSET $4"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .bind(pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn prospect(pool: &Pool, organization_id: i64, id: i64) -> sqlx::Result<Option<Prospect>> {
+    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 AND p.id = $2");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn timeline(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<TimelineEntry>> {
+    sqlx::query_as(
+        "SELECT t.id, t.kind, t.data, t.created_at, f.title AS form_title
+         FROM timeline_entries t LEFT JOIN forms f ON f.id = t.form_id
+         WHERE t.prospect_id = $1 ORDER BY t.created_at DESC, t.id DESC",
+    )
+    .bind(prospect_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every prospect of an organization, oldest first, for export.
+pub async fn all_prospects(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Prospect>> {
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 ORDER BY p.id"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await
+}
+
+/// Seeds the demo organization, owner and form; safe to run on every start.
+/// Returns the owner's email.
+pub async fn seed_demo(pool: &Pool, owner_password_hash: &str) -> sqlx::Result<String> {
+    const OWNER: &str = "owner@demo.rally.test";
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('demo', 'Demo Co', 'direct_sales', $1)
+         ON CONFLICT (slug) DO NOTHING",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let org_id: i64 = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = 'demo'")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, 'Demo Owner', $2, $3)
+         ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+    )
+    .bind(OWNER)
+    .bind(owner_password_hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(OWNER)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO memberships (user_id, organization_id, role, created_at) VALUES ($1, $2, 'owner', $3)
+         ON CONFLICT (user_id, organization_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO forms (organization_id, slug, title, intro, created_at)
+         VALUES ($1, 'demo', 'Meet Demo Co', 'Leave your details and we will send you the demo.', $2)
+         ON CONFLICT (slug) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(OWNER.to_string())
+}

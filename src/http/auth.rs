@@ -1,0 +1,167 @@
+//! Sign-in, sign-out and the signed-in user extractor.
+
+use std::time::Duration;
+
+use poem::{
+    FromRequest, Request, RequestBody, Response, handler,
+    http::StatusCode,
+    web::{
+        Data, Form,
+        cookie::{Cookie, CookieJar, SameSite},
+    },
+};
+use serde::Deserialize;
+
+use super::{AppState, html_response, see_other};
+use crate::{
+    db::{self, SessionUser},
+    error::{AppError, AppResult},
+    security,
+    views::{Nav, pages},
+};
+
+const SESSION_COOKIE: &str = "rally_session";
+const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The signed-in user of this request. Without a valid session the request
+/// is sent to the sign-in page.
+pub struct CurrentUser {
+    pub user: SessionUser,
+    pub csrf: String,
+}
+
+impl CurrentUser {
+    pub fn nav(&self) -> Nav<'_> {
+        Nav {
+            user_name: &self.user.user_name,
+            organization_name: &self.user.organization_name,
+            csrf: &self.csrf,
+        }
+    }
+
+    /// Checks a submitted CSRF token against this session's.
+    pub fn check_csrf(&self, submitted: &str) -> AppResult<()> {
+        let same = submitted.len() == self.csrf.len()
+            && submitted
+                .bytes()
+                .zip(self.csrf.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "This form was out of date. Go back, reload the page and try again.",
+            ))
+        }
+    }
+}
+
+fn session_token(req: &Request) -> Option<String> {
+    req.cookie()
+        .get(SESSION_COOKIE)
+        .map(|c| c.value_str().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+impl<'a> FromRequest<'a> for CurrentUser {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let redirect = || poem::Error::from_response(see_other("/signin"));
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("app state missing")))?;
+        let token = session_token(req).ok_or_else(redirect)?;
+        let user = db::session_user(&state.pool, &security::sha256_hex(&token))
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(redirect)?;
+        Ok(Self {
+            user,
+            csrf: security::csrf_token(&state.secret, &token),
+        })
+    }
+}
+
+/// Cookies are Secure when the app is served over https (directly or behind
+/// a proxy that says so).
+fn is_https(req: &Request, state: &AppState) -> bool {
+    state.settings.production
+        || req.uri().scheme_str() == Some("https")
+        || req.header("x-forwarded-proto") == Some("https")
+}
+
+#[handler]
+pub fn home() -> Response {
+    see_other("/prospects")
+}
+
+#[handler]
+pub fn sign_in_page() -> Response {
+    html_response(StatusCode::OK, pages::sign_in("", None))
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[handler]
+pub async fn sign_in(
+    req: &Request,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+    Form(form): Form<SignInForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    let user = db::user_by_email(&state.pool, &email).await?;
+    let valid = match &user {
+        Some(user) if !form.password.is_empty() && form.password.len() <= 1024 => {
+            security::verify_password(form.password.clone(), user.password_hash.clone()).await?
+        }
+        _ => false,
+    };
+    let Some(user) = user.filter(|_| valid) else {
+        return Ok(html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::sign_in(&form.email, Some("That email and password do not match an account.")),
+        ));
+    };
+    let token = security::random_token();
+    db::create_session(&state.pool, &security::sha256_hex(&token), user.id, SESSION_TTL).await?;
+    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(is_https(req, &state));
+    cookie.set_path("/");
+    cookie.set_max_age(SESSION_TTL);
+    jar.add(cookie);
+    Ok(see_other("/prospects"))
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+#[handler]
+pub async fn sign_out(
+    req: &Request,
+    jar: &CookieJar,
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<SignOutForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if let Some(token) = session_token(req) {
+        db::delete_session(&state.pool, &security::sha256_hex(&token)).await?;
+    }
+    let mut cookie = Cookie::named(SESSION_COOKIE);
+    cookie.set_path("/");
+    cookie.make_removal();
+    jar.add(cookie);
+    Ok(see_other("/signin"))
+}

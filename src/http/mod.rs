@@ -1,0 +1,111 @@
+//! Routes, shared handler state and cross-cutting middleware.
+
+pub mod assets;
+mod auth;
+mod health;
+mod intake;
+mod prospects;
+
+use std::sync::Arc;
+
+use maud::Markup;
+use poem::{
+    Endpoint, EndpointExt, IntoEndpoint, Response, Route, get,
+    http::StatusCode,
+    middleware::{SetHeader, Tracing},
+    post,
+};
+
+use crate::{
+    config::{SecretKey, Settings},
+    db::Pool,
+    error::AppError,
+    views,
+};
+
+pub use auth::CurrentUser;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub queue: ::jobs::SqlQueue,
+    pub secret: SecretKey,
+    pub settings: Arc<Settings>,
+}
+
+/// Largest request body any route accepts.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn routes(state: AppState) -> impl IntoEndpoint {
+    Route::new()
+        .at("/", get(auth::home))
+        .at("/f/:slug", get(intake::show).post(intake::submit))
+        .at("/f/:slug/thanks", get(intake::thanks))
+        .at("/signin", get(auth::sign_in_page).post(auth::sign_in))
+        .at("/signout", post(auth::sign_out))
+        .at("/prospects", get(prospects::index))
+        .at("/prospects/:id", get(prospects::show))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at("/assets/:name", get(assets::asset))
+        .data(state)
+        .with(security_headers())
+        .with(Tracing)
+        .catch_all_error(|err: poem::Error| async move { error_response(err) })
+}
+
+fn security_headers() -> SetHeader {
+    SetHeader::new()
+        .overriding(
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .overriding("x-content-type-options", "nosniff")
+        .overriding("referrer-policy", "same-origin")
+        .overriding("x-frame-options", "DENY")
+}
+
+/// Our own errors render themselves; poem's (no route, wrong method, bad
+/// path parameter) get the same kind of page for their status.
+fn error_response(err: poem::Error) -> Response {
+    if err.is::<AppError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND => ("Not found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "This address does not accept that kind of request."),
+        s if s.is_client_error() => ("Bad request", "The request could not be understood."),
+        _ => {
+            tracing::error!(error = %err, "unhandled error");
+            ("Something went wrong", "Please try again in a moment.")
+        }
+    };
+    html_response(status, views::error_page(title, message))
+}
+
+pub fn html_response(status: StatusCode, markup: Markup) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.into_string())
+}
+
+/// True when htmx made the request (then a fragment answers, not a page).
+pub fn is_htmx(req: &poem::Request) -> bool {
+    req.header("hx-request").is_some_and(|v| v == "true")
+}
+
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header("location", location)
+        .finish()
+}
+
+/// Makes an endpoint for tests and `startup` alike.
+pub fn endpoint(state: AppState) -> impl Endpoint {
+    routes(state).into_endpoint()
+}

@@ -1,0 +1,67 @@
+//! Rally's job payloads and their handlers.
+
+use ::jobs::{Job, JobError, Runtime, WorkerOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::{db, domain::Answers};
+
+/// A validated public-form submission waiting to become a prospect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormSubmission {
+    pub form_id: i64,
+    /// Unique per rendered form: makes both enqueueing and processing idempotent.
+    pub submission_key: String,
+    pub answers: Answers,
+    pub submitted_at: i64,
+}
+
+impl Job for FormSubmission {
+    const KIND: &'static str = "rally.form_submission";
+    const MAX_ATTEMPTS: usize = 10;
+
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.submission_key.clone())
+    }
+}
+
+/// Turns a submission into a prospect and a timeline entry, at most once per
+/// submission key however often it is delivered.
+pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<(), JobError> {
+    let form: db::Form = sqlx::query_as(
+        "SELECT id, organization_id, slug, title, intro, thank_you FROM forms WHERE id = $1",
+    )
+    .bind(job.form_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(JobError::retryable)?
+    .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
+    let mut tx = pool.begin().await.map_err(JobError::retryable)?;
+    let applied = db::apply_submission(
+        &mut tx,
+        &form,
+        &job.submission_key,
+        &job.answers,
+        job.submitted_at,
+    )
+    .await
+    .map_err(JobError::retryable)?;
+    tx.commit().await.map_err(JobError::retryable)?;
+    if !applied {
+        tracing::info!(form_id = form.id, "submission already processed; skipped");
+    }
+    Ok(())
+}
+
+/// Starts every worker this process runs.
+pub fn start_workers(runtime: &mut Runtime, pool: db::Pool, concurrency: usize) {
+    runtime.spawn(
+        WorkerOptions {
+            concurrency,
+            ..WorkerOptions::default()
+        },
+        move |job: FormSubmission| {
+            let pool = pool.clone();
+            async move { process_submission(&pool, job).await }
+        },
+    );
+}

@@ -1,0 +1,118 @@
+//! Building the application: bind first (port 0 in tests), open and migrate
+//! the database, seed the demo, start workers; then serve until shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use ::jobs::{QueueConfig, Runtime, SqlQueue};
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Settings, db, http, security};
+
+/// The demo owner's sign-in, printed at start-up with `--demo`.
+#[derive(Debug, Clone)]
+pub struct DemoCredentials {
+    pub email: String,
+    pub password: String,
+}
+
+pub struct App {
+    acceptor: TcpAcceptor,
+    pub addr: SocketAddr,
+    pub state: http::AppState,
+    pub demo: Option<DemoCredentials>,
+    workers: Option<Runtime>,
+    token: CancellationToken,
+}
+
+/// The demo password is derived from the secret key: stable across restarts
+/// (so it can be printed every time) yet different on every installation.
+fn demo_password(secret: &crate::config::SecretKey) -> String {
+    security::sign(secret, "demo-owner-password", "v1")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect()
+}
+
+impl App {
+    pub async fn build(mut settings: Settings, demo: bool, run_workers: bool) -> anyhow::Result<Self> {
+        let acceptor = TcpListener::bind(settings.bind.to_string())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("listener has no socket address")?;
+        let secret = settings.resolve_secret()?;
+        let pool = db::connect(&settings.database).await?;
+        db::migrate(&pool).await.context("migrating the database")?;
+        let demo = if demo {
+            let password = demo_password(&secret);
+            let hash = security::hash_password(password.clone()).await?;
+            let email = db::seed_demo(&pool, &hash).await?;
+            Some(DemoCredentials { email, password })
+        } else {
+            None
+        };
+        let queue = SqlQueue::new(
+            pool.clone(),
+            QueueConfig {
+                poll_interval: settings.job_poll_interval,
+                heartbeat: settings.job_heartbeat,
+                ..QueueConfig::default()
+            },
+        );
+        let token = CancellationToken::new();
+        let workers = run_workers.then(|| {
+            let mut runtime = Runtime::new(queue.clone(), token.child_token());
+            crate::jobs::start_workers(&mut runtime, pool.clone(), settings.worker_concurrency);
+            runtime
+        });
+        let state = http::AppState {
+            pool,
+            queue,
+            secret,
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            demo,
+            workers,
+            token,
+        })
+    }
+
+    /// A token that, when cancelled, shuts the app down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled: stops accepting, lets
+    /// requests in flight finish, then stops the workers (a job in flight
+    /// finishes; one not yet started goes back to the queue).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let token = self.token.clone();
+        let endpoint = http::endpoint(self.state.clone());
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                endpoint,
+                async move { token.cancelled().await },
+                Some(Duration::from_secs(20)),
+            )
+            .await;
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
+        self.state.pool.close().await;
+        served.context("HTTP server failed")
+    }
+}

@@ -1,0 +1,81 @@
+//! maud views: the page layout, shared components and the pages.
+//! Every page works without JavaScript; htmx, when present, swaps fragments.
+
+pub mod pages;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+pub use crate::http::assets::{CSS_PATH, HTMX_PATH};
+
+/// htmx settings, in a meta tag because the Content-Security-Policy forbids
+/// inline script: swap 422 responses (forms re-rendered with errors) and
+/// keep htmx from injecting an inline style element.
+const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+
+/// Who is signed in, for the navigation bar.
+pub struct Nav<'a> {
+    pub user_name: &'a str,
+    pub organization_name: &'a str,
+    pub csrf: &'a str,
+}
+
+pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=(HTMX_CONFIG);
+                title { (title) " · Rally" }
+                link rel="stylesheet" href=(CSS_PATH);
+                script src=(HTMX_PATH) defer {}
+            }
+            body {
+                @if let Some(nav) = nav {
+                    header.topbar {
+                        a.brand href="/prospects" { "Rally" }
+                        span.org { (nav.organization_name) }
+                        nav {
+                            a href="/prospects" { "Prospects" }
+                            form.inline method="post" action="/signout" {
+                                input type="hidden" name="_csrf" value=(nav.csrf);
+                                button.link type="submit" { "Sign out " (nav.user_name) }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page for a request that cannot be served, with a way back.
+pub fn error_page(title: &str, message: &str) -> Markup {
+    layout(
+        title,
+        None,
+        html! {
+            section.card.narrow {
+                h1 { (title) }
+                p { (message) }
+                p { a href="/" { "Go to the start page" } }
+            }
+        },
+    )
+}
+
+/// A timestamp in ms as "2026-11-26 13:45 UTC".
+pub fn datetime(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Text that was already escaped or is a trusted constant.
+pub fn raw(s: &'static str) -> PreEscaped<&'static str> {
+    PreEscaped(s)
+}

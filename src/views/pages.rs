@@ -1,0 +1,246 @@
+//! The pages and the fragments htmx swaps into them.
+
+use maud::{Markup, html};
+
+use super::{Nav, datetime, layout};
+use crate::{
+    db::{Form, Prospect, TimelineEntry},
+    domain::FormInput,
+};
+
+/// Hidden inputs carried by every render of a public form.
+pub struct FormTokens<'a> {
+    pub submission_key: &'a str,
+    pub rendered_at: &'a str,
+}
+
+/// Messages shown on a public form: per field, and one for the whole form.
+#[derive(Default)]
+pub struct FormMessages<'a> {
+    pub fields: &'a [(&'static str, String)],
+    pub form: Option<&'a str>,
+}
+
+impl FormMessages<'_> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, msg)| msg.as_str())
+    }
+}
+
+fn field(
+    name: &'static str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    required: bool,
+    autocomplete: &str,
+    messages: &FormMessages<'_>,
+) -> Markup {
+    let error = messages.field(name);
+    let id = format!("f-{name}");
+    let error_id = format!("{id}-error");
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { (label) @if required { span.req aria-hidden="true" { " *" } } }
+            input id=(id) name=(name) type=(kind) value=(value) required[required]
+                autocomplete=(autocomplete) aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[error.map(|_| error_id.as_str())];
+            @if let Some(msg) = error { p.error id=(error_id) { (msg) } }
+        }
+    }
+}
+
+/// The public prospect form; under htmx the `<form>` element itself is swapped.
+pub fn public_form(
+    form: &Form,
+    input: &FormInput,
+    tokens: &FormTokens<'_>,
+    messages: &FormMessages<'_>,
+) -> Markup {
+    let action = format!("/f/{}", form.slug);
+    let interest_error = messages.field("interest");
+    html! {
+        form #intake-form.card.intake method="post" action=(action) novalidate
+            hx-post=(action) hx-target="this" hx-swap="outerHTML" hx-disabled-elt="find button" {
+            @if let Some(msg) = messages.form { p.alert role="alert" { (msg) } }
+            @if !messages.fields.is_empty() {
+                p.alert role="alert" { "Please check the highlighted fields." }
+            }
+            input type="hidden" name="_key" value=(tokens.submission_key);
+            input type="hidden" name="_ts" value=(tokens.rendered_at);
+            // Humans never see this field; bots fill it in.
+            div.hp aria-hidden="true" {
+                label for="f-website" { "Website" }
+                input id="f-website" type="text" name="website" tabindex="-1" autocomplete="off";
+            }
+            (field("name", "Name", "text", &input.name, true, "name", messages))
+            (field("email", "Email", "email", &input.email, true, "email", messages))
+            (field("phone", "Phone", "tel", &input.phone, false, "tel", messages))
+            (field("company", "Company", "text", &input.company, false, "organization", messages))
+            div.field.invalid[interest_error.is_some()] {
+                label for="f-interest" { "What are you interested in?" }
+                textarea id="f-interest" name="interest" rows="3" { (input.interest) }
+                @if let Some(msg) = interest_error { p.error { (msg) } }
+            }
+            div.check {
+                input id="f-consent" type="checkbox" name="consent" value="yes" checked[input.consent];
+                label for="f-consent" { "Yes, you may contact me about this." }
+            }
+            button.primary type="submit" { "Send" }
+        }
+    }
+}
+
+pub fn public_form_page(form: &Form, body: Markup) -> Markup {
+    layout(
+        &form.title,
+        None,
+        html! {
+            section.public {
+                h1 { (form.title) }
+                @if !form.intro.is_empty() { p.lead { (form.intro) } }
+                (body)
+            }
+        },
+    )
+}
+
+pub fn thank_you(form: &Form) -> Markup {
+    html! {
+        div #intake-form.card.thanks role="status" {
+            h2 { "Thank you!" }
+            p { (form.thank_you) }
+        }
+    }
+}
+
+pub fn sign_in(email: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Sign in to Rally" }
+                @if let Some(msg) = error { p.alert role="alert" { (msg) } }
+                form method="post" action="/signin" {
+                    div.field {
+                        label for="email" { "Email" }
+                        input #email type="email" name="email" value=(email) required autocomplete="username";
+                    }
+                    div.field {
+                        label for="password" { "Password" }
+                        input #password type="password" name="password" required autocomplete="current-password";
+                    }
+                    button.primary type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+/// The search results table with its pager: the part search-as-you-type swaps.
+pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next: bool) -> Markup {
+    let link = |p: i64| {
+        format!(
+            "/prospects?{}",
+            serde_urlencoded::to_string([("q", query), ("page", &p.to_string())]).unwrap_or_default()
+        )
+    };
+    html! {
+        div #prospect-results {
+            @if prospects.is_empty() {
+                p.empty {
+                    @if query.trim().is_empty() { "No prospects yet. Share your form to start collecting them." }
+                    @else { "No prospect matches “" (query) "”." }
+                }
+            } @else {
+                ul.prospects {
+                    @for p in prospects {
+                        li {
+                            a href={ "/prospects/" (p.id) } {
+                                strong.name { (p.name) }
+                                span.email { (p.email) }
+                                @if let Some(company) = &p.company { span.company { (company) } }
+                                span.meta { (datetime(p.created_at)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" } }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager {
+                @if page > 1 { a rel="prev" href=(link(page - 1)) { "← Newer" } }
+                @if has_next { a rel="next" href=(link(page + 1)) { "Older →" } }
+            }
+        }
+    }
+}
+
+pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str) -> Markup {
+    layout(
+        "Prospects",
+        Some(nav),
+        html! {
+            h1 { "Prospects" }
+            form.search method="get" action="/prospects" role="search" {
+                label.visually-hidden for="q" { "Search prospects" }
+                input #q type="search" name="q" value=(query) placeholder="Search name, email or company"
+                    hx-get="/prospects" hx-trigger="input changed delay:250ms, search"
+                    hx-target="#prospect-results" hx-swap="outerHTML" hx-push-url="true";
+                button type="submit" { "Search" }
+            }
+            (results)
+        },
+    )
+}
+
+pub fn prospect_page(nav: Nav<'_>, prospect: &Prospect, timeline: &[TimelineEntry]) -> Markup {
+    layout(
+        &prospect.name,
+        Some(nav),
+        html! {
+            p { a href="/prospects" { "← All prospects" } }
+            section.card {
+                h1 { (prospect.name) }
+                dl.facts {
+                    dt { "Email" } dd { a href={ "mailto:" (prospect.email) } { (prospect.email) } }
+                    @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href={ "tel:" (phone) } { (phone) } } }
+                    @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
+                    dt { "Source" } dd { (prospect.source) }
+                    dt { "First seen" } dd { (datetime(prospect.created_at)) }
+                }
+            }
+            h2 { "Timeline" }
+            ol.timeline {
+                @for entry in timeline { (timeline_entry(entry)) }
+            }
+        },
+    )
+}
+
+fn timeline_entry(entry: &TimelineEntry) -> Markup {
+    let answers: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&entry.data).unwrap_or_default();
+    html! {
+        li {
+            p.when { (datetime(entry.created_at)) }
+            p { @match entry.kind.as_str() {
+                "form_submission" => { "Submitted " strong { (entry.form_title.as_deref().unwrap_or("a form")) } },
+                other => { (other) },
+            } }
+            dl.answers {
+                @for (key, value) in &answers {
+                    @let shown = match value {
+                        serde_json::Value::Null => continue,
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Bool(b) => if *b { "yes".into() } else { "no".into() },
+                        other => other.to_string(),
+                    };
+                    dt { (key) } dd { (shown) }
+                }
+            }
+        }
+    }
+}
