@@ -159,7 +159,6 @@ pub async fn apply_submission(
     if seen.is_some() {
         return Ok(false);
     }
-    let now = now_ms();
     // New values fill blanks and never erase: COALESCE keeps what is stored
     // when the new answer is empty, and the name only replaces an empty one.
     let prospect_id: i64 = sqlx::query_scalar(
@@ -178,7 +177,9 @@ pub async fn apply_submission(
     .bind(answers.phone.as_ref().map(|p| p.as_str()))
     .bind(answers.company.as_deref())
     .bind(format!("form:{}", form.slug))
-    .bind(now)
+    // A prospect is as new as the submission that brought them, not as the
+    // moment a worker got to it: "newest first" follows the audience.
+    .bind(submitted_at)
     .fetch_one(&mut *conn)
     .await?;
     let data = serde_json::json!({

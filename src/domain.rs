@@ -165,9 +165,59 @@ impl FormInput {
     }
 }
 
+/// Strict `application/x-www-form-urlencoded` parsing: unlike the lenient
+/// decoders, a broken percent escape or invalid UTF-8 is an error, not a
+/// silently mangled value.
+pub fn parse_urlencoded(body: &[u8]) -> Option<Vec<(String, String)>> {
+    fn decode(part: &[u8]) -> Option<String> {
+        let mut out = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = part.get(i + 1..i + 3)?;
+                    let hex = std::str::from_utf8(hex).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).ok()
+    }
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let key = decode(parts.next().unwrap_or_default())?;
+            let value = decode(parts.next().unwrap_or_default())?;
+            Some((key, value))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urlencoded_is_strict() {
+        assert_eq!(
+            parse_urlencoded(b"name=Ana+Lima&email=a%40b.co&consent").unwrap(),
+            vec![
+                ("name".into(), "Ana Lima".into()),
+                ("email".into(), "a@b.co".into()),
+                ("consent".into(), "".into())
+            ]
+        );
+        assert_eq!(parse_urlencoded(b"caf%C3%A9=%E2%9C%93").unwrap()[0].0, "café");
+        assert!(parse_urlencoded(b"name=%zz").is_none());
+        assert!(parse_urlencoded(b"name=%4").is_none());
+        assert!(parse_urlencoded(b"name=%ff%fe").is_none());
+        assert!(parse_urlencoded(b"name=\xff").is_none(), "raw invalid UTF-8");
+    }
 
     #[test]
     fn emails() {

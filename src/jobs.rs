@@ -35,7 +35,13 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
     .await
     .map_err(JobError::retryable)?
     .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
-    let mut tx = pool.begin().await.map_err(JobError::retryable)?;
+    // IMMEDIATE takes the write lock up front: a deferred transaction that
+    // reads first and writes later fails with SQLITE_BUSY, without waiting,
+    // whenever another writer got in between.
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(JobError::retryable)?;
     let applied = db::apply_submission(
         &mut tx,
         &form,

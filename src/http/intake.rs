@@ -99,8 +99,14 @@ pub async fn submit(
             poem::error::ReadBodyError::PayloadTooLarge => AppError::TooLarge,
             _ => AppError::BadRequest("The form data could not be read."),
         })?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-        .map_err(|_| AppError::BadRequest("The form data could not be read."))?;
+    let form_encoded = req
+        .header("content-type")
+        .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !form_encoded {
+        return Err(AppError::BadRequest("This form must be sent as a web form."));
+    }
+    let pairs = crate::domain::parse_urlencoded(&bytes)
+        .ok_or(AppError::BadRequest("The form data could not be read."))?;
     let get = |name: &str| {
         pairs
             .iter()

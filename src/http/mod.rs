@@ -12,7 +12,7 @@ use maud::Markup;
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, Response, Route, get,
     http::StatusCode,
-    middleware::{SetHeader, Tracing},
+    middleware::{CatchPanic, CookieJarManager, SetHeader, Tracing},
     post,
 };
 
@@ -50,7 +50,9 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::asset))
         .data(state)
+        .with(CookieJarManager::new())
         .with(security_headers())
+        .with(CatchPanic::new())
         .with(Tracing)
         .catch_all_error(|err: poem::Error| async move { error_response(err) })
 }
@@ -67,13 +69,15 @@ fn security_headers() -> SetHeader {
         .overriding("x-frame-options", "DENY")
 }
 
-/// Our own errors render themselves; poem's (no route, wrong method, bad
-/// path parameter) get the same kind of page for their status.
+/// Poem's own errors (no route, wrong method, bad path parameter) get the
+/// same kind of page as ours, for their status.
 fn error_response(err: poem::Error) -> Response {
-    if err.is::<AppError>() {
+    // Our own errors render themselves; redirects (such as "sign in first")
+    // carry their own response.
+    let status = err.status();
+    if err.is::<AppError>() || status.is_redirection() {
         return err.into_response();
     }
-    let status = err.status();
     let (title, message) = match status {
         StatusCode::NOT_FOUND => ("Not found", "There is nothing at this address."),
         StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "This address does not accept that kind of request."),

@@ -1,0 +1,148 @@
+//! End to end in real headless Chromium (Debian's chromium + chromium-driver):
+//! submit the demo form with JavaScript on and off, then find both prospects
+//! on the Prospects page.
+
+use std::{process::Stdio, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::*;
+
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let child = std::process::Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} (apt-get install chromium chromium-driver): {e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -> Client {
+    // Two TLS back-ends are linked in; rustls needs to be told which to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=390,844",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if let Ok(binary) = std::env::var("CHROMIUM") {
+        options["binary"] = binary.into();
+    }
+    if !javascript {
+        options["prefs"] = serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromium session")
+}
+
+async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) {
+    client.goto(&app.url("/f/demo")).await.unwrap();
+    client.find(Locator::Id("f-name")).await.unwrap().send_keys(name).await.unwrap();
+    client.find(Locator::Id("f-email")).await.unwrap().send_keys(email).await.unwrap();
+    client.find(Locator::Id("f-consent")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+async fn wait_for_text(client: &Client, css: &str, text: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(el) = client.find(Locator::Css(css)).await {
+            if el.text().await.unwrap_or_default().contains(text) {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text:?} never appeared in {css}: {}", client.source().await.unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn demo_form_with_and_without_javascript_then_prospects_page() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+
+    // JavaScript on: htmx swaps the thank-you in place, no navigation.
+    let js = browser(&driver, true, &profiles.path().join("js")).await;
+    fill_and_send(&js, &app, "Jo Script", "jo@example.com").await;
+    wait_for_text(&js, "#intake-form", "Thank you").await;
+    assert_eq!(js.current_url().await.unwrap().path(), "/f/demo");
+    // An invalid submission is swapped in too (a 422 that htmx must not drop).
+    js.goto(&app.url("/f/demo")).await.unwrap();
+    js.find(Locator::Id("f-email")).await.unwrap().send_keys("not-an-email").await.unwrap();
+    js.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&js, "#intake-form", "Please enter your name.").await;
+    let kept = js.find(Locator::Id("f-email")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("not-an-email"));
+
+    // JavaScript off: a plain POST and a redirect to the thank-you page.
+    let plain = browser(&driver, false, &profiles.path().join("plain")).await;
+    fill_and_send(&plain, &app, "Nora Noscript", "nora@example.com").await;
+    wait_for_text(&plain, "#intake-form", "Thank you").await;
+    assert_eq!(plain.current_url().await.unwrap().path(), "/f/demo/thanks");
+    plain.close().await.unwrap();
+
+    // Both are on the Prospects page within a second or so.
+    js.goto(&app.url("/signin")).await.unwrap();
+    js.find(Locator::Id("email")).await.unwrap().send_keys(&app.demo.email).await.unwrap();
+    js.find(Locator::Id("password")).await.unwrap().send_keys(&app.demo.password).await.unwrap();
+    js.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_text(&js, "h1", "Prospects").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let source = js.source().await.unwrap();
+        if source.contains("Jo Script") && source.contains("Nora Noscript") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "prospects missing: {source}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        js.refresh().await.unwrap();
+    }
+    // Search-as-you-type narrows the list in place.
+    js.find(Locator::Id("q")).await.unwrap().send_keys("nora").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        // htmx replaces the element while we look: a stale one is just "not yet".
+        let results = match js.find(Locator::Id("prospect-results")).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if results.contains("Nora Noscript") && !results.contains("Jo Script") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "search did not narrow: {results}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    js.close().await.unwrap();
+}

@@ -1,0 +1,147 @@
+//! `spawn_app()` and the small HTTP helpers the tests share.
+
+use std::{path::PathBuf, time::Duration};
+
+use rally::{
+    config::{DatabaseUrl, SecretKey, Settings},
+    db::Pool,
+    startup::{App, DemoCredentials},
+};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: Pool,
+    pub demo: DemoCredentials,
+    /// A client that keeps cookies and does not follow redirects.
+    pub client: reqwest::Client,
+    token: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+pub fn test_settings(db_path: PathBuf) -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings");
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database = DatabaseUrl::Sqlite(db_path);
+    settings.secret_key = Some(SecretKey::new(b"test-secret-key-that-is-long-enough!!".to_vec()).unwrap());
+    settings.form_min_fill = Duration::ZERO;
+    settings.job_poll_interval = Duration::from_millis(20);
+    settings.job_heartbeat = Duration::from_secs(1);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("rally.db");
+    let mut settings = test_settings(db_path.clone());
+    configure(&mut settings);
+    let app = App::build(settings, true, true).await.expect("app builds");
+    let base = format!("http://{}", app.addr);
+    let pool = app.state.pool.clone();
+    let demo = app.demo.clone().unwrap();
+    let token = app.shutdown_token();
+    tokio::spawn(app.run());
+    TestApp {
+        base,
+        pool,
+        demo,
+        client: client(),
+        token,
+        _dir: dir,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+pub struct FormTokens {
+    pub key: String,
+    pub ts: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn form_tokens(&self) -> FormTokens {
+        let html = self.client.get(self.url("/f/demo")).send().await.unwrap().text().await.unwrap();
+        FormTokens {
+            key: hidden(&html, "_key"),
+            ts: hidden(&html, "_ts"),
+        }
+    }
+
+    /// POSTs the demo form with the given tokens and fields.
+    pub async fn post_form(&self, tokens: &FormTokens, fields: &[(&str, &str)], htmx: bool) -> reqwest::Response {
+        let mut body: Vec<(&str, &str)> = vec![("_key", &tokens.key), ("_ts", &tokens.ts)];
+        body.extend_from_slice(fields);
+        let mut req = self.client.post(self.url("/f/demo")).form(&body);
+        if htmx {
+            req = req.header("HX-Request", "true");
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until no job is waiting, running or retrying (at most 10 s).
+    pub async fn drain(&self) {
+        let queue = jobs::SqlQueue::new(self.pool.clone(), Default::default());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while queue.unfinished().await.unwrap() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "queue did not drain");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn sign_in(&self) {
+        let res = self
+            .client
+            .post(self.url("/signin"))
+            .form(&[("email", self.demo.email.as_str()), ("password", self.demo.password.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "sign-in failed");
+    }
+}
+
+pub const ANA: &[(&str, &str)] = &[
+    ("name", "Ana Lima"),
+    ("email", "Ana@Example.com"),
+    ("phone", "+1 555 010 9999"),
+    ("company", "Lima & Co"),
+    ("interest", "The live demo"),
+    ("consent", "yes"),
+    ("website", ""),
+];

@@ -1,0 +1,9 @@
+//! Integration tests: the real app on port 0 with a fresh SQLite database,
+//! spoken to over HTTP like a browser would.
+
+mod auth_and_prospects;
+mod crash;
+mod e2e;
+mod helpers;
+mod intake;
+mod operations;
