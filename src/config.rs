@@ -106,7 +106,8 @@ impl Settings {
                 .with_context(|| format!("RALLY_BIND: not a socket address: {raw:?}"))?,
             None => SocketAddr::from(([0, 0, 0, 0], port)),
         };
-        let database = DatabaseUrl::parse(&get("DATABASE_URL").unwrap_or("sqlite:rally.db".into()))?;
+        let database =
+            DatabaseUrl::parse(&get("DATABASE_URL").unwrap_or("sqlite:rally.db".into()))?;
         let secret_key = match get("RALLY_SECRET_KEY") {
             Some(raw) => Some(SecretKey::new(raw.into_bytes())?),
             None if production => bail!("RALLY_SECRET_KEY must be set when RALLY_ENV=production"),
@@ -196,8 +197,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -215,9 +218,13 @@ mod tests {
         assert_eq!(settings(&[("PORT", "9000")]).unwrap().bind.port(), 9000);
         let err = settings(&[("PORT", "nine")]).unwrap_err().to_string();
         assert!(err.contains("PORT"), "{err}");
-        let err = settings(&[("RALLY_ENV", "production")]).unwrap_err().to_string();
+        let err = settings(&[("RALLY_ENV", "production")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("RALLY_SECRET_KEY"), "{err}");
-        let err = settings(&[("RALLY_SECRET_KEY", "short")]).unwrap_err().to_string();
+        let err = settings(&[("RALLY_SECRET_KEY", "short")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("RALLY_SECRET_KEY"), "{err}");
     }
 

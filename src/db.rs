@@ -293,8 +293,14 @@ pub async fn search_prospects(
         .await
 }
 
-pub async fn prospect(pool: &Pool, organization_id: i64, id: i64) -> sqlx::Result<Option<Prospect>> {
-    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 AND p.id = $2");
+pub async fn prospect(
+    pool: &Pool,
+    organization_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<Prospect>> {
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 AND p.id = $2"
+    );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
         .bind(id)

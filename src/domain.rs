@@ -28,7 +28,9 @@ impl Email {
                 .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control());
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c == '@' || c.is_control());
         if !(domain_ok && local_ok) {
             return Err("That doesn't look like an email address.");
         }
@@ -212,17 +214,35 @@ mod tests {
                 ("consent".into(), "".into())
             ]
         );
-        assert_eq!(parse_urlencoded(b"caf%C3%A9=%E2%9C%93").unwrap()[0].0, "café");
+        assert_eq!(
+            parse_urlencoded(b"caf%C3%A9=%E2%9C%93").unwrap()[0].0,
+            "café"
+        );
         assert!(parse_urlencoded(b"name=%zz").is_none());
         assert!(parse_urlencoded(b"name=%4").is_none());
         assert!(parse_urlencoded(b"name=%ff%fe").is_none());
-        assert!(parse_urlencoded(b"name=\xff").is_none(), "raw invalid UTF-8");
+        assert!(
+            parse_urlencoded(b"name=\xff").is_none(),
+            "raw invalid UTF-8"
+        );
     }
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("  Ana@Example.COM ").unwrap().as_str(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@x.com", "ana@x", "a b@x.com", "ana@x..com", "ana@.x.com"] {
+        assert_eq!(
+            Email::parse("  Ana@Example.COM ").unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.com",
+            "ana@x",
+            "a b@x.com",
+            "ana@x..com",
+            "ana@.x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -40,7 +40,10 @@ impl ResponseError for AppError {
         let (title, message) = match self {
             Self::NotFound => ("Not found", "There is nothing at this address."),
             Self::BadRequest(why) => ("Bad request", *why),
-            Self::TooLarge => ("Too large", "What you sent is larger than this page accepts."),
+            Self::TooLarge => (
+                "Too large",
+                "What you sent is larger than this page accepts.",
+            ),
             Self::Forbidden(why) => ("Not allowed", *why),
             Self::Database(_) | Self::Enqueue(_) | Self::Internal(_) => {
                 tracing::error!(error = ?self, "request failed");

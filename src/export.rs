@@ -13,7 +13,14 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
     let rows = db::all_prospects(pool, org.id).await?;
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record([
-        "id", "name", "email", "phone", "company", "source", "created_at", "submissions",
+        "id",
+        "name",
+        "email",
+        "phone",
+        "company",
+        "source",
+        "created_at",
+        "submissions",
     ])?;
     for p in &rows {
         writer.write_record([

@@ -73,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Export { what: Export::Prospects { org } } => {
+        Command::Export {
+            what: Export::Prospects { org },
+        } => {
             let pool = db::connect(&settings.database).await?;
             db::migrate(&pool).await?;
             rally::export::prospects(&pool, &org, std::io::stdout().lock()).await?;
@@ -97,7 +99,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -132,7 +132,11 @@ mod tests {
     async fn passwords_hash_with_argon2id() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
     }
 }

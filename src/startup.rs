@@ -3,8 +3,8 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use ::jobs::{QueueConfig, Runtime, SqlQueue};
+use anyhow::Context;
 use poem::{
     Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
@@ -40,7 +40,11 @@ fn demo_password(secret: &crate::config::SecretKey) -> String {
 }
 
 impl App {
-    pub async fn build(mut settings: Settings, demo: bool, run_workers: bool) -> anyhow::Result<Self> {
+    pub async fn build(
+        mut settings: Settings,
+        demo: bool,
+        run_workers: bool,
+    ) -> anyhow::Result<Self> {
         let acceptor = TcpListener::bind(settings.bind.to_string())
             .into_acceptor()
             .await

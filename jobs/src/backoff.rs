@@ -56,7 +56,11 @@ mod tests {
         let bounds = [100u64, 200, 400, 800, 1000, 1000];
         for (d, full) in delays.iter().zip(bounds) {
             let full = Duration::from_millis(full);
-            assert!(*d >= full / 2 && *d <= full, "{d:?} not within [{:?}, {full:?}]", full / 2);
+            assert!(
+                *d >= full / 2 && *d <= full,
+                "{d:?} not within [{:?}, {full:?}]",
+                full / 2
+            );
         }
     }
 }

@@ -39,7 +39,7 @@ pub enum EnqueueError {
 }
 
 /// Counts for one queue, as an operator wants to see them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct QueueStats {
     pub queue: String,
     pub pending: i64,
@@ -54,7 +54,7 @@ pub struct QueueStats {
 }
 
 /// A job that will not run again, with the error that ended it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeadLetter {
     pub id: String,
     pub queue: String,
@@ -98,7 +98,11 @@ impl SqlQueue {
 
     /// Stores a job in its own transaction.
     pub async fn enqueue<J: Job>(&self, job: &J) -> Result<(), EnqueueError> {
-        let mut conn = self.pool.acquire().await.map_err(apalis_sqlite::Error::from)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(apalis_sqlite::Error::from)?;
         Self::enqueue_in(&mut conn, job).await
     }
 
@@ -131,52 +135,31 @@ impl SqlQueue {
     /// Per-queue counts, one row per queue that has ever held a job.
     pub async fn stats(&self) -> Result<Vec<QueueStats>, sqlx::Error> {
         let sql = format!(
-            "SELECT job_type,
-                SUM(CASE WHEN status IN ('Pending', 'Queued') THEN 1 ELSE 0 END),
-                SUM(CASE WHEN status = 'Running' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN status = 'Done' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END),
-                SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END),
-                CAST(strftime('%s', 'now') AS INTEGER)
-                    - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)
+            "SELECT job_type AS queue,
+                SUM(CASE WHEN status IN ('Pending', 'Queued') THEN 1 ELSE 0 END) AS pending,
+                SUM(CASE WHEN status = 'Running' THEN 1 ELSE 0 END) AS running,
+                SUM(CASE WHEN status = 'Done' THEN 1 ELSE 0 END) AS done,
+                SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END) AS retrying,
+                SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END) AS dead,
+                MAX(0, CAST(strftime('%s', 'now') AS INTEGER)
+                    - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)) AS oldest_pending_secs
              FROM Jobs GROUP BY job_type ORDER BY job_type"
         );
-        let rows: Vec<(String, i64, i64, i64, i64, i64, Option<i64>)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(queue, pending, running, done, retrying, dead, oldest)| QueueStats {
-                    queue,
-                    pending,
-                    running,
-                    done,
-                    retrying,
-                    dead,
-                    oldest_pending_secs: oldest.map(|s| s.max(0)),
-                },
-            )
-            .collect())
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Jobs that will not run again, newest first.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let sql = format!(
-            "SELECT id, job_type, attempts, last_result, CAST(job AS TEXT) FROM Jobs
-             WHERE {DEAD} ORDER BY done_at DESC LIMIT $1"
+            "SELECT id, job_type AS queue, attempts, last_result AS error, CAST(job AS TEXT) AS payload
+             FROM Jobs WHERE {DEAD} ORDER BY done_at DESC LIMIT $1"
         );
-        let rows: Vec<(String, String, i64, Option<String>, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, queue, attempts, error, payload)| DeadLetter {
-                id,
-                queue,
-                attempts,
-                error,
-                payload,
-            })
-            .collect())
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Jobs of every queue not yet finished: waiting, running or retrying.

@@ -61,13 +61,16 @@ impl Runtime {
             // leaving its queue unserved for the life of the process.
             let mut pause = Duration::from_millis(200);
             loop {
-                let result = run_worker::<J, H, Fut>(&queue, &options, handler.clone(), &token).await;
+                let result =
+                    run_worker::<J, H, Fut>(&queue, &options, handler.clone(), &token).await;
                 if token.is_cancelled() {
                     break;
                 }
                 match result {
                     Ok(()) => tracing::warn!(kind = J::KIND, "worker stopped; restarting"),
-                    Err(err) => tracing::error!(kind = J::KIND, error = %err, "worker failed; restarting"),
+                    Err(err) => {
+                        tracing::error!(kind = J::KIND, error = %err, "worker failed; restarting")
+                    }
                 }
                 tokio::select! {
                     () = token.cancelled() => break,

@@ -95,10 +95,26 @@ fn counters(n: usize) -> Arc<Vec<AtomicUsize>> {
 async fn delivers_retries_and_dead_letters() {
     let (queue, _dir) = queue().await;
     let jobs = [
-        Ping { n: 0, fail_times: 0, permanent: false },
-        Ping { n: 1, fail_times: 2, permanent: false },
-        Ping { n: 2, fail_times: u32::MAX, permanent: false },
-        Ping { n: 3, fail_times: u32::MAX, permanent: true },
+        Ping {
+            n: 0,
+            fail_times: 0,
+            permanent: false,
+        },
+        Ping {
+            n: 1,
+            fail_times: 2,
+            permanent: false,
+        },
+        Ping {
+            n: 2,
+            fail_times: u32::MAX,
+            permanent: false,
+        },
+        Ping {
+            n: 3,
+            fail_times: u32::MAX,
+            permanent: true,
+        },
     ];
     for job in &jobs {
         queue.enqueue(job).await.unwrap();
@@ -109,7 +125,10 @@ async fn delivers_retries_and_dead_letters() {
     })
     .await;
     let s = &stats[0];
-    assert_eq!((s.queue.as_str(), s.done, s.dead, s.pending, s.running), ("test.ping", 2, 2, 0, 0));
+    assert_eq!(
+        (s.queue.as_str(), s.done, s.dead, s.pending, s.running),
+        ("test.ping", 2, 2, 0, 0)
+    );
     let seen: Vec<_> = attempts.iter().map(|a| a.load(Ordering::SeqCst)).collect();
     // Succeeds first time; succeeds on the third attempt; runs out of its 3
     // attempts; permanent failure runs once only.
@@ -117,15 +136,28 @@ async fn delivers_retries_and_dead_letters() {
 
     let dead = queue.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 2);
-    let errors: Vec<_> = dead.iter().map(|d| d.error.clone().unwrap_or_default()).collect();
-    assert!(errors.iter().any(|e| e.contains("flaky ping 2")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("bad ping 3")), "{errors:?}");
+    let errors: Vec<_> = dead
+        .iter()
+        .map(|d| d.error.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("flaky ping 2")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("bad ping 3")),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test]
 async fn same_idempotency_key_is_stored_once() {
     let (queue, _dir) = queue().await;
-    let job = Ping { n: 0, fail_times: 0, permanent: false };
+    let job = Ping {
+        n: 0,
+        fail_times: 0,
+        permanent: false,
+    };
     for _ in 0..5 {
         queue.enqueue(&job).await.unwrap();
     }
@@ -140,16 +172,33 @@ async fn same_idempotency_key_is_stored_once() {
 async fn enqueue_follows_the_callers_transaction() {
     let (queue, _dir) = queue().await;
     let mut tx = queue.pool().begin().await.unwrap();
-    SqlQueue::enqueue_in(&mut tx, &Ping { n: 0, fail_times: 0, permanent: false })
-        .await
-        .unwrap();
+    SqlQueue::enqueue_in(
+        &mut tx,
+        &Ping {
+            n: 0,
+            fail_times: 0,
+            permanent: false,
+        },
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
-    assert!(queue.stats().await.unwrap().is_empty(), "rolled back job is visible");
+    assert!(
+        queue.stats().await.unwrap().is_empty(),
+        "rolled back job is visible"
+    );
 
     let mut tx = queue.pool().begin().await.unwrap();
-    SqlQueue::enqueue_in(&mut tx, &Ping { n: 1, fail_times: 0, permanent: false })
-        .await
-        .unwrap();
+    SqlQueue::enqueue_in(
+        &mut tx,
+        &Ping {
+            n: 1,
+            fail_times: 0,
+            permanent: false,
+        },
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(queue.stats().await.unwrap()[0].pending, 1);
     assert_eq!(queue.unfinished().await.unwrap(), 1);

@@ -126,11 +126,20 @@ pub async fn sign_in(
     let Some(user) = user.filter(|_| valid) else {
         return Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            pages::sign_in(&form.email, Some("That email and password do not match an account.")),
+            pages::sign_in(
+                &form.email,
+                Some("That email and password do not match an account."),
+            ),
         ));
     };
     let token = security::random_token();
-    db::create_session(&state.pool, &security::sha256_hex(&token), user.id, SESSION_TTL).await?;
+    db::create_session(
+        &state.pool,
+        &security::sha256_hex(&token),
+        user.id,
+        SESSION_TTL,
+    )
+    .await?;
     let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Lax);

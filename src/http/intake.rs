@@ -37,8 +37,16 @@ pub async fn show(Path(slug): Path<String>, state: Data<&AppState>) -> AppResult
         submission_key: &key,
         rendered_at: &rendered_at,
     };
-    let body = pages::public_form(&form, &FormInput::default(), &tokens, &FormMessages::default());
-    Ok(html_response(StatusCode::OK, pages::public_form_page(&form, body)))
+    let body = pages::public_form(
+        &form,
+        &FormInput::default(),
+        &tokens,
+        &FormMessages::default(),
+    );
+    Ok(html_response(
+        StatusCode::OK,
+        pages::public_form_page(&form, body),
+    ))
 }
 
 #[handler]
@@ -103,7 +111,9 @@ pub async fn submit(
         .header("content-type")
         .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     if !form_encoded {
-        return Err(AppError::BadRequest("This form must be sent as a web form."));
+        return Err(AppError::BadRequest(
+            "This form must be sent as a web form.",
+        ));
     }
     let pairs = crate::domain::parse_urlencoded(&bytes)
         .ok_or(AppError::BadRequest("The form data could not be read."))?;
@@ -113,7 +123,8 @@ pub async fn submit(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
-    const MISSING: &str = "This form is missing some of its hidden fields. Please reload the page and try again.";
+    const MISSING: &str =
+        "This form is missing some of its hidden fields. Please reload the page and try again.";
     let key = get("_key")
         .filter(|k| valid_key(k))
         .ok_or(AppError::BadRequest(MISSING))?;

@@ -80,7 +80,10 @@ fn error_response(err: poem::Error) -> Response {
     }
     let (title, message) = match status {
         StatusCode::NOT_FOUND => ("Not found", "There is nothing at this address."),
-        StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "This address does not accept that kind of request."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Not allowed",
+            "This address does not accept that kind of request.",
+        ),
         s if s.is_client_error() => ("Bad request", "The request could not be understood."),
         _ => {
             tracing::error!(error = %err, "unhandled error");

@@ -50,7 +50,7 @@ pub async fn index(
     rows.truncate(PAGE_SIZE as usize);
     let results = pages::prospect_results(&rows, &search, page, has_next);
     // Search-as-you-type swaps only the results; anything else gets the page.
-    if is_htmx(&req) && req.header("hx-target") == Some("prospect-results") {
+    if is_htmx(req) && req.header("hx-target") == Some("prospect-results") {
         return Ok(html_response(StatusCode::OK, results));
     }
     Ok(html_response(

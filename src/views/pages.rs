@@ -146,7 +146,8 @@ pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next
     let link = |p: i64| {
         format!(
             "/prospects?{}",
-            serde_urlencoded::to_string([("q", query), ("page", &p.to_string())]).unwrap_or_default()
+            serde_urlencoded::to_string([("q", query), ("page", &p.to_string())])
+                .unwrap_or_default()
         )
     };
     html! {

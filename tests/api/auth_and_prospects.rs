@@ -9,7 +9,11 @@ async fn add_prospects(app: &TestApp, n: usize) {
         let name = format!("Person {i:02}");
         let company = if i % 2 == 0 { "Even Corp" } else { "Odd Ltd" };
         let res = app
-            .post_form(&tokens, &[("name", &name), ("email", &email), ("company", company)], false)
+            .post_form(
+                &tokens,
+                &[("name", &name), ("email", &email), ("company", company)],
+                false,
+            )
             .await;
         assert_eq!(res.status(), 303);
     }
@@ -23,7 +27,10 @@ async fn prospects_need_a_session() {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 303, "{path}");
         let location = res.headers()["location"].to_str().unwrap().to_string();
-        assert!(location == "/signin" || location == "/prospects", "{path} -> {location}");
+        assert!(
+            location == "/signin" || location == "/prospects",
+            "{path} -> {location}"
+        );
     }
 }
 
@@ -41,7 +48,15 @@ async fn wrong_password_is_refused_with_the_email_kept() {
     let body = res.text().await.unwrap();
     assert!(body.contains("do not match"));
     assert!(body.contains(&format!("value=\"{}\"", app.demo.email)));
-    assert_eq!(app.client.get(app.url("/prospects")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        app.client
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 }
 
 #[tokio::test]
@@ -50,7 +65,10 @@ async fn session_cookie_is_httponly_and_samesite() {
     let res = app
         .client
         .post(app.url("/signin"))
-        .form(&[("email", app.demo.email.as_str()), ("password", app.demo.password.as_str())])
+        .form(&[
+            ("email", app.demo.email.as_str()),
+            ("password", app.demo.password.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -63,11 +81,20 @@ async fn session_cookie_is_httponly_and_samesite() {
         .client
         .post(app.url("/signin"))
         .header("x-forwarded-proto", "https")
-        .form(&[("email", app.demo.email.as_str()), ("password", app.demo.password.as_str())])
+        .form(&[
+            ("email", app.demo.email.as_str()),
+            ("password", app.demo.password.as_str()),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(https.headers()["set-cookie"].to_str().unwrap().to_lowercase().contains("secure"));
+    assert!(
+        https.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("secure")
+    );
 }
 
 #[tokio::test]
@@ -76,23 +103,55 @@ async fn prospects_list_search_pages_and_detail() {
     add_prospects(&app, 30).await;
     app.sign_in().await;
 
-    let page1 = app.client.get(app.url("/prospects")).send().await.unwrap().text().await.unwrap();
+    let page1 = app
+        .client
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     // Newest first, 25 to a page. (Submissions in the same millisecond may
     // swap places, so only clearly separated ones are compared.)
     let on = |page: &str, i: usize| page.contains(&format!("Person {i:02}<"));
     assert_eq!(page1.matches("<li>").count(), 25, "{page1}");
-    assert!((27..30).all(|i| on(&page1, i)) && (0..3).all(|i| !on(&page1, i)), "{page1}");
+    assert!(
+        (27..30).all(|i| on(&page1, i)) && (0..3).all(|i| !on(&page1, i)),
+        "{page1}"
+    );
     assert!(page1.find("Person 29").unwrap() < page1.find("Person 20").unwrap());
     assert!(page1.contains("rel=\"next\""));
-    let page2 = app.client.get(app.url("/prospects?page=2")).send().await.unwrap().text().await.unwrap();
+    let page2 = app
+        .client
+        .get(app.url("/prospects?page=2"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(page2.matches("<li>").count(), 5, "{page2}");
     assert!((0..3).all(|i| on(&page2, i)) && (27..30).all(|i| !on(&page2, i)));
     assert!(!page2.contains("rel=\"next\"") && page2.contains("rel=\"prev\""));
-    let junk = app.client.get(app.url("/prospects?page=abc")).send().await.unwrap();
+    let junk = app
+        .client
+        .get(app.url("/prospects?page=abc"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(junk.status(), 200);
 
     // Plain search (no JavaScript): a whole page.
-    let found = app.client.get(app.url("/prospects?q=odd")).send().await.unwrap().text().await.unwrap();
+    let found = app
+        .client
+        .get(app.url("/prospects?q=odd"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(found.contains("<html") && found.contains("Person 01") && !found.contains("Person 02"));
     // Search-as-you-type: only the results fragment.
     let fragment = app
@@ -106,33 +165,74 @@ async fn prospects_list_search_pages_and_detail() {
         .text()
         .await
         .unwrap();
-    assert!(fragment.starts_with("<div id=\"prospect-results\""), "{fragment}");
+    assert!(
+        fragment.starts_with("<div id=\"prospect-results\""),
+        "{fragment}"
+    );
     assert!(fragment.contains("Person 07") && !fragment.contains("Person 08"));
-    let none = app.client.get(app.url("/prospects?q=%25")).send().await.unwrap().text().await.unwrap();
-    assert!(none.contains("No prospect matches"), "a % is searched literally");
-
-    let id: i64 = sqlx::query_scalar("SELECT id FROM prospects WHERE email = 'person03@example.com'")
-        .fetch_one(&app.pool)
+    let none = app
+        .client
+        .get(app.url("/prospects?q=%25"))
+        .send()
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap();
-    let detail = app.client.get(app.url(&format!("/prospects/{id}"))).send().await.unwrap();
+    assert!(
+        none.contains("No prospect matches"),
+        "a % is searched literally"
+    );
+
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM prospects WHERE email = 'person03@example.com'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let detail = app
+        .client
+        .get(app.url(&format!("/prospects/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(detail.status(), 200);
     let detail = detail.text().await.unwrap();
     assert!(detail.contains("person03@example.com") && detail.contains("Timeline"));
-    assert!(detail.contains("Submitted <strong>Meet Demo Co</strong>"), "{detail}");
-    assert_eq!(app.client.get(app.url("/prospects/99999")).send().await.unwrap().status(), 404);
-    assert_eq!(app.client.get(app.url("/prospects/abc")).send().await.unwrap().status(), 404);
+    assert!(
+        detail.contains("Submitted <strong>Meet Demo Co</strong>"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/prospects/99999"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/prospects/abc"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
 async fn another_organizations_prospect_is_not_found() {
     let app = spawn_app().await;
     let now = rally::db::now_ms();
-    sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other Inc', $1)")
-        .bind(now)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other Inc', $1)",
+    )
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
          VALUES ((SELECT id FROM organizations WHERE slug = 'other'), 'secret@other.com', 'Hidden', 'import', $1, $1)
@@ -143,9 +243,22 @@ async fn another_organizations_prospect_is_not_found() {
     .await
     .unwrap();
     app.sign_in().await;
-    let res = app.client.get(app.url(&format!("/prospects/{id}"))).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/prospects/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    let list = app.client.get(app.url("/prospects?q=secret")).send().await.unwrap().text().await.unwrap();
+    let list = app
+        .client
+        .get(app.url("/prospects?q=secret"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!list.contains("secret@other.com"));
 }
 
@@ -153,16 +266,52 @@ async fn another_organizations_prospect_is_not_found() {
 async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let page = app.client.get(app.url("/prospects")).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .client
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = hidden(&page, "_csrf");
-    let forged = app.client.post(app.url("/signout")).form(&[("_csrf", "forged")]).send().await.unwrap();
+    let forged = app
+        .client
+        .post(app.url("/signout"))
+        .form(&[("_csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 403);
-    assert_eq!(app.client.get(app.url("/prospects")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let missing = app.client.post(app.url("/signout")).send().await.unwrap();
     assert!(missing.status().is_client_error());
 
-    let res = app.client.post(app.url("/signout")).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/signout"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(app.client.get(app.url("/prospects")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        app.client
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 }

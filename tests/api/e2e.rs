@@ -21,14 +21,20 @@ impl Drop for Driver {
 }
 
 async fn chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = std::process::Command::new(&binary)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary} (apt-get install chromium chromium-driver): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary} (apt-get install chromium chromium-driver): {e}")
+        });
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -54,7 +60,8 @@ async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -
         options["binary"] = binary.into();
     }
     if !javascript {
-        options["prefs"] = serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
+        options["prefs"] =
+            serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
@@ -68,21 +75,49 @@ async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -
 
 async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) {
     client.goto(&app.url("/f/demo")).await.unwrap();
-    client.find(Locator::Id("f-name")).await.unwrap().send_keys(name).await.unwrap();
-    client.find(Locator::Id("f-email")).await.unwrap().send_keys(email).await.unwrap();
-    client.find(Locator::Id("f-consent")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("f-name"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("f-email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("f-consent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn wait_for_text(client: &Client, css: &str, text: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(el) = client.find(Locator::Css(css)).await {
-            if el.text().await.unwrap_or_default().contains(text) {
-                return;
-            }
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && el.text().await.unwrap_or_default().contains(text)
+        {
+            return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{text:?} never appeared in {css}: {}", client.source().await.unwrap_or_default());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{text:?} never appeared in {css}: {}",
+            client.source().await.unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -100,10 +135,26 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
     assert_eq!(js.current_url().await.unwrap().path(), "/f/demo");
     // An invalid submission is swapped in too (a 422 that htmx must not drop).
     js.goto(&app.url("/f/demo")).await.unwrap();
-    js.find(Locator::Id("f-email")).await.unwrap().send_keys("not-an-email").await.unwrap();
-    js.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    js.find(Locator::Id("f-email"))
+        .await
+        .unwrap()
+        .send_keys("not-an-email")
+        .await
+        .unwrap();
+    js.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_text(&js, "#intake-form", "Please enter your name.").await;
-    let kept = js.find(Locator::Id("f-email")).await.unwrap().prop("value").await.unwrap();
+    let kept = js
+        .find(Locator::Id("f-email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(kept.as_deref(), Some("not-an-email"));
 
     // JavaScript off: a plain POST and a redirect to the thank-you page.
@@ -115,9 +166,24 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
 
     // Both are on the Prospects page within a second or so.
     js.goto(&app.url("/signin")).await.unwrap();
-    js.find(Locator::Id("email")).await.unwrap().send_keys(&app.demo.email).await.unwrap();
-    js.find(Locator::Id("password")).await.unwrap().send_keys(&app.demo.password).await.unwrap();
-    js.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    js.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(&app.demo.email)
+        .await
+        .unwrap();
+    js.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(&app.demo.password)
+        .await
+        .unwrap();
+    js.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_text(&js, "h1", "Prospects").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -125,12 +191,20 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         if source.contains("Jo Script") && source.contains("Nora Noscript") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "prospects missing: {source}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "prospects missing: {source}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         js.refresh().await.unwrap();
     }
     // Search-as-you-type narrows the list in place.
-    js.find(Locator::Id("q")).await.unwrap().send_keys("nora").await.unwrap();
+    js.find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("nora")
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         // htmx replaces the element while we look: a stale one is just "not yet".
@@ -141,7 +215,10 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         if results.contains("Nora Noscript") && !results.contains("Jo Script") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "search did not narrow: {results}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "search did not narrow: {results}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     js.close().await.unwrap();

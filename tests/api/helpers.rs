@@ -29,7 +29,8 @@ pub fn test_settings(db_path: PathBuf) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.database = DatabaseUrl::Sqlite(db_path);
-    settings.secret_key = Some(SecretKey::new(b"test-secret-key-that-is-long-enough!!".to_vec()).unwrap());
+    settings.secret_key =
+        Some(SecretKey::new(b"test-secret-key-that-is-long-enough!!".to_vec()).unwrap());
     settings.form_min_fill = Duration::ZERO;
     settings.job_poll_interval = Duration::from_millis(20);
     settings.job_heartbeat = Duration::from_secs(1);
@@ -73,7 +74,10 @@ pub fn client() -> reqwest::Client {
 /// The value of the hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
@@ -89,7 +93,15 @@ impl TestApp {
     }
 
     pub async fn form_tokens(&self) -> FormTokens {
-        let html = self.client.get(self.url("/f/demo")).send().await.unwrap().text().await.unwrap();
+        let html = self
+            .client
+            .get(self.url("/f/demo"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         FormTokens {
             key: hidden(&html, "_key"),
             ts: hidden(&html, "_ts"),
@@ -97,7 +109,12 @@ impl TestApp {
     }
 
     /// POSTs the demo form with the given tokens and fields.
-    pub async fn post_form(&self, tokens: &FormTokens, fields: &[(&str, &str)], htmx: bool) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        tokens: &FormTokens,
+        fields: &[(&str, &str)],
+        htmx: bool,
+    ) -> reqwest::Response {
         let mut body: Vec<(&str, &str)> = vec![("_key", &tokens.key), ("_ts", &tokens.ts)];
         body.extend_from_slice(fields);
         let mut req = self.client.post(self.url("/f/demo")).form(&body);
@@ -119,7 +136,10 @@ impl TestApp {
         let queue = jobs::SqlQueue::new(self.pool.clone(), Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while queue.unfinished().await.unwrap() > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "queue did not drain");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "queue did not drain"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -128,7 +148,10 @@ impl TestApp {
         let res = self
             .client
             .post(self.url("/signin"))
-            .form(&[("email", self.demo.email.as_str()), ("password", self.demo.password.as_str())])
+            .form(&[
+                ("email", self.demo.email.as_str()),
+                ("password", self.demo.password.as_str()),
+            ])
             .send()
             .await
             .unwrap();

@@ -9,7 +9,12 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
     let res = app.post_form(&tokens, ANA, false).await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/f/demo/thanks");
-    let thanks = app.client.get(app.url("/f/demo/thanks")).send().await.unwrap();
+    let thanks = app
+        .client
+        .get(app.url("/f/demo/thanks"))
+        .send()
+        .await
+        .unwrap();
     assert!(thanks.text().await.unwrap().contains("Thank you"));
 
     app.drain().await;
@@ -20,7 +25,12 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
             .unwrap();
     assert_eq!(
         row,
-        ("Ana Lima".into(), "ana@example.com".into(), Some("+1 555 010 9999".into()), Some("Lima & Co".into()))
+        (
+            "Ana Lima".into(),
+            "ana@example.com".into(),
+            Some("+1 555 010 9999".into()),
+            Some("Lima & Co".into())
+        )
     );
     let data: String = sqlx::query_scalar("SELECT data FROM timeline_entries")
         .fetch_one(&app.pool)
@@ -38,7 +48,10 @@ async fn htmx_submission_gets_a_thank_you_fragment() {
     let res = app.post_form(&tokens, ANA, true).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
-    assert!(body.contains("Thank you") && body.contains("id=\"intake-form\""), "{body}");
+    assert!(
+        body.contains("Thank you") && body.contains("id=\"intake-form\""),
+        "{body}"
+    );
     assert!(!body.contains("<html"), "a fragment, not a page: {body}");
 }
 
@@ -46,21 +59,40 @@ async fn htmx_submission_gets_a_thank_you_fragment() {
 async fn invalid_submission_comes_back_with_values_and_messages() {
     let app = spawn_app().await;
     let tokens = app.form_tokens().await;
-    let fields = [("name", ""), ("email", "ana-at-example"), ("phone", "call me"), ("company", "Lima <Co>")];
+    let fields = [
+        ("name", ""),
+        ("email", "ana-at-example"),
+        ("phone", "call me"),
+        ("company", "Lima <Co>"),
+    ];
     for htmx in [false, true] {
         let res = app.post_form(&tokens, &fields, htmx).await;
         assert_eq!(res.status(), 422);
         let body = res.text().await.unwrap();
         assert!(body.contains("Please enter your name."), "{body}");
-        assert!(body.contains("doesn&#39;t look like an email") || body.contains("doesn't look like an email"), "{body}");
+        assert!(
+            body.contains("doesn&#39;t look like an email")
+                || body.contains("doesn't look like an email"),
+            "{body}"
+        );
         assert!(body.contains("Please enter a phone number"), "{body}");
         // What the person typed is still there, escaped.
         assert!(body.contains("value=\"ana-at-example\""), "{body}");
         assert!(body.contains("value=\"Lima &lt;Co&gt;\""), "{body}");
-        assert!(body.contains(&format!("value=\"{}\"", tokens.key)), "same submission key kept");
-        assert_eq!(body.contains("<html"), !htmx, "page without htmx, fragment with it");
+        assert!(
+            body.contains(&format!("value=\"{}\"", tokens.key)),
+            "same submission key kept"
+        );
+        assert_eq!(
+            body.contains("<html"),
+            !htmx,
+            "page without htmx, fragment with it"
+        );
         if htmx {
-            assert!(body.starts_with("<form"), "htmx swaps the form itself: {body}");
+            assert!(
+                body.starts_with("<form"),
+                "htmx swaps the form itself: {body}"
+            );
         }
     }
     app.drain().await;
@@ -85,7 +117,11 @@ async fn fifty_concurrent_posts_of_one_key_store_exactly_once() {
     let tokens = app.form_tokens().await;
     let posts = (0..50).map(|_| app.post_form(&tokens, ANA, false));
     let responses = futures::future::join_all(posts).await;
-    assert!(responses.iter().all(|r| r.status() == 303), "{:?}", responses.iter().map(|r| r.status()).collect::<Vec<_>>());
+    assert!(
+        responses.iter().all(|r| r.status() == 303),
+        "{:?}",
+        responses.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
     app.drain().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 1);
@@ -96,16 +132,42 @@ async fn fifty_concurrent_posts_of_one_key_store_exactly_once() {
 async fn new_answers_fill_blanks_and_never_erase() {
     let app = spawn_app().await;
     let first = app.form_tokens().await;
-    app.post_form(&first, &[("name", "Ana Lima"), ("email", "ana@example.com"), ("phone", "555 010 9999")], false)
-        .await;
+    app.post_form(
+        &first,
+        &[
+            ("name", "Ana Lima"),
+            ("email", "ana@example.com"),
+            ("phone", "555 010 9999"),
+        ],
+        false,
+    )
+    .await;
     app.drain().await;
     let second = app.form_tokens().await;
-    app.post_form(&second, &[("name", "A. Lima"), ("email", "ANA@example.com"), ("company", "Lima & Co")], false)
-        .await;
+    app.post_form(
+        &second,
+        &[
+            ("name", "A. Lima"),
+            ("email", "ANA@example.com"),
+            ("company", "Lima & Co"),
+        ],
+        false,
+    )
+    .await;
     app.drain().await;
     let row: (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT name, phone, company FROM prospects").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(row, ("Ana Lima".into(), Some("555 010 9999".into()), Some("Lima & Co".into())));
+        sqlx::query_as("SELECT name, phone, company FROM prospects")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        (
+            "Ana Lima".into(),
+            Some("555 010 9999".into()),
+            Some("Lima & Co".into())
+        )
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 2);
 }
@@ -127,7 +189,9 @@ async fn redelivered_job_takes_effect_once() {
         submitted_at: rally::db::now_ms(),
     };
     for _ in 0..3 {
-        rally::jobs::process_submission(&app.pool, job.clone()).await.unwrap();
+        rally::jobs::process_submission(&app.pool, job.clone())
+            .await
+            .unwrap();
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
@@ -146,7 +210,11 @@ async fn honeypot_looks_accepted_but_stores_nothing() {
     app.drain().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'honeypot'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'honeypot'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -157,7 +225,11 @@ async fn too_fast_submission_looks_accepted_but_stores_nothing() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("Thank you"));
     assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'too_fast'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'too_fast'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -171,7 +243,10 @@ async fn tampered_render_time_keeps_the_values_and_asks_again() {
     assert!(body.contains("expired"), "{body}");
     assert!(body.contains("value=\"Ana@Example.com\""), "{body}");
     // The fresh form it gives back is accepted.
-    let fresh = FormTokens { key: hidden(&body, "_key"), ts: hidden(&body, "_ts") };
+    let fresh = FormTokens {
+        key: hidden(&body, "_key"),
+        ts: hidden(&body, "_ts"),
+    };
     assert_eq!(app.post_form(&fresh, ANA, false).await.status(), 303);
 }
 
@@ -179,19 +254,53 @@ async fn tampered_render_time_keeps_the_values_and_asks_again() {
 async fn bad_requests_get_precise_errors_never_500() {
     let app = spawn_app().await;
     let post = |body: Vec<u8>, content_type: &'static str| {
-        app.client.post(app.url("/f/demo")).header("content-type", content_type).body(body).send()
+        app.client
+            .post(app.url("/f/demo"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let form = "application/x-www-form-urlencoded";
     // Over 64 KiB.
     let big = format!("_key=x&name={}", "a".repeat(70 * 1024));
     assert_eq!(post(big.into_bytes(), form).await.unwrap().status(), 413);
     // Malformed encodings.
-    assert_eq!(post(b"name=%zz&_key=1".to_vec(), form).await.unwrap().status(), 400);
-    assert_eq!(post(b"name=\xff\xfe".to_vec(), form).await.unwrap().status(), 400);
-    assert_eq!(post(b"{\"name\":1}".to_vec(), "application/json").await.unwrap().status(), 400);
+    assert_eq!(
+        post(b"name=%zz&_key=1".to_vec(), form)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        post(b"name=\xff\xfe".to_vec(), form)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        post(b"{\"name\":1}".to_vec(), "application/json")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
     // Missing or bad hidden fields.
-    assert_eq!(post(b"name=Ana&email=a%40b.co".to_vec(), form).await.unwrap().status(), 400);
-    assert_eq!(post(b"_key=short&_ts=1.x&name=Ana".to_vec(), form).await.unwrap().status(), 400);
+    assert_eq!(
+        post(b"name=Ana&email=a%40b.co".to_vec(), form)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        post(b"_key=short&_ts=1.x&name=Ana".to_vec(), form)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
     let tokens = app.form_tokens().await;
     let no_ts = format!("_key={}&name=Ana", tokens.key);
     let res = post(no_ts.into_bytes(), form).await.unwrap();
@@ -201,7 +310,13 @@ async fn bad_requests_get_precise_errors_never_500() {
     let res = app.client.get(app.url("/f/nope")).send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Not found"));
-    let res = app.client.post(app.url("/f/nope")).form(&[("a", "b")]).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/f/nope"))
+        .form(&[("a", "b")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
 }

@@ -19,7 +19,10 @@ async fn health_and_readiness() {
 async fn assets_are_vendored_and_cached() {
     let app = spawn_app().await;
     let page = app.client.get(app.url("/f/demo")).send().await.unwrap();
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     let html = page.text().await.unwrap();
     assert!(!html.contains("https://"), "nothing from a CDN");
@@ -27,11 +30,32 @@ async fn assets_are_vendored_and_cached() {
         assert!(html.contains(path));
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
-        assert!(res.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(
+            res.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
-    assert_eq!(app.client.get(app.url("/assets/nope.js")).send().await.unwrap().status(), 404);
-    assert_eq!(app.client.get(app.url("/no/such/page")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url("/assets/nope.js"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/no/such/page"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -41,13 +65,25 @@ async fn export_writes_csv() {
     app.post_form(&tokens, ANA, false).await;
     app.drain().await;
     let mut out = Vec::new();
-    let n = rally::export::prospects(&app.pool, "demo", &mut out).await.unwrap();
+    let n = rally::export::prospects(&app.pool, "demo", &mut out)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     let csv = String::from_utf8(out).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "id,name,email,phone,company,source,created_at,submissions");
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,name,email,phone,company,source,created_at,submissions"
+    );
     let row = lines.next().unwrap();
-    assert!(row.starts_with("1,Ana Lima,ana@example.com,+1 555 010 9999,Lima & Co,form:demo,"), "{row}");
+    assert!(
+        row.starts_with("1,Ana Lima,ana@example.com,+1 555 010 9999,Lima & Co,form:demo,"),
+        "{row}"
+    );
     assert!(row.ends_with(",1"), "{row}");
-    assert!(rally::export::prospects(&app.pool, "nope", Vec::new()).await.is_err());
+    assert!(
+        rally::export::prospects(&app.pool, "nope", Vec::new())
+            .await
+            .is_err()
+    );
 }
