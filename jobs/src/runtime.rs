@@ -7,6 +7,7 @@ use apalis::prelude::*;
 use apalis_sqlite::SqliteStorage;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{ExponentialBackoff, Job, JobError, SqlQueue};
 
@@ -123,7 +124,8 @@ where
         .build(move |job: J| {
             let handler = handler.clone();
             async move {
-                handler(job).await.map_err(|err| {
+                let span = tracing::info_span!("job", kind = J::KIND);
+                handler(job).instrument(span).await.map_err(|err| {
                     match &err {
                         JobError::Retryable(msg) => {
                             tracing::warn!(kind = J::KIND, error = %msg, "job failed; may retry")

@@ -203,3 +203,48 @@ async fn enqueue_follows_the_callers_transaction() {
     assert_eq!(queue.stats().await.unwrap()[0].pending, 1);
     assert_eq!(queue.unfinished().await.unwrap(), 1);
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Slow {
+    n: u32,
+}
+
+impl Job for Slow {
+    const KIND: &'static str = "test.slow";
+}
+
+#[tokio::test]
+async fn shutdown_finishes_or_releases_jobs_in_flight() {
+    let (queue, _dir) = queue().await;
+    for n in 0..6 {
+        queue.enqueue(&Slow { n }).await.unwrap();
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut runtime = Runtime::new(queue.clone(), CancellationToken::new());
+    let (s, f) = (started.clone(), finished.clone());
+    runtime.spawn(options(), move |_job: Slow| {
+        let (s, f) = (s.clone(), f.clone());
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    while started.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    runtime.shutdown().await;
+    // Every job that started ran to its end; nothing is left marked running,
+    // and what did not finish is waiting for the next worker.
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        finished.load(Ordering::SeqCst)
+    );
+    let stats = queue.stats().await.unwrap();
+    let s = &stats[0];
+    assert_eq!(s.running, 0, "{s:?}");
+    assert_eq!(s.done as usize, finished.load(Ordering::SeqCst), "{s:?}");
+    assert_eq!((s.done + s.pending) as usize, 6, "{s:?}");
+}

@@ -2,6 +2,7 @@
 //! spoken to over HTTP like a browser would.
 
 mod auth_and_prospects;
+mod cli;
 mod crash;
 mod e2e;
 mod helpers;

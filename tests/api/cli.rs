@@ -1,0 +1,83 @@
+//! The `rally` binary's commands and start-up errors.
+
+use std::process::Command;
+
+fn rally(db: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rally"));
+    cmd.env("DATABASE_URL", format!("sqlite:{}", db.display()))
+        .env(
+            "RALLY_SECRET_KEY",
+            "cli-test-secret-key-long-enough-for-hmac",
+        )
+        .env("RUST_LOG", "error");
+    cmd
+}
+
+#[test]
+fn migrate_then_export_prints_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let out = rally(&db).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists(), "migrate creates the database");
+
+    // No such organization: a clear error, not a panic.
+    let out = rally(&db)
+        .args(["export", "prospects", "--org", "demo"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no organization with slug \"demo\""), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = rally::db::connect(&rally::config::DatabaseUrl::Sqlite(db.clone()))
+            .await
+            .unwrap();
+        rally::db::seed_demo(&pool, "unused-hash").await.unwrap();
+        pool.close().await;
+    });
+    let out = rally(&db)
+        .args(["export", "prospects", "--org", "demo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "id,name,email,phone,company,source,created_at,submissions\n"
+    );
+}
+
+#[test]
+fn bad_settings_stop_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("RALLY_FORM_MIN_FILL_MS", "-1"),
+        ("RALLY_SECRET_KEY", "short"),
+    ] {
+        let out = rally(&db).env(var, value).arg("serve").output().unwrap();
+        assert!(!out.status.success(), "{var}={value} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{var}: {err}");
+    }
+    let out = rally(&db)
+        .env_remove("RALLY_SECRET_KEY")
+        .env("RALLY_ENV", "production")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RALLY_SECRET_KEY"));
+}
