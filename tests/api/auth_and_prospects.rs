@@ -24,7 +24,7 @@ async fn add_prospects(app: &TestApp, n: usize) {
 async fn prospects_need_a_session() {
     let app = spawn_app().await;
     for path in ["/prospects", "/prospects/1", "/"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 303, "{path}");
         let location = res.headers()["location"].to_str().unwrap().to_string();
         assert!(
@@ -48,53 +48,24 @@ async fn wrong_password_is_refused_with_the_email_kept() {
     let body = res.text().await.unwrap();
     assert!(body.contains("do not match"));
     assert!(body.contains(&format!("value=\"{}\"", app.demo.email)));
-    assert_eq!(
-        app.client
-            .get(app.url("/prospects"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
+    assert_eq!(app.get("/prospects").await.status(), 303);
 }
 
 #[tokio::test]
 async fn session_cookie_is_httponly_and_samesite() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .post(app.url("/signin"))
-        .form(&[
-            ("email", app.demo.email.as_str()),
-            ("password", app.demo.password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app.sign_in_request(&[]).await;
     assert_eq!(res.status(), 303);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_lowercase();
     assert!(cookie.contains("httponly"), "{cookie}");
     assert!(cookie.contains("samesite=lax"), "{cookie}");
     assert!(!cookie.contains("secure"), "plain http here: {cookie}");
-    let https = app
-        .client
-        .post(app.url("/signin"))
-        .header("x-forwarded-proto", "https")
-        .form(&[
-            ("email", app.demo.email.as_str()),
-            ("password", app.demo.password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        https.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("secure")
-    );
+    let https = app.sign_in_request(&[("x-forwarded-proto", "https")]).await;
+    let cookie = https.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(cookie.contains("secure"), "{cookie}");
 }
 
 #[tokio::test]
@@ -103,15 +74,7 @@ async fn prospects_list_search_pages_and_detail() {
     add_prospects(&app, 30).await;
     app.sign_in().await;
 
-    let page1 = app
-        .client
-        .get(app.url("/prospects"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page1 = app.page("/prospects").await;
     // Newest first, 25 to a page. (Submissions in the same millisecond may
     // swap places, so only clearly separated ones are compared.)
     let on = |page: &str, i: usize| page.contains(&format!("Person {i:02}<"));
@@ -122,36 +85,15 @@ async fn prospects_list_search_pages_and_detail() {
     );
     assert!(page1.find("Person 29").unwrap() < page1.find("Person 20").unwrap());
     assert!(page1.contains("rel=\"next\""));
-    let page2 = app
-        .client
-        .get(app.url("/prospects?page=2"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page2 = app.page("/prospects?page=2").await;
     assert_eq!(page2.matches("<li>").count(), 5, "{page2}");
     assert!((0..3).all(|i| on(&page2, i)) && (27..30).all(|i| !on(&page2, i)));
     assert!(!page2.contains("rel=\"next\"") && page2.contains("rel=\"prev\""));
-    let junk = app
-        .client
-        .get(app.url("/prospects?page=abc"))
-        .send()
-        .await
-        .unwrap();
+    let junk = app.get("/prospects?page=abc").await;
     assert_eq!(junk.status(), 200);
 
     // Plain search (no JavaScript): a whole page.
-    let found = app
-        .client
-        .get(app.url("/prospects?q=odd"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let found = app.page("/prospects?q=odd").await;
     assert!(found.contains("<html") && found.contains("Person 01") && !found.contains("Person 02"));
     // Search-as-you-type: only the results fragment.
     let fragment = app
@@ -170,15 +112,7 @@ async fn prospects_list_search_pages_and_detail() {
         "{fragment}"
     );
     assert!(fragment.contains("Person 07") && !fragment.contains("Person 08"));
-    let none = app
-        .client
-        .get(app.url("/prospects?q=%25"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let none = app.page("/prospects?q=%25").await;
     assert!(
         none.contains("No prospect matches"),
         "a % is searched literally"
@@ -189,12 +123,7 @@ async fn prospects_list_search_pages_and_detail() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let detail = app
-        .client
-        .get(app.url(&format!("/prospects/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let detail = app.get(&format!("/prospects/{id}")).await;
     assert_eq!(detail.status(), 200);
     let detail = detail.text().await.unwrap();
     assert!(detail.contains("person03@example.com") && detail.contains("Timeline"));
@@ -202,24 +131,8 @@ async fn prospects_list_search_pages_and_detail() {
         detail.contains("Submitted <strong>Meet Demo Co</strong>"),
         "{detail}"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/prospects/99999"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/prospects/abc"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.get("/prospects/99999").await.status(), 404);
+    assert_eq!(app.get("/prospects/abc").await.status(), 404);
 }
 
 #[tokio::test]
@@ -243,22 +156,9 @@ async fn another_organizations_prospect_is_not_found() {
     .await
     .unwrap();
     app.sign_in().await;
-    let res = app
-        .client
-        .get(app.url(&format!("/prospects/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/prospects/{id}")).await;
     assert_eq!(res.status(), 404);
-    let list = app
-        .client
-        .get(app.url("/prospects?q=secret"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = app.page("/prospects?q=secret").await;
     assert!(!list.contains("secret@other.com"));
 }
 
@@ -266,15 +166,7 @@ async fn another_organizations_prospect_is_not_found() {
 async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let page = app
-        .client
-        .get(app.url("/prospects"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page("/prospects").await;
     let csrf = hidden(&page, "_csrf");
     let forged = app
         .client
@@ -284,15 +176,7 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
-    assert_eq!(
-        app.client
-            .get(app.url("/prospects"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/prospects").await.status(), 200);
     let missing = app.client.post(app.url("/signout")).send().await.unwrap();
     assert!(missing.status().is_client_error());
 
@@ -305,13 +189,5 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(
-        app.client
-            .get(app.url("/prospects"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
+    assert_eq!(app.get("/prospects").await.status(), 303);
 }

@@ -73,22 +73,15 @@ async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -
         .expect("chromium session")
 }
 
+async fn type_into(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
 async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) {
     client.goto(&app.url("/f/demo")).await.unwrap();
-    client
-        .find(Locator::Id("f-name"))
-        .await
-        .unwrap()
-        .send_keys(name)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("f-email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
+    type_into(client, "f-name", name).await;
+    type_into(client, "f-email", email).await;
     client
         .find(Locator::Id("f-consent"))
         .await
@@ -135,12 +128,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
     assert_eq!(js.current_url().await.unwrap().path(), "/f/demo");
     // An invalid submission is swapped in too (a 422 that htmx must not drop).
     js.goto(&app.url("/f/demo")).await.unwrap();
-    js.find(Locator::Id("f-email"))
-        .await
-        .unwrap()
-        .send_keys("not-an-email")
-        .await
-        .unwrap();
+    type_into(&js, "f-email", "not-an-email").await;
     js.find(Locator::Css("button[type=submit]"))
         .await
         .unwrap()
@@ -166,18 +154,8 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
 
     // Both are on the Prospects page within a second or so.
     js.goto(&app.url("/signin")).await.unwrap();
-    js.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys(&app.demo.email)
-        .await
-        .unwrap();
-    js.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(&app.demo.password)
-        .await
-        .unwrap();
+    type_into(&js, "email", &app.demo.email).await;
+    type_into(&js, "password", &app.demo.password).await;
     js.find(Locator::Css("button[type=submit]"))
         .await
         .unwrap()
@@ -199,12 +177,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         js.refresh().await.unwrap();
     }
     // Search-as-you-type narrows the list in place.
-    js.find(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys("nora")
-        .await
-        .unwrap();
+    type_into(&js, "q", "nora").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         // htmx replaces the element while we look: a stale one is just "not yet".

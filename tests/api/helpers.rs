@@ -92,6 +92,15 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The body of a GET, whatever its status.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     pub async fn form_tokens(&self) -> FormTokens {
         let html = self
             .client
@@ -145,17 +154,23 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self) {
-        let res = self
-            .client
-            .post(self.url("/signin"))
-            .form(&[
-                ("email", self.demo.email.as_str()),
-                ("password", self.demo.password.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let res = self.sign_in_request(&[]).await;
         assert_eq!(res.status(), 303, "sign-in failed");
+    }
+
+    /// POSTs the demo owner's credentials, with extra headers.
+    pub async fn sign_in_request(&self, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/signin"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.form(&[
+            ("email", self.demo.email.as_str()),
+            ("password", self.demo.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
     }
 }
 

@@ -9,12 +9,7 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
     let res = app.post_form(&tokens, ANA, false).await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/f/demo/thanks");
-    let thanks = app
-        .client
-        .get(app.url("/f/demo/thanks"))
-        .send()
-        .await
-        .unwrap();
+    let thanks = app.get("/f/demo/thanks").await;
     assert!(thanks.text().await.unwrap().contains("Thank you"));
 
     app.drain().await;
@@ -261,53 +256,29 @@ async fn bad_requests_get_precise_errors_never_500() {
             .send()
     };
     let form = "application/x-www-form-urlencoded";
-    // Over 64 KiB.
     let big = format!("_key=x&name={}", "a".repeat(70 * 1024));
-    assert_eq!(post(big.into_bytes(), form).await.unwrap().status(), 413);
-    // Malformed encodings.
-    assert_eq!(
-        post(b"name=%zz&_key=1".to_vec(), form)
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        post(b"name=\xff\xfe".to_vec(), form)
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        post(b"{\"name\":1}".to_vec(), "application/json")
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    // Missing or bad hidden fields.
-    assert_eq!(
-        post(b"name=Ana&email=a%40b.co".to_vec(), form)
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        post(b"_key=short&_ts=1.x&name=Ana".to_vec(), form)
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
+    let cases: [(&[u8], &str, u16); 6] = [
+        // Over 64 KiB.
+        (big.as_bytes(), form, 413),
+        // Malformed encodings.
+        (b"name=%zz&_key=1", form, 400),
+        (b"name=\xff\xfe", form, 400),
+        (b"{\"name\":1}", "application/json", 400),
+        // Missing or bad hidden fields.
+        (b"name=Ana&email=a%40b.co", form, 400),
+        (b"_key=short&_ts=1.x&name=Ana", form, 400),
+    ];
+    for (body, content_type, status) in cases {
+        let res = post(body.to_vec(), content_type).await.unwrap();
+        assert_eq!(res.status(), status, "{}", String::from_utf8_lossy(body));
+    }
     let tokens = app.form_tokens().await;
     let no_ts = format!("_key={}&name=Ana", tokens.key);
     let res = post(no_ts.into_bytes(), form).await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("reload the page"));
     // Unknown form, for both methods.
-    let res = app.client.get(app.url("/f/nope")).send().await.unwrap();
+    let res = app.get("/f/nope").await;
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Not found"));
     let res = app

@@ -5,20 +5,20 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let res = app.get("/healthz").await;
     assert_eq!(res.status(), 200);
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let res = app.get("/readyz").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "ready");
     app.pool.close().await;
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let res = app.get("/readyz").await;
     assert_eq!(res.status(), 503, "a closed database is not ready");
 }
 
 #[tokio::test]
 async fn assets_are_vendored_and_cached() {
     let app = spawn_app().await;
-    let page = app.client.get(app.url("/f/demo")).send().await.unwrap();
+    let page = app.get("/f/demo").await;
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -28,7 +28,7 @@ async fn assets_are_vendored_and_cached() {
     assert!(!html.contains("https://"), "nothing from a CDN");
     for path in [rally::views::HTMX_PATH, rally::views::CSS_PATH] {
         assert!(html.contains(path));
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         assert!(
             res.headers()["cache-control"]
@@ -38,24 +38,8 @@ async fn assets_are_vendored_and_cached() {
         );
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
-    assert_eq!(
-        app.client
-            .get(app.url("/assets/nope.js"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/no/such/page"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.get("/assets/nope.js").await.status(), 404);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
 }
 
 #[tokio::test]
