@@ -22,7 +22,11 @@ pub fn random_token() -> String {
 
 /// Hex SHA-256, for storing tokens that must be looked up but never recovered.
 pub fn sha256_hex(input: &str) -> String {
-    hex(&Sha256::digest(input.as_bytes()))
+    sha256_hex_bytes(input.as_bytes())
+}
+
+pub fn sha256_hex_bytes(input: &[u8]) -> String {
+    hex(&Sha256::digest(input))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,24 +1,61 @@
 //! Vendored static assets, compiled into the binary and served with
-//! long-lived cache headers: their paths carry a version, so a change of
-//! content is a change of address.
+//! long-lived cache headers. Each path carries a hash of the content, so a
+//! changed file gets a new address and no browser keeps a stale copy.
+
+use std::sync::LazyLock;
 
 use poem::{Response, handler, http::StatusCode, web::Path};
 
-pub const HTMX_PATH: &str = "/assets/htmx-2.0.11.min.js";
-pub const CSS_PATH: &str = "/assets/app-1.css";
+struct Asset {
+    path: String,
+    body: &'static [u8],
+    content_type: &'static str,
+}
 
-const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
-const CSS: &[u8] = include_bytes!("../../assets/app.css");
+impl Asset {
+    fn new(stem: &str, ext: &str, body: &'static [u8], content_type: &'static str) -> Self {
+        let hash = crate::security::sha256_hex_bytes(body);
+        Self {
+            path: format!("/assets/{stem}-{}.{ext}", &hash[..12]),
+            body,
+            content_type,
+        }
+    }
+}
+
+static HTMX: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "htmx-2.0.11.min",
+        "js",
+        include_bytes!("../../assets/htmx-2.0.11.min.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+static CSS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "app",
+        "css",
+        include_bytes!("../../assets/app.css"),
+        "text/css; charset=utf-8",
+    )
+});
+
+pub fn htmx_path() -> &'static str {
+    &HTMX.path
+}
+
+pub fn css_path() -> &'static str {
+    &CSS.path
+}
 
 #[handler]
 pub fn asset(Path(name): Path<String>) -> Response {
-    let (body, content_type) = match name.as_str() {
-        "htmx-2.0.11.min.js" => (HTMX, "text/javascript; charset=utf-8"),
-        "app-1.css" => (CSS, "text/css; charset=utf-8"),
-        _ => return Response::builder().status(StatusCode::NOT_FOUND).finish(),
+    let requested = format!("/assets/{name}");
+    let Some(asset) = [&*HTMX, &*CSS].into_iter().find(|a| a.path == requested) else {
+        return Response::builder().status(StatusCode::NOT_FOUND).finish();
     };
     Response::builder()
-        .content_type(content_type)
+        .content_type(asset.content_type)
         .header("cache-control", "public, max-age=31536000, immutable")
-        .body(body)
+        .body(asset.body)
 }

@@ -3,9 +3,9 @@
 
 pub mod pages;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
-pub use crate::http::assets::{CSS_PATH, HTMX_PATH};
+pub use crate::http::assets::{css_path, htmx_path};
 
 /// htmx settings, in a meta tag because the Content-Security-Policy forbids
 /// inline script: swap 422 responses (forms re-rendered with errors) and
@@ -28,8 +28,8 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · Rally" }
-                link rel="stylesheet" href=(CSS_PATH);
-                script src=(HTMX_PATH) defer {}
+                link rel="stylesheet" href=(css_path());
+                script src=(htmx_path()) defer {}
             }
             body {
                 @if let Some(nav) = nav {
@@ -73,9 +73,4 @@ pub fn datetime(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(format).ok())
         .unwrap_or_else(|| "—".into())
-}
-
-/// Text that was already escaped or is a trusted constant.
-pub fn raw(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }

@@ -221,9 +221,36 @@ pub fn prospect_page(nav: Nav<'_>, prospect: &Prospect, timeline: &[TimelineEntr
     )
 }
 
+/// The answers of a form submission, labelled and in the form's order;
+/// answers the form does not know (from later versions) follow as stored.
+fn answers(data: &str) -> Vec<(String, String)> {
+    const LABELS: [(&str, &str); 6] = [
+        ("name", "Name"),
+        ("email", "Email"),
+        ("phone", "Phone"),
+        ("company", "Company"),
+        ("interest", "Interest"),
+        ("consent", "May contact"),
+    ];
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(data).unwrap_or_default();
+    let shown = |value: &serde_json::Value| match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(if *b { "yes" } else { "no" }.to_string()),
+        other => Some(other.to_string()),
+    };
+    let known = LABELS
+        .iter()
+        .filter_map(|(key, label)| Some((label.to_string(), shown(map.get(*key)?)?)));
+    let other = map
+        .iter()
+        .filter(|(key, _)| !LABELS.iter().any(|(k, _)| k == key))
+        .filter_map(|(key, value)| Some((key.clone(), shown(value)?)));
+    known.chain(other).collect()
+}
+
 fn timeline_entry(entry: &TimelineEntry) -> Markup {
-    let answers: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&entry.data).unwrap_or_default();
     html! {
         li {
             p.when { (datetime(entry.created_at)) }
@@ -232,16 +259,26 @@ fn timeline_entry(entry: &TimelineEntry) -> Markup {
                 other => { (other) },
             } }
             dl.answers {
-                @for (key, value) in &answers {
-                    @let shown = match value {
-                        serde_json::Value::Null => continue,
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Bool(b) => if *b { "yes".into() } else { "no".into() },
-                        other => other.to_string(),
-                    };
-                    dt { (key) } dd { (shown) }
+                @for (label, value) in answers(&entry.data) {
+                    dt { (label) } dd { (value) }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn answers_are_labelled_in_form_order() {
+        let data = r#"{"consent":true,"email":"a@b.co","extra":"x","name":"Ana","phone":null}"#;
+        let got = super::answers(data);
+        let want = [
+            ("Name", "Ana"),
+            ("Email", "a@b.co"),
+            ("May contact", "yes"),
+            ("extra", "x"),
+        ];
+        assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
     }
 }

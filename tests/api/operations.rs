@@ -26,7 +26,7 @@ async fn assets_are_vendored_and_cached() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     let html = page.text().await.unwrap();
     assert!(!html.contains("https://"), "nothing from a CDN");
-    for path in [rally::views::HTMX_PATH, rally::views::CSS_PATH] {
+    for path in [rally::views::htmx_path(), rally::views::css_path()] {
         assert!(html.contains(path));
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
