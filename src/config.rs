@@ -83,6 +83,8 @@ pub struct Settings {
     /// treated as bots.
     pub form_min_fill: Duration,
     pub worker_concurrency: usize,
+    /// Submissions that may wait for the intake writer before new ones get 503.
+    pub intake_backlog: usize,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     pub json_logs: bool,
@@ -128,6 +130,7 @@ impl Settings {
             production,
             form_min_fill: Duration::from_millis(parse_or(&get, "RALLY_FORM_MIN_FILL_MS", 1500)?),
             worker_concurrency,
+            intake_backlog: parse_or(&get, "RALLY_INTAKE_BACKLOG", 20_000)?,
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,

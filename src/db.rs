@@ -123,22 +123,19 @@ pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Optio
         .await
 }
 
-pub async fn record_rejection(pool: &Pool, form_id: i64, reason: &str) -> sqlx::Result<()> {
+pub async fn record_rejection(
+    conn: &mut SqliteConnection,
+    form_id: i64,
+    reason: &str,
+    at: i64,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO intake_rejections (form_id, reason, created_at) VALUES ($1, $2, $3)")
         .bind(form_id)
         .bind(reason)
-        .bind(now_ms())
-        .execute(pool)
+        .bind(at)
+        .execute(conn)
         .await
         .map(|_| ())
-}
-
-pub async fn rejections(pool: &Pool, form_id: i64, reason: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM intake_rejections WHERE form_id = $1 AND reason = $2")
-        .bind(form_id)
-        .bind(reason)
-        .fetch_one(pool)
-        .await
 }
 
 /// Upserts the prospect for a submission and appends its timeline entry, in

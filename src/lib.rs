@@ -10,6 +10,8 @@ pub mod domain;
 pub mod error;
 /// CSV export of prospects.
 pub mod export;
+/// Group commit for form intake.
+pub mod intake;
 /// Routes, handlers and middleware.
 pub mod http;
 /// Job payloads and handlers.

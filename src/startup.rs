@@ -11,7 +11,7 @@ use poem::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Settings, db, http, security};
+use crate::{config::Settings, db, http, intake::Intake, security};
 
 /// The demo owner's sign-in, printed at start-up with `--demo`.
 #[derive(Debug, Clone)]
@@ -26,6 +26,7 @@ pub struct App {
     pub state: http::AppState,
     pub demo: Option<DemoCredentials>,
     workers: Option<Runtime>,
+    intake_writer: tokio::task::JoinHandle<()>,
     token: CancellationToken,
 }
 
@@ -79,9 +80,11 @@ impl App {
             crate::jobs::start_workers(&mut runtime, pool.clone(), settings.worker_concurrency);
             runtime
         });
+        let (intake, intake_writer) = Intake::start(pool.clone(), settings.intake_backlog);
         let state = http::AppState {
             pool,
             queue,
+            intake,
             secret,
             settings: Arc::new(settings),
         };
@@ -91,6 +94,7 @@ impl App {
             state,
             demo,
             workers,
+            intake_writer,
             token,
         })
     }
@@ -105,7 +109,8 @@ impl App {
     /// finishes; one not yet started goes back to the queue).
     pub async fn run(self) -> anyhow::Result<()> {
         let token = self.token.clone();
-        let endpoint = http::endpoint(self.state.clone());
+        let pool = self.state.pool.clone();
+        let endpoint = http::endpoint(self.state);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 endpoint,
@@ -113,10 +118,18 @@ impl App {
                 Some(Duration::from_secs(20)),
             )
             .await;
+        // The server has dropped the last intake handle: the writer commits
+        // what it still holds, then ends. (A connection that outlived the
+        // grace period may still hold a handle; do not wait for it forever.)
+        match tokio::time::timeout(Duration::from_secs(10), self.intake_writer).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "intake writer failed"),
+            Err(_) => tracing::warn!("intake writer still busy at shutdown"),
+        }
         if let Some(workers) = self.workers {
             workers.shutdown().await;
         }
-        self.state.pool.close().await;
+        pool.close().await;
         served.context("HTTP server failed")
     }
 }

@@ -9,6 +9,7 @@ use poem::{
 use super::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
 use crate::{
     db::{self, Form, now_ms},
+    intake::{IntakeError, Write},
     domain::FormInput,
     error::{AppError, AppResult},
     jobs::FormSubmission,
@@ -139,8 +140,7 @@ pub async fn submit(
     };
 
     if get("website").is_some_and(|v| !v.trim().is_empty()) {
-        db::record_rejection(&state.pool, form.id, "honeypot").await?;
-        return Ok(acknowledge(req, &form));
+        return reject(req, &state, &form, "honeypot").await;
     }
     let Some(rendered_at) = security::verify_timestamp(&state.secret, rendered_raw) else {
         // A form from before a key change, or a tampered one: never lose what
@@ -158,8 +158,7 @@ pub async fn submit(
     };
     let now = now_ms();
     if now - rendered_at < state.settings.form_min_fill.as_millis() as i64 {
-        db::record_rejection(&state.pool, form.id, "too_fast").await?;
-        return Ok(acknowledge(req, &form));
+        return reject(req, &state, &form, "too_fast").await;
     }
     let answers = match input.parse() {
         Ok(answers) => answers,
@@ -177,16 +176,69 @@ pub async fn submit(
     };
     // Committed before we answer: once the person sees "thank you", the
     // submission survives a crash. The key makes a repeat a no-op.
-    state
-        .queue
-        .enqueue(&FormSubmission {
-            form_id: form.id,
-            submission_key: key.to_string(),
-            answers,
-            submitted_at: now,
-        })
-        .await?;
-    Ok(acknowledge(req, &form))
+    let write = Write::Submission(FormSubmission {
+        form_id: form.id,
+        submission_key: key.to_string(),
+        answers,
+        submitted_at: now,
+    });
+    match state.intake.write(write).await {
+        Ok(()) => Ok(acknowledge(req, &form)),
+        Err(err) => {
+            let tokens = FormTokens {
+                submission_key: key,
+                rendered_at: rendered_raw,
+            };
+            Ok(busy(req, &form, &input, &tokens, &err))
+        }
+    }
+}
+
+/// Counts a turned-away submission and answers like a success, so a bot
+/// learns nothing. If even the count cannot be stored, the answer is the same.
+async fn reject(
+    req: &Request,
+    state: &AppState,
+    form: &Form,
+    reason: &'static str,
+) -> AppResult<Response> {
+    let write = Write::Rejection {
+        form_id: form.id,
+        reason,
+    };
+    if let Err(err) = state.intake.write(write).await {
+        tracing::warn!(error = %err, reason, "rejection not counted");
+    }
+    Ok(acknowledge(req, form))
+}
+
+/// Seconds a person (or htmx) should wait before sending again when busy.
+const RETRY_AFTER_SECS: u64 = 2;
+
+/// Intake cannot take the submission now: 503 with Retry-After, and the
+/// form back with everything typed and the same submission key, so sending
+/// again is one tap and can never store it twice.
+fn busy(
+    req: &Request,
+    form: &Form,
+    input: &FormInput,
+    tokens: &FormTokens<'_>,
+    err: &IntakeError,
+) -> Response {
+    if let IntakeError::Storage(cause) = err {
+        tracing::error!(error = %cause, "submission not stored");
+    }
+    let messages = FormMessages {
+        fields: &[],
+        form: Some("We're very busy right now. Your details are still here: tap Send again."),
+    };
+    let mut res = form_again(req, form, input, tokens, &messages);
+    res.set_status(StatusCode::SERVICE_UNAVAILABLE);
+    res.headers_mut().insert(
+        "retry-after",
+        poem::http::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+    res
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub use auth::CurrentUser;
 pub struct AppState {
     pub pool: Pool,
     pub queue: ::jobs::SqlQueue,
+    pub intake: crate::intake::Intake,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }

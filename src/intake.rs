@@ -1,0 +1,139 @@
+//! Group commit for form intake.
+//!
+//! One writer task owns intake writes. Requests hand it their submission and
+//! wait; the writer takes everything that is waiting (up to a batch limit),
+//! writes it in one transaction, commits, and only then answers each
+//! request. Under a burst, hundreds of submissions share one fsync instead of
+//! queueing for the database lock one by one, and still nobody is thanked
+//! before their own submission is durable.
+
+use std::time::Duration;
+
+use ::jobs::SqlQueue;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+use crate::{db, jobs::FormSubmission};
+
+/// Largest number of writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// What intake stores: an accepted submission, or the fact that one was
+/// turned away (counted, nothing of its content kept).
+#[derive(Debug)]
+pub enum Write {
+    Submission(FormSubmission),
+    Rejection { form_id: i64, reason: &'static str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// More submissions are waiting than the configured backlog allows.
+    #[error("intake is at capacity")]
+    Busy,
+    /// The writer has stopped (shutting down).
+    #[error("intake is shutting down")]
+    Closed,
+    #[error("storing the submission failed: {0}")]
+    Storage(String),
+}
+
+struct Pending {
+    write: Write,
+    done: oneshot::Sender<Result<(), IntakeError>>,
+}
+
+/// Handle to the intake writer; cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Intake {
+    /// Starts the writer. `backlog` bounds how many writes may wait for it;
+    /// past that, [`Intake::write`] answers [`IntakeError::Busy`] at once.
+    /// The writer runs until every handle is dropped and all that was handed
+    /// to it is committed; await the returned task to know it has finished.
+    pub fn start(pool: db::Pool, backlog: usize) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(backlog.max(1));
+        (Self { tx }, tokio::spawn(writer(pool, rx)))
+    }
+
+    /// Stores `write` durably; returns once it is committed.
+    pub async fn write(&self, write: Write) -> Result<(), IntakeError> {
+        let (done, committed) = oneshot::channel();
+        self.tx
+            .try_send(Pending { write, done })
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => IntakeError::Busy,
+                mpsc::error::TrySendError::Closed(_) => IntakeError::Closed,
+            })?;
+        committed.await.map_err(|_| IntakeError::Closed)?
+    }
+
+    /// Writes waiting for the writer right now.
+    pub fn waiting(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn writer(pool: db::Pool, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // `recv_many` waits for at least one write, then takes all that are
+    // waiting: batches grow by themselves while the previous commit runs.
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = commit(&pool, &batch).await;
+        if let Err(err) = &result {
+            tracing::error!(error = %err, writes = batch.len(), "intake batch failed");
+        }
+        for pending in batch.drain(..) {
+            let answer = match &result {
+                Ok(()) => Ok(()),
+                Err(err) => Err(IntakeError::Storage(err.to_string())),
+            };
+            // The request may have gone (client hung up); its write stands.
+            let _ = pending.done.send(answer);
+        }
+    }
+}
+
+async fn commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match try_commit(pool, batch).await {
+            Ok(()) => return Ok(()),
+            // A busy database is worth a few short retries before the people
+            // waiting are told to try again.
+            Err(err) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "intake commit failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let submissions: Vec<FormSubmission> = batch
+        .iter()
+        .filter_map(|p| match &p.write {
+            Write::Submission(job) => Some(job.clone()),
+            Write::Rejection { .. } => None,
+        })
+        .collect();
+    if !submissions.is_empty() {
+        SqlQueue::enqueue_all_in(&mut tx, &submissions).await?;
+    }
+    let now = db::now_ms();
+    for pending in batch {
+        if let Write::Rejection { form_id, reason } = &pending.write {
+            db::record_rejection(&mut *tx, *form_id, reason, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
