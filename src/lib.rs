@@ -10,10 +10,10 @@ pub mod domain;
 pub mod error;
 /// CSV export of prospects.
 pub mod export;
-/// Group commit for form intake.
-pub mod intake;
 /// Routes, handlers and middleware.
 pub mod http;
+/// Group commit for form intake.
+pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
 /// Tokens, signatures and password hashing.

@@ -9,9 +9,9 @@ use poem::{
 use super::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
 use crate::{
     db::{self, Form, now_ms},
-    intake::{IntakeError, Write},
     domain::FormInput,
     error::{AppError, AppResult},
+    intake::{IntakeError, Write},
     jobs::FormSubmission,
     security,
     views::pages::{self, FormMessages, FormTokens},
