@@ -20,8 +20,26 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The database as two pools. SQLite allows one writer at a time, and a
+/// writer that finds the lock taken sleeps in growing steps (its busy
+/// handler), which under a burst turns into second-long stalls. All writes
+/// therefore share one connection, queueing fairly in the pool instead; reads
+/// (WAL lets them run beside the writer) get their own connections.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub read: Pool,
+    pub write: Pool,
+}
+
+impl Db {
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
 /// Opens (creating if missing) the database in WAL mode with a busy timeout.
-pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Db> {
     let path = url.sqlite_path();
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -32,12 +50,20 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
+    let open_error =
+        |e: sqlx::Error| anyhow::anyhow!("cannot open database {}: {e}", path.display());
+    // The writer first: it creates the file and switches it to WAL.
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(open_error)?;
+    let read = SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
-    Ok(pool)
+        .map_err(open_error)?;
+    Ok(Db { read, write })
 }
 
 /// Applies Rally's migrations and the job queue's.
@@ -114,6 +140,48 @@ pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>>
     .bind(slug)
     .fetch_optional(pool)
     .await
+}
+
+/// Public forms by slug, kept in memory for a few seconds: under a burst
+/// every submission needs its form, and asking the database each time would
+/// put a read in front of every write. A changed form shows within the TTL.
+/// Unknown slugs are not cached, so random addresses cannot grow it.
+#[derive(Clone)]
+pub struct FormCache {
+    entries: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<String, (Form, std::time::Instant)>>,
+    >,
+    ttl: Duration,
+}
+
+impl FormCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: Default::default(),
+            ttl,
+        }
+    }
+
+    pub async fn get(&self, pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
+        let cached = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(form, _)| form.clone());
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let form = form_by_slug(pool, slug).await?;
+        if let Some(form) = &form {
+            self.entries
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(slug.to_string(), (form.clone(), std::time::Instant::now()));
+        }
+        Ok(form)
+    }
 }
 
 pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Organization>> {

@@ -131,7 +131,7 @@ async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
     let now = db::now_ms();
     for pending in batch {
         if let Write::Rejection { form_id, reason } = &pending.write {
-            db::record_rejection(&mut *tx, *form_id, reason, now).await?;
+            db::record_rejection(&mut tx, *form_id, reason, now).await?;
         }
     }
     tx.commit().await?;

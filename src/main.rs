@@ -21,6 +21,9 @@ enum Command {
         /// Seed the demo organization, owner and form at /f/demo.
         #[arg(long)]
         demo: bool,
+        /// Serve the web only; jobs wait for a process that runs workers.
+        #[arg(long)]
+        no_workers: bool,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -47,11 +50,15 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::from_env()?;
     telemetry::init(settings.json_logs);
     match cli.command {
-        Command::Serve { bind, demo } => {
+        Command::Serve {
+            bind,
+            demo,
+            no_workers,
+        } => {
             if let Some(bind) = bind {
                 settings.bind = bind;
             }
-            let app = App::build(settings, demo, true).await?;
+            let app = App::build(settings, demo, !no_workers).await?;
             let token = app.shutdown_token();
             tokio::spawn(async move {
                 shutdown_signal().await;
@@ -68,17 +75,19 @@ async fn main() -> anyhow::Result<()> {
             app.run().await
         }
         Command::Migrate => {
-            let pool = db::connect(&settings.database).await?;
-            db::migrate(&pool).await.context("migrating the database")?;
+            let db = db::connect(&settings.database).await?;
+            db::migrate(&db.write)
+                .await
+                .context("migrating the database")?;
             println!("database is up to date");
             Ok(())
         }
         Command::Export {
             what: Export::Prospects { org },
         } => {
-            let pool = db::connect(&settings.database).await?;
-            db::migrate(&pool).await?;
-            rally::export::prospects(&pool, &org, std::io::stdout().lock()).await?;
+            let db = db::connect(&settings.database).await?;
+            db::migrate(&db.write).await?;
+            rally::export::prospects(&db.read, &org, std::io::stdout().lock()).await?;
             Ok(())
         }
     }

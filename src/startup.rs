@@ -56,18 +56,20 @@ impl App {
             .and_then(|a| a.as_socket_addr().copied())
             .context("listener has no socket address")?;
         let secret = settings.resolve_secret()?;
-        let pool = db::connect(&settings.database).await?;
-        db::migrate(&pool).await.context("migrating the database")?;
+        let db = db::connect(&settings.database).await?;
+        db::migrate(&db.write)
+            .await
+            .context("migrating the database")?;
         let demo = if demo {
             let password = demo_password(&secret);
             let hash = security::hash_password(password.clone()).await?;
-            let email = db::seed_demo(&pool, &hash).await?;
+            let email = db::seed_demo(&db.write, &hash).await?;
             Some(DemoCredentials { email, password })
         } else {
             None
         };
         let queue = SqlQueue::new(
-            pool.clone(),
+            db.write.clone(),
             QueueConfig {
                 poll_interval: settings.job_poll_interval,
                 heartbeat: settings.job_heartbeat,
@@ -77,14 +79,15 @@ impl App {
         let token = CancellationToken::new();
         let workers = run_workers.then(|| {
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
-            crate::jobs::start_workers(&mut runtime, pool.clone(), settings.worker_concurrency);
+            crate::jobs::start_workers(&mut runtime, db.write.clone(), settings.worker_concurrency);
             runtime
         });
-        let (intake, intake_writer) = Intake::start(pool.clone(), settings.intake_backlog);
+        let (intake, intake_writer) = Intake::start(db.write.clone(), settings.intake_backlog);
         let state = http::AppState {
-            pool,
+            db,
             queue,
             intake,
+            forms: db::FormCache::new(Duration::from_secs(5)),
             secret,
             settings: Arc::new(settings),
         };
@@ -109,7 +112,7 @@ impl App {
     /// finishes; one not yet started goes back to the queue).
     pub async fn run(self) -> anyhow::Result<()> {
         let token = self.token.clone();
-        let pool = self.state.pool.clone();
+        let db = self.state.db.clone();
         let endpoint = http::endpoint(self.state);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -129,7 +132,7 @@ impl App {
         if let Some(workers) = self.workers {
             workers.shutdown().await;
         }
-        pool.close().await;
+        db.close().await;
         served.context("HTTP server failed")
     }
 }

@@ -71,7 +71,7 @@ impl<'a> FromRequest<'a> for CurrentUser {
             .data::<AppState>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("app state missing")))?;
         let token = session_token(req).ok_or_else(redirect)?;
-        let user = db::session_user(&state.pool, &security::sha256_hex(&token))
+        let user = db::session_user(&state.db.read, &security::sha256_hex(&token))
             .await
             .map_err(AppError::from)?
             .ok_or_else(redirect)?;
@@ -116,7 +116,7 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> AppResult<Response> {
     let email = form.email.trim().to_lowercase();
-    let user = db::user_by_email(&state.pool, &email).await?;
+    let user = db::user_by_email(&state.db.read, &email).await?;
     let valid = match &user {
         Some(user) if !form.password.is_empty() && form.password.len() <= 1024 => {
             security::verify_password(form.password.clone(), user.password_hash.clone()).await?
@@ -134,7 +134,7 @@ pub async fn sign_in(
     };
     let token = security::random_token();
     db::create_session(
-        &state.pool,
+        &state.db.write,
         &security::sha256_hex(&token),
         user.id,
         SESSION_TTL,
@@ -166,7 +166,7 @@ pub async fn sign_out(
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     if let Some(token) = session_token(req) {
-        db::delete_session(&state.pool, &security::sha256_hex(&token)).await?;
+        db::delete_session(&state.db.write, &security::sha256_hex(&token)).await?;
     }
     let mut cookie = Cookie::named(SESSION_COOKIE);
     cookie.set_path("/");

@@ -14,7 +14,7 @@ pub fn healthz() -> &'static str {
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
     let db = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.pool)
+        .fetch_one(&state.db.read)
         .await;
     let queue = state.queue.ping().await;
     match (db, queue) {

@@ -8,7 +8,7 @@ use poem::{
 
 use super::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
 use crate::{
-    db::{self, Form, now_ms},
+    db::{Form, now_ms},
     domain::FormInput,
     error::{AppError, AppResult},
     intake::{IntakeError, Write},
@@ -18,7 +18,9 @@ use crate::{
 };
 
 async fn load_form(state: &AppState, slug: &str) -> AppResult<Form> {
-    db::form_by_slug(&state.pool, slug)
+    state
+        .forms
+        .get(&state.db.read, slug)
         .await?
         .ok_or(AppError::NotFound)
 }

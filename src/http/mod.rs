@@ -18,7 +18,7 @@ use poem::{
 
 use crate::{
     config::{SecretKey, Settings},
-    db::Pool,
+    db::Db,
     error::AppError,
     views,
 };
@@ -28,9 +28,10 @@ pub use auth::CurrentUser;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: Pool,
+    pub db: Db,
     pub queue: ::jobs::SqlQueue,
     pub intake: crate::intake::Intake,
+    pub forms: crate::db::FormCache,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }

@@ -39,7 +39,7 @@ pub async fn index(
         .clamp(1, 100_000);
     let search: String = query.q.chars().take(200).collect();
     let mut rows = db::search_prospects(
-        &state.pool,
+        &state.db.read,
         user.user.organization_id,
         &search,
         PAGE_SIZE + 1,
@@ -66,10 +66,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let prospect = db::prospect(&state.pool, user.user.organization_id, id)
+    let prospect = db::prospect(&state.db.read, user.user.organization_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let timeline = db::timeline(&state.pool, prospect.id).await?;
+    let timeline = db::timeline(&state.db.read, prospect.id).await?;
     Ok(html_response(
         StatusCode::OK,
         pages::prospect_page(user.nav(), &prospect, &timeline),

@@ -37,11 +37,13 @@ fn migrate_then_export_prints_csv() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let pool = rally::db::connect(&rally::config::DatabaseUrl::Sqlite(db.clone()))
+        let db = rally::db::connect(&rally::config::DatabaseUrl::Sqlite(db.clone()))
             .await
             .unwrap();
-        rally::db::seed_demo(&pool, "unused-hash").await.unwrap();
-        pool.close().await;
+        rally::db::seed_demo(&db.write, "unused-hash")
+            .await
+            .unwrap();
+        db.close().await;
     });
     let out = rally(&db)
         .args(["export", "prospects", "--org", "demo"])

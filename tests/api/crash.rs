@@ -37,11 +37,12 @@ async fn processed(pool: &db::Pool) -> i64 {
 async fn killed_worker_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("crash.db");
-    let pool = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
+    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
         .await
         .unwrap();
-    db::migrate(&pool).await.unwrap();
-    db::seed_demo(&pool, "unused-hash").await.unwrap();
+    db::migrate(&db.write).await.unwrap();
+    db::seed_demo(&db.write, "unused-hash").await.unwrap();
+    let pool = db.write.clone();
     let form_id: i64 = sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
         .fetch_one(&pool)
         .await

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub base: String,
+    /// A read pool on the app's database.
     pub pool: Pool,
     pub demo: DemoCredentials,
     /// A client that keeps cookies and does not follow redirects.
@@ -48,7 +49,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     configure(&mut settings);
     let app = App::build(settings, true, true).await.expect("app builds");
     let base = format!("http://{}", app.addr);
-    let pool = app.state.pool.clone();
+    let pool = app.state.db.read.clone();
     let demo = app.demo.clone().unwrap();
     let token = app.shutdown_token();
     tokio::spawn(app.run());
