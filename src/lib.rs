@@ -16,6 +16,8 @@ pub mod http;
 pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
+/// `rally rehearse`: a simulated audience, and the benchmark harness.
+pub mod rehearse;
 /// Tokens, signatures and password hashing.
 pub mod security;
 /// Building and running the app.

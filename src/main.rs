@@ -27,6 +27,30 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Simulate an audience against a form: everyone opens it, then sends at once.
+    Rehearse {
+        /// The form's address, e.g. http://localhost:8080/f/demo.
+        #[arg(long)]
+        url: String,
+        /// How many people.
+        #[arg(long)]
+        people: usize,
+        /// Milliseconds between opening the form and pressing Send.
+        #[arg(long, default_value_t = 2000)]
+        think_ms: u64,
+        /// Forms opened at once while the audience arrives.
+        #[arg(long, default_value_t = 100)]
+        arrival_concurrency: usize,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+        /// The instance's database (sqlite:PATH): wait for processing and check duplicates.
+        #[arg(long)]
+        database: Option<String>,
+        /// No progress bars (for scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Write data out.
     Export {
         #[command(subcommand)]
@@ -73,6 +97,33 @@ async fn main() -> anyhow::Result<()> {
                 println!("  password: {}", demo.password);
             }
             app.run().await
+        }
+        Command::Rehearse {
+            url,
+            people,
+            think_ms,
+            arrival_concurrency,
+            timeout_secs,
+            database,
+            quiet,
+        } => {
+            let database = database
+                .as_deref()
+                .map(rally::config::DatabaseUrl::parse)
+                .transpose()
+                .context("--database")?;
+            let report = rally::rehearse::run(rally::rehearse::Options {
+                url,
+                people,
+                think: std::time::Duration::from_millis(think_ms),
+                arrival_concurrency,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+                database,
+                progress: !quiet,
+            })
+            .await?;
+            print!("{report}");
+            Ok(())
         }
         Command::Migrate => {
             let db = db::connect(&settings.database).await?;

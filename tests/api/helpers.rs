@@ -13,6 +13,7 @@ pub struct TestApp {
     pub base: String,
     /// A read pool on the app's database.
     pub pool: Pool,
+    pub database: DatabaseUrl,
     pub demo: DemoCredentials,
     /// A client that keeps cookies and does not follow redirects.
     pub client: reqwest::Client,
@@ -45,8 +46,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("rally.db");
-    let mut settings = test_settings(db_path.clone());
+    let mut settings = test_settings(db_path);
     configure(&mut settings);
+    let database = settings.database.clone();
     let app = App::build(settings, true, true).await.expect("app builds");
     let base = format!("http://{}", app.addr);
     let pool = app.state.db.read.clone();
@@ -56,6 +58,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         base,
         pool,
+        database,
         demo,
         client: client(),
         token,

@@ -9,3 +9,4 @@ mod helpers;
 mod intake;
 mod operations;
 mod overload;
+mod rehearse;

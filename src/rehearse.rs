@@ -1,0 +1,357 @@
+//! `rally rehearse`: an audience simulated against any Rally form.
+//!
+//! Every simulated person opens the form (own connection, own cookies, own
+//! hidden fields), waits, and then everyone presses Send at the same moment.
+//! The report gives acceptance, errors by kind and latency percentiles; with
+//! the database at hand it also waits for the workers and reports when the
+//! last submission became a prospect. It is also the benchmark harness.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::{Barrier, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The form's address, e.g. `http://localhost:8080/f/demo`.
+    pub url: String,
+    pub people: usize,
+    /// Time between opening the form and pressing Send (at least the
+    /// server's minimum fill time, or every submission counts as a bot).
+    pub think: Duration,
+    /// Forms opened at once while the audience arrives.
+    pub arrival_concurrency: usize,
+    pub timeout: Duration,
+    /// The instance's database, to wait for processing and check duplicates.
+    pub database: Option<crate::config::DatabaseUrl>,
+    pub progress: bool,
+}
+
+/// What one person experienced when pressing Send.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Accepted,
+    Status(u16),
+    Timeout,
+    Connect,
+    Other,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Accepted => f.write_str("accepted"),
+            Self::Status(code) => write!(f, "HTTP {code}"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Connect => f.write_str("connection error"),
+            Self::Other => f.write_str("other error"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub people: usize,
+    pub arrived: usize,
+    pub outcomes: BTreeMap<Outcome, usize>,
+    /// Latencies of every Send, accepted or not, sorted.
+    pub latencies: Vec<Duration>,
+    /// From the first Send to the last answer.
+    pub burst: Duration,
+    /// From the last answer until the last accepted submission was processed.
+    pub drain: Option<Duration>,
+    pub processed: Option<i64>,
+    pub duplicates: Option<i64>,
+}
+
+impl Report {
+    pub fn accepted(&self) -> usize {
+        self.outcomes.get(&Outcome::Accepted).copied().unwrap_or(0)
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        percentile(&self.latencies, p)
+    }
+}
+
+/// The `p`-th percentile (0–100) of sorted values, nearest-rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        writeln!(
+            f,
+            "people:      {} ({} opened the form)",
+            self.people, self.arrived
+        )?;
+        writeln!(f, "accepted:    {}", self.accepted())?;
+        for (outcome, n) in self
+            .outcomes
+            .iter()
+            .filter(|(o, _)| **o != Outcome::Accepted)
+        {
+            writeln!(f, "  {outcome}: {n}")?;
+        }
+        writeln!(
+            f,
+            "latency:     p50 {}  p90 {}  p99 {}  max {}",
+            ms(self.percentile(50.0)),
+            ms(self.percentile(90.0)),
+            ms(self.percentile(99.0)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+        )?;
+        let rate = self.latencies.len() as f64 / self.burst.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "burst:       {} ({rate:.0} submissions/s)",
+            ms(self.burst)
+        )?;
+        if let Some(processed) = self.processed {
+            writeln!(f, "processed:   {processed}")?;
+        }
+        match self.drain {
+            Some(drain) => writeln!(f, "drained:     {} after the last answer", ms(drain))?,
+            None if self.processed.is_some() => writeln!(f, "drained:     not within the wait")?,
+            None => {}
+        }
+        if let Some(duplicates) = self.duplicates {
+            writeln!(f, "duplicates:  {duplicates}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Person {
+    client: reqwest::Client,
+    fields: Vec<(String, String)>,
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+fn classify(err: &reqwest::Error) -> Outcome {
+    if err.is_timeout() {
+        Outcome::Timeout
+    } else if err.is_connect() {
+        Outcome::Connect
+    } else {
+        Outcome::Other
+    }
+}
+
+fn bar(show: bool, len: usize, message: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64).with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+async fn arrive(options: &Options, run: &str, i: usize) -> Result<Person, Outcome> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(options.timeout)
+        .pool_max_idle_per_host(1)
+        .build()
+        .map_err(|_| Outcome::Other)?;
+    let res = client
+        .get(&options.url)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    if !res.status().is_success() {
+        return Err(Outcome::Status(res.status().as_u16()));
+    }
+    let html = res.text().await.map_err(|e| classify(&e))?;
+    let (Some(key), Some(ts)) = (hidden(&html, "_key"), hidden(&html, "_ts")) else {
+        return Err(Outcome::Other);
+    };
+    let fields = vec![
+        ("_key".into(), key),
+        ("_ts".into(), ts),
+        ("website".into(), String::new()),
+        ("name".into(), format!("Rehearsal {i}")),
+        (
+            "email".into(),
+            format!("rehearsal-{run}-{i}@rehearse.example"),
+        ),
+        ("interest".into(), "rally rehearse".into()),
+    ];
+    Ok(Person { client, fields })
+}
+
+async fn send(options: &Options, person: &Person) -> (Outcome, Duration) {
+    let started = Instant::now();
+    let outcome = match person
+        .client
+        .post(&options.url)
+        .form(&person.fields)
+        .send()
+        .await
+    {
+        Ok(res) if res.status().is_success() || res.status().is_redirection() => Outcome::Accepted,
+        Ok(res) => Outcome::Status(res.status().as_u16()),
+        Err(err) => classify(&err),
+    };
+    (outcome, started.elapsed())
+}
+
+pub async fn run(options: Options) -> anyhow::Result<Report> {
+    if options.people == 0 {
+        bail!("--people must be at least 1");
+    }
+    reqwest::Url::parse(&options.url).context("--url is not a URL")?;
+    let run_id = format!("{:x}", crate::db::now_ms());
+    let options = Arc::new(options);
+
+    // Arrival: everyone opens the form.
+    let arriving = bar(options.progress, options.people, "arriving");
+    let gate = Arc::new(Semaphore::new(options.arrival_concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..options.people {
+        let (options, gate, run_id, arriving) = (
+            options.clone(),
+            gate.clone(),
+            run_id.clone(),
+            arriving.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let person = arrive(&options, &run_id, i).await;
+            arriving.inc(1);
+            person
+        });
+    }
+    let mut people = Vec::with_capacity(options.people);
+    let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("an arrival task failed")? {
+            Ok(person) => people.push(person),
+            Err(outcome) => *outcomes.entry(outcome).or_default() += 1,
+        }
+    }
+    arriving.finish();
+    let arrived = people.len();
+
+    let before = match &options.database {
+        Some(url) => Some(processed_count(url).await?),
+        None => None,
+    };
+
+    // Thinking, then everyone presses Send together.
+    tokio::time::sleep(options.think).await;
+    let sending = bar(options.progress, arrived, "sending");
+    let barrier = Arc::new(Barrier::new(arrived + 1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for person in people {
+        let (options, barrier, sending) = (options.clone(), barrier.clone(), sending.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let result = send(&options, &person).await;
+            sending.inc(1);
+            result
+        });
+    }
+    barrier.wait().await;
+    let burst_start = Instant::now();
+    let mut latencies = Vec::with_capacity(arrived);
+    while let Some(joined) = tasks.join_next().await {
+        let (outcome, latency) = joined.context("a send task failed")?;
+        *outcomes.entry(outcome).or_default() += 1;
+        latencies.push(latency);
+    }
+    let burst = burst_start.elapsed();
+    sending.finish();
+    latencies.sort();
+    let accepted = outcomes.get(&Outcome::Accepted).copied().unwrap_or(0) as i64;
+
+    let (mut drain, mut processed, mut duplicates) = (None, None, None);
+    if let (Some(url), Some(before)) = (&options.database, before) {
+        let answered = Instant::now();
+        let deadline = answered + Duration::from_secs(300);
+        loop {
+            let done = processed_count(url).await? - before;
+            processed = Some(done);
+            if done >= accepted {
+                drain = Some(answered.elapsed());
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        duplicates = Some(duplicate_count(url, &run_id).await?);
+    }
+    Ok(Report {
+        people: options.people,
+        arrived,
+        outcomes,
+        latencies,
+        burst,
+        drain,
+        processed,
+        duplicates,
+    })
+}
+
+async fn processed_count(url: &crate::config::DatabaseUrl) -> anyhow::Result<i64> {
+    let db = crate::db::connect(url).await?;
+    let n = sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries")
+        .fetch_one(&db.read)
+        .await?;
+    db.close().await;
+    Ok(n)
+}
+
+/// Prospects of this run with more than one timeline entry: a submission
+/// processed twice would show here.
+async fn duplicate_count(url: &crate::config::DatabaseUrl, run_id: &str) -> anyhow::Result<i64> {
+    let db = crate::db::connect(url).await?;
+    let n = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT p.id FROM prospects p JOIN timeline_entries t ON t.prospect_id = p.id
+         WHERE p.email LIKE $1 GROUP BY p.id HAVING COUNT(*) > 1)",
+    )
+    .bind(format!("rehearsal-{run_id}-%"))
+    .fetch_one(&db.read)
+    .await?;
+    db.close().await;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&v, 100.0), Duration::from_millis(100));
+        assert_eq!(percentile(&v[..1], 99.0), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+}

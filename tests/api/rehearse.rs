@@ -1,0 +1,55 @@
+//! `rally rehearse` against the real app: a small audience, all accepted,
+//! all processed once.
+
+use std::time::Duration;
+
+use rally::rehearse::{Options, Outcome, run};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn rehearsal_of_two_hundred_people() {
+    let app = spawn_app().await;
+    let report = run(Options {
+        url: app.url("/f/demo"),
+        people: 200,
+        think: Duration::from_millis(10),
+        arrival_concurrency: 50,
+        timeout: Duration::from_secs(30),
+        database: Some(app.database.clone()),
+        progress: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.arrived, 200);
+    assert_eq!(report.accepted(), 200, "{report}");
+    assert_eq!(report.latencies.len(), 200);
+    assert_eq!(report.processed, Some(200), "{report}");
+    assert!(report.drain.is_some(), "{report}");
+    assert_eq!(report.duplicates, Some(0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 200);
+    let text = report.to_string();
+    assert!(
+        text.contains("accepted:    200") && text.contains("p99"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn rehearsal_reports_errors_by_kind() {
+    let app = spawn_app().await;
+    let report = run(Options {
+        url: app.url("/f/no-such-form"),
+        people: 5,
+        think: Duration::ZERO,
+        arrival_concurrency: 5,
+        timeout: Duration::from_secs(5),
+        database: None,
+        progress: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.arrived, 0);
+    assert_eq!(report.outcomes.get(&Outcome::Status(404)), Some(&5));
+    assert!(report.to_string().contains("HTTP 404: 5"));
+}
