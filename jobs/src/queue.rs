@@ -92,7 +92,20 @@ impl SqlQueue {
         // connection, which would give up durability: run only its migrations.
         let mut migrator = SqliteStorage::<()>::migrations();
         migrator.set_ignore_missing(true);
-        migrator.run(pool).await
+        migrator.run(pool).await?;
+        // apalis-sqlite acknowledges a batch by looking up every job still
+        // carrying the worker's id in `lock_by`, and finished jobs keep it: a
+        // busy worker's acks grow with all it has ever done (quadratic over a
+        // 10,000-job burst). A finished job needs no lock, so release it.
+        sqlx::query(
+            "CREATE TRIGGER IF NOT EXISTS jobs_release_lock_when_done
+             AFTER UPDATE OF status ON Jobs
+             WHEN NEW.status = 'Done' AND NEW.lock_by IS NOT NULL
+             BEGIN UPDATE Jobs SET lock_by = NULL WHERE id = NEW.id; END",
+        )
+        .execute(pool)
+        .await?;
+        Ok(())
     }
 
     /// Stores a job in its own transaction.

@@ -16,6 +16,10 @@ use crate::{ExponentialBackoff, Job, JobError, SqlQueue};
 pub struct WorkerOptions {
     /// Jobs of this kind run at the same time, at most, in this process.
     pub concurrency: usize,
+    /// Jobs claimed from the queue per fetch. Larger batches mean far fewer
+    /// queue queries under a backlog; a dead worker's claimed jobs return to
+    /// the queue after its missed heartbeats.
+    pub fetch_batch: usize,
     /// First delay between attempts; doubles each time up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -25,6 +29,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            fetch_batch: 32,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
         }
@@ -104,7 +109,7 @@ where
     let concurrency = options.concurrency.max(1);
     let storage_config = apalis_sqlite::Config::default()
         .queue(J::KIND)
-        .batch_size(concurrency)
+        .batch_size(options.fetch_batch.max(concurrency))
         .heartbeat_interval(cfg.heartbeat)
         .missed_heartbeats(cfg.missed_heartbeats);
     let backend = SqliteStorage::<J>::new(queue.pool())

@@ -49,6 +49,7 @@ async fn queue() -> (SqlQueue, tempfile::TempDir) {
 fn options() -> WorkerOptions {
     WorkerOptions {
         concurrency: 2,
+        fetch_batch: 2,
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
     }
