@@ -1,5 +1,5 @@
-//! Kill -9 the worker process mid-run and restart it: every job takes effect
-//! exactly once.
+//! Kill -9 the process mid-run and restart it: every job takes effect
+//! exactly once, and every submission that was acknowledged is processed.
 
 use std::{process::Stdio, time::Duration};
 
@@ -9,8 +9,13 @@ use rally::{db, domain::FormInput, jobs::FormSubmission};
 const JOBS: usize = 1500;
 
 fn start(db_path: &std::path::Path) -> std::process::Child {
+    start_on(db_path, "127.0.0.1:0")
+}
+
+fn start_on(db_path: &std::path::Path, bind: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--demo", "--bind", bind])
+        .env("RALLY_FORM_MIN_FILL_MS", "0")
         .env("DATABASE_URL", format!("sqlite:{}", db_path.display()))
         .env(
             "RALLY_SECRET_KEY",
@@ -108,4 +113,153 @@ async fn killed_worker_loses_and_repeats_nothing() {
     assert_eq!(prospects, JOBS as i64);
     let dead = queue.dead_letters(10).await.unwrap();
     assert!(dead.is_empty(), "{dead:?}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {base} did not come up");
+}
+
+/// Senders post a stream of submissions; the server is killed while they
+/// are at it. Whatever got a success answer must be processed exactly once
+/// after a restart; what was in flight may or may not be, never twice.
+#[tokio::test]
+async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("burst.db");
+    let bind = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut child = start_on(&db_path, &bind);
+    wait_until_up(&client, &base).await;
+    let html = client
+        .get(format!("{base}/f/demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"_ts\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let ts = html[start..start + html[start..].find('"').unwrap()].to_string();
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..16 {
+        let (client, base, ts, acknowledged, stop) = (
+            client.clone(),
+            base.clone(),
+            ts.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
+        senders.spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                let key = format!("00000000-0000-4000-{sender:04}-{n:012}");
+                let email = format!("s{sender}n{n}@example.com");
+                let form = [
+                    ("_key", key.as_str()),
+                    ("_ts", ts.as_str()),
+                    ("name", "Burst"),
+                    ("email", email.as_str()),
+                ];
+                match client
+                    .post(format!("{base}/f/demo"))
+                    .form(&form)
+                    .send()
+                    .await
+                {
+                    Ok(res) if res.status() == 303 => acknowledged.lock().unwrap().push(key),
+                    Ok(res) => panic!("unexpected status {}", res.status()),
+                    // The server is gone: this one was never acknowledged.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        });
+    }
+    while acknowledged.lock().unwrap().len() < 400 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Let the senders hit the dead server for a moment, then stop them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.cancel();
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let mut child = start_on(&db_path, &bind);
+    wait_until_up(&client, &base).await;
+    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
+        .await
+        .unwrap();
+    let queue = SqlQueue::new(db.read.clone(), Default::default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while queue.unfinished().await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "jobs not finished after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let processed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT submission_key, COUNT(*) FROM timeline_entries GROUP BY submission_key",
+    )
+    .fetch_all(&db.read)
+    .await
+    .unwrap();
+    let processed: std::collections::HashMap<String, i64> = processed.into_iter().collect();
+    assert!(
+        processed.values().all(|n| *n == 1),
+        "a submission was processed twice"
+    );
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|k| !processed.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged submissions lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let prospects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prospects")
+        .fetch_one(&db.read)
+        .await
+        .unwrap();
+    assert_eq!(
+        prospects as usize,
+        processed.len(),
+        "one prospect per distinct email"
+    );
+    assert!(acknowledged.len() >= 400);
 }
