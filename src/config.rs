@@ -85,6 +85,10 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// Submissions that may wait for the intake writer before new ones get 503.
     pub intake_backlog: usize,
+    /// Submissions handled at once before new ones get 503.
+    pub max_in_flight: usize,
+    /// Unfinished jobs past which new submissions get 503.
+    pub max_queue_backlog: i64,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     pub json_logs: bool,
@@ -131,6 +135,8 @@ impl Settings {
             form_min_fill: Duration::from_millis(parse_or(&get, "RALLY_FORM_MIN_FILL_MS", 1500)?),
             worker_concurrency,
             intake_backlog: parse_or(&get, "RALLY_INTAKE_BACKLOG", 20_000)?,
+            max_in_flight: parse_or(&get, "RALLY_MAX_IN_FLIGHT", 16_384)?,
+            max_queue_backlog: parse_or(&get, "RALLY_MAX_QUEUE_BACKLOG", 500_000)?,
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,

@@ -40,6 +40,58 @@ pub enum IntakeError {
     Storage(String),
 }
 
+/// Limits past which a new submission is turned away with 503 rather than
+/// queued behind everything else: submissions being handled at once, and
+/// jobs waiting for the workers (sampled, so checking it costs nothing).
+pub struct Limits {
+    in_flight: tokio::sync::Semaphore,
+    max_backlog: i64,
+    backlog: std::sync::atomic::AtomicI64,
+}
+
+impl Limits {
+    pub fn new(max_in_flight: usize, max_backlog: i64) -> Self {
+        Self {
+            in_flight: tokio::sync::Semaphore::new(max_in_flight.max(1)),
+            max_backlog,
+            backlog: Default::default(),
+        }
+    }
+
+    /// A place among the submissions being handled, if there is one free.
+    pub fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.in_flight.try_acquire().ok()
+    }
+
+    pub fn backlog_full(&self) -> bool {
+        self.backlog.load(std::sync::atomic::Ordering::Relaxed) >= self.max_backlog
+    }
+
+    pub fn set_backlog(&self, jobs: i64) {
+        self.backlog
+            .store(jobs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Samples the job backlog every `every` until `token` is cancelled.
+    pub async fn watch_backlog(
+        self: std::sync::Arc<Self>,
+        queue: SqlQueue,
+        every: Duration,
+        token: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            match queue.unfinished().await {
+                Ok(jobs) => self.set_backlog(jobs),
+                Err(err) => tracing::warn!(error = %err, "cannot sample the job backlog"),
+            }
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
 struct Pending {
     write: Write,
     done: oneshot::Sender<Result<(), IntakeError>>,

@@ -11,7 +11,12 @@ use poem::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Settings, db, http, intake::Intake, security};
+use crate::{
+    config::Settings,
+    db, http,
+    intake::{Intake, Limits},
+    security,
+};
 
 /// The demo owner's sign-in, printed at start-up with `--demo`.
 #[derive(Debug, Clone)]
@@ -83,11 +88,23 @@ impl App {
             runtime
         });
         let (intake, intake_writer) = Intake::start(db.write.clone(), settings.intake_backlog);
+        let limits = Arc::new(Limits::new(
+            settings.max_in_flight,
+            settings.max_queue_backlog,
+        ));
+        // Sampled on the read pool, so it never waits behind writers.
+        let monitor = SqlQueue::new(db.read.clone(), QueueConfig::default());
+        tokio::spawn(limits.clone().watch_backlog(
+            monitor,
+            Duration::from_millis(500),
+            token.child_token(),
+        ));
         let state = http::AppState {
             db,
             queue,
             intake,
             forms: db::FormCache::new(Duration::from_secs(5)),
+            limits,
             secret,
             settings: Arc::new(settings),
         };

@@ -31,6 +31,14 @@ static HTMX: LazyLock<Asset> = LazyLock::new(|| {
         "text/javascript; charset=utf-8",
     )
 });
+static RALLY_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "rally",
+        "js",
+        include_bytes!("../../assets/rally.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
 static CSS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "app",
@@ -44,6 +52,10 @@ pub fn htmx_path() -> &'static str {
     &HTMX.path
 }
 
+pub fn rally_js_path() -> &'static str {
+    &RALLY_JS.path
+}
+
 pub fn css_path() -> &'static str {
     &CSS.path
 }
@@ -51,7 +63,10 @@ pub fn css_path() -> &'static str {
 #[handler]
 pub fn asset(Path(name): Path<String>) -> Response {
     let requested = format!("/assets/{name}");
-    let Some(asset) = [&*HTMX, &*CSS].into_iter().find(|a| a.path == requested) else {
+    let Some(asset) = [&*HTMX, &*RALLY_JS, &*CSS]
+        .into_iter()
+        .find(|a| a.path == requested)
+    else {
         return Response::builder().status(StatusCode::NOT_FOUND).finish();
     };
     Response::builder()

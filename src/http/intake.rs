@@ -97,6 +97,9 @@ pub async fn submit(
     state: Data<&AppState>,
 ) -> AppResult<Response> {
     let form = load_form(&state, &slug).await?;
+    // Taken before any work; without a place, the form still comes back
+    // with the person's values (below), just not stored.
+    let permit = state.limits.enter();
     let declared = req
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok());
@@ -153,8 +156,8 @@ pub async fn submit(
             rendered_at: &fresh,
         };
         let messages = FormMessages {
-            fields: &[],
             form: Some("This form had expired. Please check your details and send it again."),
+            ..FormMessages::default()
         };
         return Ok(form_again(req, &form, &input, &tokens, &messages));
     };
@@ -171,11 +174,18 @@ pub async fn submit(
             };
             let messages = FormMessages {
                 fields: &errors,
-                form: None,
+                ..FormMessages::default()
             };
             return Ok(form_again(req, &form, &input, &tokens, &messages));
         }
     };
+    if permit.is_none() || state.limits.backlog_full() {
+        let tokens = FormTokens {
+            submission_key: key,
+            rendered_at: rendered_raw,
+        };
+        return Ok(busy(req, &form, &input, &tokens, &IntakeError::Busy));
+    }
     // Committed before we answer: once the person sees "thank you", the
     // submission survives a crash. The key makes a repeat a no-op.
     let write = Write::Submission(FormSubmission {
@@ -231,8 +241,9 @@ fn busy(
         tracing::error!(error = %cause, "submission not stored");
     }
     let messages = FormMessages {
-        fields: &[],
         form: Some("We're very busy right now. Your details are still here: tap Send again."),
+        retry_after: Some(RETRY_AFTER_SECS),
+        ..FormMessages::default()
     };
     let mut res = form_again(req, form, input, tokens, &messages);
     res.set_status(StatusCode::SERVICE_UNAVAILABLE);

@@ -32,6 +32,7 @@ pub struct AppState {
     pub queue: ::jobs::SqlQueue,
     pub intake: crate::intake::Intake,
     pub forms: crate::db::FormCache,
+    pub limits: Arc<crate::intake::Limits>,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }

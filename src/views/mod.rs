@@ -5,12 +5,13 @@ pub mod pages;
 
 use maud::{DOCTYPE, Markup, html};
 
-pub use crate::http::assets::{css_path, htmx_path};
+pub use crate::http::assets::{css_path, htmx_path, rally_js_path};
 
 /// htmx settings, in a meta tag because the Content-Security-Policy forbids
-/// inline script: swap 422 responses (forms re-rendered with errors) and
-/// keep htmx from injecting an inline style element.
-const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+/// inline script: swap 422 (form re-rendered with errors) and 503 (busy: the
+/// form back, resent by rally.js) responses, and keep htmx from injecting an
+/// inline style element.
+const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"503","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
 
 /// Who is signed in, for the navigation bar.
 pub struct Nav<'a> {
@@ -30,6 +31,7 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
                 title { (title) " · Rally" }
                 link rel="stylesheet" href=(css_path());
                 script src=(htmx_path()) defer {}
+                script src=(rally_js_path()) defer {}
             }
             body {
                 @if let Some(nav) = nav {

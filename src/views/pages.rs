@@ -19,6 +19,8 @@ pub struct FormTokens<'a> {
 pub struct FormMessages<'a> {
     pub fields: &'a [(&'static str, String)],
     pub form: Option<&'a str>,
+    /// Set when the server was too busy: seconds to wait before resending.
+    pub retry_after: Option<u64>,
 }
 
 impl FormMessages<'_> {
@@ -64,7 +66,8 @@ pub fn public_form(
     let interest_error = messages.field("interest");
     html! {
         form #intake-form.card.intake method="post" action=(action) novalidate
-            hx-post=(action) hx-target="this" hx-swap="outerHTML" hx-disabled-elt="find button" {
+            hx-post=(action) hx-target="this" hx-swap="outerHTML" hx-disabled-elt="find button"
+            data-retry-after=[messages.retry_after] {
             @if let Some(msg) = messages.form { p.alert role="alert" { (msg) } }
             @if !messages.fields.is_empty() {
                 p.alert role="alert" { "Please check the highlighted fields." }

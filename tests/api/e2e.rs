@@ -99,7 +99,11 @@ async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) 
 }
 
 async fn wait_for_text(client: &Client, css: &str, text: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    wait_for_text_within(client, css, text, Duration::from_secs(10)).await
+}
+
+async fn wait_for_text_within(client: &Client, css: &str, text: &str, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Ok(el) = client.find(Locator::Css(css)).await
             && el.text().await.unwrap_or_default().contains(text)
@@ -169,10 +173,14 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         if source.contains("Jo Script") && source.contains("Nora Noscript") {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "prospects missing: {source}"
-        );
+        if tokio::time::Instant::now() > deadline {
+            let jobs: Vec<(String, i64, Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT status, attempts, lock_by, last_result FROM Jobs")
+                    .fetch_all(&app.pool)
+                    .await
+                    .unwrap();
+            panic!("prospects missing; jobs {jobs:?}; page {source}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
         js.refresh().await.unwrap();
     }
@@ -195,4 +203,60 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     js.close().await.unwrap();
+}
+
+/// With JavaScript, a busy server's 503 is not the end: the page shows that
+/// it is sending and resends by itself until the submission is taken.
+#[tokio::test]
+async fn busy_server_is_retried_by_the_page_itself() {
+    let app = spawn_app_with(|s| s.intake_backlog = 1).await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, true, profiles.path()).await;
+
+    // Hold the database's write lock: one submission waits in the intake
+    // writer, one in its backlog, and the browser's finds no room.
+    let mut lock = app.pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let (a, b) = (app.form_tokens().await, app.form_tokens().await);
+    let waiting = async {
+        let first = app.post_form(&a, &[("name", "A"), ("email", "a@example.com")], false);
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.post_form(&b, &[("name", "B"), ("email", "b@example.com")], false)
+                .await
+        };
+        let (first, second) = futures::future::join(first, second).await;
+        (first.status(), second.status())
+    };
+    let in_browser = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        fill_and_send(&browser, &app, "Busy Bee", "bee@example.com").await;
+        wait_for_text(&browser, "#intake-form button", "Sending").await;
+        let kept = browser
+            .find(Locator::Id("f-email"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("bee@example.com"));
+        sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+        wait_for_text_within(
+            &browser,
+            "#intake-form",
+            "Thank you",
+            Duration::from_secs(15),
+        )
+        .await;
+    };
+    let ((first, second), ()) = tokio::join!(waiting, in_browser);
+    assert_eq!((first.as_u16(), second.as_u16()), (303, 303));
+    app.drain().await;
+    let bee: i64 = app.count("SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id WHERE p.email = 'bee@example.com'").await;
+    assert_eq!(bee, 1, "resent until taken, stored once");
+    browser.close().await.unwrap();
 }

@@ -44,12 +44,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(configure, true).await
+}
+
+/// The web alone: jobs wait in the queue.
+pub async fn spawn_app_without_workers(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(configure, false).await
+}
+
+async fn spawn(configure: impl FnOnce(&mut Settings), workers: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("rally.db");
     let mut settings = test_settings(db_path);
     configure(&mut settings);
     let database = settings.database.clone();
-    let app = App::build(settings, true, true).await.expect("app builds");
+    let app = App::build(settings, true, workers)
+        .await
+        .expect("app builds");
     let base = format!("http://{}", app.addr);
     let pool = app.state.db.read.clone();
     let demo = app.demo.clone().unwrap();
@@ -151,7 +162,8 @@ impl TestApp {
         while queue.unfinished().await.unwrap() > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "queue did not drain"
+                "queue did not drain: {:?}",
+                queue.stats().await
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -72,3 +72,47 @@ async fn full_backlog_answers_503_and_keeps_the_values() {
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 4);
     assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 4);
 }
+
+#[tokio::test]
+async fn in_flight_limit_answers_503() {
+    let app = spawn_app_with(|s| s.max_in_flight = 1).await;
+    let (first, second) = (app.form_tokens().await, app.form_tokens().await);
+    let mut lock = app.pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let held = app.post_form(&first, ANA, false);
+    let turned_away = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let res = app.post_form(&second, ANA, true).await;
+        assert_eq!(res.status(), 503);
+        assert!(res.headers().contains_key("retry-after"));
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("data-retry-after=\"2\""),
+            "htmx resends by itself: {body}"
+        );
+        assert!(body.contains("value=\"Ana Lima\""));
+        sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+    };
+    let (held, ()) = tokio::join!(held, turned_away);
+    assert_eq!(held.status(), 303);
+    assert_eq!(app.post_form(&second, ANA, false).await.status(), 303);
+}
+
+#[tokio::test]
+async fn job_backlog_limit_answers_503() {
+    let app = spawn_app_without_workers(|s| s.max_queue_backlog = 2).await;
+    for _ in 0..2 {
+        let tokens = app.form_tokens().await;
+        assert_eq!(app.post_form(&tokens, ANA, false).await.status(), 303);
+    }
+    // The backlog is sampled twice a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let tokens = app.form_tokens().await;
+    let res = app.post_form(&tokens, ANA, false).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("tap Send again"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 2);
+}
