@@ -89,6 +89,12 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Unfinished jobs past which new submissions get 503.
     pub max_queue_backlog: i64,
+    /// Form sends per second and burst allowed from one client address; a
+    /// room behind one NAT shares it, hence the generous defaults.
+    pub rate_ip_per_sec: u32,
+    pub rate_ip_burst: u32,
+    /// Peers whose Fly-Client-IP / X-Forwarded-For headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     pub json_logs: bool,
@@ -137,6 +143,12 @@ impl Settings {
             intake_backlog: parse_or(&get, "RALLY_INTAKE_BACKLOG", 20_000)?,
             max_in_flight: parse_or(&get, "RALLY_MAX_IN_FLIGHT", 16_384)?,
             max_queue_backlog: parse_or(&get, "RALLY_MAX_QUEUE_BACKLOG", 500_000)?,
+            rate_ip_per_sec: parse_or(&get, "RALLY_RATE_IP_PER_SEC", 1_000)?,
+            rate_ip_burst: parse_or(&get, "RALLY_RATE_IP_BURST", 20_000)?,
+            trusted_proxies: crate::http::ratelimit::parse_proxies(
+                &get("RALLY_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("RALLY_TRUSTED_PROXIES: {e}"))?,
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,

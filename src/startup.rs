@@ -99,12 +99,23 @@ impl App {
             Duration::from_millis(500),
             token.child_token(),
         ));
+        let rate_limits = Arc::new(http::ratelimit::RateLimits::new(
+            settings.rate_ip_per_sec,
+            settings.rate_ip_burst,
+            settings.trusted_proxies.clone(),
+        ));
+        tokio::spawn(
+            rate_limits
+                .clone()
+                .clean_up(Duration::from_secs(60), token.child_token()),
+        );
         let state = http::AppState {
             db,
             queue,
             intake,
             forms: db::FormCache::new(Duration::from_secs(5)),
             limits,
+            rate_limits,
             secret,
             settings: Arc::new(settings),
         };

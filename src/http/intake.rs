@@ -135,6 +135,10 @@ pub async fn submit(
         .filter(|k| valid_key(k))
         .ok_or(AppError::BadRequest(MISSING))?;
     let rendered_raw = get("_ts").ok_or(AppError::BadRequest(MISSING))?;
+    let limited = state
+        .rate_limits
+        .check(state.rate_limits.client_ip(req), key)
+        .err();
     let input = FormInput {
         name: get("name").unwrap_or_default().to_string(),
         email: get("email").unwrap_or_default().to_string(),
@@ -144,6 +148,13 @@ pub async fn submit(
         consent: get("consent").is_some(),
     };
 
+    if let Some(wait) = limited {
+        let tokens = FormTokens {
+            submission_key: key,
+            rendered_at: rendered_raw,
+        };
+        return Ok(too_many(req, &form, &input, &tokens, wait));
+    }
     if get("website").is_some_and(|v| !v.trim().is_empty()) {
         return reject(req, &state, &form, "honeypot").await;
     }
@@ -222,6 +233,27 @@ async fn reject(
         tracing::warn!(error = %err, reason, "rejection not counted");
     }
     Ok(acknowledge(req, form))
+}
+
+/// Over a rate limit: 429 with Retry-After, and the form back with the
+/// person's values and key.
+fn too_many(
+    req: &Request,
+    form: &Form,
+    input: &FormInput,
+    tokens: &FormTokens<'_>,
+    wait: std::time::Duration,
+) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let messages = FormMessages {
+        form: Some("That was sent too many times in a row. Wait a moment, then tap Send again."),
+        ..FormMessages::default()
+    };
+    let mut res = form_again(req, form, input, tokens, &messages);
+    res.set_status(StatusCode::TOO_MANY_REQUESTS);
+    res.headers_mut()
+        .insert("retry-after", poem::http::HeaderValue::from(secs));
+    res
 }
 
 /// Seconds a person (or htmx) should wait before sending again when busy.

@@ -5,6 +5,7 @@ mod auth;
 mod health;
 mod intake;
 mod prospects;
+pub mod ratelimit;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub struct AppState {
     pub intake: crate::intake::Intake,
     pub forms: crate::db::FormCache,
     pub limits: Arc<crate::intake::Limits>,
+    pub rate_limits: Arc<ratelimit::RateLimits>,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }

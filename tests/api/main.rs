@@ -9,4 +9,5 @@ mod helpers;
 mod intake;
 mod operations;
 mod overload;
+mod ratelimit;
 mod rehearse;

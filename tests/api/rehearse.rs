@@ -8,29 +8,30 @@ use rally::rehearse::{Options, Outcome, run};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn rehearsal_of_two_hundred_people() {
+/// A full room from one address (127.0.0.1) gets through the default limits.
+async fn rehearsal_of_a_thousand_people() {
     let app = spawn_app().await;
     let report = run(Options {
         url: app.url("/f/demo"),
-        people: 200,
+        people: 1000,
         think: Duration::from_millis(10),
-        arrival_concurrency: 50,
+        arrival_concurrency: 100,
         timeout: Duration::from_secs(30),
         database: Some(app.database.clone()),
         progress: false,
     })
     .await
     .unwrap();
-    assert_eq!(report.arrived, 200);
-    assert_eq!(report.accepted(), 200, "{report}");
-    assert_eq!(report.latencies.len(), 200);
-    assert_eq!(report.processed, Some(200), "{report}");
+    assert_eq!(report.arrived, 1000);
+    assert_eq!(report.accepted(), 1000, "{report}");
+    assert_eq!(report.latencies.len(), 1000);
+    assert_eq!(report.processed, Some(1000), "{report}");
     assert!(report.drain.is_some(), "{report}");
     assert_eq!(report.duplicates, Some(0));
-    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1000);
     let text = report.to_string();
     assert!(
-        text.contains("accepted:    200") && text.contains("p99"),
+        text.contains("accepted:    1000") && text.contains("p99"),
         "{text}"
     );
 }

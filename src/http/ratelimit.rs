@@ -1,0 +1,160 @@
+//! Rate limits for form intake, designed for venues: a whole room shares one
+//! Wi-Fi NAT address, so the per-address limit is generous by default, while
+//! one form (one submission key) sent over and over is throttled hard.
+
+use std::{net::IpAddr, num::NonZeroU32, str::FromStr, time::Duration};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota,
+    clock::{Clock, DefaultClock},
+};
+use ipnet::IpNet;
+use poem::Request;
+
+/// Sends of one rendered form: double taps, browser retries and htmx's own
+/// resends all pass (each is answered with the same thank-you), a loop does
+/// not. The burst is as large as the foundation's promise that 50 posts of
+/// one key at once all get the thank-you.
+const KEY_BURST: u32 = 60;
+const KEY_PER_SEC: u32 = 1;
+
+pub struct RateLimits {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_key: DefaultKeyedRateLimiter<String>,
+    trusted_proxies: Vec<IpNet>,
+    clock: DefaultClock,
+}
+
+fn non_zero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Parses `RALLY_TRUSTED_PROXIES`: addresses or networks, comma-separated.
+pub fn parse_proxies(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            IpNet::from_str(s)
+                .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
+                .map_err(|_| format!("not an address or network: {s:?}"))
+        })
+        .collect()
+}
+
+impl RateLimits {
+    pub fn new(ip_per_sec: u32, ip_burst: u32, trusted_proxies: Vec<IpNet>) -> Self {
+        let ip_quota = Quota::per_second(non_zero(ip_per_sec)).allow_burst(non_zero(ip_burst));
+        let key_quota = Quota::per_second(non_zero(KEY_PER_SEC)).allow_burst(non_zero(KEY_BURST));
+        Self {
+            per_ip: DefaultKeyedRateLimiter::keyed(ip_quota),
+            per_key: DefaultKeyedRateLimiter::keyed(key_quota),
+            trusted_proxies,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy,
+    /// in which case Fly-Client-IP, or else the nearest X-Forwarded-For entry
+    /// that is not itself a trusted proxy. Headers from anyone else are
+    /// ignored: a client could write whatever it likes in them.
+    pub fn client_ip(&self, req: &Request) -> Option<IpAddr> {
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        if let Some(ip) = req
+            .header("fly-client-ip")
+            .and_then(|v| IpAddr::from_str(v.trim()).ok())
+        {
+            return Some(ip);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| IpAddr::from_str(s.trim()).ok())
+            .collect::<Vec<_>>();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|ip| !self.trusted(*ip))
+                .unwrap_or(peer),
+        )
+    }
+
+    /// Admits one send of the form with `key` from `ip`, or says how long to
+    /// wait. The key's limit is checked first so that a hammering client
+    /// does not also use up its room's allowance.
+    pub fn check(&self, ip: Option<IpAddr>, key: &str) -> Result<(), Duration> {
+        let now = self.clock.now();
+        self.per_key
+            .check_key(&key.to_string())
+            .map_err(|until| until.wait_time_from(now))?;
+        if let Some(ip) = ip {
+            self.per_ip
+                .check_key(&ip)
+                .map_err(|until| until.wait_time_from(now))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets clients that have not been seen for a while.
+    pub async fn clean_up(
+        self: std::sync::Arc<Self>,
+        every: Duration,
+        token: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = tokio::time::sleep(every) => {
+                    self.per_ip.retain_recent();
+                    self.per_key.retain_recent();
+                    self.per_ip.shrink_to_fit();
+                    self.per_key.shrink_to_fit();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_parse() {
+        let nets = parse_proxies("127.0.0.1, 10.0.0.0/8 ,fdaa::/16").unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert!(parse_proxies("").unwrap().is_empty());
+        assert!(parse_proxies("nope").is_err());
+    }
+
+    #[test]
+    fn one_key_is_throttled_one_room_is_not() {
+        let limits = RateLimits::new(1000, 2000, vec![]);
+        let ip = Some("127.0.0.1".parse().unwrap());
+        for i in 0..1500 {
+            assert!(
+                limits.check(ip, &format!("key-{i}")).is_ok(),
+                "person {i} refused"
+            );
+        }
+        let results: Vec<_> = (0..100).map(|_| limits.check(ip, "same-key")).collect();
+        assert!(results[..KEY_BURST as usize].iter().all(Result::is_ok));
+        let wait = results.last().unwrap().unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+    }
+}
