@@ -72,6 +72,16 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// A token compared against requests; never shown in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
@@ -95,6 +105,8 @@ pub struct Settings {
     pub rate_ip_burst: u32,
     /// Peers whose Fly-Client-IP / X-Forwarded-For headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Token>,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     pub json_logs: bool,
@@ -149,6 +161,9 @@ impl Settings {
                 &get("RALLY_TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|e| anyhow::anyhow!("RALLY_TRUSTED_PROXIES: {e}"))?,
+            metrics_token: get("RALLY_METRICS_TOKEN")
+                .filter(|t| !t.is_empty())
+                .map(Token),
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,

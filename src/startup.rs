@@ -116,6 +116,7 @@ impl App {
             forms: db::FormCache::new(Duration::from_secs(5)),
             limits,
             rate_limits,
+            metrics: Arc::new(http::metrics::Metrics::new()),
             secret,
             settings: Arc::new(settings),
         };

@@ -11,6 +11,7 @@ use crate::{
     db::{Form, now_ms},
     domain::FormInput,
     error::{AppError, AppResult},
+    http::metrics::Rejected,
     intake::{IntakeError, Write},
     jobs::FormSubmission,
     security,
@@ -149,6 +150,7 @@ pub async fn submit(
     };
 
     if let Some(wait) = limited {
+        state.metrics.rejected(Rejected::RateLimit);
         let tokens = FormTokens {
             submission_key: key,
             rendered_at: rendered_raw,
@@ -156,6 +158,7 @@ pub async fn submit(
         return Ok(too_many(req, &form, &input, &tokens, wait));
     }
     if get("website").is_some_and(|v| !v.trim().is_empty()) {
+        state.metrics.rejected(Rejected::Honeypot);
         return reject(req, &state, &form, "honeypot").await;
     }
     let Some(rendered_at) = security::verify_timestamp(&state.secret, rendered_raw) else {
@@ -174,11 +177,13 @@ pub async fn submit(
     };
     let now = now_ms();
     if now - rendered_at < state.settings.form_min_fill.as_millis() as i64 {
+        state.metrics.rejected(Rejected::TooFast);
         return reject(req, &state, &form, "too_fast").await;
     }
     let answers = match input.parse() {
         Ok(answers) => answers,
         Err(errors) => {
+            state.metrics.rejected(Rejected::Invalid);
             let tokens = FormTokens {
                 submission_key: key,
                 rendered_at: rendered_raw,
@@ -191,6 +196,7 @@ pub async fn submit(
         }
     };
     if permit.is_none() || state.limits.backlog_full() {
+        state.metrics.rejected(Rejected::Overload);
         let tokens = FormTokens {
             submission_key: key,
             rendered_at: rendered_raw,
@@ -206,8 +212,12 @@ pub async fn submit(
         submitted_at: now,
     });
     match state.intake.write(write).await {
-        Ok(()) => Ok(acknowledge(req, &form)),
+        Ok(()) => {
+            state.metrics.accepted();
+            Ok(acknowledge(req, &form))
+        }
         Err(err) => {
+            state.metrics.rejected(Rejected::Overload);
             let tokens = FormTokens {
                 submission_key: key,
                 rendered_at: rendered_raw,

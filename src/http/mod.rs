@@ -4,6 +4,7 @@ pub mod assets;
 mod auth;
 mod health;
 mod intake;
+pub mod metrics;
 mod prospects;
 pub mod ratelimit;
 
@@ -35,6 +36,7 @@ pub struct AppState {
     pub forms: crate::db::FormCache,
     pub limits: Arc<crate::intake::Limits>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    pub metrics: Arc<metrics::Metrics>,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }
@@ -54,6 +56,8 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::asset))
+        .at("/metrics", get(metrics::scrape))
+        .around(metrics::track)
         .data(state)
         .with(CookieJarManager::new())
         .with(security_headers())

@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod helpers;
 mod intake;
+mod metrics;
 mod operations;
 mod overload;
 mod ratelimit;

@@ -1,0 +1,261 @@
+//! `GET /metrics` in Prometheus text format: HTTP traffic by route and
+//! status with a latency histogram, intake outcomes, and the job queues as
+//! the database sees them (so every process reports the same queue state).
+
+use std::{fmt::Write as _, sync::Arc, time::Instant};
+
+use poem::{Endpoint, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use super::AppState;
+
+/// Why a submission did not become a job.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejected {
+    Invalid,
+    Honeypot,
+    TooFast,
+    Overload,
+    RateLimit,
+}
+
+impl Rejected {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::Honeypot => "bot_honeypot",
+            Self::TooFast => "bot_too_fast",
+            Self::Overload => "overload",
+            Self::RateLimit => "rate_limit",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    accepted: IntCounter,
+    rejected: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "rally_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "rally_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let accepted = IntCounter::new(
+            "rally_submissions_accepted_total",
+            "Form submissions durably queued (repeats of a key included)",
+        )
+        .expect("valid metric");
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "rally_submissions_rejected_total",
+                "Form submissions turned away, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(accepted.clone()),
+            Box::new(rejected.clone()),
+        ] {
+            registry.register(metric).expect("metric registered once");
+        }
+        // Every reason shows from the start, at zero.
+        for reason in [
+            Rejected::Invalid,
+            Rejected::Honeypot,
+            Rejected::TooFast,
+            Rejected::Overload,
+            Rejected::RateLimit,
+        ] {
+            rejected.with_label_values(&[reason.label()]);
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            accepted,
+            rejected,
+        }
+    }
+
+    pub fn accepted(&self) {
+        self.accepted.inc();
+    }
+
+    pub fn rejected(&self, reason: Rejected) {
+        self.rejected.with_label_values(&[reason.label()]).inc();
+    }
+
+    fn observe(&self, route: &str, method: &str, status: u16, started: Instant) {
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The route pattern for a path, so that labels stay few whatever addresses
+/// clients invent.
+pub fn route_label(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => "/",
+        ["f", _] => "/f/{slug}",
+        ["f", _, "thanks"] => "/f/{slug}/thanks",
+        ["prospects"] => "/prospects",
+        ["prospects", _] => "/prospects/{id}",
+        ["signin"] => "/signin",
+        ["signout"] => "/signout",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        ["metrics"] => "/metrics",
+        ["assets", _] => "/assets/{name}",
+        _ => "other",
+    }
+}
+
+/// Middleware body: counts and times every request.
+pub async fn track<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let metrics = req.data::<AppState>().map(|s| s.metrics.clone());
+    let route = route_label(req.uri().path());
+    let method = req.method().as_str().to_string();
+    let result = ep.call(req).await.map(IntoResponse::into_response);
+    if let Some(metrics) = metrics {
+        let status = match &result {
+            Ok(res) => res.status(),
+            Err(err) => err.status(),
+        };
+        metrics.observe(route, &method, status.as_u16(), started);
+    }
+    result
+}
+
+#[handler]
+pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
+    if let Some(token) = &state.settings.metrics_token {
+        let expected = format!("Bearer {}", token.0);
+        if req.header("authorization") != Some(expected.as_str()) {
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("www-authenticate", "Bearer")
+                .finish();
+        }
+    }
+    let mut body = Vec::new();
+    if let Err(err) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut body) {
+        tracing::error!(error = %err, "encoding metrics");
+    }
+    let mut text = String::from_utf8(body).unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "# HELP rally_intake_waiting Submissions waiting for the intake writer\n\
+         # TYPE rally_intake_waiting gauge\nrally_intake_waiting {}",
+        state.intake.waiting()
+    );
+    // Queue state comes from the database (the read pool), shared by every
+    // process; a failing query leaves these out rather than failing the scrape.
+    let monitor = ::jobs::SqlQueue::new(state.db.read.clone(), Default::default());
+    match monitor.stats().await {
+        Ok(stats) => {
+            let _ = writeln!(
+                text,
+                "# HELP rally_queue_jobs Jobs by queue and state\n# TYPE rally_queue_jobs gauge"
+            );
+            for s in &stats {
+                for (state, n) in [
+                    ("pending", s.pending),
+                    ("running", s.running),
+                    ("retrying", s.retrying),
+                    ("done", s.done),
+                    ("dead", s.dead),
+                ] {
+                    let _ = writeln!(
+                        text,
+                        "rally_queue_jobs{{queue=\"{}\",state=\"{state}\"}} {n}",
+                        s.queue
+                    );
+                }
+            }
+            let _ = writeln!(
+                text,
+                "# HELP rally_queue_oldest_pending_seconds Age of the oldest job waiting to run\n\
+                 # TYPE rally_queue_oldest_pending_seconds gauge"
+            );
+            for s in &stats {
+                let _ = writeln!(
+                    text,
+                    "rally_queue_oldest_pending_seconds{{queue=\"{}\"}} {}",
+                    s.queue,
+                    s.oldest_pending_secs.unwrap_or(0)
+                );
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "queue stats unavailable for metrics"),
+    }
+    match sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM timeline_entries WHERE kind = 'form_submission'",
+    )
+    .fetch_one(&state.db.read)
+    .await
+    {
+        Ok(n) => {
+            let _ = writeln!(
+                text,
+                "# HELP rally_submissions_processed_total Submissions turned into prospect timeline entries\n\
+                 # TYPE rally_submissions_processed_total counter\nrally_submissions_processed_total {n}"
+            );
+        }
+        Err(err) => tracing::warn!(error = %err, "processed count unavailable for metrics"),
+    }
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn routes_have_few_labels() {
+        assert_eq!(route_label("/f/demo"), "/f/{slug}");
+        assert_eq!(route_label("/f/demo/thanks"), "/f/{slug}/thanks");
+        assert_eq!(route_label("/prospects/12"), "/prospects/{id}");
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/wp-admin/x.php"), "other");
+    }
+}
