@@ -42,11 +42,11 @@ stop() { kill "$(pid_of "$1")" 2>/dev/null || true; sleep 1; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load generator on the same machine"
 
-"$HELLO" 127.0.0.1:9100 & PIDS+=($!)
+"$HELLO" 127.0.0.1:9100 & HELLO_PID=$!; PIDS+=($HELLO_PID)
 wait_up http://127.0.0.1:9100/hello
 HELLO_RPS=$(wrk -t2 -c100 -d"${DURATION}s" http://127.0.0.1:9100/hello | rps)
 echo "baseline (bare poem hello, wrk -t2 -c100): $HELLO_RPS req/s"
-stop 9100
+kill "$HELLO_PID"; sleep 1
 
 serve web 9101 --no-workers
 WEB_RPS=$(RALLY_TS=$(render_time 9101) wrk -t2 -c100 -d"${DURATION}s" -s bench/post.lua http://127.0.0.1:9101 | rps)
