@@ -117,6 +117,7 @@ impl App {
             limits,
             rate_limits,
             metrics: Arc::new(http::metrics::Metrics::new()),
+            shutdown: token.clone(),
             secret,
             settings: Arc::new(settings),
         };

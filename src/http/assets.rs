@@ -31,6 +31,14 @@ static HTMX: LazyLock<Asset> = LazyLock::new(|| {
         "text/javascript; charset=utf-8",
     )
 });
+static SSE_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "htmx-ext-sse-2.2.4.min",
+        "js",
+        include_bytes!("../../assets/htmx-ext-sse-2.2.4.min.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
 static RALLY_JS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "rally",
@@ -52,6 +60,10 @@ pub fn htmx_path() -> &'static str {
     &HTMX.path
 }
 
+pub fn sse_js_path() -> &'static str {
+    &SSE_JS.path
+}
+
 pub fn rally_js_path() -> &'static str {
     &RALLY_JS.path
 }
@@ -63,7 +75,7 @@ pub fn css_path() -> &'static str {
 #[handler]
 pub fn asset(Path(name): Path<String>) -> Response {
     let requested = format!("/assets/{name}");
-    let Some(asset) = [&*HTMX, &*RALLY_JS, &*CSS]
+    let Some(asset) = [&*HTMX, &*SSE_JS, &*RALLY_JS, &*CSS]
         .into_iter()
         .find(|a| a.path == requested)
     else {

@@ -2,6 +2,7 @@
 
 pub mod assets;
 mod auth;
+mod events;
 mod health;
 mod intake;
 pub mod metrics;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub limits: Arc<crate::intake::Limits>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Cancelled when the app shuts down: long-lived responses end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
     pub secret: SecretKey,
     pub settings: Arc<Settings>,
 }
@@ -53,6 +56,11 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .at("/signout", post(auth::sign_out))
         .at("/prospects", get(prospects::index))
         .at("/prospects/:id", get(prospects::show))
+        .at("/events", get(events::index).post(events::create))
+        .at("/events/:id", get(events::summary))
+        .at("/events/:id/live", get(events::live))
+        .at("/events/:id/stream", get(events::stream))
+        .at("/events/:id/end", post(events::end))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::asset))

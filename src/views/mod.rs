@@ -1,11 +1,12 @@
 //! maud views: the page layout, shared components and the pages.
 //! Every page works without JavaScript; htmx, when present, swaps fragments.
 
+pub mod events;
 pub mod pages;
 
 use maud::{DOCTYPE, Markup, html};
 
-pub use crate::http::assets::{css_path, htmx_path, rally_js_path};
+pub use crate::http::assets::{css_path, htmx_path, rally_js_path, sse_js_path};
 
 /// htmx settings, in a meta tag because the Content-Security-Policy forbids
 /// inline script: swap 422 (form re-rendered with errors) and 503 (busy: the
@@ -21,6 +22,11 @@ pub struct Nav<'a> {
 }
 
 pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
+    layout_with_head(title, nav, html! {}, body)
+}
+
+/// [`layout`] with extra elements in `<head>`.
+pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,6 +38,8 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
                 link rel="stylesheet" href=(css_path());
                 script src=(htmx_path()) defer {}
                 script src=(rally_js_path()) defer {}
+                script src=(sse_js_path()) defer {}
+                (head)
             }
             body {
                 @if let Some(nav) = nav {
@@ -40,6 +48,7 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
                         span.org { (nav.organization_name) }
                         nav {
                             a href="/prospects" { "Prospects" }
+                            a href="/events" { "Events" }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(nav.csrf);
                                 button.link type="submit" { "Sign out " (nav.user_name) }

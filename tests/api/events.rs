@@ -1,0 +1,234 @@
+//! Live events: start, projector page with QR code, server-sent updates,
+//! end, summary.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::helpers::*;
+
+async fn csrf(app: &TestApp) -> String {
+    hidden(&app.page("/events").await, "_csrf")
+}
+
+#[tokio::test]
+async fn an_event_from_start_to_summary() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let token = csrf(&app).await;
+    let form_id: i64 = sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let form_id = form_id.to_string();
+
+    // Without a name: the form again, with the message, nothing created.
+    let res = app
+        .client
+        .post(app.url("/events"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", " "),
+            ("form_id", form_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Please give the event a name.")
+    );
+    let forged = app
+        .client
+        .post(app.url("/events"))
+        .form(&[
+            ("_csrf", "forged"),
+            ("name", "Launch"),
+            ("form_id", form_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let res = app
+        .client
+        .post(app.url("/events"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", "Launch night"),
+            ("form_id", form_id.as_str()),
+            ("show_names", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let live_path = res.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(live_path, "/events/1/live");
+
+    let live = app.page(&live_path).await;
+    assert!(
+        live.contains("Launch night") && live.contains("<svg"),
+        "{live}"
+    );
+    assert!(
+        live.contains(&format!("{}/f/demo", app.base)),
+        "the QR's address is shown: {live}"
+    );
+    assert!(live.contains("sse-connect=\"/events/1/stream\""));
+    assert!(
+        live.contains("http-equiv=\"refresh\""),
+        "refreshes itself without JavaScript"
+    );
+
+    // The stream sends the current count first.
+    let stream_res = app
+        .client
+        .get(app.url("/events/1/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream_res.status(), 200);
+    assert!(
+        stream_res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut stream = stream_res.bytes_stream();
+    let first = String::from_utf8(stream.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(
+        first.contains("event: count") && first.contains(">0<"),
+        "{first}"
+    );
+
+    // Three submissions (two by one person) and a bot.
+    for (name, email) in [
+        ("Ana Lima", "ana@example.com"),
+        ("Bo Chen", "bo@example.com"),
+        ("Ana L.", "ANA@example.com"),
+    ] {
+        let tokens = app.form_tokens().await;
+        assert_eq!(
+            app.post_form(&tokens, &[("name", name), ("email", email)], false)
+                .await
+                .status(),
+            303
+        );
+    }
+    let tokens = app.form_tokens().await;
+    app.post_form(
+        &tokens,
+        &[
+            ("name", "Bot"),
+            ("email", "bot@example.com"),
+            ("website", "x"),
+        ],
+        false,
+    )
+    .await;
+    app.drain().await;
+
+    // The stream pushes the new count and the first names, without a reload.
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(seen.contains(">3<") && seen.contains("<li>Bo</li>")) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("stream updates")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("event: names") && seen.contains("<li>Ana</li>"),
+        "{seen}"
+    );
+    assert!(!seen.contains("Lima"), "first names only: {seen}");
+    drop(stream);
+
+    let res = app
+        .client
+        .post(app.url("/events/1/end"))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let summary = app.page("/events/1").await;
+    let total = |label: &str| {
+        let marker = format!("<dt>{label}</dt><dd>");
+        let start = summary
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{label} missing: {summary}"))
+            + marker.len();
+        summary[start..start + summary[start..].find('<').unwrap()].to_string()
+    };
+    assert_eq!(total("Submissions"), "3");
+    assert_eq!(total("Prospects"), "2");
+    assert_eq!(total("New"), "2");
+    assert_eq!(total("Returning"), "0");
+    assert_eq!(total("Duplicates merged"), "1");
+    assert_eq!(total("Bots rejected"), "1");
+    assert!(
+        summary.contains("<svg class=\"chart\"") && summary.contains("3 in all"),
+        "{summary}"
+    );
+    // Submissions after the end do not count.
+    let tokens = app.form_tokens().await;
+    app.post_form(
+        &tokens,
+        &[("name", "Late"), ("email", "late@example.com")],
+        false,
+    )
+    .await;
+    app.drain().await;
+    assert!(
+        app.page("/events/1")
+            .await
+            .contains("<dt>Submissions</dt><dd>3</dd>")
+    );
+    let list = app.page("/events").await;
+    assert!(list.contains("Launch night") && list.contains("ended"));
+}
+
+#[tokio::test]
+async fn events_need_a_session_and_stay_in_their_organization() {
+    let app = spawn_app().await;
+    for path in ["/events", "/events/1", "/events/1/live", "/events/1/stream"] {
+        assert_eq!(app.get(path).await.status(), 303, "{path}");
+    }
+    let now = rally::db::now_ms();
+    sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
+        .bind(now)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO forms (organization_id, slug, title, created_at) VALUES ((SELECT id FROM organizations WHERE slug = 'other'), 'other', 'Other form', $1)",
+    )
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
+         SELECT organization_id, id, 'Secret', $1, $1 FROM forms WHERE slug = 'other'",
+    )
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sign_in().await;
+    for path in ["/events/1", "/events/1/live", "/events/1/stream"] {
+        assert_eq!(app.get(path).await.status(), 404, "{path}");
+    }
+    let list = app.page("/events").await;
+    assert!(
+        !list.contains("Secret") && !list.contains("Other form"),
+        "{list}"
+    );
+}
