@@ -127,45 +127,53 @@ impl SqlQueue {
         Self::enqueue_all_in(conn, std::slice::from_ref(job)).await
     }
 
-    /// Stores many jobs in one statement: under a burst the cost of a batch
-    /// is one round trip to SQLite's connection thread, not one per job.
-    /// Rows match what apalis-sqlite's own `push_tasks` writes (ULID ids,
-    /// JSON payload as a blob, empty metadata); a job whose idempotency key
-    /// is already stored for its kind is skipped.
+    /// Stores many jobs in few statements: under a burst the cost of a
+    /// batch is a round trip to SQLite's connection thread per few hundred
+    /// jobs, not one per job. Rows match what apalis-sqlite's own
+    /// `push_tasks` writes (ULID ids, JSON payload as a blob, empty
+    /// metadata); a job whose idempotency key is already stored for its
+    /// kind is skipped.
     pub async fn enqueue_all_in<J: Job>(
         conn: &mut SqliteConnection,
         jobs: &[J],
     ) -> Result<(), EnqueueError> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let rows = jobs
-            .iter()
-            .map(|job| {
-                Ok(serde_json::json!({
-                    "id": ulid::Ulid::generate().to_string(),
-                    "job": serde_json::to_string(job)?,
-                    "key": job.idempotency_key(),
-                }))
-            })
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        // SQLite allows 32,766 bound values per statement; 4 per row.
+        const ROWS_PER_STATEMENT: usize = 1000;
         let run_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        sqlx::query(
-            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
-             SELECT CAST(value ->> 'job' AS BLOB), value ->> 'id', $1, 'Pending', 0, $2, $3, 0, '{}', value ->> 'key'
-             FROM json_each($4) WHERE true
-             ON CONFLICT (job_type, idempotency_key) DO NOTHING",
-        )
-        .bind(J::KIND)
-        .bind(J::MAX_ATTEMPTS as i64)
-        .bind(run_at)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(conn)
-        .await
-        .map_err(apalis_sqlite::Error::from)?;
+        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for job in chunk {
+                rows.push((
+                    serde_json::to_vec(job)?,
+                    ulid::Ulid::generate().to_string(),
+                    job.idempotency_key(),
+                ));
+            }
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) ",
+            );
+            insert.push_values(rows, |mut row, (payload, id, key)| {
+                row.push_bind(payload)
+                    .push_bind(id)
+                    .push_bind(J::KIND)
+                    .push("'Pending'")
+                    .push("0")
+                    .push_bind(J::MAX_ATTEMPTS as i64)
+                    .push_bind(run_at)
+                    .push("0")
+                    .push("'{}'")
+                    .push_bind(key);
+            });
+            insert.push(" ON CONFLICT (job_type, idempotency_key) DO NOTHING");
+            insert
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(apalis_sqlite::Error::from)?;
+        }
         Ok(())
     }
 
