@@ -217,6 +217,19 @@ impl SqlQueue {
         .await
     }
 
+    /// How long, in seconds, the oldest job of `kind` that could run now has
+    /// been waiting for a worker; `None` when none is waiting.
+    pub async fn oldest_due_secs(&self, kind: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT CAST(strftime('%s', 'now') AS INTEGER) - MIN(run_at) FROM Jobs
+             WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL
+               AND run_at <= CAST(strftime('%s', 'now') AS INTEGER)",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+    }
+
     /// A cheap round trip proving the queue's storage answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM Jobs LIMIT 1)")

@@ -1,7 +1,14 @@
 //! The worker runtime: one apalis worker per job kind, all watching one
 //! cancellation token.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use apalis::prelude::*;
 use apalis_sqlite::SqliteStorage;
@@ -23,6 +30,9 @@ pub struct WorkerOptions {
     /// First delay between attempts; doubles each time up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// A worker that has started no job for this long while a job of its
+    /// kind has been waiting this long is restarted (see `watch_for_stall`).
+    pub stall_after: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -32,6 +42,7 @@ impl Default for WorkerOptions {
             fetch_batch: 32,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            stall_after: Duration::from_secs(5),
         }
     }
 }
@@ -67,8 +78,29 @@ impl Runtime {
             // leaving its queue unserved for the life of the process.
             let mut pause = Duration::from_millis(200);
             loop {
-                let result =
-                    run_worker::<J, H, Fut>(&queue, &options, handler.clone(), &token).await;
+                let run = token.child_token();
+                let progress = Arc::new(Progress::default());
+                let handler = {
+                    let (handler, progress) = (handler.clone(), progress.clone());
+                    move |job: J| {
+                        progress.start();
+                        let (handler, progress) = (handler.clone(), progress.clone());
+                        async move {
+                            let result = handler(job).await;
+                            progress.finish();
+                            result
+                        }
+                    }
+                };
+                let watchdog = tokio::spawn(watch_for_stall(
+                    queue.clone(),
+                    J::KIND,
+                    options.stall_after,
+                    progress,
+                    run.clone(),
+                ));
+                let result = run_worker::<J, _, _>(&queue, &options, handler, &run).await;
+                watchdog.abort();
                 if token.is_cancelled() {
                     break;
                 }
@@ -199,5 +231,144 @@ impl<T: Clone, Res> apalis::layers::retry::Policy<Task<T>, Res, BoxDynError> for
 
     fn clone_request(&mut self, req: &Task<T>) -> Option<Task<T>> {
         Some(req.clone())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What a worker is doing: jobs in flight, and when it last started or
+/// finished one (Unix seconds).
+pub(crate) struct Progress {
+    in_flight: AtomicU64,
+    last: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            in_flight: AtomicU64::new(0),
+            last: AtomicU64::new(now_secs()),
+        }
+    }
+}
+
+impl Progress {
+    fn start(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.last.store(now_secs(), Ordering::Relaxed);
+    }
+
+    fn finish(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.last.store(now_secs(), Ordering::Relaxed);
+    }
+
+    /// Seconds without starting or finishing anything while nothing runs;
+    /// zero while a job (however long) is running.
+    fn idle_secs(&self) -> u64 {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return 0;
+        }
+        now_secs().saturating_sub(self.last.load(Ordering::Relaxed))
+    }
+}
+
+/// apalis 1.0's polling can stop waking a worker after a fetch that waited
+/// a long time on a locked database (seen under load: jobs stay `Pending`
+/// with an idle worker until the process restarts). "None stuck forever" is
+/// ours to keep, so a watchdog restarts a worker that has been idle while a
+/// job of its kind has been due for `stall_after`.
+pub(crate) async fn watch_for_stall(
+    queue: SqlQueue,
+    kind: &'static str,
+    stall_after: Duration,
+    progress: Arc<Progress>,
+    run: CancellationToken,
+) {
+    let limit = stall_after.as_secs().max(1);
+    let every = (stall_after / 2).max(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = run.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if progress.idle_secs() < limit {
+            continue;
+        }
+        match queue.oldest_due_secs(kind).await {
+            Ok(Some(waited)) if waited >= limit as i64 => {
+                tracing::warn!(kind, waited, "worker idle while jobs wait; restarting it");
+                run.cancel();
+                return;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(kind, error = %err, "stall check failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::QueueConfig;
+
+    #[tokio::test]
+    async fn an_idle_worker_with_due_jobs_is_restarted() {
+        let dir = std::env::temp_dir().join(format!("jobs-stall-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("q.db"))
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        SqlQueue::migrate(&pool).await.unwrap();
+        let queue = SqlQueue::new(pool.clone(), QueueConfig::default());
+        let progress = Arc::new(Progress::default());
+        progress.last.store(now_secs() - 60, Ordering::Relaxed);
+
+        // Nothing waiting: the worker is left alone.
+        let run = CancellationToken::new();
+        let watch = tokio::spawn(watch_for_stall(
+            queue.clone(),
+            "k",
+            Duration::from_secs(1),
+            progress.clone(),
+            run.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!run.is_cancelled());
+
+        // A job has waited 10 s: restart.
+        sqlx::query(
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority)
+             VALUES (x'7b7d', 'j1', 'k', 'Pending', 0, 3, CAST(strftime('%s','now') AS INTEGER) - 10, 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(3), run.cancelled())
+            .await
+            .expect("watchdog restarts the idle worker");
+        watch.await.unwrap();
+
+        // A job running (however long) is not a stall.
+        progress.start();
+        let run = CancellationToken::new();
+        let watch = tokio::spawn(watch_for_stall(
+            queue,
+            "k",
+            Duration::from_secs(1),
+            progress,
+            run.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!run.is_cancelled());
+        run.cancel();
+        watch.await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -50,6 +50,7 @@ fn options() -> WorkerOptions {
     WorkerOptions {
         concurrency: 2,
         fetch_batch: 2,
+        stall_after: Duration::from_secs(5),
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
     }

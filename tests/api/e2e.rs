@@ -156,7 +156,8 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
     assert_eq!(plain.current_url().await.unwrap().path(), "/f/demo/thanks");
     plain.close().await.unwrap();
 
-    // Both are on the Prospects page within a second or so.
+    // Both are on the Prospects page (within a second normally; the bound is
+    // generous for a loaded CI machine).
     js.goto(&app.url("/signin")).await.unwrap();
     type_into(&js, "email", &app.demo.email).await;
     type_into(&js, "password", &app.demo.password).await;
@@ -167,7 +168,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
         .await
         .unwrap();
     wait_for_text(&js, "h1", "Prospects").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let source = js.source().await.unwrap();
         if source.contains("Jo Script") && source.contains("Nora Noscript") {

@@ -53,6 +53,14 @@ pub async fn spawn_app_without_workers(configure: impl FnOnce(&mut Settings)) ->
 }
 
 async fn spawn(configure: impl FnOnce(&mut Settings), workers: bool) -> TestApp {
+    // Warnings and errors (a worker restarting, a failed commit) show in the
+    // output of a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("rally.db");
     let mut settings = test_settings(db_path);
@@ -155,10 +163,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits until no job is waiting, running or retrying (at most 10 s).
+    /// Waits until no job is waiting, running or retrying (at most 30 s:
+    /// a worker stalled under load is restarted by its watchdog within ~10 s).
     pub async fn drain(&self) {
         let queue = jobs::SqlQueue::new(self.pool.clone(), Default::default());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while queue.unfinished().await.unwrap() > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
