@@ -45,8 +45,14 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
         /// The instance's database (sqlite:PATH): wait for processing and check duplicates.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "metrics_url")]
         database: Option<String>,
+        /// The instance's /metrics address: wait for processing (deployed instances).
+        #[arg(long)]
+        metrics_url: Option<String>,
+        /// Bearer token for --metrics-url (the instance's RALLY_METRICS_TOKEN).
+        #[arg(long, env = "RALLY_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
         /// No progress bars (for scripts).
         #[arg(long)]
         quiet: bool,
@@ -105,20 +111,27 @@ async fn main() -> anyhow::Result<()> {
             arrival_concurrency,
             timeout_secs,
             database,
+            metrics_url,
+            metrics_token,
             quiet,
         } => {
-            let database = database
-                .as_deref()
-                .map(rally::config::DatabaseUrl::parse)
-                .transpose()
-                .context("--database")?;
+            let watch = match (database, metrics_url) {
+                (Some(db), _) => Some(rally::rehearse::Watch::Database(
+                    rally::config::DatabaseUrl::parse(&db).context("--database")?,
+                )),
+                (None, Some(url)) => Some(rally::rehearse::Watch::Metrics {
+                    url,
+                    token: metrics_token,
+                }),
+                (None, None) => None,
+            };
             let report = rally::rehearse::run(rally::rehearse::Options {
                 url,
                 people,
                 think: std::time::Duration::from_millis(think_ms),
                 arrival_concurrency,
                 timeout: std::time::Duration::from_secs(timeout_secs),
-                database,
+                watch,
                 progress: !quiet,
             })
             .await?;

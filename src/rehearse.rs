@@ -3,8 +3,9 @@
 //! Every simulated person opens the form (own connection, own cookies, own
 //! hidden fields), waits, and then everyone presses Send at the same moment.
 //! The report gives acceptance, errors by kind and latency percentiles; with
-//! the database at hand it also waits for the workers and reports when the
-//! last submission became a prospect. It is also the benchmark harness.
+//! the database or the instance's `/metrics` at hand it also waits for the
+//! workers and reports when the last submission became a prospect. It is
+//! also the benchmark harness.
 
 use std::{
     collections::BTreeMap,
@@ -15,6 +16,42 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{Barrier, Semaphore};
+
+/// Where to read how many submissions the instance has processed.
+#[derive(Debug, Clone)]
+pub enum Watch {
+    /// The instance's database (local runs): also checks for duplicates.
+    Database(crate::config::DatabaseUrl),
+    /// The instance's `/metrics` (deployed runs), with its bearer token if set.
+    Metrics { url: String, token: Option<String> },
+}
+
+impl Watch {
+    async fn processed(&self, client: &reqwest::Client) -> anyhow::Result<i64> {
+        match self {
+            Self::Database(url) => processed_count(url).await,
+            Self::Metrics { url, token } => {
+                let mut req = client.get(url);
+                if let Some(token) = token {
+                    req = req.bearer_auth(token);
+                }
+                let text = req.send().await?.error_for_status()?.text().await?;
+                text.lines()
+                    .find_map(|l| l.strip_prefix("rally_submissions_processed_total "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .map(|v| v as i64)
+                    .context("no rally_submissions_processed_total in the metrics")
+            }
+        }
+    }
+
+    fn poll_every(&self) -> Duration {
+        match self {
+            Self::Database(_) => Duration::from_millis(20),
+            Self::Metrics { .. } => Duration::from_millis(250),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -27,8 +64,9 @@ pub struct Options {
     /// Forms opened at once while the audience arrives.
     pub arrival_concurrency: usize,
     pub timeout: Duration,
-    /// The instance's database, to wait for processing and check duplicates.
-    pub database: Option<crate::config::DatabaseUrl>,
+    /// How to see the instance's processing: wait for it, and (with the
+    /// database) check for duplicates.
+    pub watch: Option<Watch>,
     pub progress: bool,
 }
 
@@ -255,8 +293,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     arriving.finish();
     let arrived = people.len();
 
-    let before = match &options.database {
-        Some(url) => Some(processed_count(url).await?),
+    let watcher = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .build()?;
+    let before = match &options.watch {
+        Some(watch) => Some(watch.processed(&watcher).await?),
         None => None,
     };
 
@@ -288,11 +329,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let accepted = outcomes.get(&Outcome::Accepted).copied().unwrap_or(0) as i64;
 
     let (mut drain, mut processed, mut duplicates) = (None, None, None);
-    if let (Some(url), Some(before)) = (&options.database, before) {
+    if let (Some(watch), Some(before)) = (&options.watch, before) {
         let answered = Instant::now();
         let deadline = answered + Duration::from_secs(300);
         loop {
-            let done = processed_count(url).await? - before;
+            let done = watch.processed(&watcher).await? - before;
             processed = Some(done);
             if done >= accepted {
                 drain = Some(answered.elapsed());
@@ -301,9 +342,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             if Instant::now() > deadline {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(watch.poll_every()).await;
         }
-        duplicates = Some(duplicate_count(url, &run_id).await?);
+        if let Watch::Database(url) = watch {
+            duplicates = Some(duplicate_count(url, &run_id).await?);
+        }
     }
     Ok(Report {
         people: options.people,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rally::rehearse::{Options, Outcome, run};
+use rally::rehearse::{Options, Outcome, Watch, run};
 
 use crate::helpers::*;
 
@@ -17,7 +17,7 @@ async fn rehearsal_of_a_thousand_people() {
         think: Duration::from_millis(10),
         arrival_concurrency: 100,
         timeout: Duration::from_secs(30),
-        database: Some(app.database.clone()),
+        watch: Some(Watch::Database(app.database.clone())),
         progress: false,
     })
     .await
@@ -45,7 +45,7 @@ async fn rehearsal_reports_errors_by_kind() {
         think: Duration::ZERO,
         arrival_concurrency: 5,
         timeout: Duration::from_secs(5),
-        database: None,
+        watch: None,
         progress: false,
     })
     .await
@@ -53,4 +53,27 @@ async fn rehearsal_reports_errors_by_kind() {
     assert_eq!(report.arrived, 0);
     assert_eq!(report.outcomes.get(&Outcome::Status(404)), Some(&5));
     assert!(report.to_string().contains("HTTP 404: 5"));
+}
+
+#[tokio::test]
+async fn rehearsal_watches_a_deployed_instance_through_its_metrics() {
+    let app = spawn_app_with(|s| s.metrics_token = Some(rally::config::Token("t0k".into()))).await;
+    let report = run(Options {
+        url: app.url("/f/demo"),
+        people: 50,
+        think: Duration::from_millis(10),
+        arrival_concurrency: 50,
+        timeout: Duration::from_secs(30),
+        watch: Some(Watch::Metrics {
+            url: app.url("/metrics"),
+            token: Some("t0k".into()),
+        }),
+        progress: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.accepted(), 50, "{report}");
+    assert_eq!(report.processed, Some(50), "{report}");
+    assert!(report.drain.is_some());
+    assert_eq!(report.duplicates, None, "only the database can tell");
 }
