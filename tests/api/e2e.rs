@@ -261,3 +261,85 @@ async fn busy_server_is_retried_by_the_page_itself() {
     assert_eq!(bee, 1, "resent until taken, stored once");
     browser.close().await.unwrap();
 }
+
+/// The projector page updates itself over server-sent events: the counter
+/// and first names change without a reload.
+#[tokio::test]
+async fn projector_updates_live() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, true, profiles.path()).await;
+    browser.goto(&app.url("/signin")).await.unwrap();
+    type_into(&browser, "email", &app.demo.email).await;
+    type_into(&browser, "password", &app.demo.password).await;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "h1", "Prospects").await;
+
+    browser.goto(&app.url("/events")).await.unwrap();
+    type_into(&browser, "event-name", "Demo day").await;
+    browser
+        .find(Locator::Id("event-names"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("section.card button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "h1", "Demo day").await;
+    assert!(
+        browser.find(Locator::Css(".qr svg")).await.is_ok(),
+        "QR code shown"
+    );
+    wait_for_text(&browser, ".count", "0").await;
+    // A reload would lose this.
+    browser
+        .execute("window.rallyMarker = 42; return 1;", vec![])
+        .await
+        .unwrap();
+
+    for (name, email) in [
+        ("Ana Lima", "ana@example.com"),
+        ("Bo Chen", "bo@example.com"),
+    ] {
+        let tokens = app.form_tokens().await;
+        assert_eq!(
+            app.post_form(&tokens, &[("name", name), ("email", email)], false)
+                .await
+                .status(),
+            303
+        );
+    }
+    wait_for_text_within(&browser, ".count", "2", Duration::from_secs(20)).await;
+    wait_for_text(&browser, ".names", "Bo").await;
+    let names = browser
+        .find(Locator::Css(".names"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(names.contains("Ana") && !names.contains("Lima"), "{names}");
+    let marker = browser
+        .execute("return window.rallyMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        marker,
+        serde_json::json!(42),
+        "updated in place, not reloaded"
+    );
+    browser.close().await.unwrap();
+}
