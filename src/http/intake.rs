@@ -148,13 +148,15 @@ pub async fn submit(
         interest: get("interest").unwrap_or_default().to_string(),
         consent: get("consent").is_some(),
     };
+    // What the form carries back whenever it is shown again: the same key,
+    // so that sending it later can never store it twice.
+    let tokens = FormTokens {
+        submission_key: key,
+        rendered_at: rendered_raw,
+    };
 
     if let Some(wait) = limited {
         state.metrics.rejected(Rejected::RateLimit);
-        let tokens = FormTokens {
-            submission_key: key,
-            rendered_at: rendered_raw,
-        };
         return Ok(too_many(req, &form, &input, &tokens, wait));
     }
     if get("website").is_some_and(|v| !v.trim().is_empty()) {
@@ -164,10 +166,11 @@ pub async fn submit(
     let Some(rendered_at) = security::verify_timestamp(&state.secret, rendered_raw) else {
         // A form from before a key change, or a tampered one: never lose what
         // the person typed; give them a fresh form to send again.
+        state.metrics.rejected(Rejected::Invalid);
         let fresh = security::signed_timestamp(&state.secret, now_ms());
         let tokens = FormTokens {
-            submission_key: key,
             rendered_at: &fresh,
+            ..tokens
         };
         let messages = FormMessages {
             form: Some("This form had expired. Please check your details and send it again."),
@@ -184,10 +187,6 @@ pub async fn submit(
         Ok(answers) => answers,
         Err(errors) => {
             state.metrics.rejected(Rejected::Invalid);
-            let tokens = FormTokens {
-                submission_key: key,
-                rendered_at: rendered_raw,
-            };
             let messages = FormMessages {
                 fields: &errors,
                 ..FormMessages::default()
@@ -197,10 +196,6 @@ pub async fn submit(
     };
     if permit.is_none() || state.limits.backlog_full() {
         state.metrics.rejected(Rejected::Overload);
-        let tokens = FormTokens {
-            submission_key: key,
-            rendered_at: rendered_raw,
-        };
         return Ok(busy(req, &form, &input, &tokens, &IntakeError::Busy));
     }
     // Committed before we answer: once the person sees "thank you", the
@@ -218,10 +213,6 @@ pub async fn submit(
         }
         Err(err) => {
             state.metrics.rejected(Rejected::Overload);
-            let tokens = FormTokens {
-                submission_key: key,
-                rendered_at: rendered_raw,
-            };
             Ok(busy(req, &form, &input, &tokens, &err))
         }
     }
