@@ -107,6 +107,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// When set, `/metrics` wants `Authorization: Bearer <token>`.
     pub metrics_token: Option<Token>,
+    /// Finished jobs are deleted after this long (dead letters are kept).
+    pub job_retention: Duration,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     pub json_logs: bool,
@@ -161,6 +163,9 @@ impl Settings {
                 &get("RALLY_TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|e| anyhow::anyhow!("RALLY_TRUSTED_PROXIES: {e}"))?,
+            job_retention: Duration::from_secs(
+                parse_or::<u64>(&get, "RALLY_JOB_RETENTION_DAYS", 7)? * 24 * 3600,
+            ),
             metrics_token: get("RALLY_METRICS_TOKEN")
                 .filter(|t| !t.is_empty())
                 .map(Token),

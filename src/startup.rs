@@ -45,6 +45,22 @@ fn demo_password(secret: &crate::config::SecretKey) -> String {
         .collect()
 }
 
+/// Hourly: finished jobs past their retention go (their submissions' effects
+/// stay idempotent through the timeline's unique submission key).
+async fn prune_jobs(queue: SqlQueue, retention: Duration, token: CancellationToken) {
+    loop {
+        match queue.prune(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "pruned finished jobs"),
+            Err(err) => tracing::warn!(error = %err, "pruning finished jobs failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 impl App {
     pub async fn build(
         mut settings: Settings,
@@ -83,6 +99,11 @@ impl App {
         );
         let token = CancellationToken::new();
         let workers = run_workers.then(|| {
+            tokio::spawn(prune_jobs(
+                queue.clone(),
+                settings.job_retention,
+                token.child_token(),
+            ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
             crate::jobs::start_workers(&mut runtime, db.write.clone(), settings.worker_concurrency);
             runtime

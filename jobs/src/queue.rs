@@ -230,6 +230,30 @@ impl SqlQueue {
         .await
     }
 
+    /// Deletes jobs that finished successfully longer ago than `older_than`,
+    /// and registrations of workers silent for as long. Dead letters stay
+    /// until someone deals with them. Returns the jobs deleted.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, sqlx::Error> {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(older_than)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let jobs = sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM Workers WHERE last_seen < $1
+             AND NOT EXISTS (SELECT 1 FROM Jobs WHERE Jobs.lock_by = Workers.id)",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(jobs)
+    }
+
     /// A cheap round trip proving the queue's storage answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM Jobs LIMIT 1)")

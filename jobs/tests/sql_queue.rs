@@ -250,3 +250,33 @@ async fn shutdown_finishes_or_releases_jobs_in_flight() {
     assert_eq!(s.done as usize, finished.load(Ordering::SeqCst), "{s:?}");
     assert_eq!((s.done + s.pending) as usize, 6, "{s:?}");
 }
+
+#[tokio::test]
+async fn prune_deletes_old_finished_jobs_only() {
+    let (queue, _dir) = queue().await;
+    for n in 0..3 {
+        queue
+            .enqueue(&Ping {
+                n,
+                fail_times: if n == 2 { u32::MAX } else { 0 },
+                permanent: n == 2,
+            })
+            .await
+            .unwrap();
+    }
+    let attempts = counters(3);
+    run_until(&queue, attempts, |s| s[0].done == 2 && s[0].dead == 1).await;
+    // Nothing is old enough yet.
+    assert_eq!(queue.prune(Duration::from_secs(3600)).await.unwrap(), 0);
+    sqlx::query("UPDATE Jobs SET done_at = done_at - 7200")
+        .execute(queue.pool())
+        .await
+        .unwrap();
+    assert_eq!(queue.prune(Duration::from_secs(3600)).await.unwrap(), 2);
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(
+        (stats[0].done, stats[0].dead),
+        (0, 1),
+        "dead letters are kept"
+    );
+}
