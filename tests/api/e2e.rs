@@ -78,24 +78,25 @@ async fn type_into(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Signs the demo owner in through the sign-in page.
+async fn sign_in(client: &Client, app: &TestApp) {
+    client.goto(&app.url("/signin")).await.unwrap();
+    type_into(client, "email", &app.demo.email).await;
+    type_into(client, "password", &app.demo.password).await;
+    click(client, Locator::Css("button[type=submit]")).await;
+    wait_for_text(client, "h1", "Prospects").await;
+}
+
 async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) {
     client.goto(&app.url("/f/demo")).await.unwrap();
     type_into(client, "f-name", name).await;
     type_into(client, "f-email", email).await;
-    client
-        .find(Locator::Id("f-consent"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("f-consent")).await;
+    click(client, Locator::Css("button[type=submit]")).await;
 }
 
 async fn wait_for_text(client: &Client, css: &str, text: &str) {
@@ -133,12 +134,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
     // An invalid submission is swapped in too (a 422 that htmx must not drop).
     js.goto(&app.url("/f/demo")).await.unwrap();
     type_into(&js, "f-email", "not-an-email").await;
-    js.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&js, Locator::Css("button[type=submit]")).await;
     wait_for_text(&js, "#intake-form", "Please enter your name.").await;
     let kept = js
         .find(Locator::Id("f-email"))
@@ -158,16 +154,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
 
     // Both are on the Prospects page (within a second normally; the bound is
     // generous for a loaded CI machine).
-    js.goto(&app.url("/signin")).await.unwrap();
-    type_into(&js, "email", &app.demo.email).await;
-    type_into(&js, "password", &app.demo.password).await;
-    js.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_text(&js, "h1", "Prospects").await;
+    sign_in(&js, &app).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let source = js.source().await.unwrap();
@@ -270,34 +257,12 @@ async fn projector_updates_live() {
     let driver = chromedriver().await;
     let profiles = tempfile::tempdir().unwrap();
     let browser = browser(&driver, true, profiles.path()).await;
-    browser.goto(&app.url("/signin")).await.unwrap();
-    type_into(&browser, "email", &app.demo.email).await;
-    type_into(&browser, "password", &app.demo.password).await;
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_text(&browser, "h1", "Prospects").await;
+    sign_in(&browser, &app).await;
 
     browser.goto(&app.url("/events")).await.unwrap();
     type_into(&browser, "event-name", "Demo day").await;
-    browser
-        .find(Locator::Id("event-names"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("section.card button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("event-names")).await;
+    click(&browser, Locator::Css("section.card button[type=submit]")).await;
     wait_for_text(&browser, "h1", "Demo day").await;
     assert!(
         browser.find(Locator::Css(".qr svg")).await.is_ok(),
