@@ -263,3 +263,112 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
     );
     assert!(acknowledged.len() >= 400);
 }
+
+/// SIGTERM mid-burst: the server stops accepting, answers what it took, and
+/// exits cleanly; everything it acknowledged is stored and, after a restart,
+/// processed.
+#[tokio::test]
+async fn sigterm_drains_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("term.db");
+    let bind = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut child = start_on(&db_path, &bind);
+    wait_until_up(&client, &base).await;
+    let html = client
+        .get(format!("{base}/f/demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ts = crate::helpers::hidden(&html, "_ts");
+
+    let sends = (0..300).map(|n| {
+        let (client, base, ts) = (client.clone(), base.clone(), ts.clone());
+        async move {
+            let key = format!("00000000-0000-4000-9999-{n:012}");
+            let email = format!("t{n}@example.com");
+            let form = [
+                ("_key", key.as_str()),
+                ("_ts", ts.as_str()),
+                ("name", "Term"),
+                ("email", email.as_str()),
+            ];
+            match client
+                .post(format!("{base}/f/demo"))
+                .form(&form)
+                .send()
+                .await
+            {
+                Ok(res) if res.status() == 303 => Some(key),
+                _ => None,
+            }
+        }
+    });
+    let burst = futures::future::join_all(sends);
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let (answers, ()) = tokio::join!(burst, terminate);
+    let acknowledged: Vec<String> = answers.into_iter().flatten().collect();
+    eprintln!(
+        "acknowledged {} of 300 before the server stopped",
+        acknowledged.len()
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "the server stopped before the burst"
+    );
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "graceful exit, got {exit:?}");
+
+    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs")
+        .fetch_one(&db.read)
+        .await
+        .unwrap();
+    assert!(
+        stored as usize >= acknowledged.len(),
+        "{stored} stored, {} acknowledged",
+        acknowledged.len()
+    );
+
+    let mut child = start_on(&db_path, &bind);
+    wait_until_up(&client, &base).await;
+    let queue = SqlQueue::new(db.read.clone(), Default::default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while queue.unfinished().await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "jobs not finished after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for key in &acknowledged {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries WHERE submission_key = $1")
+                .bind(key)
+                .fetch_one(&db.read)
+                .await
+                .unwrap();
+        assert_eq!(n, 1, "{key}");
+    }
+}
