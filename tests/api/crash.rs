@@ -138,33 +138,81 @@ async fn wait_until_up(client: &reqwest::Client, base: &str) {
     panic!("server at {base} did not come up");
 }
 
+/// A `rally serve` process on a fixed local port with its own database.
+struct Server {
+    _dir: tempfile::TempDir,
+    db_path: std::path::PathBuf,
+    bind: String,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bind = format!("127.0.0.1:{}", free_port());
+        Self {
+            db_path: dir.path().join("rally.db"),
+            _dir: dir,
+            base: format!("http://{bind}"),
+            bind,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn start(&self) -> std::process::Child {
+        let child = start_on(&self.db_path, &self.bind);
+        wait_until_up(&self.client, &self.base).await;
+        child
+    }
+
+    /// A signed render time from the demo form, valid for any key.
+    async fn render_time(&self) -> String {
+        let html = self
+            .client
+            .get(format!("{}/f/demo", self.base))
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::hidden(&html.text().await.unwrap(), "_ts")
+    }
+
+    async fn db(&self) -> db::Db {
+        db::connect(&rally::config::DatabaseUrl::Sqlite(self.db_path.clone()))
+            .await
+            .unwrap()
+    }
+
+    /// Restarts the server, waits until it has processed every job, stops it.
+    async fn restart_and_drain(&self, db: &db::Db) {
+        let mut child = self.start().await;
+        let queue = SqlQueue::new(db.read.clone(), Default::default());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while queue.unfinished().await.unwrap() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "jobs not finished after restart"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 /// Senders post a stream of submissions; the server is killed while they
 /// are at it. Whatever got a success answer must be processed exactly once
 /// after a restart; what was in flight may or may not be, never twice.
 #[tokio::test]
 async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("burst.db");
-    let bind = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{bind}");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let mut child = start_on(&db_path, &bind);
-    wait_until_up(&client, &base).await;
-    let html = client
-        .get(format!("{base}/f/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"_ts\" value=\"";
-    let start = html.find(marker).unwrap() + marker.len();
-    let ts = html[start..start + html[start..].find('"').unwrap()].to_string();
+    let server = Server::new();
+    let mut child = server.start().await;
+    let ts = server.render_time().await;
+    let (client, base) = (server.client.clone(), server.base.clone());
 
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -214,22 +262,8 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
     while senders.join_next().await.is_some() {}
     let acknowledged = acknowledged.lock().unwrap().clone();
 
-    let mut child = start_on(&db_path, &bind);
-    wait_until_up(&client, &base).await;
-    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
-        .await
-        .unwrap();
-    let queue = SqlQueue::new(db.read.clone(), Default::default());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while queue.unfinished().await.unwrap() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "jobs not finished after restart"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let db = server.db().await;
+    server.restart_and_drain(&db).await;
 
     let processed: Vec<(String, i64)> = sqlx::query_as(
         "SELECT submission_key, COUNT(*) FROM timeline_entries GROUP BY submission_key",
@@ -269,26 +303,10 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
 /// processed.
 #[tokio::test]
 async fn sigterm_drains_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("term.db");
-    let bind = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{bind}");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let mut child = start_on(&db_path, &bind);
-    wait_until_up(&client, &base).await;
-    let html = client
-        .get(format!("{base}/f/demo"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let ts = crate::helpers::hidden(&html, "_ts");
+    let server = Server::new();
+    let mut child = server.start().await;
+    let ts = server.render_time().await;
+    let (client, base) = (&server.client, &server.base);
 
     let sends = (0..300).map(|n| {
         let (client, base, ts) = (client.clone(), base.clone(), ts.clone());
@@ -336,9 +354,7 @@ async fn sigterm_drains_gracefully() {
         .unwrap();
     assert!(exit.success(), "graceful exit, got {exit:?}");
 
-    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
-        .await
-        .unwrap();
+    let db = server.db().await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs")
         .fetch_one(&db.read)
         .await
@@ -349,19 +365,7 @@ async fn sigterm_drains_gracefully() {
         acknowledged.len()
     );
 
-    let mut child = start_on(&db_path, &bind);
-    wait_until_up(&client, &base).await;
-    let queue = SqlQueue::new(db.read.clone(), Default::default());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while queue.unfinished().await.unwrap() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "jobs not finished after restart"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.restart_and_drain(&db).await;
     for key in &acknowledged {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries WHERE submission_key = $1")

@@ -78,6 +78,12 @@ async fn type_into(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+/// What an input holds now (what the person typed, or what came back).
+async fn value_of(client: &Client, id: &str) -> Option<String> {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.prop("value").await.unwrap()
+}
+
 async fn click(client: &Client, locator: Locator<'_>) {
     client.find(locator).await.unwrap().click().await.unwrap();
 }
@@ -136,13 +142,7 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
     type_into(&js, "f-email", "not-an-email").await;
     click(&js, Locator::Css("button[type=submit]")).await;
     wait_for_text(&js, "#intake-form", "Please enter your name.").await;
-    let kept = js
-        .find(Locator::Id("f-email"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
+    let kept = value_of(&js, "f-email").await;
     assert_eq!(kept.as_deref(), Some("not-an-email"));
 
     // JavaScript off: a plain POST and a redirect to the thank-you page.
@@ -224,13 +224,7 @@ async fn busy_server_is_retried_by_the_page_itself() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         fill_and_send(&browser, &app, "Busy Bee", "bee@example.com").await;
         wait_for_text(&browser, "#intake-form button", "Sending").await;
-        let kept = browser
-            .find(Locator::Id("f-email"))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap();
+        let kept = value_of(&browser, "f-email").await;
         assert_eq!(kept.as_deref(), Some("bee@example.com"));
         sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
         wait_for_text_within(
