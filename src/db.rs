@@ -133,13 +133,22 @@ pub struct TimelineEntry {
     pub form_title: Option<String>,
 }
 
+const FORM_COLUMNS: &str = "id, organization_id, slug, title, intro, thank_you";
+
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
-    sqlx::query_as(
-        "SELECT id, organization_id, slug, title, intro, thank_you FROM forms WHERE slug = $1",
-    )
-    .bind(slug)
-    .fetch_optional(pool)
-    .await
+    let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn form_by_id(pool: &Pool, id: i64) -> sqlx::Result<Option<Form>> {
+    let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Public forms by slug, kept in memory for a few seconds: under a burst
@@ -461,13 +470,11 @@ pub struct Event {
 const EVENT_COLUMNS: &str = "e.id, e.organization_id, e.form_id, f.slug AS form_slug, e.name, e.starts_at, e.ends_at, e.show_names";
 
 pub async fn forms_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Form>> {
-    sqlx::query_as(
-        "SELECT id, organization_id, slug, title, intro, thank_you FROM forms
-         WHERE organization_id = $1 ORDER BY title",
-    )
-    .bind(organization_id)
-    .fetch_all(pool)
-    .await
+    let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE organization_id = $1 ORDER BY title");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await
 }
 
 pub async fn create_event(

@@ -27,14 +27,10 @@ impl Job for FormSubmission {
 /// Turns a submission into a prospect and a timeline entry, at most once per
 /// submission key however often it is delivered.
 pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<(), JobError> {
-    let form: db::Form = sqlx::query_as(
-        "SELECT id, organization_id, slug, title, intro, thank_you FROM forms WHERE id = $1",
-    )
-    .bind(job.form_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(JobError::retryable)?
-    .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
+    let form = db::form_by_id(pool, job.form_id)
+        .await
+        .map_err(JobError::retryable)?
+        .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
     // IMMEDIATE takes the write lock up front: a deferred transaction that
     // reads first and writes later fails with SQLITE_BUSY, without waiting,
     // whenever another writer got in between.
