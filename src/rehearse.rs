@@ -27,10 +27,36 @@ pub enum Watch {
 }
 
 impl Watch {
-    async fn processed(&self, client: &reqwest::Client) -> anyhow::Result<i64> {
+    /// Opens what the watch reads from, once for the whole run.
+    async fn open(&self, timeout: Duration) -> anyhow::Result<Watcher> {
+        Ok(match self {
+            Self::Database(url) => Watcher::Database(crate::db::connect(url).await?),
+            Self::Metrics { url, token } => Watcher::Metrics {
+                client: reqwest::Client::builder().timeout(timeout).build()?,
+                url: url.clone(),
+                token: token.clone(),
+            },
+        })
+    }
+}
+
+/// An open [`Watch`]: a database connection or an HTTP client.
+enum Watcher {
+    Database(crate::db::Db),
+    Metrics {
+        client: reqwest::Client,
+        url: String,
+        token: Option<String>,
+    },
+}
+
+impl Watcher {
+    async fn processed(&self) -> anyhow::Result<i64> {
         match self {
-            Self::Database(url) => processed_count(url).await,
-            Self::Metrics { url, token } => {
+            Self::Database(db) => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries")
+                .fetch_one(&db.read)
+                .await?),
+            Self::Metrics { client, url, token } => {
                 let mut req = client.get(url);
                 if let Some(token) = token {
                     req = req.bearer_auth(token);
@@ -49,6 +75,28 @@ impl Watch {
         match self {
             Self::Database(_) => Duration::from_millis(20),
             Self::Metrics { .. } => Duration::from_millis(250),
+        }
+    }
+
+    /// Prospects of this run with more than one timeline entry: a submission
+    /// processed twice would show here. Only the database can tell.
+    async fn duplicates(&self, run_id: &str) -> anyhow::Result<Option<i64>> {
+        let Self::Database(db) = self else {
+            return Ok(None);
+        };
+        let n = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT p.id FROM prospects p JOIN timeline_entries t ON t.prospect_id = p.id
+             WHERE p.email LIKE $1 GROUP BY p.id HAVING COUNT(*) > 1)",
+        )
+        .bind(format!("rehearsal-{run_id}-%"))
+        .fetch_one(&db.read)
+        .await?;
+        Ok(Some(n))
+    }
+
+    async fn close(self) {
+        if let Self::Database(db) = self {
+            db.close().await;
         }
     }
 }
@@ -293,11 +341,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     arriving.finish();
     let arrived = people.len();
 
-    let watcher = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .build()?;
-    let before = match &options.watch {
-        Some(watch) => Some(watch.processed(&watcher).await?),
+    let watcher = match &options.watch {
+        Some(watch) => Some(watch.open(options.timeout).await?),
+        None => None,
+    };
+    let before = match &watcher {
+        Some(watcher) => Some(watcher.processed().await?),
         None => None,
     };
 
@@ -329,11 +378,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let accepted = outcomes.get(&Outcome::Accepted).copied().unwrap_or(0) as i64;
 
     let (mut drain, mut processed, mut duplicates) = (None, None, None);
-    if let (Some(watch), Some(before)) = (&options.watch, before) {
+    if let (Some(watcher), Some(before)) = (watcher, before) {
         let answered = Instant::now();
         let deadline = answered + Duration::from_secs(300);
         loop {
-            let done = watch.processed(&watcher).await? - before;
+            let done = watcher.processed().await? - before;
             processed = Some(done);
             if done >= accepted {
                 drain = Some(answered.elapsed());
@@ -342,11 +391,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             if Instant::now() > deadline {
                 break;
             }
-            tokio::time::sleep(watch.poll_every()).await;
+            tokio::time::sleep(watcher.poll_every()).await;
         }
-        if let Watch::Database(url) = watch {
-            duplicates = Some(duplicate_count(url, &run_id).await?);
-        }
+        duplicates = watcher.duplicates(&run_id).await?;
+        watcher.close().await;
     }
     Ok(Report {
         people: options.people,
@@ -358,30 +406,6 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         processed,
         duplicates,
     })
-}
-
-async fn processed_count(url: &crate::config::DatabaseUrl) -> anyhow::Result<i64> {
-    let db = crate::db::connect(url).await?;
-    let n = sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries")
-        .fetch_one(&db.read)
-        .await?;
-    db.close().await;
-    Ok(n)
-}
-
-/// Prospects of this run with more than one timeline entry: a submission
-/// processed twice would show here.
-async fn duplicate_count(url: &crate::config::DatabaseUrl, run_id: &str) -> anyhow::Result<i64> {
-    let db = crate::db::connect(url).await?;
-    let n = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT p.id FROM prospects p JOIN timeline_entries t ON t.prospect_id = p.id
-         WHERE p.email LIKE $1 GROUP BY p.id HAVING COUNT(*) > 1)",
-    )
-    .bind(format!("rehearsal-{run_id}-%"))
-    .fetch_one(&db.read)
-    .await?;
-    db.close().await;
-    Ok(n)
 }
 
 #[cfg(test)]
