@@ -224,7 +224,8 @@ struct Person {
     fields: Vec<(String, String)>,
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
+/// The value of the hidden input `name` in a rendered form.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;

@@ -181,6 +181,18 @@ impl Server {
         crate::helpers::hidden(&html.text().await.unwrap(), "_ts")
     }
 
+    /// POSTs the demo form with a key of ours; the answer's status.
+    async fn send(&self, ts: &str, key: &str, name: &str, email: &str) -> reqwest::Result<u16> {
+        let form = [("_key", key), ("_ts", ts), ("name", name), ("email", email)];
+        let res = self
+            .client
+            .post(format!("{}/f/demo", self.base))
+            .form(&form)
+            .send()
+            .await?;
+        Ok(res.status().as_u16())
+    }
+
     async fn db(&self) -> db::Db {
         db::connect(&rally::config::DatabaseUrl::Sqlite(self.db_path.clone()))
             .await
@@ -209,18 +221,16 @@ impl Server {
 /// after a restart; what was in flight may or may not be, never twice.
 #[tokio::test]
 async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
-    let server = Server::new();
+    let server = std::sync::Arc::new(Server::new());
     let mut child = server.start().await;
     let ts = server.render_time().await;
-    let (client, base) = (server.client.clone(), server.base.clone());
 
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let stop = tokio_util::sync::CancellationToken::new();
     let mut senders = tokio::task::JoinSet::new();
     for sender in 0..16 {
-        let (client, base, ts, acknowledged, stop) = (
-            client.clone(),
-            base.clone(),
+        let (server, ts, acknowledged, stop) = (
+            server.clone(),
             ts.clone(),
             acknowledged.clone(),
             stop.clone(),
@@ -231,20 +241,9 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
                 n += 1;
                 let key = format!("00000000-0000-4000-{sender:04}-{n:012}");
                 let email = format!("s{sender}n{n}@example.com");
-                let form = [
-                    ("_key", key.as_str()),
-                    ("_ts", ts.as_str()),
-                    ("name", "Burst"),
-                    ("email", email.as_str()),
-                ];
-                match client
-                    .post(format!("{base}/f/demo"))
-                    .form(&form)
-                    .send()
-                    .await
-                {
-                    Ok(res) if res.status() == 303 => acknowledged.lock().unwrap().push(key),
-                    Ok(res) => panic!("unexpected status {}", res.status()),
+                match server.send(&ts, &key, "Burst", &email).await {
+                    Ok(303) => acknowledged.lock().unwrap().push(key),
+                    Ok(status) => panic!("unexpected status {status}"),
                     // The server is gone: this one was never acknowledged.
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
@@ -306,26 +305,14 @@ async fn sigterm_drains_gracefully() {
     let server = Server::new();
     let mut child = server.start().await;
     let ts = server.render_time().await;
-    let (client, base) = (&server.client, &server.base);
 
     let sends = (0..300).map(|n| {
-        let (client, base, ts) = (client.clone(), base.clone(), ts.clone());
+        let (server, ts) = (&server, &ts);
         async move {
             let key = format!("00000000-0000-4000-9999-{n:012}");
             let email = format!("t{n}@example.com");
-            let form = [
-                ("_key", key.as_str()),
-                ("_ts", ts.as_str()),
-                ("name", "Term"),
-                ("email", email.as_str()),
-            ];
-            match client
-                .post(format!("{base}/f/demo"))
-                .form(&form)
-                .send()
-                .await
-            {
-                Ok(res) if res.status() == 303 => Some(key),
+            match server.send(ts, &key, "Term", &email).await {
+                Ok(303) => Some(key),
                 _ => None,
             }
         }

@@ -96,13 +96,7 @@ pub fn client() -> reqwest::Client {
 
 /// The value of the hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_string()
+    rally::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
 }
 
 pub struct FormTokens {
