@@ -273,13 +273,7 @@ async fn projector_updates_live() {
         ("Ana Lima", "ana@example.com"),
         ("Bo Chen", "bo@example.com"),
     ] {
-        let tokens = app.form_tokens().await;
-        assert_eq!(
-            app.post_form(&tokens, &[("name", name), ("email", email)], false)
-                .await
-                .status(),
-            303
-        );
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
     }
     wait_for_text_within(&browser, ".count", "2", Duration::from_secs(20)).await;
     wait_for_text(&browser, ".names", "Bo").await;

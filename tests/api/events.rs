@@ -111,13 +111,7 @@ async fn an_event_from_start_to_summary() {
         ("Bo Chen", "bo@example.com"),
         ("Ana L.", "ANA@example.com"),
     ] {
-        let tokens = app.form_tokens().await;
-        assert_eq!(
-            app.post_form(&tokens, &[("name", name), ("email", email)], false)
-                .await
-                .status(),
-            303
-        );
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
     }
     let tokens = app.form_tokens().await;
     app.post_form(

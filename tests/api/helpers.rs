@@ -150,6 +150,15 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Opens the demo form and sends it with these fields; the answer's status.
+    pub async fn submit(&self, fields: &[(&str, &str)]) -> u16 {
+        let tokens = self.form_tokens().await;
+        self.post_form(&tokens, fields, false)
+            .await
+            .status()
+            .as_u16()
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&self.pool)
