@@ -44,9 +44,10 @@ impl DatabaseUrl {
     }
 }
 
-/// A secret that never shows up in logs or `Debug` output.
+/// A secret that never shows up in logs or `Debug` output. Shared, not
+/// copied: the app state holding it is cloned into every request.
 #[derive(Clone)]
-pub struct SecretKey(Vec<u8>);
+pub struct SecretKey(std::sync::Arc<[u8]>);
 
 impl SecretKey {
     pub const MIN_LEN: usize = 32;
@@ -58,7 +59,7 @@ impl SecretKey {
                 Self::MIN_LEN
             );
         }
-        Ok(Self(bytes))
+        Ok(Self(bytes.into()))
     }
 
     pub fn expose(&self) -> &[u8] {
