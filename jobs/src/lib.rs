@@ -2,7 +2,8 @@
 //!
 //! A [`Job`] is a serde payload with a stable kind name (its queue), a maximum
 //! number of attempts and an optional idempotency key. [`SqlQueue`] stores jobs
-//! durably (apalis-sqlite's `Jobs` table) and can enqueue inside the caller's
+//! durably (apalis's tables in the application's SQLite or Postgres
+//! database) and can enqueue inside the caller's
 //! own transaction, so a job that must follow a write commits with it.
 //! [`Runtime`] runs typed handlers with bounded concurrency, exponential
 //! backoff between attempts, dead-lettering of permanent failures, and one
@@ -18,7 +19,7 @@ mod queue;
 mod runtime;
 
 pub use backoff::ExponentialBackoff;
-pub use queue::{DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue};
+pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store};
 pub use runtime::{Runtime, WorkerOptions};
 
 use serde::{Serialize, de::DeserializeOwned};

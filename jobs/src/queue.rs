@@ -1,10 +1,12 @@
-//! The embedded SQL queue: apalis-sqlite's tables in the application's own
-//! SQLite database, so that enqueueing can share the caller's transaction.
+//! The SQL queue: apalis's job tables in the application's own database
+//! (apalis-sqlite's `Jobs` on SQLite, apalis-postgres's `apalis.jobs` on
+//! Postgres), so that enqueueing can share the caller's transaction.
 
 use std::time::Duration;
 
+use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 use crate::Job;
 
@@ -34,7 +36,9 @@ pub enum EnqueueError {
     #[error("job payload could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("queue storage failed: {0}")]
-    Storage(#[from] apalis_sqlite::Error),
+    Storage(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Counts for one queue, as an operator wants to see them.
@@ -52,7 +56,8 @@ pub struct QueueStats {
     pub oldest_pending_secs: Option<i64>,
 }
 
-/// A job that will not run again, with the error that ended it.
+/// A job that failed, with the error it failed with: a dead letter (it will
+/// not run again) or a recent failure that will be retried.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeadLetter {
     pub id: String,
@@ -62,23 +67,70 @@ pub struct DeadLetter {
     pub payload: String,
 }
 
+/// Where the SQL queue lives: the application's database, either dialect.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl From<SqlitePool> for Store {
+    fn from(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for Store {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+/// A connection (or open transaction) of the caller's, to enqueue on.
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// Runs the same query-building expression against whichever pool the store
+/// holds: the expression is compiled once per dialect.
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// SQL written once for "this job will not run again".
 const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+/// ... and for "not finished: waiting, running or retrying".
+const UNFINISHED: &str = "(status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts))";
 
-/// Handle to the SQL queue in a SQLite database.
+/// Handle to the SQL queue.
 #[derive(Debug, Clone)]
 pub struct SqlQueue {
-    pool: SqlitePool,
+    store: Store,
     config: QueueConfig,
 }
 
+fn unix_secs(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 impl SqlQueue {
-    pub fn new(pool: SqlitePool, config: QueueConfig) -> Self {
-        Self { pool, config }
+    pub fn new(store: impl Into<Store>, config: QueueConfig) -> Self {
+        Self {
+            store: store.into(),
+            config,
+        }
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn config(&self) -> &QueueConfig {
@@ -87,147 +139,252 @@ impl SqlQueue {
 
     /// Creates or upgrades the queue's tables. Safe beside the application's
     /// own migrations in the same database (each ignores the other's).
-    pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
-        // apalis-sqlite's `setup` also turns `synchronous` off on a pooled
-        // connection, which would give up durability: run only its migrations.
-        let mut migrator = SqliteStorage::<()>::migrations();
-        migrator.set_ignore_missing(true);
-        migrator.run(pool).await?;
-        // apalis-sqlite acknowledges a batch by looking up every job still
-        // carrying the worker's id in `lock_by`, and finished jobs keep it: a
-        // busy worker's acks grow with all it has ever done (quadratic over a
-        // 10,000-job burst). A finished job needs no lock, so release it.
-        sqlx::query(
-            "CREATE TRIGGER IF NOT EXISTS jobs_release_lock_when_done
-             AFTER UPDATE OF status ON Jobs
-             WHEN NEW.status = 'Done' AND NEW.lock_by IS NOT NULL
-             BEGIN UPDATE Jobs SET lock_by = NULL WHERE id = NEW.id; END",
-        )
-        .execute(pool)
-        .await?;
+    pub async fn migrate(store: &Store) -> Result<(), sqlx::migrate::MigrateError> {
+        match store {
+            Store::Sqlite(pool) => {
+                // apalis-sqlite's `setup` also turns `synchronous` off on a
+                // pooled connection, which would give up durability: run only
+                // its migrations.
+                let mut migrator = SqliteStorage::<()>::migrations();
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+                // apalis-sqlite acknowledges a batch by looking up every job
+                // still carrying the worker's id in `lock_by`, and finished
+                // jobs keep it: a busy worker's acks grow with all it has ever
+                // done (quadratic over a 10,000-job burst). A finished job
+                // needs no lock, so release it.
+                sqlx::query(
+                    "CREATE TRIGGER IF NOT EXISTS jobs_release_lock_when_done
+                     AFTER UPDATE OF status ON Jobs
+                     WHEN NEW.status = 'Done' AND NEW.lock_by IS NOT NULL
+                     BEGIN UPDATE Jobs SET lock_by = NULL WHERE id = NEW.id; END",
+                )
+                .execute(pool)
+                .await?;
+            }
+            Store::Postgres(pool) => {
+                let mut migrator = PostgresStorage::<()>::migrations();
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?;
+            }
+        }
         Ok(())
     }
 
     /// Stores a job in its own transaction.
     pub async fn enqueue<J: Job>(&self, job: &J) -> Result<(), EnqueueError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(apalis_sqlite::Error::from)?;
-        Self::enqueue_in(&mut conn, job).await
+        match &self.store {
+            Store::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                Self::enqueue_all_in(Conn::Sqlite(&mut conn), std::slice::from_ref(job)).await
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                Self::enqueue_all_in(Conn::Postgres(&mut conn), std::slice::from_ref(job)).await
+            }
+        }
     }
 
     /// Stores jobs on the caller's connection or transaction: they become
-    /// visible to workers only when the caller commits.
-    pub async fn enqueue_in<J: Job>(
-        conn: &mut SqliteConnection,
-        job: &J,
-    ) -> Result<(), EnqueueError> {
-        Self::enqueue_all_in(conn, std::slice::from_ref(job)).await
-    }
-
-    /// Stores many jobs in few statements: under a burst the cost of a
-    /// batch is a round trip to SQLite's connection thread per few hundred
-    /// jobs, not one per job. Rows match what apalis-sqlite's own
-    /// `push_tasks` writes (ULID ids, JSON payload as a blob, empty
-    /// metadata); a job whose idempotency key is already stored for its
-    /// kind is skipped.
-    pub async fn enqueue_all_in<J: Job>(
-        conn: &mut SqliteConnection,
-        jobs: &[J],
-    ) -> Result<(), EnqueueError> {
-        // SQLite allows 32,766 bound values per statement; 4 per row.
-        const ROWS_PER_STATEMENT: usize = 1000;
-        let run_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-            let mut rows = Vec::with_capacity(chunk.len());
-            for job in chunk {
-                rows.push((
-                    serde_json::to_vec(job)?,
-                    ulid::Ulid::generate().to_string(),
-                    job.idempotency_key(),
-                ));
+    /// visible to workers only when the caller commits. Under a burst the
+    /// cost of a batch is a statement per few hundred jobs, not one per job.
+    /// Rows match what apalis's own sinks write (ULID ids, JSON payload as
+    /// bytes); a job whose idempotency key is already stored for its kind is
+    /// skipped.
+    pub async fn enqueue_all_in<J: Job>(conn: Conn<'_>, jobs: &[J]) -> Result<(), EnqueueError> {
+        let run_at = unix_secs(std::time::SystemTime::now());
+        let mut payloads = Vec::with_capacity(jobs.len());
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut keys = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            payloads.push(serde_json::to_vec(job)?);
+            ids.push(ulid::Ulid::generate().to_string());
+            keys.push(job.idempotency_key());
+        }
+        match conn {
+            Conn::Sqlite(conn) => {
+                // SQLite allows 32,766 bound values per statement; 4 per row.
+                const ROWS_PER_STATEMENT: usize = 1000;
+                let rows: Vec<_> = payloads.into_iter().zip(ids).zip(keys).collect();
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) ",
+                    );
+                    insert.push_values(chunk, |mut row, ((payload, id), key)| {
+                        row.push_bind(payload.as_slice())
+                            .push_bind(id.as_str())
+                            .push_bind(J::KIND)
+                            .push("'Pending'")
+                            .push("0")
+                            .push_bind(J::MAX_ATTEMPTS as i64)
+                            .push_bind(run_at)
+                            .push("0")
+                            .push("'{}'")
+                            .push_bind(key.as_deref());
+                    });
+                    insert.push(" ON CONFLICT (job_type, idempotency_key) DO NOTHING");
+                    insert.build().execute(&mut *conn).await?;
+                }
             }
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) ",
-            );
-            insert.push_values(rows, |mut row, (payload, id, key)| {
-                row.push_bind(payload)
-                    .push_bind(id)
-                    .push_bind(J::KIND)
-                    .push("'Pending'")
-                    .push("0")
-                    .push_bind(J::MAX_ATTEMPTS as i64)
-                    .push_bind(run_at)
-                    .push("0")
-                    .push("'{}'")
-                    .push_bind(key);
-            });
-            insert.push(" ON CONFLICT (job_type, idempotency_key) DO NOTHING");
-            insert
-                .build()
+            Conn::Postgres(conn) => {
+                // One statement for the whole batch: arrays unnested server-side.
+                sqlx::query(
+                    "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+                     SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key
+                     FROM unnest($1::text[], $3::bytea[], $6::text[]) AS t(id, job, key)
+                     ON CONFLICT (job_type, idempotency_key) DO NOTHING",
+                )
+                .bind(ids)
+                .bind(J::KIND)
+                .bind(payloads)
+                .bind(J::MAX_ATTEMPTS as i32)
+                .bind(run_at as f64)
+                .bind(keys)
                 .execute(&mut *conn)
-                .await
-                .map_err(apalis_sqlite::Error::from)?;
+                .await?;
+            }
         }
         Ok(())
     }
 
     /// Per-queue counts, one row per queue that has ever held a job.
     pub async fn stats(&self) -> Result<Vec<QueueStats>, sqlx::Error> {
-        let sql = format!(
-            "SELECT job_type AS queue,
-                SUM(CASE WHEN status IN ('Pending', 'Queued') THEN 1 ELSE 0 END) AS pending,
-                SUM(CASE WHEN status = 'Running' THEN 1 ELSE 0 END) AS running,
-                SUM(CASE WHEN status = 'Done' THEN 1 ELSE 0 END) AS done,
-                SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END) AS retrying,
-                SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END) AS dead,
-                MAX(0, CAST(strftime('%s', 'now') AS INTEGER)
-                    - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)) AS oldest_pending_secs
-             FROM Jobs GROUP BY job_type ORDER BY job_type"
+        let counts = format!(
+            "job_type AS queue,
+             CAST(SUM(CASE WHEN status IN ('Pending', 'Queued') THEN 1 ELSE 0 END) AS BIGINT) AS pending,
+             CAST(SUM(CASE WHEN status = 'Running' THEN 1 ELSE 0 END) AS BIGINT) AS running,
+             CAST(SUM(CASE WHEN status = 'Done' THEN 1 ELSE 0 END) AS BIGINT) AS done,
+             CAST(SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END) AS BIGINT) AS retrying,
+             CAST(SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END) AS BIGINT) AS dead"
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
+        match &self.store {
+            Store::Sqlite(pool) => {
+                let sql = format!(
+                    "SELECT {counts},
+                        MAX(0, CAST(strftime('%s', 'now') AS INTEGER)
+                            - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)) AS oldest_pending_secs
+                     FROM Jobs GROUP BY job_type ORDER BY job_type"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+            }
+            Store::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT {counts},
+                        CAST(GREATEST(0, EXTRACT(EPOCH FROM now()
+                            - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END))) AS BIGINT) AS oldest_pending_secs
+                     FROM apalis.jobs GROUP BY job_type ORDER BY job_type"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+            }
+        }
     }
 
     /// Jobs that will not run again, newest first.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        let sql = format!(
-            "SELECT id, job_type AS queue, attempts, last_result AS error, CAST(job AS TEXT) AS payload
-             FROM Jobs WHERE {DEAD} ORDER BY done_at DESC LIMIT $1"
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(limit)
-            .fetch_all(&self.pool)
+        self.failures(DEAD, limit).await
+    }
+
+    /// Jobs that failed and will be tried again, newest failure first.
+    pub async fn recent_failures(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        self.failures("(status = 'Failed' AND attempts < max_attempts)", limit)
             .await
+    }
+
+    async fn failures(&self, filter: &str, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let (table, error, payload) = match &self.store {
+            Store::Sqlite(_) => ("Jobs", "last_result", "CAST(job AS TEXT)"),
+            Store::Postgres(_) => (
+                "apalis.jobs",
+                "CAST(last_result AS TEXT)",
+                "convert_from(job, 'UTF8')",
+            ),
+        };
+        let sql = format!(
+            "SELECT id, job_type AS queue, CAST(attempts AS BIGINT) AS attempts, {error} AS error, {payload} AS payload
+             FROM {table} WHERE {filter} ORDER BY done_at DESC, id DESC LIMIT $1"
+        );
+        on_store!(&self.store, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Puts a dead letter back in its queue with fresh attempts. Returns
+    /// false when no dead job has that id.
+    pub async fn retry_dead(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let sql = match &self.store {
+            Store::Sqlite(_) => format!(
+                "UPDATE Jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL,
+                    done_at = NULL, run_at = CAST(strftime('%s', 'now') AS INTEGER)
+                 WHERE id = $1 AND {DEAD}"
+            ),
+            Store::Postgres(_) => format!(
+                "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL,
+                    done_at = NULL, run_at = now()
+                 WHERE id = $1 AND {DEAD}"
+            ),
+        };
+        on_store!(&self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() > 0))
+    }
+
+    /// Deletes a dead letter for good. Returns false when no dead job has
+    /// that id.
+    pub async fn discard_dead(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let sql = format!("DELETE FROM {} WHERE id = $1 AND {DEAD}", self.table());
+        on_store!(&self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() > 0))
+    }
+
+    fn table(&self) -> &'static str {
+        match self.store {
+            Store::Sqlite(_) => "Jobs",
+            Store::Postgres(_) => "apalis.jobs",
+        }
     }
 
     /// Jobs of every queue not yet finished: waiting, running or retrying.
     pub async fn unfinished(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM Jobs WHERE status IN ('Pending', 'Queued', 'Running')
-             OR (status = 'Failed' AND attempts < max_attempts)",
-        )
-        .fetch_one(&self.pool)
-        .await
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE {UNFINISHED}", self.table());
+        on_store!(&self.store, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await)
     }
 
     /// How long, in seconds, the oldest job of `kind` that could run now has
     /// been waiting for a worker; `None` when none is waiting.
     pub async fn oldest_due_secs(&self, kind: &str) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT CAST(strftime('%s', 'now') AS INTEGER) - MIN(run_at) FROM Jobs
-             WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL
-               AND run_at <= CAST(strftime('%s', 'now') AS INTEGER)",
-        )
-        .bind(kind)
-        .fetch_one(&self.pool)
-        .await
+        match &self.store {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT CAST(strftime('%s', 'now') AS INTEGER) - MIN(run_at) FROM Jobs
+                     WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL
+                       AND run_at <= CAST(strftime('%s', 'now') AS INTEGER)",
+                )
+                .bind(kind)
+                .fetch_one(pool)
+                .await
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(run_at)) AS BIGINT) FROM apalis.jobs
+                     WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL AND run_at <= now()",
+                )
+                .bind(kind)
+                .fetch_one(pool)
+                .await
+            }
+        }
     }
 
     /// Deletes jobs that finished successfully longer ago than `older_than`,
@@ -236,29 +393,40 @@ impl SqlQueue {
     pub async fn prune(&self, older_than: Duration) -> Result<u64, sqlx::Error> {
         let cutoff = std::time::SystemTime::now()
             .checked_sub(older_than)
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64)
+            .map(unix_secs)
             .unwrap_or(0);
-        let jobs = sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        sqlx::query(
-            "DELETE FROM Workers WHERE last_seen < $1
-             AND NOT EXISTS (SELECT 1 FROM Jobs WHERE Jobs.lock_by = Workers.id)",
-        )
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await?;
-        Ok(jobs)
+        let (jobs, workers, time) = match self.store {
+            Store::Sqlite(_) => ("Jobs", "Workers", "$1"),
+            Store::Postgres(_) => ("apalis.jobs", "apalis.workers", "to_timestamp($1)"),
+        };
+        let delete_jobs = format!("DELETE FROM {jobs} WHERE status = 'Done' AND done_at < {time}");
+        let delete_workers = format!(
+            "DELETE FROM {workers} WHERE last_seen < {time}
+             AND NOT EXISTS (SELECT 1 FROM {jobs} WHERE {jobs}.lock_by = {workers}.id)"
+        );
+        on_store!(&self.store, pool => {
+            let deleted = sqlx::query(sqlx::AssertSqlSafe(delete_jobs))
+                .bind(cutoff as f64)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            sqlx::query(sqlx::AssertSqlSafe(delete_workers))
+                .bind(cutoff as f64)
+                .execute(pool)
+                .await?;
+            Ok(deleted)
+        })
     }
 
     /// A cheap round trip proving the queue's storage answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM Jobs LIMIT 1)")
-            .fetch_one(&self.pool)
-            .await
-            .map(|_| ())
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT 1) AS probe",
+            self.table()
+        );
+        on_store!(&self.store, pool => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await)
+        .map(|_| ())
     }
 }

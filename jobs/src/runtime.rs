@@ -11,12 +11,13 @@ use std::{
 };
 
 use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{ExponentialBackoff, Job, JobError, SqlQueue};
+use crate::{ExponentialBackoff, Job, JobError, SqlQueue, queue::Store};
 
 /// How one kind of job is worked.
 #[derive(Debug, Clone)]
@@ -139,14 +140,7 @@ where
 {
     let cfg = queue.config();
     let concurrency = options.concurrency.max(1);
-    let storage_config = apalis_sqlite::Config::default()
-        .queue(J::KIND)
-        .batch_size(options.fetch_batch.max(concurrency))
-        .heartbeat_interval(cfg.heartbeat)
-        .missed_heartbeats(cfg.missed_heartbeats);
-    let backend = SqliteStorage::<J>::new(queue.pool())
-        .with_config(storage_config)
-        .poll_with_interval(cfg.poll_interval);
+    let batch = options.fetch_batch.max(concurrency);
     let policy = AttemptsPolicy {
         retries: J::MAX_ATTEMPTS.saturating_sub(1),
         backoff: ExponentialBackoff::new(options.backoff_base, options.backoff_max),
@@ -154,34 +148,62 @@ where
     // Worker names are unique per run so that a restarted process never
     // collides with the registration of the one that died.
     let name = format!("{}-{}", J::KIND, uuid::Uuid::new_v4().simple());
-    let worker = WorkerBuilder::new(name)
-        .backend(backend)
-        .concurrency(concurrency)
-        .retry(policy)
-        .build(move |job: J| {
-            let handler = handler.clone();
-            async move {
-                let span = tracing::info_span!("job", kind = J::KIND);
-                handler(job).instrument(span).await.map_err(|err| {
-                    match &err {
-                        JobError::Retryable(msg) => {
-                            tracing::warn!(kind = J::KIND, error = %msg, "job failed; may retry")
-                        }
-                        JobError::Permanent(msg) => {
-                            tracing::error!(kind = J::KIND, error = %msg, "job failed permanently")
-                        }
+    let service = move |job: J| {
+        let handler = handler.clone();
+        async move {
+            let span = tracing::info_span!("job", kind = J::KIND);
+            handler(job).instrument(span).await.map_err(|err| {
+                match &err {
+                    JobError::Retryable(msg) => {
+                        tracing::warn!(kind = J::KIND, error = %msg, "job failed; may retry")
                     }
-                    Failure(err)
-                })
-            }
-        });
-    let token = token.clone();
-    worker
-        .run_until(async move {
+                    JobError::Permanent(msg) => {
+                        tracing::error!(kind = J::KIND, error = %msg, "job failed permanently")
+                    }
+                }
+                Failure(err)
+            })
+        }
+    };
+    let stop = {
+        let token = token.clone();
+        async move {
             token.cancelled().await;
             Ok::<(), WorkerError>(())
-        })
-        .await
+        }
+    };
+    // The two storages are different types with the same builder calls.
+    macro_rules! run_on {
+        ($backend:expr) => {
+            WorkerBuilder::new(name)
+                .backend($backend.poll_with_interval(cfg.poll_interval))
+                .concurrency(concurrency)
+                .retry(policy)
+                .build(service)
+                .run_until(stop)
+                .await
+        };
+    }
+    match queue.store() {
+        Store::Sqlite(pool) => run_on!(
+            SqliteStorage::<J>::new(pool).with_config(
+                apalis_sqlite::Config::default()
+                    .queue(J::KIND)
+                    .batch_size(batch)
+                    .heartbeat_interval(cfg.heartbeat)
+                    .missed_heartbeats(cfg.missed_heartbeats)
+            )
+        ),
+        Store::Postgres(pool) => run_on!(
+            PostgresStorage::<J>::new(pool).with_config(
+                apalis_postgres::Config::default()
+                    .queue(J::KIND)
+                    .batch_size(batch)
+                    .heartbeat_interval(cfg.heartbeat)
+                    .missed_heartbeats(cfg.missed_heartbeats)
+            )
+        ),
+    }
 }
 
 /// A handler's error on its way into apalis. Deliberately not an `Error`
@@ -325,7 +347,7 @@ mod tests {
             .filename(dir.join("q.db"))
             .create_if_missing(true);
         let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-        SqlQueue::migrate(&pool).await.unwrap();
+        SqlQueue::migrate(&pool.clone().into()).await.unwrap();
         let queue = SqlQueue::new(pool.clone(), QueueConfig::default());
         let progress = Arc::new(Progress::default());
         progress.last.store(now_secs() - 60, Ordering::Relaxed);

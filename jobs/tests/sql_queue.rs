@@ -1,5 +1,7 @@
-//! The SQL queue against a real SQLite file: delivery, retries, dead letters,
-//! idempotent enqueue and transactional enqueue.
+//! The SQL queue against a real database: delivery, retries, dead letters,
+//! idempotent and transactional enqueue, concurrent workers. On a SQLite
+//! file by default; on a fresh Postgres database when `RALLY_TEST_POSTGRES`
+//! names a server (`postgres://user@host:port`).
 
 use std::{
     sync::{
@@ -9,9 +11,12 @@ use std::{
     time::Duration,
 };
 
-use jobs::{Job, JobError, QueueConfig, Runtime, SqlQueue, WorkerOptions};
+use jobs::{Conn, Job, JobError, QueueConfig, Runtime, SqlQueue, Store, WorkerOptions};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{
+    Connection,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,14 +35,42 @@ impl Job for Ping {
     }
 }
 
+async fn store(dir: &std::path::Path) -> Store {
+    match std::env::var("RALLY_TEST_POSTGRES") {
+        Ok(server) if !server.is_empty() => {
+            let server = server.trim_end_matches('/');
+            let name = format!("jobs_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let _ = admin.close().await;
+            sqlx::PgPool::connect(&format!("{server}/{name}"))
+                .await
+                .unwrap()
+                .into()
+        }
+        _ => {
+            let opts = SqliteConnectOptions::new()
+                .filename(dir.join("q.db"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5));
+            SqlitePoolOptions::new()
+                .connect_with(opts)
+                .await
+                .unwrap()
+                .into()
+        }
+    }
+}
+
 async fn queue() -> (SqlQueue, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = SqliteConnectOptions::new()
-        .filename(dir.path().join("q.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+    let pool = store(dir.path()).await;
     SqlQueue::migrate(&pool).await.unwrap();
     let config = QueueConfig {
         poll_interval: Duration::from_millis(20),
@@ -173,35 +206,18 @@ async fn same_idempotency_key_is_stored_once() {
 #[tokio::test]
 async fn enqueue_follows_the_callers_transaction() {
     let (queue, _dir) = queue().await;
-    let mut tx = queue.pool().begin().await.unwrap();
-    SqlQueue::enqueue_in(
-        &mut tx,
-        &Ping {
-            n: 0,
-            fail_times: 0,
-            permanent: false,
-        },
-    )
-    .await
-    .unwrap();
-    tx.rollback().await.unwrap();
+    let ping = |n| Ping {
+        n,
+        fail_times: 0,
+        permanent: false,
+    };
+    enqueue_in_transaction(&queue, ping(0), false).await;
     assert!(
         queue.stats().await.unwrap().is_empty(),
         "rolled back job is visible"
     );
 
-    let mut tx = queue.pool().begin().await.unwrap();
-    SqlQueue::enqueue_in(
-        &mut tx,
-        &Ping {
-            n: 1,
-            fail_times: 0,
-            permanent: false,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    enqueue_in_transaction(&queue, ping(1), true).await;
     assert_eq!(queue.stats().await.unwrap()[0].pending, 1);
     assert_eq!(queue.unfinished().await.unwrap(), 1);
 }
@@ -268,10 +284,19 @@ async fn prune_deletes_old_finished_jobs_only() {
     run_until(&queue, attempts, |s| s[0].done == 2 && s[0].dead == 1).await;
     // Nothing is old enough yet.
     assert_eq!(queue.prune(Duration::from_secs(3600)).await.unwrap(), 0);
-    sqlx::query("UPDATE Jobs SET done_at = done_at - 7200")
-        .execute(queue.pool())
-        .await
-        .unwrap();
+    match queue.store() {
+        Store::Sqlite(pool) => sqlx::query("UPDATE Jobs SET done_at = done_at - 7200")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        Store::Postgres(pool) => {
+            sqlx::query("UPDATE apalis.jobs SET done_at = done_at - interval '2 hours'")
+                .execute(pool)
+                .await
+                .map(|_| ())
+        }
+    }
+    .unwrap();
     assert_eq!(queue.prune(Duration::from_secs(3600)).await.unwrap(), 2);
     let stats = queue.stats().await.unwrap();
     assert_eq!(
@@ -279,4 +304,118 @@ async fn prune_deletes_old_finished_jobs_only() {
         (0, 1),
         "dead letters are kept"
     );
+}
+
+/// Enqueues `job` inside a transaction of the caller's, then commits or
+/// rolls back.
+async fn enqueue_in_transaction(queue: &SqlQueue, job: Ping, commit: bool) {
+    let jobs = [job];
+    match queue.store() {
+        Store::Sqlite(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            SqlQueue::enqueue_all_in(Conn::Sqlite(&mut tx), &jobs)
+                .await
+                .unwrap();
+            if commit {
+                tx.commit().await.unwrap()
+            } else {
+                tx.rollback().await.unwrap()
+            }
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            SqlQueue::enqueue_all_in(Conn::Postgres(&mut tx), &jobs)
+                .await
+                .unwrap();
+            if commit {
+                tx.commit().await.unwrap()
+            } else {
+                tx.rollback().await.unwrap()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Shared {
+    n: u32,
+}
+
+impl Job for Shared {
+    const KIND: &'static str = "test.shared";
+}
+
+/// Two runtimes (as two worker processes would) on one queue: no job ever
+/// runs in both at once, and each runs exactly once.
+#[tokio::test]
+async fn concurrent_workers_never_run_a_job_twice_at_once() {
+    const JOBS: u32 = 300;
+    let (queue, _dir) = queue().await;
+    let jobs: Vec<Shared> = (0..JOBS).map(|n| Shared { n }).collect();
+    for chunk in jobs.chunks(100) {
+        match queue.store() {
+            Store::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.unwrap();
+                SqlQueue::enqueue_all_in(Conn::Sqlite(&mut conn), chunk)
+                    .await
+                    .unwrap()
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await.unwrap();
+                SqlQueue::enqueue_all_in(Conn::Postgres(&mut conn), chunk)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+    let running = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let runs = counters(JOBS as usize);
+    let mut runtimes = Vec::new();
+    for _ in 0..2 {
+        let mut runtime = Runtime::new(queue.clone(), CancellationToken::new());
+        let (running, overlaps, runs) = (running.clone(), overlaps.clone(), runs.clone());
+        runtime.spawn(
+            WorkerOptions {
+                concurrency: 4,
+                fetch_batch: 8,
+                ..options()
+            },
+            move |job: Shared| {
+                let (running, overlaps, runs) = (running.clone(), overlaps.clone(), runs.clone());
+                async move {
+                    if !running.lock().unwrap().insert(job.n) {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    runs[job.n as usize].fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    running.lock().unwrap().remove(&job.n);
+                    Ok(())
+                }
+            },
+        );
+        runtimes.push(runtime);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = queue.stats().await.unwrap();
+        if stats.first().is_some_and(|s| s.done == JOBS as i64) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all done: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for runtime in runtimes {
+        runtime.shutdown().await;
+    }
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "a job ran twice at once"
+    );
+    let seen: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    assert!(seen.iter().all(|n| *n == 1), "runs per job: {seen:?}");
 }
