@@ -5,26 +5,45 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
-/// Where Rally keeps its data.
+/// Where Rally keeps its data: an embedded SQLite file (the default) or a
+/// Postgres server, chosen by the URL's scheme.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact_password(url)),
         }
     }
 }
 
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl DatabaseUrl {
-    /// Accepts `sqlite:PATH`, `sqlite://PATH` or a bare file path.
+    /// Accepts `postgres://…` / `postgresql://…`, or `sqlite:PATH`,
+    /// `sqlite://PATH` or a bare file path.
     pub fn parse(raw: &str) -> anyhow::Result<Self> {
         let raw = raw.trim();
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            bail!("DATABASE_URL: Postgres is not supported by this build yet; use a sqlite: URL");
+            return Ok(Self::Postgres(raw.to_string()));
         }
         let path = raw
             .strip_prefix("sqlite://")
@@ -32,14 +51,25 @@ impl DatabaseUrl {
             .unwrap_or(raw);
         let path = path.split('?').next().unwrap_or(path);
         if path.is_empty() || path.contains("://") {
-            bail!("DATABASE_URL: expected sqlite:PATH, got {raw:?}");
+            bail!("DATABASE_URL: expected sqlite:PATH or postgres://…, got {raw:?}");
         }
         Ok(Self::Sqlite(PathBuf::from(path)))
     }
 
-    pub fn sqlite_path(&self) -> &std::path::Path {
+    /// The URL itself, password included: for handing to a child process,
+    /// never for logs (use `Debug`).
+    pub fn to_url(&self) -> String {
         match self {
-            Self::Sqlite(path) => path,
+            Self::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Self::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// The SQLite file, when the database is one.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
         }
     }
 }
@@ -112,6 +142,10 @@ pub struct Settings {
     pub job_retention: Duration,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
+    /// On SIGTERM, how long a process may take to finish what it holds
+    /// (requests in flight, then jobs in flight) before it exits anyway.
+    /// fly.toml's `kill_timeout` is set a few seconds above it.
+    pub shutdown_timeout: Duration,
     pub json_logs: bool,
 }
 
@@ -172,6 +206,11 @@ impl Settings {
                 .map(Token),
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
+            shutdown_timeout: Duration::from_secs(parse_or(
+                &get,
+                "RALLY_SHUTDOWN_TIMEOUT_SECS",
+                25,
+            )?),
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,
         })
     }
@@ -182,7 +221,12 @@ impl Settings {
         if let Some(key) = &self.secret_key {
             return Ok(key.clone());
         }
-        let mut path = self.database.sqlite_path().as_os_str().to_owned();
+        let Some(database) = self.database.sqlite_path() else {
+            bail!(
+                "RALLY_SECRET_KEY is required with a Postgres DATABASE_URL: every web and worker process must share one key"
+            );
+        };
+        let mut path = database.as_os_str().to_owned();
         path.push(".secret");
         let path = PathBuf::from(path);
         let key = match std::fs::read(&path) {
@@ -281,6 +325,22 @@ mod tests {
             DatabaseUrl::Sqlite("data/r.db".into())
         );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+        let pg = DatabaseUrl::parse("postgres://rally:hunter2@db.internal:5432/rally").unwrap();
+        assert_eq!(
+            pg,
+            DatabaseUrl::Postgres("postgres://rally:hunter2@db.internal:5432/rally".into())
+        );
+        assert_eq!(
+            format!("{pg:?}"),
+            "postgres://rally:***@db.internal:5432/rally"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                DatabaseUrl::parse("postgresql://localhost/rally").unwrap()
+            ),
+            "postgresql://localhost/rally"
+        );
     }
 
     #[test]

@@ -1,16 +1,99 @@
-//! The data layer: the pool, migrations and one function per query.
-//! Plain SQL with `$n` placeholders, which SQLite and Postgres both accept.
+//! The data layer: the pools, migrations and one function per query.
+//! Plain SQL with `$n` placeholders, which SQLite and Postgres both accept;
+//! each query is written once and compiled for both drivers by [`on_pool!`]
+//! and [`on_tx!`]. Dialects differ only where they truly do (migrations,
+//! how a write transaction starts).
 
 use std::time::Duration;
 
+use anyhow::Context;
 use sqlx::{
-    SqliteConnection, SqlitePool,
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use crate::{config::DatabaseUrl, domain::Answers};
 
-pub type Pool = SqlitePool;
+/// A pool of either dialect.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs one query-building expression on whichever pool `$pool` is; the
+/// expression is compiled once per driver, so both see the same SQL.
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite($p) => $body,
+            $crate::db::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The same over an open transaction: `$c` is the transaction, `&mut **$c`
+/// its connection.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite($c) => $body,
+            $crate::db::Tx::Postgres($c) => $body,
+        }
+    };
+}
+
+/// An open write transaction of either dialect.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        on_tx!(self, tx => tx.commit().await)
+    }
+
+    /// The transaction's connection, for the job queue to enqueue on.
+    pub fn queue_conn(&mut self) -> jobs::Conn<'_> {
+        match self {
+            Self::Sqlite(tx) => jobs::Conn::Sqlite(tx),
+            Self::Postgres(tx) => jobs::Conn::Postgres(tx),
+        }
+    }
+}
+
+impl Pool {
+    /// Starts a transaction that will write. SQLite's IMMEDIATE takes the
+    /// write lock up front: a deferred transaction that reads first and
+    /// writes later fails with SQLITE_BUSY, without waiting, whenever another
+    /// writer got in between. Postgres locks rows as it goes.
+    pub async fn begin_write(&self) -> sqlx::Result<Tx> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// The job queue's storage: the same database.
+    pub fn queue_store(&self) -> jobs::Store {
+        match self {
+            Self::Sqlite(pool) => pool.clone().into(),
+            Self::Postgres(pool) => pool.clone().into(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
 
 /// Milliseconds since the Unix epoch: the one time format in the schema.
 pub fn now_ms() -> i64 {
@@ -24,7 +107,8 @@ pub fn now_ms() -> i64 {
 /// writer that finds the lock taken sleeps in growing steps (its busy
 /// handler), which under a burst turns into second-long stalls. All writes
 /// therefore share one connection, queueing fairly in the pool instead; reads
-/// (WAL lets them run beside the writer) get their own connections.
+/// (WAL lets them run beside the writer) get their own connections. On
+/// Postgres both are the same pool.
 #[derive(Debug, Clone)]
 pub struct Db {
     pub read: Pool,
@@ -38,42 +122,92 @@ impl Db {
     }
 }
 
-/// Opens (creating if missing) the database in WAL mode with a busy timeout.
+/// Opens the database. SQLite: created if missing, WAL mode, busy timeout.
+/// Postgres: the database must exist; if it does not, the error names it.
 pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Db> {
-    let path = url.sqlite_path();
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // NORMAL in WAL mode: a commit survives a process crash; only an OS
-        // crash or power loss can lose the last transactions.
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
-    let open_error =
-        |e: sqlx::Error| anyhow::anyhow!("cannot open database {}: {e}", path.display());
-    // The writer first: it creates the file and switches it to WAL.
-    let write = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .map_err(open_error)?;
-    let read = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
-        .map_err(open_error)?;
-    Ok(Db { read, write })
+    connect_sized(url, 8).await
+}
+
+/// [`connect`] with `connections` connections for readers (and, on Postgres,
+/// writers).
+pub async fn connect_sized(url: &DatabaseUrl, connections: u32) -> anyhow::Result<Db> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a commit survives a process crash; only
+                // an OS crash or power loss can lose the last transactions.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let open_error =
+                |e: sqlx::Error| anyhow::anyhow!("cannot open database {}: {e}", path.display());
+            // The writer first: it creates the file and switches it to WAL.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(open_error)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(connections)
+                .connect_with(options)
+                .await
+                .map_err(open_error)?;
+            Ok(Db {
+                read: Pool::Sqlite(read),
+                write: Pool::Sqlite(write),
+            })
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let options: sqlx::postgres::PgConnectOptions = raw
+                .parse()
+                .with_context(|| format!("DATABASE_URL {url:?} is not a valid Postgres URL"))?;
+            let name = options.get_database().unwrap_or("(default)").to_string();
+            let host = options.get_host().to_string();
+            let pool = PgPoolOptions::new()
+                .max_connections(connections.max(4))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|err| match err.as_database_error().and_then(|e| e.code()) {
+                    Some(code) if code == "3D000" => anyhow::anyhow!(
+                        "Postgres database {name:?} does not exist on {host}: create it (for example `createdb {name}`) or fix DATABASE_URL"
+                    ),
+                    _ => anyhow::anyhow!("cannot connect to Postgres database {name:?} on {host}: {err}"),
+                })?;
+            let pool = Pool::Postgres(pool);
+            Ok(Db {
+                read: pool.clone(),
+                write: pool,
+            })
+        }
+    }
 }
 
 /// Applies Rally's migrations and the job queue's.
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
-    let mut migrator = sqlx::migrate!("./migrations/sqlite");
-    // The queue's migrations share sqlx's bookkeeping table.
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
-    jobs::SqlQueue::migrate(pool).await?;
+    match pool {
+        Pool::Sqlite(p) => {
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
+            // The queue's migrations share sqlx's bookkeeping table.
+            migrator.set_ignore_missing(true);
+            migrator.run(p).await?;
+        }
+        Pool::Postgres(p) => {
+            let mut migrator = sqlx::migrate!("./migrations/postgres");
+            migrator.set_ignore_missing(true);
+            migrator.run(p).await?;
+        }
+    }
+    jobs::SqlQueue::migrate(&pool.queue_store()).await?;
     Ok(())
+}
+
+/// A fixed query returning one integer (a count, a probe).
+pub async fn scalar(pool: &Pool, sql: &'static str) -> sqlx::Result<i64> {
+    on_pool!(pool, p => sqlx::query_scalar(sql).fetch_one(p).await)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -137,18 +271,18 @@ const FORM_COLUMNS: &str = "id, organization_id, slug, title, intro, thank_you";
 
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(slug)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 pub async fn form_by_id(pool: &Pool, id: i64) -> sqlx::Result<Option<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE id = $1");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 /// Public forms by slug, kept in memory for a few seconds: under a burst
@@ -194,41 +328,42 @@ impl FormCache {
 }
 
 pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Organization>> {
-    sqlx::query_as("SELECT id, slug, name FROM organizations WHERE slug = $1")
+    on_pool!(pool, p => sqlx::query_as("SELECT id, slug, name FROM organizations WHERE slug = $1")
         .bind(slug)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 pub async fn record_rejection(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     form_id: i64,
     reason: &str,
     at: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO intake_rejections (form_id, reason, created_at) VALUES ($1, $2, $3)")
+    on_tx!(tx, c => sqlx::query("INSERT INTO intake_rejections (form_id, reason, created_at) VALUES ($1, $2, $3)")
         .bind(form_id)
         .bind(reason)
         .bind(at)
-        .execute(conn)
+        .execute(&mut **c)
         .await
-        .map(|_| ())
+        .map(|_| ()))
 }
 
 /// Upserts the prospect for a submission and appends its timeline entry, in
 /// one transaction. Returns false when this submission key was already
 /// processed (a redelivered job), in which case nothing changes.
 pub async fn apply_submission(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     form: &Form,
     submission_key: &str,
     answers: &Answers,
     submitted_at: i64,
 ) -> sqlx::Result<bool> {
+    on_tx!(tx, c => {
     let seen: Option<i64> =
         sqlx::query_scalar("SELECT id FROM timeline_entries WHERE submission_key = $1")
             .bind(submission_key)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut **c)
             .await?;
     if seen.is_some() {
         return Ok(false);
@@ -254,7 +389,7 @@ pub async fn apply_submission(
     // A prospect is as new as the submission that brought them, not as the
     // moment a worker got to it: "newest first" follows the audience.
     .bind(submitted_at)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut **c)
     .await?;
     let data = serde_json::json!({
         "name": answers.name,
@@ -273,16 +408,17 @@ pub async fn apply_submission(
     .bind(form.id)
     .bind(data.to_string())
     .bind(submitted_at)
-    .execute(&mut *conn)
+    .execute(&mut **c)
     .await?;
     Ok(true)
+    })
 }
 
 pub async fn user_by_email(pool: &Pool, email: &str) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE email = $1")
+    on_pool!(pool, p => sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE email = $1")
         .bind(email)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 pub async fn create_session(
@@ -292,28 +428,28 @@ pub async fn create_session(
     ttl: Duration,
 ) -> sqlx::Result<()> {
     let now = now_ms();
-    sqlx::query(
+    on_pool!(pool, p => sqlx::query(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(now)
     .bind(now + ttl.as_millis() as i64)
-    .execute(pool)
+    .execute(p)
     .await
-    .map(|_| ())
+    .map(|_| ()))
 }
 
 pub async fn delete_session(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+    on_pool!(pool, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(pool)
+        .execute(p)
         .await
-        .map(|_| ())
+        .map(|_| ()))
 }
 
 pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<SessionUser>> {
-    sqlx::query_as(
+    on_pool!(pool, p => sqlx::query_as(
         "SELECT u.id AS user_id, u.name AS user_name, o.id AS organization_id,
                 o.name AS organization_name, m.role
          FROM sessions s
@@ -325,8 +461,8 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
     )
     .bind(token_hash)
     .bind(now_ms())
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(p)
+    .await)
 }
 
 const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
@@ -358,13 +494,13 @@ pub async fn search_prospects(
                 OR lower(COALESCE(p.company, '')) LIKE $2 ESCAPE '\\')
          ORDER BY p.created_at DESC, p.id DESC LIMIT $3 OFFSET $4"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
         .bind(pattern)
         .bind(limit)
         .bind(offset)
-        .fetch_all(pool)
-        .await
+        .fetch_all(p)
+        .await)
 }
 
 pub async fn prospect(
@@ -375,22 +511,22 @@ pub async fn prospect(
     let sql = format!(
         "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 AND p.id = $2"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
         .bind(id)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 pub async fn timeline(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<TimelineEntry>> {
-    sqlx::query_as(
+    on_pool!(pool, p => sqlx::query_as(
         "SELECT t.id, t.kind, t.data, t.created_at, f.title AS form_title
          FROM timeline_entries t LEFT JOIN forms f ON f.id = t.form_id
          WHERE t.prospect_id = $1 ORDER BY t.created_at DESC, t.id DESC",
     )
     .bind(prospect_id)
-    .fetch_all(pool)
-    .await
+    .fetch_all(p)
+    .await)
 }
 
 /// Every prospect of an organization, oldest first, for export.
@@ -398,10 +534,10 @@ pub async fn all_prospects(pool: &Pool, organization_id: i64) -> sqlx::Result<Ve
     let sql = format!(
         "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 ORDER BY p.id"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
-        .fetch_all(pool)
-        .await
+        .fetch_all(p)
+        .await)
 }
 
 /// Seeds the demo organization, owner and form; safe to run on every start.
@@ -409,7 +545,8 @@ pub async fn all_prospects(pool: &Pool, organization_id: i64) -> sqlx::Result<Ve
 pub async fn seed_demo(pool: &Pool, owner_password_hash: &str) -> sqlx::Result<String> {
     const OWNER: &str = "owner@demo.rally.test";
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    on_pool!(pool, p => {
+    let mut tx = p.begin().await?;
     sqlx::query(
         "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('demo', 'Demo Co', 'direct_sales', $1)
          ON CONFLICT (slug) DO NOTHING",
@@ -453,6 +590,7 @@ pub async fn seed_demo(pool: &Pool, owner_password_hash: &str) -> sqlx::Result<S
     .await?;
     tx.commit().await?;
     Ok(OWNER.to_string())
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -471,10 +609,10 @@ const EVENT_COLUMNS: &str = "e.id, e.organization_id, e.form_id, f.slug AS form_
 
 pub async fn forms_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE organization_id = $1 ORDER BY title");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
-        .fetch_all(pool)
-        .await
+        .fetch_all(p)
+        .await)
 }
 
 pub async fn create_event(
@@ -485,7 +623,7 @@ pub async fn create_event(
     starts_at: i64,
     show_names: bool,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on_pool!(pool, p => sqlx::query_scalar(
         "INSERT INTO events (organization_id, form_id, name, starts_at, show_names, created_at)
          SELECT $1, id, $3, $4, $5, $6 FROM forms WHERE id = $2 AND organization_id = $1
          RETURNING id",
@@ -496,8 +634,8 @@ pub async fn create_event(
     .bind(starts_at)
     .bind(show_names)
     .bind(now_ms())
-    .fetch_one(pool)
-    .await
+    .fetch_one(p)
+    .await)
 }
 
 pub async fn events_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Event>> {
@@ -505,10 +643,10 @@ pub async fn events_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Ev
         "SELECT {EVENT_COLUMNS} FROM events e JOIN forms f ON f.id = e.form_id
          WHERE e.organization_id = $1 ORDER BY e.starts_at DESC, e.id DESC"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
-        .fetch_all(pool)
-        .await
+        .fetch_all(p)
+        .await)
 }
 
 pub async fn event(pool: &Pool, organization_id: i64, id: i64) -> sqlx::Result<Option<Event>> {
@@ -516,23 +654,23 @@ pub async fn event(pool: &Pool, organization_id: i64, id: i64) -> sqlx::Result<O
         "SELECT {EVENT_COLUMNS} FROM events e JOIN forms f ON f.id = e.form_id
          WHERE e.organization_id = $1 AND e.id = $2"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(organization_id)
         .bind(id)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 pub async fn end_event(pool: &Pool, organization_id: i64, id: i64, at: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    on_pool!(pool, p => sqlx::query(
         "UPDATE events SET ends_at = $3 WHERE organization_id = $1 AND id = $2 AND ends_at IS NULL",
     )
     .bind(organization_id)
     .bind(id)
     .bind(at)
-    .execute(pool)
+    .execute(p)
     .await
-    .map(|_| ())
+    .map(|_| ()))
 }
 
 /// The event's window as bind values: submissions from `starts_at` until
@@ -544,15 +682,15 @@ fn window(event: &Event) -> (i64, i64) {
 /// Submissions processed for the event so far.
 pub async fn event_count(pool: &Pool, event: &Event) -> sqlx::Result<i64> {
     let (from, to) = window(event);
-    sqlx::query_scalar(
+    on_pool!(pool, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM timeline_entries
          WHERE form_id = $1 AND kind = 'form_submission' AND created_at >= $2 AND created_at < $3",
     )
     .bind(event.form_id)
     .bind(from)
     .bind(to)
-    .fetch_one(pool)
-    .await
+    .fetch_one(p)
+    .await)
 }
 
 /// The newest submitters' names after timeline entry `after`, oldest first.
@@ -563,7 +701,7 @@ pub async fn event_names_after(
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, String)>> {
     let (from, to) = window(event);
-    let mut rows: Vec<(i64, String)> = sqlx::query_as(
+    let mut rows: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as(
         "SELECT t.id, p.name FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
          WHERE t.form_id = $1 AND t.kind = 'form_submission' AND t.created_at >= $2 AND t.created_at < $3
            AND t.id > $4
@@ -574,8 +712,8 @@ pub async fn event_names_after(
     .bind(to)
     .bind(after)
     .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(p)
+    .await)?;
     rows.reverse();
     Ok(rows)
 }
@@ -605,7 +743,7 @@ impl EventSummary {
 
 pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSummary> {
     let (from, to) = window(event);
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, i64)> = on_pool!(pool, p => sqlx::query_as(
         "SELECT t.created_at, t.prospect_id, p.created_at FROM timeline_entries t
          JOIN prospects p ON p.id = t.prospect_id
          WHERE t.form_id = $1 AND t.kind = 'form_submission' AND t.created_at >= $2 AND t.created_at < $3
@@ -614,16 +752,16 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
     .bind(event.form_id)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
-    .await?;
-    let bots: i64 = sqlx::query_scalar(
+    .fetch_all(p)
+    .await)?;
+    let bots: i64 = on_pool!(pool, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM intake_rejections WHERE form_id = $1 AND created_at >= $2 AND created_at < $3",
     )
     .bind(event.form_id)
     .bind(from)
     .bind(to)
-    .fetch_one(pool)
-    .await?;
+    .fetch_one(p)
+    .await)?;
     let mut prospects = std::collections::HashMap::new();
     for (_, prospect, first_seen) in &rows {
         prospects.insert(*prospect, *first_seen);

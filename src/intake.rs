@@ -169,7 +169,7 @@ async fn commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
 }
 
 async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = pool.begin_write().await?;
     let submissions: Vec<FormSubmission> = batch
         .iter()
         .filter_map(|p| match &p.write {
@@ -178,7 +178,7 @@ async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
         })
         .collect();
     if !submissions.is_empty() {
-        SqlQueue::enqueue_all_in(&mut tx, &submissions).await?;
+        SqlQueue::enqueue_all_in(tx.queue_conn(), &submissions).await?;
     }
     let now = db::now_ms();
     for pending in batch {

@@ -31,13 +31,7 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
         .await
         .map_err(JobError::retryable)?
         .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
-    // IMMEDIATE takes the write lock up front: a deferred transaction that
-    // reads first and writes later fails with SQLITE_BUSY, without waiting,
-    // whenever another writer got in between.
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(JobError::retryable)?;
+    let mut tx = pool.begin_write().await.map_err(JobError::retryable)?;
     let applied = db::apply_submission(
         &mut tx,
         &form,
@@ -54,16 +48,36 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
     Ok(())
 }
 
-/// Starts every worker this process runs.
-pub fn start_workers(runtime: &mut Runtime, pool: db::Pool, concurrency: usize) {
-    runtime.spawn(
-        WorkerOptions {
-            concurrency,
-            ..WorkerOptions::default()
-        },
-        move |job: FormSubmission| {
-            let pool = pool.clone();
-            async move { process_submission(&pool, job).await }
-        },
-    );
+/// Every queue (job kind) Rally has, in the order `rally worker` lists them.
+pub const QUEUES: &[&str] = &[FormSubmission::KIND];
+
+/// Checks `--queues` names: each must be one of [`QUEUES`].
+pub fn check_queues(queues: &[String]) -> anyhow::Result<()> {
+    for queue in queues {
+        if !QUEUES.contains(&queue.as_str()) {
+            anyhow::bail!(
+                "no queue named {queue:?}; the queues are: {}",
+                QUEUES.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Starts the workers this process runs: those of `queues`, or of every
+/// queue when it is empty.
+pub fn start_workers(runtime: &mut Runtime, pool: db::Pool, concurrency: usize, queues: &[String]) {
+    let wanted = |kind: &str| queues.is_empty() || queues.iter().any(|q| q == kind);
+    if wanted(FormSubmission::KIND) {
+        runtime.spawn(
+            WorkerOptions {
+                concurrency,
+                ..WorkerOptions::default()
+            },
+            move |job: FormSubmission| {
+                let pool = pool.clone();
+                async move { process_submission(&pool, job).await }
+            },
+        );
+    }
 }

@@ -25,6 +25,15 @@ enum Command {
         #[arg(long)]
         no_workers: bool,
     },
+    /// Run job workers only (no HTTP), until SIGTERM or Ctrl-C.
+    Worker {
+        /// Queues to work, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<String>,
+        /// Jobs run at once per queue (default: RALLY_WORKER_CONCURRENCY).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Simulate an audience against a form: everyone opens it, then sends at once.
@@ -103,6 +112,21 @@ async fn main() -> anyhow::Result<()> {
                 println!("  password: {}", demo.password);
             }
             app.run().await
+        }
+        Command::Worker {
+            queues,
+            concurrency,
+        } => {
+            let worker =
+                rally::startup::WorkerProcess::build(settings, &queues, concurrency).await?;
+            let token = worker.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                token.cancel();
+            });
+            tracing::info!("Rally workers are running");
+            worker.run().await
         }
         Command::Rehearse {
             url,

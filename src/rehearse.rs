@@ -53,9 +53,9 @@ enum Watcher {
 impl Watcher {
     async fn processed(&self) -> anyhow::Result<i64> {
         match self {
-            Self::Database(db) => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries")
-                .fetch_one(&db.read)
-                .await?),
+            Self::Database(db) => {
+                Ok(crate::db::scalar(&db.read, "SELECT COUNT(*) FROM timeline_entries").await?)
+            }
             Self::Metrics { client, url, token } => {
                 let mut req = client.get(url);
                 if let Some(token) = token {
@@ -84,13 +84,14 @@ impl Watcher {
         let Self::Database(db) = self else {
             return Ok(None);
         };
-        let n = sqlx::query_scalar(
+        let pattern = format!("rehearsal-{run_id}-%");
+        let n = crate::on_pool!(&db.read, p => sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT p.id FROM prospects p JOIN timeline_entries t ON t.prospect_id = p.id
-             WHERE p.email LIKE $1 GROUP BY p.id HAVING COUNT(*) > 1)",
+             WHERE p.email LIKE $1 GROUP BY p.id HAVING COUNT(*) > 1) AS twice",
         )
-        .bind(format!("rehearsal-{run_id}-%"))
-        .fetch_one(&db.read)
-        .await?;
+        .bind(&pattern)
+        .fetch_one(p)
+        .await)?;
         Ok(Some(n))
     }
 

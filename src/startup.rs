@@ -33,6 +33,7 @@ pub struct App {
     workers: Option<Runtime>,
     intake_writer: tokio::task::JoinHandle<()>,
     token: CancellationToken,
+    shutdown_timeout: Duration,
 }
 
 /// The demo password is derived from the secret key: stable across restarts
@@ -58,6 +59,86 @@ async fn prune_jobs(queue: SqlQueue, retention: Duration, token: CancellationTok
             () = token.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
+    }
+}
+
+fn queue_config(settings: &Settings) -> QueueConfig {
+    QueueConfig {
+        poll_interval: settings.job_poll_interval,
+        heartbeat: settings.job_heartbeat,
+        ..QueueConfig::default()
+    }
+}
+
+/// Stops workers, waiting at most `timeout` for the jobs in flight. Past it
+/// the process exits anyway: its unfinished jobs go back to the queue once
+/// its heartbeats stop.
+async fn stop_workers(runtime: Runtime, timeout: Duration) {
+    if tokio::time::timeout(timeout, runtime.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_secs = timeout.as_secs(),
+            "jobs still running at the shutdown timeout; they will run again elsewhere"
+        );
+    }
+}
+
+/// `rally worker`: the job workers alone, no HTTP.
+pub struct WorkerProcess {
+    runtime: Runtime,
+    db: db::Db,
+    token: CancellationToken,
+    shutdown_timeout: Duration,
+}
+
+impl WorkerProcess {
+    /// Opens and migrates the database and starts the workers of `queues`
+    /// (every queue when empty), `concurrency` jobs at once per queue.
+    pub async fn build(
+        settings: Settings,
+        queues: &[String],
+        concurrency: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        crate::jobs::check_queues(queues)?;
+        let db = db::connect(&settings.database).await?;
+        db::migrate(&db.write)
+            .await
+            .context("migrating the database")?;
+        let queue = SqlQueue::new(db.write.queue_store(), queue_config(&settings));
+        let token = CancellationToken::new();
+        tokio::spawn(prune_jobs(
+            queue.clone(),
+            settings.job_retention,
+            token.child_token(),
+        ));
+        let mut runtime = Runtime::new(queue, token.child_token());
+        crate::jobs::start_workers(
+            &mut runtime,
+            db.write.clone(),
+            concurrency.unwrap_or(settings.worker_concurrency).max(1),
+            queues,
+        );
+        Ok(Self {
+            runtime,
+            db,
+            token,
+            shutdown_timeout: settings.shutdown_timeout,
+        })
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Works until the shutdown token is cancelled, then lets jobs in flight
+    /// finish (within the shutdown timeout) and releases the rest.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.token.cancelled().await;
+        stop_workers(self.runtime, self.shutdown_timeout).await;
+        self.db.close().await;
+        Ok(())
     }
 }
 
@@ -89,14 +170,7 @@ impl App {
         } else {
             None
         };
-        let queue = SqlQueue::new(
-            db.write.clone(),
-            QueueConfig {
-                poll_interval: settings.job_poll_interval,
-                heartbeat: settings.job_heartbeat,
-                ..QueueConfig::default()
-            },
-        );
+        let queue = SqlQueue::new(db.write.queue_store(), queue_config(&settings));
         let token = CancellationToken::new();
         let workers = run_workers.then(|| {
             tokio::spawn(prune_jobs(
@@ -105,7 +179,12 @@ impl App {
                 token.child_token(),
             ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
-            crate::jobs::start_workers(&mut runtime, db.write.clone(), settings.worker_concurrency);
+            crate::jobs::start_workers(
+                &mut runtime,
+                db.write.clone(),
+                settings.worker_concurrency,
+                &[],
+            );
             runtime
         });
         let (intake, intake_writer) = Intake::start(db.write.clone(), settings.intake_backlog);
@@ -114,7 +193,7 @@ impl App {
             settings.max_queue_backlog,
         ));
         // Sampled on the read pool, so it never waits behind writers.
-        let monitor = SqlQueue::new(db.read.clone(), QueueConfig::default());
+        let monitor = SqlQueue::new(db.read.queue_store(), QueueConfig::default());
         tokio::spawn(limits.clone().watch_backlog(
             monitor,
             Duration::from_millis(500),
@@ -130,6 +209,7 @@ impl App {
                 .clone()
                 .clean_up(Duration::from_secs(60), token.child_token()),
         );
+        let shutdown_timeout = settings.shutdown_timeout;
         let state = http::AppState {
             db,
             queue,
@@ -150,6 +230,7 @@ impl App {
             workers,
             intake_writer,
             token,
+            shutdown_timeout,
         })
     }
 
@@ -160,8 +241,12 @@ impl App {
 
     /// Serves until the shutdown token is cancelled: stops accepting, lets
     /// requests in flight finish, then stops the workers (a job in flight
-    /// finishes; one not yet started goes back to the queue).
+    /// finishes; one not yet started goes back to the queue). All of it
+    /// within the shutdown timeout: half of it for requests, a quarter each
+    /// for the intake writer and the jobs.
     pub async fn run(self) -> anyhow::Result<()> {
+        let budget = self.shutdown_timeout;
+        let quarter = (budget / 4).max(Duration::from_secs(1));
         let token = self.token.clone();
         let db = self.state.db.clone();
         let endpoint = http::endpoint(self.state);
@@ -169,19 +254,19 @@ impl App {
             .run_with_graceful_shutdown(
                 endpoint,
                 async move { token.cancelled().await },
-                Some(Duration::from_secs(20)),
+                Some(budget / 2),
             )
             .await;
         // The server has dropped the last intake handle: the writer commits
         // what it still holds, then ends. (A connection that outlived the
         // grace period may still hold a handle; do not wait for it forever.)
-        match tokio::time::timeout(Duration::from_secs(10), self.intake_writer).await {
+        match tokio::time::timeout(quarter, self.intake_writer).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::error!(error = %err, "intake writer failed"),
             Err(_) => tracing::warn!("intake writer still busy at shutdown"),
         }
         if let Some(workers) = self.workers {
-            workers.shutdown().await;
+            stop_workers(workers, quarter).await;
         }
         db.close().await;
         served.context("HTTP server failed")

@@ -13,9 +13,7 @@ pub fn healthz() -> &'static str {
 /// The database and the job queue both answer.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    let db = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.db.read)
-        .await;
+    let db = crate::db::scalar(&state.db.read, "SELECT CAST(1 AS BIGINT)").await;
     let queue = state.queue.ping().await;
     match (db, queue) {
         (Ok(_), Ok(())) => Response::builder().body("ready"),

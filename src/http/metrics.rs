@@ -188,7 +188,7 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
     );
     // Queue state comes from the database (the read pool), shared by every
     // process; a failing query leaves these out rather than failing the scrape.
-    let monitor = ::jobs::SqlQueue::new(state.db.read.clone(), Default::default());
+    let monitor = ::jobs::SqlQueue::new(state.db.read.queue_store(), Default::default());
     match monitor.stats().await {
         Ok(stats) => {
             let _ = writeln!(
@@ -226,10 +226,10 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
         }
         Err(err) => tracing::warn!(error = %err, "queue stats unavailable for metrics"),
     }
-    match sqlx::query_scalar::<_, i64>(
+    match crate::db::scalar(
+        &state.db.read,
         "SELECT COUNT(*) FROM timeline_entries WHERE kind = 'form_submission'",
     )
-    .fetch_one(&state.db.read)
     .await
     {
         Ok(n) => {

@@ -118,11 +118,10 @@ async fn prospects_list_search_pages_and_detail() {
         "a % is searched literally"
     );
 
-    let id: i64 =
-        sqlx::query_scalar("SELECT id FROM prospects WHERE email = 'person03@example.com'")
-            .fetch_one(&app.pool)
+    let id: i64 = rally::on_pool!(&app.pool, p => sqlx::query_scalar("SELECT id FROM prospects WHERE email = 'person03@example.com'")
+            .fetch_one(p)
             .await
-            .unwrap();
+            .unwrap());
     let detail = app.get(&format!("/prospects/{id}")).await;
     assert_eq!(detail.status(), 200);
     let detail = detail.text().await.unwrap();
@@ -139,22 +138,22 @@ async fn prospects_list_search_pages_and_detail() {
 async fn another_organizations_prospect_is_not_found() {
     let app = spawn_app().await;
     let now = rally::db::now_ms();
-    sqlx::query(
+    rally::on_pool!(&app.pool, p => sqlx::query(
         "INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other Inc', $1)",
     )
     .bind(now)
-    .execute(&app.pool)
+    .execute(p)
     .await
-    .unwrap();
-    let id: i64 = sqlx::query_scalar(
+    .unwrap().rows_affected());
+    let id: i64 = rally::on_pool!(&app.pool, p => sqlx::query_scalar(
         "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
          VALUES ((SELECT id FROM organizations WHERE slug = 'other'), 'secret@other.com', 'Hidden', 'import', $1, $1)
          RETURNING id",
     )
     .bind(now)
-    .fetch_one(&app.pool)
+    .fetch_one(p)
     .await
-    .unwrap();
+    .unwrap());
     app.sign_in().await;
     let res = app.get(&format!("/prospects/{id}")).await;
     assert_eq!(res.status(), 404);

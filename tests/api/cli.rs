@@ -83,3 +83,29 @@ fn bad_settings_stop_start_up_naming_the_variable() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RALLY_SECRET_KEY"));
 }
+
+/// Needs a Postgres server: runs in the suite's Postgres pass.
+#[test]
+fn a_missing_postgres_database_is_named_at_start_up() {
+    let Ok(server) = std::env::var("RALLY_TEST_POSTGRES") else {
+        eprintln!("RALLY_TEST_POSTGRES unset: covered by the Postgres pass");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("rally_missing_{}", std::process::id());
+    let out = rally(&dir.path().join("unused.db"))
+        .env(
+            "DATABASE_URL",
+            format!("{}/{name}", server.trim_end_matches('/')),
+        )
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("Postgres database \"{name}\" does not exist")),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -4,19 +4,32 @@
 use std::{process::Stdio, time::Duration};
 
 use jobs::SqlQueue;
-use rally::{db, domain::FormInput, jobs::FormSubmission};
+use rally::{config::DatabaseUrl, db, domain::FormInput, jobs::FormSubmission};
+
+use crate::helpers::fresh_database;
 
 const JOBS: usize = 1500;
 
-fn start(db_path: &std::path::Path) -> std::process::Child {
-    start_on(db_path, "127.0.0.1:0")
+fn start(database: &DatabaseUrl) -> std::process::Child {
+    start_on(database, "127.0.0.1:0", &[])
 }
 
-fn start_on(db_path: &std::path::Path, bind: &str) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+fn start_on(database: &DatabaseUrl, bind: &str, extra: &[&str]) -> std::process::Child {
+    rally(database)
         .args(["serve", "--demo", "--bind", bind])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rally binary starts")
+}
+
+/// The `rally` binary with the settings these tests share.
+pub(crate) fn rally(database: &DatabaseUrl) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rally"));
+    command
         .env("RALLY_FORM_MIN_FILL_MS", "0")
-        .env("DATABASE_URL", format!("sqlite:{}", db_path.display()))
+        .env("DATABASE_URL", database.to_url())
         .env(
             "RALLY_SECRET_KEY",
             "crash-test-secret-key-long-enough-for-hmac",
@@ -24,16 +37,12 @@ fn start_on(db_path: &std::path::Path, bind: &str) -> std::process::Child {
         .env("RALLY_WORKER_CONCURRENCY", "2")
         .env("RALLY_JOB_HEARTBEAT_SECS", "1")
         .env("RALLY_JOB_POLL_MS", "10")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rally binary starts")
+        .env("RUST_LOG", "warn");
+    command
 }
 
 async fn processed(pool: &db::Pool) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries")
-        .fetch_one(pool)
+    db::scalar(pool, "SELECT COUNT(*) FROM timeline_entries")
         .await
         .unwrap()
 }
@@ -41,17 +50,15 @@ async fn processed(pool: &db::Pool) -> i64 {
 #[tokio::test]
 async fn killed_worker_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("crash.db");
-    let db = db::connect(&rally::config::DatabaseUrl::Sqlite(db_path.clone()))
-        .await
-        .unwrap();
+    let database = fresh_database(dir.path()).await;
+    let db = db::connect(&database).await.unwrap();
     db::migrate(&db.write).await.unwrap();
     db::seed_demo(&db.write, "unused-hash").await.unwrap();
     let pool = db.write.clone();
-    let form_id: i64 = sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
-        .fetch_one(&pool)
+    let form_id: i64 = rally::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     let jobs: Vec<FormSubmission> = (0..JOBS)
         .map(|i| FormSubmission {
             form_id,
@@ -66,11 +73,13 @@ async fn killed_worker_loses_and_repeats_nothing() {
             submitted_at: db::now_ms(),
         })
         .collect();
-    let mut tx = pool.begin().await.unwrap();
-    SqlQueue::enqueue_all_in(&mut tx, &jobs).await.unwrap();
+    let mut tx = pool.begin_write().await.unwrap();
+    SqlQueue::enqueue_all_in(tx.queue_conn(), &jobs)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
-    let mut child = start(&db_path);
+    let mut child = start(&database);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while processed(&pool).await < 30 {
         assert!(
@@ -87,8 +96,8 @@ async fn killed_worker_loses_and_repeats_nothing() {
         "killed too late to test anything ({at_kill})"
     );
 
-    let mut child = start(&db_path);
-    let queue = SqlQueue::new(pool.clone(), Default::default());
+    let mut child = start(&database);
+    let queue = SqlQueue::new(pool.queue_store(), Default::default());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while queue.unfinished().await.unwrap() > 0 || processed(&pool).await < JOBS as i64 {
         assert!(
@@ -100,16 +109,15 @@ async fn killed_worker_loses_and_repeats_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let (entries, keys): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT submission_key) FROM timeline_entries")
-            .fetch_one(&pool)
+    let (entries, keys): (i64, i64) = rally::on_pool!(&pool, p => sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT submission_key) FROM timeline_entries")
+            .fetch_one(p)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!((entries, keys), (JOBS as i64, JOBS as i64));
-    let prospects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prospects")
-        .fetch_one(&pool)
+    let prospects: i64 = rally::on_pool!(&pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM prospects")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(prospects, JOBS as i64);
     let dead = queue.dead_letters(10).await.unwrap();
     assert!(dead.is_empty(), "{dead:?}");
@@ -139,20 +147,20 @@ async fn wait_until_up(client: &reqwest::Client, base: &str) {
 }
 
 /// A `rally serve` process on a fixed local port with its own database.
-struct Server {
+pub(crate) struct Server {
     _dir: tempfile::TempDir,
-    db_path: std::path::PathBuf,
+    pub(crate) database: DatabaseUrl,
     bind: String,
     base: String,
     client: reqwest::Client,
 }
 
 impl Server {
-    fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bind = format!("127.0.0.1:{}", free_port());
         Self {
-            db_path: dir.path().join("rally.db"),
+            database: fresh_database(dir.path()).await,
             _dir: dir,
             base: format!("http://{bind}"),
             bind,
@@ -165,13 +173,18 @@ impl Server {
     }
 
     async fn start(&self) -> std::process::Child {
-        let child = start_on(&self.db_path, &self.bind);
+        self.start_with(&[]).await
+    }
+
+    /// Starts `rally serve --demo` with extra arguments; returns once ready.
+    pub(crate) async fn start_with(&self, extra: &[&str]) -> std::process::Child {
+        let child = start_on(&self.database, &self.bind, extra);
         wait_until_up(&self.client, &self.base).await;
         child
     }
 
     /// A signed render time from the demo form, valid for any key.
-    async fn render_time(&self) -> String {
+    pub(crate) async fn render_time(&self) -> String {
         let html = self
             .client
             .get(format!("{}/f/demo", self.base))
@@ -182,7 +195,13 @@ impl Server {
     }
 
     /// POSTs the demo form with a key of ours; the answer's status.
-    async fn send(&self, ts: &str, key: &str, name: &str, email: &str) -> reqwest::Result<u16> {
+    pub(crate) async fn send(
+        &self,
+        ts: &str,
+        key: &str,
+        name: &str,
+        email: &str,
+    ) -> reqwest::Result<u16> {
         let form = [("_key", key), ("_ts", ts), ("name", name), ("email", email)];
         let res = self
             .client
@@ -193,16 +212,14 @@ impl Server {
         Ok(res.status().as_u16())
     }
 
-    async fn db(&self) -> db::Db {
-        db::connect(&rally::config::DatabaseUrl::Sqlite(self.db_path.clone()))
-            .await
-            .unwrap()
+    pub(crate) async fn db(&self) -> db::Db {
+        db::connect(&self.database).await.unwrap()
     }
 
     /// Restarts the server, waits until it has processed every job, stops it.
     async fn restart_and_drain(&self, db: &db::Db) {
         let mut child = self.start().await;
-        let queue = SqlQueue::new(db.read.clone(), Default::default());
+        let queue = SqlQueue::new(db.read.queue_store(), Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while queue.unfinished().await.unwrap() > 0 {
             assert!(
@@ -221,7 +238,7 @@ impl Server {
 /// after a restart; what was in flight may or may not be, never twice.
 #[tokio::test]
 async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
-    let server = std::sync::Arc::new(Server::new());
+    let server = std::sync::Arc::new(Server::new().await);
     let mut child = server.start().await;
     let ts = server.render_time().await;
 
@@ -264,12 +281,12 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
     let db = server.db().await;
     server.restart_and_drain(&db).await;
 
-    let processed: Vec<(String, i64)> = sqlx::query_as(
+    let processed: Vec<(String, i64)> = rally::on_pool!(&db.read, p => sqlx::query_as(
         "SELECT submission_key, COUNT(*) FROM timeline_entries GROUP BY submission_key",
     )
-    .fetch_all(&db.read)
+    .fetch_all(p)
     .await
-    .unwrap();
+    .unwrap());
     let processed: std::collections::HashMap<String, i64> = processed.into_iter().collect();
     assert!(
         processed.values().all(|n| *n == 1),
@@ -285,10 +302,10 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    let prospects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prospects")
-        .fetch_one(&db.read)
+    let prospects: i64 = rally::on_pool!(&db.read, p => sqlx::query_scalar("SELECT COUNT(*) FROM prospects")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(
         prospects as usize,
         processed.len(),
@@ -302,7 +319,7 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
 /// processed.
 #[tokio::test]
 async fn sigterm_drains_gracefully() {
-    let server = Server::new();
+    let server = Server::new().await;
     let mut child = server.start().await;
     let ts = server.render_time().await;
 
@@ -342,10 +359,13 @@ async fn sigterm_drains_gracefully() {
     assert!(exit.success(), "graceful exit, got {exit:?}");
 
     let db = server.db().await;
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs")
-        .fetch_one(&db.read)
+    let stored: i64 = SqlQueue::new(db.read.queue_store(), Default::default())
+        .stats()
         .await
-        .unwrap();
+        .unwrap()
+        .iter()
+        .map(|q| q.pending + q.running + q.done + q.retrying + q.dead)
+        .sum();
     assert!(
         stored as usize >= acknowledged.len(),
         "{stored} stored, {} acknowledged",
@@ -354,12 +374,11 @@ async fn sigterm_drains_gracefully() {
 
     server.restart_and_drain(&db).await;
     for key in &acknowledged {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries WHERE submission_key = $1")
+        let n: i64 = rally::on_pool!(&db.read, p => sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries WHERE submission_key = $1")
                 .bind(key)
-                .fetch_one(&db.read)
+                .fetch_one(p)
                 .await
-                .unwrap();
+                .unwrap());
         assert_eq!(n, 1, "{key}");
     }
 }

@@ -162,11 +162,9 @@ async fn demo_form_with_and_without_javascript_then_prospects_page() {
             break;
         }
         if tokio::time::Instant::now() > deadline {
-            let jobs: Vec<(String, i64, Option<String>, Option<String>)> =
-                sqlx::query_as("SELECT status, attempts, lock_by, last_result FROM Jobs")
-                    .fetch_all(&app.pool)
-                    .await
-                    .unwrap();
+            let jobs = jobs::SqlQueue::new(app.pool.queue_store(), Default::default())
+                .stats()
+                .await;
             panic!("prospects missing; jobs {jobs:?}; page {source}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,11 +202,7 @@ async fn busy_server_is_retried_by_the_page_itself() {
 
     // Hold the database's write lock: one submission waits in the intake
     // writer, one in its backlog, and the browser's finds no room.
-    let mut lock = app.pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = app.hold_write_lock().await;
     let (a, b) = (app.form_tokens().await, app.form_tokens().await);
     let waiting = async {
         let first = app.post_form(&a, &[("name", "A"), ("email", "a@example.com")], false);
@@ -226,7 +220,7 @@ async fn busy_server_is_retried_by_the_page_itself() {
         wait_for_text(&browser, "#intake-form button", "Sending").await;
         let kept = value_of(&browser, "f-email").await;
         assert_eq!(kept.as_deref(), Some("bee@example.com"));
-        sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+        lock.release().await;
         wait_for_text_within(
             &browser,
             "#intake-form",

@@ -16,10 +16,10 @@ async fn an_event_from_start_to_summary() {
     let app = spawn_app().await;
     app.sign_in().await;
     let token = csrf(&app).await;
-    let form_id: i64 = sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
-        .fetch_one(&app.pool)
+    let form_id: i64 = rally::on_pool!(&app.pool, p => sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     let form_id = form_id.to_string();
 
     // Without a name: the form again, with the message, nothing created.
@@ -196,26 +196,26 @@ async fn events_need_a_session_and_stay_in_their_organization() {
         assert_eq!(app.get(path).await.status(), 303, "{path}");
     }
     let now = rally::db::now_ms();
-    sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
+    rally::on_pool!(&app.pool, p => sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
         .bind(now)
-        .execute(&app.pool)
+        .execute(p)
         .await
-        .unwrap();
-    sqlx::query(
+        .unwrap().rows_affected());
+    rally::on_pool!(&app.pool, p => sqlx::query(
         "INSERT INTO forms (organization_id, slug, title, created_at) VALUES ((SELECT id FROM organizations WHERE slug = 'other'), 'other', 'Other form', $1)",
     )
     .bind(now)
-    .execute(&app.pool)
+    .execute(p)
     .await
-    .unwrap();
-    sqlx::query(
+    .unwrap().rows_affected());
+    rally::on_pool!(&app.pool, p => sqlx::query(
         "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
          SELECT organization_id, id, 'Secret', $1, $1 FROM forms WHERE slug = 'other'",
     )
     .bind(now)
-    .execute(&app.pool)
+    .execute(p)
     .await
-    .unwrap();
+    .unwrap().rows_affected());
     app.sign_in().await;
     for path in ["/events/1", "/events/1/live", "/events/1/stream"] {
         assert_eq!(app.get(path).await.status(), 404, "{path}");

@@ -1,6 +1,6 @@
 //! `spawn_app()` and the small HTTP helpers the tests share.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::Path, time::Duration};
 
 use rally::{
     config::{DatabaseUrl, SecretKey, Settings},
@@ -27,10 +27,33 @@ impl Drop for TestApp {
     }
 }
 
-pub fn test_settings(db_path: PathBuf) -> Settings {
+/// A fresh, empty database for one test: a SQLite file in `dir`, or, when
+/// `RALLY_TEST_POSTGRES` names a server (`postgres://user@host:port`), a new
+/// database on it (`.ci/run` drops those of earlier runs).
+pub async fn fresh_database(dir: &Path) -> DatabaseUrl {
+    match std::env::var("RALLY_TEST_POSTGRES") {
+        Ok(server) if !server.is_empty() => {
+            use sqlx::Connection;
+            let server = server.trim_end_matches('/');
+            let name = format!("rally_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("RALLY_TEST_POSTGRES answers");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let _ = admin.close().await;
+            DatabaseUrl::Postgres(format!("{server}/{name}"))
+        }
+        _ => DatabaseUrl::Sqlite(dir.join("rally.db")),
+    }
+}
+
+pub fn test_settings(database: DatabaseUrl) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
     settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.database = DatabaseUrl::Sqlite(db_path);
+    settings.database = database;
     settings.secret_key =
         Some(SecretKey::new(b"test-secret-key-that-is-long-enough!!".to_vec()).unwrap());
     settings.form_min_fill = Duration::ZERO;
@@ -62,8 +85,7 @@ async fn spawn(configure: impl FnOnce(&mut Settings), workers: bool) -> TestApp 
         .with_test_writer()
         .try_init();
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("rally.db");
-    let mut settings = test_settings(db_path);
+    let mut settings = test_settings(fresh_database(dir.path()).await);
     configure(&mut settings);
     let database = settings.database.clone();
     let app = App::build(settings, true, workers)
@@ -160,16 +182,33 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-            .fetch_one(&self.pool)
+        rally::on_pool!(&self.pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(p)
+            .await
+            .unwrap())
+    }
+
+    /// Jobs stored in the queue, in any state.
+    pub async fn jobs_stored(&self) -> i64 {
+        jobs::SqlQueue::new(self.pool.queue_store(), Default::default())
+            .stats()
             .await
             .unwrap()
+            .iter()
+            .map(|q| q.pending + q.running + q.done + q.retrying + q.dead)
+            .sum()
+    }
+
+    /// Takes the database's write lock (as a long write would) until the
+    /// returned guard is released: intake commits wait behind it.
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        hold_write_lock(&self.pool).await
     }
 
     /// Waits until no job is waiting, running or retrying (at most 30 s:
     /// a worker stalled under load is restarted by its watchdog within ~10 s).
     pub async fn drain(&self) {
-        let queue = jobs::SqlQueue::new(self.pool.clone(), Default::default());
+        let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while queue.unfinished().await.unwrap() > 0 {
             assert!(
@@ -211,3 +250,25 @@ pub const ANA: &[(&str, &str)] = &[
     ("consent", "yes"),
     ("website", ""),
 ];
+
+/// An open transaction holding the write lock; see [`TestApp::hold_write_lock`].
+pub struct WriteLock(rally::db::Tx);
+
+pub async fn hold_write_lock(pool: &Pool) -> WriteLock {
+    let mut tx = pool.begin_write().await.unwrap();
+    // SQLite's BEGIN IMMEDIATE already holds the one write lock; on Postgres
+    // lock the tables intake writes to.
+    if let rally::db::Tx::Postgres(tx) = &mut tx {
+        sqlx::query("LOCK TABLE apalis.jobs, intake_rejections IN EXCLUSIVE MODE")
+            .execute(&mut **tx)
+            .await
+            .unwrap();
+    }
+    WriteLock(tx)
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        rally::on_tx!(self.0, tx => tx.rollback().await.unwrap());
+    }
+}

@@ -13,11 +13,10 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
     assert!(thanks.text().await.unwrap().contains("Thank you"));
 
     app.drain().await;
-    let row: (String, String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT name, email, phone, company FROM prospects")
-            .fetch_one(&app.pool)
+    let row: (String, String, Option<String>, Option<String>) = rally::on_pool!(&app.pool, p => sqlx::query_as("SELECT name, email, phone, company FROM prospects")
+            .fetch_one(p)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!(
         row,
         (
@@ -27,10 +26,10 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
             Some("Lima & Co".into())
         )
     );
-    let data: String = sqlx::query_scalar("SELECT data FROM timeline_entries")
-        .fetch_one(&app.pool)
+    let data: String = rally::on_pool!(&app.pool, p => sqlx::query_scalar("SELECT data FROM timeline_entries")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     let data: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(data["interest"], "The live demo");
     assert_eq!(data["consent"], true);
@@ -120,7 +119,7 @@ async fn fifty_concurrent_posts_of_one_key_store_exactly_once() {
     app.drain().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 1);
+    assert_eq!(app.jobs_stored().await, 1);
 }
 
 #[tokio::test]
@@ -150,11 +149,10 @@ async fn new_answers_fill_blanks_and_never_erase() {
     )
     .await;
     app.drain().await;
-    let row: (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT name, phone, company FROM prospects")
-            .fetch_one(&app.pool)
+    let row: (String, Option<String>, Option<String>) = rally::on_pool!(&app.pool, p => sqlx::query_as("SELECT name, phone, company FROM prospects")
+            .fetch_one(p)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!(
         row,
         (
@@ -203,7 +201,7 @@ async fn honeypot_looks_accepted_but_stores_nothing() {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/f/demo/thanks");
     app.drain().await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
+    assert_eq!(app.jobs_stored().await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 0);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'honeypot'")
@@ -219,7 +217,7 @@ async fn too_fast_submission_looks_accepted_but_stores_nothing() {
     let res = app.post_form(&tokens, ANA, true).await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("Thank you"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
+    assert_eq!(app.jobs_stored().await, 0);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'too_fast'")
             .await,
@@ -289,5 +287,5 @@ async fn bad_requests_get_precise_errors_never_500() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0);
+    assert_eq!(app.jobs_stored().await, 0);
 }

@@ -1,4 +1,5 @@
-//! Integration tests: the real app on port 0 with a fresh SQLite database,
+//! Integration tests: the real app on port 0 with a fresh database
+//! (SQLite, or Postgres when `RALLY_TEST_POSTGRES` is set),
 //! spoken to over HTTP like a browser would.
 
 mod auth_and_prospects;
@@ -11,5 +12,6 @@ mod intake;
 mod metrics;
 mod operations;
 mod overload;
+mod processes;
 mod ratelimit;
 mod rehearse;

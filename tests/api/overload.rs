@@ -14,11 +14,7 @@ async fn full_backlog_answers_503_and_keeps_the_values() {
     // Another connection holds the database's write lock: the intake writer
     // takes the first submission and waits on the lock, the next two wait in
     // the backlog, and the fourth finds no room.
-    let mut lock = app.pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = app.hold_write_lock().await;
 
     let email = |i: usize| format!("p{i}@example.com");
     let post = |i: usize, htmx: bool| {
@@ -57,8 +53,7 @@ async fn full_backlog_answers_503_and_keeps_the_values() {
             );
             assert_eq!(body.contains("<html"), !htmx);
         }
-        sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
-        drop(lock);
+        lock.release().await;
     };
     let (first, (a, b), ()) = tokio::join!(post(0, false), waiting, busy);
     assert_eq!(
@@ -77,11 +72,7 @@ async fn full_backlog_answers_503_and_keeps_the_values() {
 async fn in_flight_limit_answers_503() {
     let app = spawn_app_with(|s| s.max_in_flight = 1).await;
     let (first, second) = (app.form_tokens().await, app.form_tokens().await);
-    let mut lock = app.pool.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = app.hold_write_lock().await;
     let held = app.post_form(&first, ANA, false);
     let turned_away = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -94,7 +85,7 @@ async fn in_flight_limit_answers_503() {
             "htmx resends by itself: {body}"
         );
         assert!(body.contains("value=\"Ana Lima\""));
-        sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+        lock.release().await;
     };
     let (held, ()) = tokio::join!(held, turned_away);
     assert_eq!(held.status(), 303);
@@ -114,5 +105,5 @@ async fn job_backlog_limit_answers_503() {
     let res = app.post_form(&tokens, ANA, false).await;
     assert_eq!(res.status(), 503);
     assert!(res.text().await.unwrap().contains("tap Send again"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 2);
+    assert_eq!(app.jobs_stored().await, 2);
 }
