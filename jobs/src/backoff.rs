@@ -24,8 +24,16 @@ impl ExponentialBackoff {
 
     /// The delay before the next attempt, advancing the attempt count.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
         self.attempt = self.attempt.saturating_add(1);
+        self.delay_after(self.attempt)
+    }
+
+    /// The delay after failed attempt `attempt` (1 for the first run),
+    /// for backends that know the attempt number themselves (SQS).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX);
         let full = self.base.saturating_mul(factor).min(self.max);
         // Jitter from a cheap per-call source; cryptographic quality is not needed.
         let nanos = std::time::SystemTime::now()

@@ -11,16 +11,21 @@
 //!
 //! Delivery is at-least-once: a worker that dies mid-job stops heart-beating and
 //! its jobs go back to the queue, so handlers must be idempotent. The crate
-//! knows nothing of the application that uses it; other backends (Postgres,
-//! SQS) plug in behind the same `Job`/handler types.
+//! knows nothing of the application that uses it. [`Queue`] puts the SQL
+//! queue (SQLite or Postgres) and Amazon SQS (see [`sqs`]) behind one handle.
 
+mod backend;
 mod backoff;
+mod outbox;
 mod queue;
 mod runtime;
+pub mod sqs;
 
+pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store};
 pub use runtime::{Runtime, WorkerOptions};
+pub use sqs::{SqsConfig, SqsQueue};
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -31,6 +36,9 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     const KIND: &'static str;
     /// Attempts before the job is dead-lettered (first run included).
     const MAX_ATTEMPTS: usize = 8;
+    /// Longest a run may take before it counts as a failed attempt (SQS:
+    /// also what the message's visibility timeout is derived from).
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
     /// A key that makes enqueueing idempotent: a second job of the same kind
     /// with the same key is ignored while the first is stored.

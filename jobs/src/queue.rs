@@ -168,6 +168,8 @@ impl SqlQueue {
                 migrator.run(pool).await?;
             }
         }
+        // The SQS backend's outbox and counters live beside the queue.
+        crate::outbox::migrate(store).await?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{ExponentialBackoff, Job, JobError, SqlQueue, queue::Store};
+use crate::{ExponentialBackoff, Job, JobError, Queue, SqlQueue, outbox::DbOutcomes, queue::Store};
 
 /// How one kind of job is worked.
 #[derive(Debug, Clone)]
@@ -51,17 +51,30 @@ impl Default for WorkerOptions {
 /// Runs workers until its token is cancelled, then waits for them: a job in
 /// flight finishes, a fetched job not yet started goes back to the queue.
 pub struct Runtime {
-    queue: SqlQueue,
+    queue: Queue,
     token: CancellationToken,
     workers: JoinSet<()>,
+    outcomes: Option<Arc<DbOutcomes>>,
 }
 
 impl Runtime {
-    pub fn new(queue: SqlQueue, token: CancellationToken) -> Self {
+    pub fn new(queue: impl Into<Queue>, token: CancellationToken) -> Self {
+        let queue = queue.into();
+        let mut workers = JoinSet::new();
+        // SQS keeps no counts of what succeeded or failed: count here.
+        let outcomes = match &queue {
+            Queue::Sqs(backend) => {
+                let outcomes = Arc::new(DbOutcomes::new(backend.store.clone()));
+                workers.spawn(outcomes.clone().run(token.clone()));
+                Some(outcomes)
+            }
+            Queue::Sql(_) => None,
+        };
         Self {
             queue,
             token,
-            workers: JoinSet::new(),
+            workers,
+            outcomes,
         }
     }
 
@@ -72,7 +85,20 @@ impl Runtime {
         H: Fn(J) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
-        let queue = self.queue.clone();
+        let queue = match &self.queue {
+            Queue::Sql(queue) => queue.clone(),
+            Queue::Sqs(backend) => {
+                let outcomes = self.outcomes.clone().expect("SQS runtimes count outcomes");
+                self.workers.spawn(crate::sqs::run_worker::<J, _, _>(
+                    backend.sqs.clone(),
+                    options,
+                    handler,
+                    outcomes,
+                    self.token.clone(),
+                ));
+                return;
+            }
+        };
         let token = self.token.clone();
         self.workers.spawn(async move {
             // A worker that loses its database restarts after a pause instead of

@@ -1,0 +1,238 @@
+//! One handle over the two queue backends: the SQL queue (apalis's tables
+//! in the application's database) and Amazon SQS (with a transactional
+//! outbox in that database). The application enqueues, inspects and works
+//! jobs the same way on both.
+
+use std::time::Duration;
+
+use crate::{
+    Conn, DeadLetter, EnqueueError, Job, QueueStats, SqlQueue, Store, outbox,
+    sqs::{Outgoing, SqsError, SqsQueue},
+};
+
+/// SQS with its outbox database and the job kinds it carries.
+#[derive(Debug, Clone)]
+pub struct SqsBackend {
+    pub sqs: SqsQueue,
+    pub store: Store,
+    pub kinds: Vec<&'static str>,
+}
+
+/// The queue backend a deployment chose.
+#[derive(Debug, Clone)]
+pub enum Queue {
+    Sql(SqlQueue),
+    Sqs(SqsBackend),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqs(#[from] SqsError),
+}
+
+impl Queue {
+    /// The database the queue (or its outbox) lives in.
+    pub fn store(&self) -> &Store {
+        match self {
+            Self::Sql(queue) => queue.store(),
+            Self::Sqs(backend) => &backend.store,
+        }
+    }
+
+    /// Stores jobs on the caller's connection or transaction: nothing is
+    /// visible to workers until the caller commits. On SQS they go to the
+    /// outbox, from which the relay sends them; a job too large for an SQS
+    /// message is refused here, with the caller, not later in the relay.
+    pub async fn enqueue_all_in<J: Job>(
+        &self,
+        conn: Conn<'_>,
+        jobs: &[J],
+    ) -> Result<(), EnqueueError> {
+        match self {
+            Self::Sql(_) => SqlQueue::enqueue_all_in(conn, jobs).await,
+            Self::Sqs(_) => {
+                let mut messages = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    let body = serde_json::to_string(job)?;
+                    SqsQueue::check_size(J::KIND, &body)
+                        .map_err(|e| EnqueueError::Other(e.to_string()))?;
+                    messages.push(Outgoing {
+                        body,
+                        dedup_key: job.idempotency_key(),
+                    });
+                }
+                outbox::insert(conn, J::KIND, &messages).await
+            }
+        }
+    }
+
+    /// Stores one job in its own transaction.
+    pub async fn enqueue<J: Job>(&self, job: &J) -> Result<(), EnqueueError> {
+        match self.store() {
+            Store::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                self.enqueue_all_in(Conn::Sqlite(&mut conn), std::slice::from_ref(job))
+                    .await
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                self.enqueue_all_in(Conn::Postgres(&mut conn), std::slice::from_ref(job))
+                    .await
+            }
+        }
+    }
+
+    /// Per-queue counts. On SQS they are SQS's approximate counts, plus the
+    /// outbox as pending, plus the outcome counters kept in the database.
+    pub async fn stats(&self) -> Result<Vec<QueueStats>, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.stats().await?),
+            Self::Sqs(backend) => {
+                let outcomes = outbox::outcomes(&backend.store).await?;
+                let (waiting, oldest) = outbox::waiting(&backend.store).await?;
+                let mut stats = Vec::new();
+                for (i, kind) in backend.kinds.iter().enumerate() {
+                    let counts = backend.sqs.counts(kind).await?;
+                    let (succeeded, failed, dead) =
+                        outcomes.get(*kind).copied().unwrap_or_default();
+                    // The outbox is not split by kind in the count; with
+                    // one kind per deployment today, it goes to the first.
+                    let outbox_waiting = if i == 0 { waiting } else { 0 };
+                    stats.push(QueueStats {
+                        queue: kind.to_string(),
+                        pending: counts.visible + counts.delayed + outbox_waiting,
+                        running: counts.in_flight,
+                        done: succeeded,
+                        retrying: (failed - dead).max(0),
+                        dead: counts.dead,
+                        oldest_pending_secs: if i == 0 { oldest } else { None },
+                    });
+                }
+                Ok(stats)
+            }
+        }
+    }
+
+    /// Jobs not yet finished (waiting, running, retrying) across queues.
+    pub async fn unfinished(&self) -> Result<i64, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.unfinished().await?),
+            Self::Sqs(backend) => {
+                let (mut n, _) = outbox::waiting(&backend.store).await?;
+                for kind in &backend.kinds {
+                    let c = backend.sqs.counts(kind).await?;
+                    n += c.visible + c.in_flight + c.delayed;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Jobs that will not run again.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.dead_letters(limit).await?),
+            Self::Sqs(backend) => {
+                let mut letters = Vec::new();
+                for kind in &backend.kinds {
+                    for letter in backend
+                        .sqs
+                        .dead_letters(kind, limit.max(0) as usize)
+                        .await?
+                    {
+                        letters.push(DeadLetter {
+                            id: letter.id,
+                            queue: letter.kind,
+                            attempts: letter.attempts,
+                            error: letter.error,
+                            payload: letter.body,
+                        });
+                    }
+                }
+                letters.truncate(limit.max(0) as usize);
+                Ok(letters)
+            }
+        }
+    }
+
+    /// Recent failures that will be retried.
+    pub async fn recent_failures(&self, limit: i64) -> Result<Vec<DeadLetter>, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.recent_failures(limit).await?),
+            Self::Sqs(backend) => Ok(outbox::recent_failures(&backend.store, limit)
+                .await?
+                .into_iter()
+                .map(|(id, kind, attempt, error)| DeadLetter {
+                    id: id.to_string(),
+                    queue: kind,
+                    attempts: attempt,
+                    error: Some(error),
+                    payload: String::new(),
+                })
+                .collect()),
+        }
+    }
+
+    /// Sends dead letter `id` of `queue` back to run again, with fresh
+    /// attempts. False when there is no such dead letter.
+    pub async fn retry_dead(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        match self {
+            Self::Sql(sql) => Ok(sql.retry_dead(id).await?),
+            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, true).await?),
+        }
+    }
+
+    /// Deletes dead letter `id` of `queue`. False when there is none.
+    pub async fn discard_dead(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        match self {
+            Self::Sql(sql) => Ok(sql.discard_dead(id).await?),
+            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, false).await?),
+        }
+    }
+
+    /// Deletes what is kept only for a while: finished jobs (SQL) or
+    /// failure records (SQS). Returns how many went.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.prune(older_than).await?),
+            Self::Sqs(backend) => Ok(outbox::prune_failures(&backend.store, older_than).await?),
+        }
+    }
+
+    /// A cheap round trip proving the queue answers.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.ping().await?),
+            Self::Sqs(backend) => {
+                outbox::waiting(&backend.store).await?;
+                if let Some(kind) = backend.kinds.first() {
+                    backend.sqs.ping(kind).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards the outbox to SQS until `token` is cancelled; returns at
+    /// once on the SQL backend, which needs no relay.
+    pub async fn relay(&self, token: tokio_util::sync::CancellationToken) {
+        if let Self::Sqs(backend) = self {
+            outbox::relay(backend.store.clone(), backend.sqs.clone(), token).await;
+        }
+    }
+}
+
+impl From<SqlQueue> for Queue {
+    fn from(queue: SqlQueue) -> Self {
+        Self::Sql(queue)
+    }
+}
+
+impl From<SqsBackend> for Queue {
+    fn from(backend: SqsBackend) -> Self {
+        Self::Sqs(backend)
+    }
+}
