@@ -146,7 +146,33 @@ pub struct Settings {
     /// (requests in flight, then jobs in flight) before it exits anyway.
     /// fly.toml's `kill_timeout` is set a few seconds above it.
     pub shutdown_timeout: Duration,
+    /// Where jobs wait: the database (`sql`) or Amazon SQS (`sqs`).
+    pub queue_backend: QueueBackend,
+    /// SQS queue naming and working, when the backend is `sqs`.
+    pub sqs: jobs::SqsConfig,
+    /// An SQS client to use instead of one from the AWS SDK's standard
+    /// environment (for embedding and tests; never set from the environment).
+    pub sqs_client: Option<jobs::sqs::aws::Client>,
     pub json_logs: bool,
+}
+
+/// `RALLY_QUEUE_BACKEND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBackend {
+    Sql,
+    Sqs,
+}
+
+impl std::str::FromStr for QueueBackend {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "sql" => Ok(Self::Sql),
+            "sqs" => Ok(Self::Sqs),
+            other => Err(format!("expected sql or sqs, got {other:?}")),
+        }
+    }
 }
 
 impl Settings {
@@ -211,6 +237,17 @@ impl Settings {
                 "RALLY_SHUTDOWN_TIMEOUT_SECS",
                 25,
             )?),
+            queue_backend: parse_or(&get, "RALLY_QUEUE_BACKEND", QueueBackend::Sql)?,
+            sqs: jobs::SqsConfig {
+                prefix: get("RALLY_SQS_QUEUE_PREFIX").unwrap_or_else(|| "rally".into()),
+                max_receives: parse_or(&get, "RALLY_SQS_MAX_RECEIVES", 5)?,
+                fifo: parse_or(&get, "RALLY_SQS_FIFO", false)?,
+                wait: Duration::from_secs(
+                    parse_or::<u64>(&get, "RALLY_SQS_WAIT_SECS", 20)?.min(20),
+                ),
+                visibility: Duration::from_secs(parse_or(&get, "RALLY_SQS_VISIBILITY_SECS", 60)?),
+            },
+            sqs_client: None,
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,
         })
     }

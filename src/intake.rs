@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use ::jobs::SqlQueue;
+use ::jobs::Queue;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -75,7 +75,7 @@ impl Limits {
     /// Samples the job backlog every `every` until `token` is cancelled.
     pub async fn watch_backlog(
         self: std::sync::Arc<Self>,
-        queue: SqlQueue,
+        queue: Queue,
         every: Duration,
         token: tokio_util::sync::CancellationToken,
     ) {
@@ -108,9 +108,9 @@ impl Intake {
     /// past that, [`Intake::write`] answers [`IntakeError::Busy`] at once.
     /// The writer runs until every handle is dropped and all that was handed
     /// to it is committed; await the returned task to know it has finished.
-    pub fn start(pool: db::Pool, backlog: usize) -> (Self, JoinHandle<()>) {
+    pub fn start(pool: db::Pool, queue: Queue, backlog: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(backlog.max(1));
-        (Self { tx }, tokio::spawn(writer(pool, rx)))
+        (Self { tx }, tokio::spawn(writer(pool, queue, rx)))
     }
 
     /// Stores `write` durably; returns once it is committed.
@@ -131,12 +131,12 @@ impl Intake {
     }
 }
 
-async fn writer(pool: db::Pool, mut rx: mpsc::Receiver<Pending>) {
+async fn writer(pool: db::Pool, queue: Queue, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // `recv_many` waits for at least one write, then takes all that are
     // waiting: batches grow by themselves while the previous commit runs.
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = commit(&pool, &batch).await;
+        let result = commit(&pool, &queue, &batch).await;
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = batch.len(), "intake batch failed");
         }
@@ -151,10 +151,10 @@ async fn writer(pool: db::Pool, mut rx: mpsc::Receiver<Pending>) {
     }
 }
 
-async fn commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
+async fn commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Result<()> {
     let mut attempt = 0;
     loop {
-        match try_commit(pool, batch).await {
+        match try_commit(pool, queue, batch).await {
             Ok(()) => return Ok(()),
             // A busy database is worth a few short retries before the people
             // waiting are told to try again.
@@ -168,7 +168,7 @@ async fn commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
     }
 }
 
-async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
+async fn try_commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Result<()> {
     let mut tx = pool.begin_write().await?;
     let submissions: Vec<FormSubmission> = batch
         .iter()
@@ -178,7 +178,9 @@ async fn try_commit(pool: &db::Pool, batch: &[Pending]) -> anyhow::Result<()> {
         })
         .collect();
     if !submissions.is_empty() {
-        SqlQueue::enqueue_all_in(tx.queue_conn(), &submissions).await?;
+        // On SQS this writes the outbox: still this transaction, still
+        // durable at its commit (see jobs::outbox for why).
+        queue.enqueue_all_in(tx.queue_conn(), &submissions).await?;
     }
     let now = db::now_ms();
     for pending in batch {

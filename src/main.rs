@@ -36,6 +36,11 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Manage SQS queues.
+    Queues {
+        #[command(subcommand)]
+        what: Queues,
+    },
     /// Simulate an audience against a form: everyone opens it, then sends at once.
     Rehearse {
         /// The form's address, e.g. http://localhost:8080/f/demo.
@@ -71,6 +76,13 @@ enum Command {
         #[command(subcommand)]
         what: Export,
     },
+}
+
+#[derive(Subcommand)]
+enum Queues {
+    /// Create every queue and its dead-letter queue under
+    /// RALLY_SQS_QUEUE_PREFIX (or update their settings); safe to repeat.
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +124,19 @@ async fn main() -> anyhow::Result<()> {
                 println!("  password: {}", demo.password);
             }
             app.run().await
+        }
+        Command::Queues {
+            what: Queues::Create,
+        } => {
+            let sqs = rally::startup::sqs_queue(&settings).await;
+            let names = sqs
+                .create_queues(rally::jobs::QUEUES)
+                .await
+                .context("creating SQS queues")?;
+            for name in names {
+                println!("{name}");
+            }
+            Ok(())
         }
         Command::Worker {
             queues,

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use ::jobs::{QueueConfig, Runtime, SqlQueue};
+use ::jobs::{Queue, QueueConfig, Runtime, SqlQueue, SqsBackend, SqsQueue};
 use anyhow::Context;
 use poem::{
     Server,
@@ -12,7 +12,7 @@ use poem::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Settings,
+    config::{QueueBackend, Settings},
     db, http,
     intake::{Intake, Limits},
     security,
@@ -48,7 +48,7 @@ fn demo_password(secret: &crate::config::SecretKey) -> String {
 
 /// Hourly: finished jobs past their retention go (their submissions' effects
 /// stay idempotent through the timeline's unique submission key).
-async fn prune_jobs(queue: SqlQueue, retention: Duration, token: CancellationToken) {
+async fn prune_jobs(queue: Queue, retention: Duration, token: CancellationToken) {
     loop {
         match queue.prune(retention).await {
             Ok(0) => {}
@@ -59,6 +59,28 @@ async fn prune_jobs(queue: SqlQueue, retention: Duration, token: CancellationTok
             () = token.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
+    }
+}
+
+/// The SQS handle the settings describe: their client, or one from the AWS
+/// SDK's standard environment.
+pub async fn sqs_queue(settings: &Settings) -> SqsQueue {
+    match &settings.sqs_client {
+        Some(client) => SqsQueue::new(client.clone(), settings.sqs.clone()),
+        None => SqsQueue::from_env(settings.sqs.clone()).await,
+    }
+}
+
+/// The job queue on `pool`: the SQL queue in that database, or SQS with
+/// its outbox there.
+pub async fn open_queue(settings: &Settings, pool: &db::Pool) -> Queue {
+    match settings.queue_backend {
+        QueueBackend::Sql => Queue::Sql(SqlQueue::new(pool.queue_store(), queue_config(settings))),
+        QueueBackend::Sqs => Queue::Sqs(SqsBackend {
+            sqs: sqs_queue(settings).await,
+            store: pool.queue_store(),
+            kinds: crate::jobs::QUEUES.to_vec(),
+        }),
     }
 }
 
@@ -106,13 +128,19 @@ impl WorkerProcess {
         db::migrate(&db.write)
             .await
             .context("migrating the database")?;
-        let queue = SqlQueue::new(db.write.queue_store(), queue_config(&settings));
+        let queue = open_queue(&settings, &db.write).await;
         let token = CancellationToken::new();
         tokio::spawn(prune_jobs(
             queue.clone(),
             settings.job_retention,
             token.child_token(),
         ));
+        // Forwarding the outbox here too means jobs reach SQS even while no
+        // web process runs.
+        tokio::spawn({
+            let (queue, token) = (queue.clone(), token.child_token());
+            async move { queue.relay(token).await }
+        });
         let mut runtime = Runtime::new(queue, token.child_token());
         crate::jobs::start_workers(
             &mut runtime,
@@ -170,8 +198,13 @@ impl App {
         } else {
             None
         };
-        let queue = SqlQueue::new(db.write.queue_store(), queue_config(&settings));
+        let queue = open_queue(&settings, &db.write).await;
+        let monitor = open_queue(&settings, &db.read).await;
         let token = CancellationToken::new();
+        tokio::spawn({
+            let (queue, token) = (queue.clone(), token.child_token());
+            async move { queue.relay(token).await }
+        });
         let workers = run_workers.then(|| {
             tokio::spawn(prune_jobs(
                 queue.clone(),
@@ -187,15 +220,15 @@ impl App {
             );
             runtime
         });
-        let (intake, intake_writer) = Intake::start(db.write.clone(), settings.intake_backlog);
+        let (intake, intake_writer) =
+            Intake::start(db.write.clone(), queue.clone(), settings.intake_backlog);
         let limits = Arc::new(Limits::new(
             settings.max_in_flight,
             settings.max_queue_backlog,
         ));
         // Sampled on the read pool, so it never waits behind writers.
-        let monitor = SqlQueue::new(db.read.queue_store(), QueueConfig::default());
         tokio::spawn(limits.clone().watch_backlog(
-            monitor,
+            monitor.clone(),
             Duration::from_millis(500),
             token.child_token(),
         ));
@@ -213,6 +246,7 @@ impl App {
         let state = http::AppState {
             db,
             queue,
+            monitor,
             intake,
             forms: db::FormCache::new(Duration::from_secs(5)),
             limits,

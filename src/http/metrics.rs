@@ -188,8 +188,7 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
     );
     // Queue state comes from the database (the read pool), shared by every
     // process; a failing query leaves these out rather than failing the scrape.
-    let monitor = ::jobs::SqlQueue::new(state.db.read.queue_store(), Default::default());
-    match monitor.stats().await {
+    match state.monitor.stats().await {
         Ok(stats) => {
             let _ = writeln!(
                 text,

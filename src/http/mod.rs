@@ -32,7 +32,11 @@ pub use auth::CurrentUser;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub queue: ::jobs::SqlQueue,
+    /// The job queue, on the write pool (intake enqueues through it).
+    pub queue: ::jobs::Queue,
+    /// The same queue read through the read pool: counts for metrics, the
+    /// dashboard and the overload check never wait behind writers.
+    pub monitor: ::jobs::Queue,
     pub intake: crate::intake::Intake,
     pub forms: crate::db::FormCache,
     pub limits: Arc<crate::intake::Limits>,

@@ -11,13 +11,19 @@ use crate::helpers::fresh_database;
 const JOBS: usize = 1500;
 
 fn start(database: &DatabaseUrl) -> std::process::Child {
-    start_on(database, "127.0.0.1:0", &[])
+    start_on(database, "127.0.0.1:0", &[], &[])
 }
 
-fn start_on(database: &DatabaseUrl, bind: &str, extra: &[&str]) -> std::process::Child {
+fn start_on(
+    database: &DatabaseUrl,
+    bind: &str,
+    extra: &[&str],
+    env: &[(&'static str, String)],
+) -> std::process::Child {
     rally(database)
         .args(["serve", "--demo", "--bind", bind])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -150,6 +156,8 @@ async fn wait_until_up(client: &reqwest::Client, base: &str) {
 pub(crate) struct Server {
     _dir: tempfile::TempDir,
     pub(crate) database: DatabaseUrl,
+    /// More environment for the server process (set before starting it).
+    pub(crate) env: Vec<(&'static str, String)>,
     bind: String,
     base: String,
     client: reqwest::Client,
@@ -161,6 +169,7 @@ impl Server {
         let bind = format!("127.0.0.1:{}", free_port());
         Self {
             database: fresh_database(dir.path()).await,
+            env: Vec::new(),
             _dir: dir,
             base: format!("http://{bind}"),
             bind,
@@ -172,13 +181,13 @@ impl Server {
         }
     }
 
-    async fn start(&self) -> std::process::Child {
+    pub(crate) async fn start(&self) -> std::process::Child {
         self.start_with(&[]).await
     }
 
     /// Starts `rally serve --demo` with extra arguments; returns once ready.
     pub(crate) async fn start_with(&self, extra: &[&str]) -> std::process::Child {
-        let child = start_on(&self.database, &self.bind, extra);
+        let child = start_on(&self.database, &self.bind, extra, &self.env);
         wait_until_up(&self.client, &self.base).await;
         child
     }

@@ -10,8 +10,11 @@ mod events;
 mod helpers;
 mod intake;
 mod metrics;
+#[path = "../support/moto.rs"]
+mod moto;
 mod operations;
 mod overload;
 mod processes;
 mod ratelimit;
 mod rehearse;
+mod sqs;
