@@ -5,6 +5,7 @@ mod auth;
 mod events;
 mod health;
 mod intake;
+mod jobs;
 pub mod metrics;
 mod prospects;
 pub mod ratelimit;
@@ -65,6 +66,9 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .at("/events/:id/live", get(events::live))
         .at("/events/:id/stream", get(events::stream))
         .at("/events/:id/end", post(events::end))
+        .at("/jobs", get(jobs::index))
+        .at("/jobs/dead/retry", post(jobs::retry))
+        .at("/jobs/dead/discard", post(jobs::discard))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::asset))

@@ -2,6 +2,7 @@
 //! Every page works without JavaScript; htmx, when present, swaps fragments.
 
 pub mod events;
+pub mod jobs;
 pub mod pages;
 
 use maud::{DOCTYPE, Markup, html};
@@ -19,6 +20,8 @@ pub struct Nav<'a> {
     pub user_name: &'a str,
     pub organization_name: &'a str,
     pub csrf: &'a str,
+    /// Owners and admins get a link to the jobs dashboard.
+    pub can_see_jobs: bool,
 }
 
 pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
@@ -49,6 +52,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         nav {
                             a href="/prospects" { "Prospects" }
                             a href="/events" { "Events" }
+                            @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(nav.csrf);
                                 button.link type="submit" { "Sign out " (nav.user_name) }

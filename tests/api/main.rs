@@ -9,6 +9,7 @@ mod e2e;
 mod events;
 mod helpers;
 mod intake;
+mod jobs_dashboard;
 mod metrics;
 #[path = "../support/moto.rs"]
 mod moto;
