@@ -5,6 +5,7 @@
 mod auth_and_prospects;
 mod cli;
 mod crash;
+mod deploy;
 mod e2e;
 mod events;
 mod helpers;
