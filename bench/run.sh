@@ -6,10 +6,18 @@
 #   3. audience bursts of 1,000 / 5,000 / 10,000 people with `rally rehearse`,
 #      with drain time and the server's peak memory (VmHWM)
 # The load generator runs on the same machine; figures are comparable
-# within one run, so read them as ratios. Usage: bench/run.sh [seconds]
+# within one run, so read them as ratios.
+#
+# Usage: bench/run.sh [seconds] [backend] [burst sizes]
+#   backend: sqlite (default, the embedded default), postgres (Postgres for
+#   data and the SQL queue, on $BENCH_POSTGRES, default the local server), or
+#   postgres+sqs (Postgres, jobs on SQS: moto's server, started here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
+BACKEND="${2:-sqlite}"
+BURSTS="${3:-1000 5000 10000}"
+PG_SERVER="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -20,7 +28,12 @@ RALLY="$CARGO_TARGET_DIR/release/rally"
 HELLO="$CARGO_TARGET_DIR/release/examples/hello"
 WORK="$(mktemp -d)"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    sleep 1
+    for db in "${DATABASES[@]}"; do psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
@@ -34,15 +47,46 @@ rps() {
     grep "Requests/sec" <<<"$out" | awk '{printf "%d", $2}'
 }
 
-# serve NAME PORT [ARGS...]: a fresh Rally with the demo form, in its own folder.
-# The per-address rate limit is lifted: the load generator is one address
-# sending far more than any venue, and a 429 is not durable intake.
+# The backend's environment for every rally process of a server NAME.
+DATABASES=()
+backend_env() {
+    local name=$1
+    case "$BACKEND" in
+        sqlite) echo "DATABASE_URL=sqlite:$WORK/$name/rally.db" ;;
+        postgres|postgres+sqs)
+            echo "DATABASE_URL=$PG_SERVER/bench_$name"
+            echo "RALLY_SECRET_KEY=bench-secret-key-long-enough-for-hmac-signing"
+            if [ "$BACKEND" = postgres+sqs ]; then
+                echo "RALLY_QUEUE_BACKEND=sqs"
+                echo "RALLY_SQS_QUEUE_PREFIX=bench-$name"
+                echo "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9500"
+                echo "AWS_REGION=us-east-1"
+                echo "AWS_ACCESS_KEY_ID=bench"
+                echo "AWS_SECRET_ACCESS_KEY=bench"
+            fi ;;
+        *) echo "unknown backend $BACKEND (sqlite, postgres, postgres+sqs)" >&2; exit 2 ;;
+    esac
+}
+database_url() { backend_env "$1" | sed -n 's/^DATABASE_URL=//p'; }
+
+# serve NAME PORT [ARGS...]: a fresh Rally with the demo form, in its own
+# folder and database. The per-address rate limit is lifted: the load
+# generator is one address sending far more than any venue, and a 429 is
+# not durable intake.
 serve() {
     local name=$1 port=$2; shift 2
     mkdir -p "$WORK/$name"
-    (cd "$WORK/$name" && RUST_LOG=warn RALLY_FORM_MIN_FILL_MS=0 \
+    if [ "$BACKEND" != sqlite ]; then
+        psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS bench_$name WITH (FORCE)" -c "CREATE DATABASE bench_$name"
+        DATABASES+=("bench_$name")
+    fi
+    if [ "$BACKEND" = postgres+sqs ]; then
+        env $(backend_env "$name") "$RALLY" queues create >/dev/null
+    fi
+    (cd "$WORK/$name" && exec env $(backend_env "$name") RUST_LOG=warn RALLY_FORM_MIN_FILL_MS=0 \
         RALLY_RATE_IP_PER_SEC=100000000 RALLY_RATE_IP_BURST=100000000 \
-        exec "$RALLY" serve --demo --bind "127.0.0.1:$port" "$@" >log 2>&1) &
+        RALLY_WORKER_CONCURRENCY="${BENCH_WORKER_CONCURRENCY:-4}" \
+        "$RALLY" serve --demo --bind "127.0.0.1:$port" "$@" >log 2>&1) &
     PIDS+=($!)
     wait_up "http://127.0.0.1:$port/healthz"
 }
@@ -52,6 +96,12 @@ pid_of() { pgrep -f "bind 127.0.0.1:$1" | head -1; }
 # (a server with a backlog keeps its workers busy long after wrk stops).
 stop() { kill "$(pid_of "$1")" 2>/dev/null || true; sleep 1; }
 
+if [ "$BACKEND" = postgres+sqs ]; then
+    command -v moto_server >/dev/null 2>&1 || python3 -m pip install --quiet 'moto[server]>=5,<6'
+    moto_server -H 127.0.0.1 -p 9500 >/dev/null 2>&1 & PIDS+=($!)
+    for _ in $(seq 100); do curl -s http://127.0.0.1:9500 >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+echo "backend: $BACKEND"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load generator on the same machine"
 
 "$HELLO" 127.0.0.1:9100 & HELLO_PID=$!; PIDS+=($HELLO_PID)
@@ -70,12 +120,12 @@ BOTH_RPS=$(RALLY_TS=$(render_time 9102) wrk -t2 -c100 -d"${DURATION}s" -s bench/
 echo "sustained intake, with workers: $BOTH_RPS submissions/s (ratio $(awk "BEGIN {printf \"%.2f\", $BOTH_RPS/$HELLO_RPS}"))"
 stop 9102
 
-for people in 1000 5000 10000; do
+for people in $BURSTS; do
     serve "burst$people" $((9200 + people / 1000))
     port=$((9200 + people / 1000))
     echo "--- burst of $people people"
     "$RALLY" rehearse --url "http://127.0.0.1:$port/f/demo" --people "$people" --think-ms 500 \
-        --database "sqlite:$WORK/burst$people/rally.db" --quiet
+        --database "$(database_url "burst$people")" --quiet
     echo "peak RSS: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$(pid_of $port)/status")"
     stop "$port"
 done

@@ -58,7 +58,7 @@ enum Command {
         /// Per-request timeout in seconds.
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
-        /// The instance's database (sqlite:PATH): wait for processing and check duplicates.
+        /// The instance's database (sqlite:PATH or postgres://…): wait for processing and check duplicates.
         #[arg(long, conflicts_with = "metrics_url")]
         database: Option<String>,
         /// The instance's /metrics address: wait for processing (deployed instances).
