@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Conn, EnqueueError, Store,
+    queue::on_store,
     sqs::{OutcomeSink, Outgoing, SqsQueue},
 };
 
@@ -104,10 +105,8 @@ pub(crate) async fn insert(
 /// Rows waiting in the outbox, and the age in seconds of the oldest.
 pub(crate) async fn waiting(store: &Store) -> Result<(i64, Option<i64>), sqlx::Error> {
     let sql = "SELECT COUNT(*), MIN(created_at) FROM jobs_outbox";
-    let (n, oldest): (i64, Option<i64>) = match store {
-        Store::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await?,
-        Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await?,
-    };
+    let (n, oldest): (i64, Option<i64>) =
+        on_store!(store, pool => sqlx::query_as(sql).fetch_one(pool).await?);
     Ok((n, oldest.map(|at| ((now_ms() - at) / 1000).max(0))))
 }
 
@@ -260,24 +259,14 @@ impl DbOutcomes {
             let sql = "INSERT INTO jobs_outcomes (kind, succeeded, failed, dead) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (kind) DO UPDATE SET succeeded = jobs_outcomes.succeeded + excluded.succeeded,
                      failed = jobs_outcomes.failed + excluded.failed, dead = jobs_outcomes.dead + excluded.dead";
-            let result = match &self.store {
-                Store::Sqlite(pool) => sqlx::query(sql)
-                    .bind(kind)
-                    .bind(succeeded)
-                    .bind(failed)
-                    .bind(dead)
-                    .execute(pool)
-                    .await
-                    .map(|_| ()),
-                Store::Postgres(pool) => sqlx::query(sql)
-                    .bind(kind)
-                    .bind(succeeded)
-                    .bind(failed)
-                    .bind(dead)
-                    .execute(pool)
-                    .await
-                    .map(|_| ()),
-            };
+            let result = on_store!(&self.store, pool => sqlx::query(sql)
+                .bind(kind)
+                .bind(succeeded)
+                .bind(failed)
+                .bind(dead)
+                .execute(pool)
+                .await
+                .map(|_| ()));
             if let Err(err) = result {
                 tracing::warn!(error = %err, "could not record job outcomes; keeping them");
                 let mut kept = self.counts.lock().unwrap_or_else(|e| e.into_inner());
@@ -327,26 +316,15 @@ impl OutcomeSink for DbOutcomes {
         );
         tokio::spawn(async move {
             let sql = "INSERT INTO jobs_failures (kind, attempt, dead, error, at) VALUES ($1, $2, $3, $4, $5)";
-            let result = match &store {
-                Store::Sqlite(pool) => sqlx::query(sql)
-                    .bind(kind)
-                    .bind(attempt as i64)
-                    .bind(dead)
-                    .bind(&error)
-                    .bind(now_ms())
-                    .execute(pool)
-                    .await
-                    .map(|_| ()),
-                Store::Postgres(pool) => sqlx::query(sql)
-                    .bind(kind)
-                    .bind(attempt as i64)
-                    .bind(dead)
-                    .bind(&error)
-                    .bind(now_ms())
-                    .execute(pool)
-                    .await
-                    .map(|_| ()),
-            };
+            let result = on_store!(&store, pool => sqlx::query(sql)
+                .bind(kind)
+                .bind(attempt as i64)
+                .bind(dead)
+                .bind(&error)
+                .bind(now_ms())
+                .execute(pool)
+                .await
+                .map(|_| ()));
             if let Err(err) = result {
                 tracing::warn!(error = %err, "could not record a job failure");
             }
@@ -359,10 +337,8 @@ pub(crate) async fn outcomes(
     store: &Store,
 ) -> Result<HashMap<String, (i64, i64, i64)>, sqlx::Error> {
     let sql = "SELECT kind, succeeded, failed, dead FROM jobs_outcomes";
-    let rows: Vec<(String, i64, i64, i64)> = match store {
-        Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
-        Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
-    };
+    let rows: Vec<(String, i64, i64, i64)> =
+        on_store!(store, pool => sqlx::query_as(sql).fetch_all(pool).await?);
     Ok(rows
         .into_iter()
         .map(|(k, s, f, d)| (k, (s, f, d)))
@@ -375,10 +351,7 @@ pub(crate) async fn recent_failures(
     limit: i64,
 ) -> Result<Vec<(i64, String, i64, String)>, sqlx::Error> {
     let sql = "SELECT id, kind, attempt, error FROM jobs_failures WHERE NOT dead ORDER BY id DESC LIMIT $1";
-    match store {
-        Store::Sqlite(pool) => sqlx::query_as(sql).bind(limit).fetch_all(pool).await,
-        Store::Postgres(pool) => sqlx::query_as(sql).bind(limit).fetch_all(pool).await,
-    }
+    on_store!(store, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)
 }
 
 /// Deletes failure records older than `older_than`.
@@ -388,16 +361,9 @@ pub(crate) async fn prune_failures(
 ) -> Result<u64, sqlx::Error> {
     let cutoff = now_ms() - older_than.as_millis() as i64;
     let sql = "DELETE FROM jobs_failures WHERE at < $1";
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sql)
-            .bind(cutoff)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-        Store::Postgres(pool) => sqlx::query(sql)
-            .bind(cutoff)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-    }
+    on_store!(store, pool => sqlx::query(sql)
+        .bind(cutoff)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
 }

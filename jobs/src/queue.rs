@@ -97,11 +97,12 @@ pub enum Conn<'c> {
 macro_rules! on_store {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use on_store;
 
 /// SQL written once for "this job will not run again".
 const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";

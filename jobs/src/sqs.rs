@@ -160,22 +160,21 @@ impl SqsQueue {
 
     /// The queue name for a job kind.
     pub fn queue_name(&self, kind: &str) -> String {
-        let base = format!("{}-{}", self.config.prefix, kind.replace('.', "-"));
-        if self.config.fifo {
-            format!("{base}.fifo")
-        } else {
-            base
-        }
+        self.name(kind, "")
     }
 
     /// The dead-letter queue name for a job kind.
     pub fn dead_letter_name(&self, kind: &str) -> String {
-        let base = format!("{}-{}-dlq", self.config.prefix, kind.replace('.', "-"));
-        if self.config.fifo {
-            format!("{base}.fifo")
-        } else {
-            base
-        }
+        self.name(kind, "-dlq")
+    }
+
+    fn name(&self, kind: &str, suffix: &str) -> String {
+        let fifo = if self.config.fifo { ".fifo" } else { "" };
+        format!(
+            "{}-{}{suffix}{fifo}",
+            self.config.prefix,
+            kind.replace('.', "-")
+        )
     }
 
     /// Creates, for each kind, the dead-letter queue and the queue with its

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rally::{domain::FormInput, jobs::FormSubmission};
 
-use crate::helpers::{hidden, spawn_app};
+use crate::helpers::{TestApp, hidden, spawn_app};
 
 fn doomed_job() -> FormSubmission {
     FormSubmission {
@@ -23,7 +23,21 @@ fn doomed_job() -> FormSubmission {
     }
 }
 
-async fn wait_for_page(app: &crate::helpers::TestApp, text: &str) -> String {
+/// POSTs a dead-letter action for dead letter `id`.
+async fn settle(app: &TestApp, path: &str, csrf: &str, id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .form(&[
+            ("_csrf", csrf),
+            ("queue", "rally.form_submission"),
+            ("id", id),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_page(app: &TestApp, text: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let page = app.page("/jobs").await;
@@ -59,17 +73,7 @@ async fn owners_see_queues_and_settle_dead_letters() {
     let id = hidden(&page, "id");
 
     // Without the session's CSRF token nothing happens.
-    let res = app
-        .client
-        .post(app.url("/jobs/dead/discard"))
-        .form(&[
-            ("_csrf", "forged"),
-            ("queue", "rally.form_submission"),
-            ("id", &id),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = settle(&app, "/jobs/dead/discard", "forged", &id).await;
     assert_eq!(res.status(), 403);
 
     // Retry: it runs again (and, its form still missing, dies again).

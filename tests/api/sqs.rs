@@ -16,6 +16,36 @@ use crate::{
     moto::Moto,
 };
 
+/// Runs `rally queues create` with the server's environment; the names it printed.
+fn create_queues(server: &Server) -> String {
+    let out = rally(&server.database)
+        .envs(server.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["queues", "create"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A server process on SQS (moto), with these settings besides.
+async fn sqs_server(moto: &Moto, extra: &[(&'static str, &str)]) -> Server {
+    let mut server = Server::new().await;
+    server.env = moto.env().to_vec();
+    server.env.extend([
+        ("RALLY_QUEUE_BACKEND", "sqs".to_string()),
+        ("RALLY_SQS_QUEUE_PREFIX", prefix()),
+        ("RALLY_SQS_WAIT_SECS", "1".to_string()),
+    ]);
+    server
+        .env
+        .extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    server
+}
+
 fn prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
@@ -82,26 +112,10 @@ async fn intake_under_sqs_reaches_prospects() {
 #[tokio::test]
 async fn sqs_stopped_mid_burst_loses_nothing() {
     let moto = Arc::new(Moto::start());
-    let mut server = Server::new().await;
-    server.env = moto.env().to_vec();
-    server.env.extend([
-        ("RALLY_QUEUE_BACKEND", "sqs".to_string()),
-        ("RALLY_SQS_QUEUE_PREFIX", prefix()),
-        ("RALLY_SQS_WAIT_SECS", "1".to_string()),
-    ]);
+    let server = sqs_server(&moto, &[]).await;
     // `rally queues create` makes the queues, and again changes nothing.
     for _ in 0..2 {
-        let out = rally(&server.database)
-            .envs(server.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .args(["queues", "create"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let names = String::from_utf8_lossy(&out.stdout).to_string();
+        let names = create_queues(&server);
         assert!(names.contains("-rally-form_submission-dlq"), "{names}");
     }
     let server = Arc::new(server);
@@ -178,25 +192,9 @@ async fn sqs_stopped_mid_burst_loses_nothing() {
 #[tokio::test]
 async fn killed_sqs_worker_is_redelivered() {
     let moto = Moto::start();
-    let mut server = Server::new().await;
-    server.env = moto.env().to_vec();
-    server.env.extend([
-        ("RALLY_QUEUE_BACKEND", "sqs".to_string()),
-        ("RALLY_SQS_QUEUE_PREFIX", prefix()),
-        ("RALLY_SQS_WAIT_SECS", "1".to_string()),
-        ("RALLY_SQS_VISIBILITY_SECS", "3".to_string()),
-    ]);
+    let server = sqs_server(&moto, &[("RALLY_SQS_VISIBILITY_SECS", "3")]).await;
+    create_queues(&server);
     let env = server.env.clone();
-    let out = rally(&server.database)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(["queues", "create"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut web = server.start_with(&["--no-workers"]).await;
     let ts = server.render_time().await;
     const PEOPLE: usize = 80;
