@@ -126,6 +126,9 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// Submissions that may wait for the intake writer before new ones get 503.
     pub intake_backlog: usize,
+    /// Intake writer tasks; 0 picks: 1 on SQLite (one writer at a time), 4
+    /// on Postgres (commits run in parallel).
+    pub intake_writers: usize,
     /// Submissions handled at once before new ones get 503.
     pub max_in_flight: usize,
     /// Unfinished jobs past which new submissions get 503.
@@ -216,6 +219,7 @@ impl Settings {
             form_min_fill: Duration::from_millis(parse_or(&get, "RALLY_FORM_MIN_FILL_MS", 1500)?),
             worker_concurrency,
             intake_backlog: parse_or(&get, "RALLY_INTAKE_BACKLOG", 20_000)?,
+            intake_writers: parse_or(&get, "RALLY_INTAKE_WRITERS", 0)?,
             max_in_flight: parse_or(&get, "RALLY_MAX_IN_FLIGHT", 16_384)?,
             max_queue_backlog: parse_or(&get, "RALLY_MAX_QUEUE_BACKLOG", 500_000)?,
             rate_ip_per_sec: parse_or(&get, "RALLY_RATE_IP_PER_SEC", 1_000)?,

@@ -108,9 +108,30 @@ impl Intake {
     /// past that, [`Intake::write`] answers [`IntakeError::Busy`] at once.
     /// The writer runs until every handle is dropped and all that was handed
     /// to it is committed; await the returned task to know it has finished.
-    pub fn start(pool: db::Pool, queue: Queue, backlog: usize) -> (Self, JoinHandle<()>) {
+    ///
+    /// SQLite has one writer at a time, so it gets one writer task. Postgres
+    /// commits concurrent transactions in parallel (each waits for its own
+    /// WAL flush), so several writers take turns at the channel: while one
+    /// commits, the next gathers the following batch.
+    pub fn start(
+        pool: db::Pool,
+        queue: Queue,
+        backlog: usize,
+        writers: usize,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(backlog.max(1));
-        (Self { tx }, tokio::spawn(writer(pool, queue, rx)))
+        let writers = match writers {
+            0 if pool.is_postgres() => 4,
+            0 => 1,
+            n => n,
+        };
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..writers {
+            tasks.spawn(writer(pool.clone(), queue.clone(), rx.clone()));
+        }
+        let all_done = tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+        (Self { tx }, all_done)
     }
 
     /// Stores `write` durably; returns once it is committed.
@@ -131,11 +152,16 @@ impl Intake {
     }
 }
 
-async fn writer(pool: db::Pool, queue: Queue, mut rx: mpsc::Receiver<Pending>) {
+async fn writer(
+    pool: db::Pool,
+    queue: Queue,
+    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // `recv_many` waits for at least one write, then takes all that are
     // waiting: batches grow by themselves while the previous commit runs.
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The lock is held only while taking a batch, never while committing.
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let result = commit(&pool, &queue, &batch).await;
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = batch.len(), "intake batch failed");

@@ -220,8 +220,12 @@ impl App {
             );
             runtime
         });
-        let (intake, intake_writer) =
-            Intake::start(db.write.clone(), queue.clone(), settings.intake_backlog);
+        let (intake, intake_writer) = Intake::start(
+            db.write.clone(),
+            queue.clone(),
+            settings.intake_backlog,
+            settings.intake_writers,
+        );
         let limits = Arc::new(Limits::new(
             settings.max_in_flight,
             settings.max_queue_backlog,
