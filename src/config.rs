@@ -156,7 +156,26 @@ pub struct Settings {
     /// An SQS client to use instead of one from the AWS SDK's standard
     /// environment (for embedding and tests; never set from the environment).
     pub sqs_client: Option<jobs::sqs::aws::Client>,
+    pub mail: MailSettings,
+    /// Sign-in (and password-reset) attempts allowed per minute for one
+    /// account and from one address.
+    pub signin_per_account_per_min: u32,
+    pub signin_per_ip_per_min: u32,
+    /// The address people reach Rally at, for links in emails; taken from
+    /// each request's host when unset.
+    pub public_url: Option<String>,
     pub json_logs: bool,
+}
+
+/// Transactional email: Mailgun when its key and domain are set, otherwise
+/// the development mailbox (`/dev/mailbox`).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub mailgun_api_key: Option<Token>,
+    pub mailgun_domain: Option<String>,
+    /// The API's base address: the US or EU region's, or `MAILGUN_BASE_URL`.
+    pub mailgun_base_url: String,
+    pub from: String,
 }
 
 /// `RALLY_QUEUE_BACKEND`.
@@ -252,6 +271,20 @@ impl Settings {
                 visibility: Duration::from_secs(parse_or(&get, "RALLY_SQS_VISIBILITY_SECS", 60)?),
             },
             sqs_client: None,
+            mail: mail_settings(&get, production)?,
+            signin_per_account_per_min: parse_or(&get, "RALLY_SIGNIN_PER_ACCOUNT_PER_MIN", 5)?,
+            signin_per_ip_per_min: parse_or(&get, "RALLY_SIGNIN_PER_IP_PER_MIN", 30)?,
+            public_url: match get("RALLY_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty())
+            {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
+                Some(url) => bail!("RALLY_PUBLIC_URL: expected an http(s) address, got {url:?}"),
+                None if production => bail!(
+                    "RALLY_PUBLIC_URL must be set when RALLY_ENV=production: links in emails are built from it"
+                ),
+                None => None,
+            },
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,
         })
     }
@@ -290,6 +323,33 @@ impl Settings {
         self.secret_key = Some(key.clone());
         Ok(key)
     }
+}
+
+fn mail_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    production: bool,
+) -> anyhow::Result<MailSettings> {
+    let api_key = get("MAILGUN_API_KEY").filter(|k| !k.is_empty()).map(Token);
+    let domain = get("MAILGUN_DOMAIN").filter(|d| !d.is_empty());
+    if api_key.is_some() != domain.is_some() {
+        bail!("MAILGUN_API_KEY and MAILGUN_DOMAIN must be set together");
+    }
+    if production && api_key.is_none() {
+        bail!(
+            "MAILGUN_API_KEY and MAILGUN_DOMAIN are required when RALLY_ENV=production: the development mailbox is for development"
+        );
+    }
+    let region_base = match get("MAILGUN_REGION").as_deref().unwrap_or("us") {
+        "us" => "https://api.mailgun.net",
+        "eu" => "https://api.eu.mailgun.net",
+        other => bail!("MAILGUN_REGION: expected us or eu, got {other:?}"),
+    };
+    Ok(MailSettings {
+        mailgun_api_key: api_key,
+        mailgun_domain: domain,
+        mailgun_base_url: get("MAILGUN_BASE_URL").unwrap_or_else(|| region_base.to_string()),
+        from: get("RALLY_EMAIL_FROM").unwrap_or_else(|| "Rally <no-reply@rally.localhost>".into()),
+    })
 }
 
 fn parse_or<T>(get: &impl Fn(&str) -> Option<String>, key: &str, default: T) -> anyhow::Result<T>

@@ -774,3 +774,233 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
         times: rows.iter().map(|(at, _, _)| *at).collect(),
     })
 }
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A new user who owns a new organization of `kind`. The organization's
+/// slug comes from its name, made unique with a number when needed.
+/// Returns (user id, organization id).
+pub async fn create_account(
+    tx: &mut Tx,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+    organization: &str,
+    kind: &str,
+) -> Result<(i64, i64), SignUpError> {
+    let now = now_ms();
+    let user: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(now)
+    .fetch_optional(&mut **c)
+    .await)?;
+    let user = user.ok_or(SignUpError::EmailTaken)?;
+    let base = slugify(organization);
+    let mut n = 1;
+    let org = loop {
+        let slug = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+            "INSERT INTO organizations (slug, name, kind, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (slug) DO NOTHING RETURNING id",
+        )
+        .bind(&slug)
+        .bind(organization)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&mut **c)
+        .await)?;
+        match id {
+            Some(id) => break id,
+            None => n += 1,
+        }
+    };
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO memberships (user_id, organization_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+    )
+    .bind(user)
+    .bind(org)
+    .bind(now)
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))?;
+    audit(
+        tx,
+        org,
+        Some(user),
+        "organization_created",
+        Some(user),
+        kind,
+    )
+    .await?;
+    Ok((user, org))
+}
+
+/// `"Lima & Co. Sales"` → `"lima-co-sales"`; never empty.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() { "org".into() } else { slug }
+}
+
+/// Records a change to an organization's people or roles.
+pub async fn audit(
+    tx: &mut Tx,
+    organization_id: i64,
+    actor: Option<i64>,
+    action: &str,
+    subject: Option<i64>,
+    detail: &str,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO audit_log (organization_id, actor_user_id, action, subject_user_id, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(organization_id)
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(detail)
+    .bind(now_ms())
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
+}
+
+/// Stores a one-time token (its hash) for `purpose`, valid for `ttl`.
+pub async fn create_email_token(
+    tx: &mut Tx,
+    token_hash: &str,
+    user_id: i64,
+    purpose: &str,
+    ttl: Duration,
+) -> sqlx::Result<()> {
+    let now = now_ms();
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(purpose)
+    .bind(now)
+    .bind(now + ttl.as_millis() as i64)
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
+}
+
+/// Uses up a valid, unused token of `purpose`: its user's id, or `None`
+/// when the token is unknown, expired or already used.
+pub async fn use_email_token(
+    tx: &mut Tx,
+    token_hash: &str,
+    purpose: &str,
+) -> sqlx::Result<Option<i64>> {
+    let now = now_ms();
+    on_tx!(tx, c => sqlx::query_scalar(
+        "UPDATE email_tokens SET used_at = $3
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+         RETURNING user_id",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .bind(now)
+    .fetch_optional(&mut **c)
+    .await)
+}
+
+/// Whether a token of `purpose` is valid now, without using it.
+pub async fn email_token_valid(pool: &Pool, token_hash: &str, purpose: &str) -> sqlx::Result<bool> {
+    on_pool!(pool, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM email_tokens
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .bind(now_ms())
+    .fetch_one(p)
+    .await)
+    .map(|n| n > 0)
+}
+
+pub async fn mark_email_verified(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
+}
+
+/// Sets a new password and ends every session of the user.
+pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    on_tx!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+}
+
+/// Ends every session of a user ("sign out everywhere").
+pub async fn delete_sessions_of(pool: &Pool, user_id: i64) -> sqlx::Result<u64> {
+    on_pool!(pool, p => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+/// A user's account details and first organization, for emails.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub email_verified_at: Option<i64>,
+    pub organization_id: Option<i64>,
+}
+
+pub async fn account(pool: &Pool, user_id: i64) -> sqlx::Result<Option<Account>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT u.id, u.email, u.name, u.email_verified_at,
+                (SELECT m.organization_id FROM memberships m WHERE m.user_id = u.id
+                 ORDER BY m.created_at LIMIT 1) AS organization_id
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(p)
+    .await)
+}

@@ -15,6 +15,9 @@ pub enum AppError {
     TooLarge,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// Throttled (sign-in, password reset): try again after this long.
+    #[error("too many attempts")]
+    TooMany(std::time::Duration),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -30,6 +33,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Enqueue(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -45,13 +49,24 @@ impl ResponseError for AppError {
                 "What you sent is larger than this page accepts.",
             ),
             Self::Forbidden(why) => ("Not allowed", *why),
+            Self::TooMany(_) => (
+                "Too many attempts",
+                "Too many attempts for this account or from this address. Wait a minute, then try again.",
+            ),
             Self::Database(_) | Self::Enqueue(_) | Self::Internal(_) => {
                 tracing::error!(error = ?self, "request failed");
                 ("Something went wrong", "Please try again in a moment.")
             }
         };
-        Response::builder()
-            .status(self.status())
+        let retry_after = match self {
+            Self::TooMany(wait) => Some(wait.as_secs().max(1).to_string()),
+            _ => None,
+        };
+        let mut response = Response::builder().status(self.status());
+        if let Some(secs) = retry_after {
+            response = response.header("retry-after", secs);
+        }
+        response
             .content_type("text/html; charset=utf-8")
             .body(views::error_page(title, message).into_string())
     }

@@ -49,7 +49,7 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
 }
 
 /// Every queue (job kind) Rally has, in the order `rally worker` lists them.
-pub const QUEUES: &[&str] = &[FormSubmission::KIND];
+pub const QUEUES: &[&str] = &[FormSubmission::KIND, crate::email::EmailSend::KIND];
 
 /// Checks `--queues` names: each must be one of [`QUEUES`].
 pub fn check_queues(queues: &[String]) -> anyhow::Result<()> {
@@ -66,18 +66,29 @@ pub fn check_queues(queues: &[String]) -> anyhow::Result<()> {
 
 /// Starts the workers this process runs: those of `queues`, or of every
 /// queue when it is empty.
-pub fn start_workers(runtime: &mut Runtime, pool: db::Pool, concurrency: usize, queues: &[String]) {
+pub fn start_workers(
+    runtime: &mut Runtime,
+    pool: db::Pool,
+    mailer: crate::email::Mailer,
+    concurrency: usize,
+    queues: &[String],
+) {
     let wanted = |kind: &str| queues.is_empty() || queues.iter().any(|q| q == kind);
+    let options = WorkerOptions {
+        concurrency,
+        ..WorkerOptions::default()
+    };
     if wanted(FormSubmission::KIND) {
-        runtime.spawn(
-            WorkerOptions {
-                concurrency,
-                ..WorkerOptions::default()
-            },
-            move |job: FormSubmission| {
-                let pool = pool.clone();
-                async move { process_submission(&pool, job).await }
-            },
-        );
+        let pool = pool.clone();
+        runtime.spawn(options.clone(), move |job: FormSubmission| {
+            let pool = pool.clone();
+            async move { process_submission(&pool, job).await }
+        });
+    }
+    if wanted(crate::email::EmailSend::KIND) {
+        runtime.spawn(options, move |job: crate::email::EmailSend| {
+            let (pool, mailer) = (pool.clone(), mailer.clone());
+            async move { crate::email::send(&pool, &mailer, job).await }
+        });
     }
 }

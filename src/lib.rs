@@ -6,6 +6,9 @@ pub mod config;
 pub mod db;
 /// Domain types parsed at the edge.
 pub mod domain;
+/// Transactional email: templates, the EmailSend job, Mailgun and the
+/// development mailbox.
+pub mod email;
 /// The single error type of the HTTP layer.
 pub mod error;
 /// CSV export of prospects.

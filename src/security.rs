@@ -81,9 +81,34 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes on a blocking thread: argon2 is deliberately slow and must not
-/// stall the async workers that serve form intake.
+/// Password hashes computed at once, at most: half the cores (at least
+/// one), so a wave of sign-ins queues here instead of taking every core
+/// from form intake.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new((cores / 2).max(1))
+});
+
+/// How long a sign-in may wait for its turn before it is told to retry.
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Raised when password hashing is saturated for longer than [`HASH_WAIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("too many sign-ins at once; try again in a moment")]
+pub struct HashingBusy;
+
+async fn hashing_turn() -> anyhow::Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(HashingBusy.into()),
+    }
+}
+
+/// Hashes on a blocking thread, one of a bounded few at once: argon2 is
+/// deliberately slow and must not stall the async workers that serve form
+/// intake.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut salt);
@@ -97,6 +122,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 }
 
 pub async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(argon2()

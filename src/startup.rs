@@ -145,6 +145,7 @@ impl WorkerProcess {
         crate::jobs::start_workers(
             &mut runtime,
             db.write.clone(),
+            crate::email::Mailer::from_settings(&settings.mail),
             concurrency.unwrap_or(settings.worker_concurrency).max(1),
             queues,
         );
@@ -200,6 +201,7 @@ impl App {
         };
         let queue = open_queue(&settings, &db.write).await;
         let monitor = open_queue(&settings, &db.read).await;
+        let mailer = crate::email::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
         tokio::spawn({
             let (queue, token) = (queue.clone(), token.child_token());
@@ -215,6 +217,7 @@ impl App {
             crate::jobs::start_workers(
                 &mut runtime,
                 db.write.clone(),
+                mailer.clone(),
                 settings.worker_concurrency,
                 &[],
             );
@@ -247,6 +250,21 @@ impl App {
                 .clean_up(Duration::from_secs(60), token.child_token()),
         );
         let shutdown_timeout = settings.shutdown_timeout;
+        let signin_throttle = Arc::new(http::ratelimit::Throttle::new(
+            settings.signin_per_account_per_min,
+            settings.signin_per_ip_per_min,
+        ));
+        tokio::spawn({
+            let (throttle, token) = (signin_throttle.clone(), token.child_token());
+            async move {
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(300)) => throttle.forget_idle(),
+                    }
+                }
+            }
+        });
         let state = http::AppState {
             db,
             queue,
@@ -255,6 +273,8 @@ impl App {
             forms: db::FormCache::new(Duration::from_secs(5)),
             limits,
             rate_limits,
+            signin_throttle,
+            mailer: mailer.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             shutdown: token.clone(),
             secret,

@@ -6,7 +6,7 @@ use poem::{
     FromRequest, Request, RequestBody, Response, handler,
     http::StatusCode,
     web::{
-        Data, Form,
+        Data, Form, Query,
         cookie::{Cookie, CookieJar, SameSite},
     },
 };
@@ -96,9 +96,15 @@ pub fn home() -> Response {
     see_other("/prospects")
 }
 
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    signed_out: Option<String>,
+}
+
 #[handler]
-pub fn sign_in_page() -> Response {
-    html_response(StatusCode::OK, pages::sign_in("", None))
+pub fn sign_in_page(Query(q): Query<SignInQuery>) -> Response {
+    let notice = q.signed_out.map(|_| "You are signed out on every device.");
+    html_response(StatusCode::OK, pages::sign_in("", notice))
 }
 
 #[derive(Deserialize)]
@@ -109,6 +115,10 @@ pub struct SignInForm {
     password: String,
 }
 
+/// A hash to verify against when no account has the email, so that an
+/// unknown address takes as long to refuse as a wrong password.
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
 #[handler]
 pub async fn sign_in(
     req: &Request,
@@ -117,12 +127,36 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> AppResult<Response> {
     let email = form.email.trim().to_lowercase();
+    let ip = state.rate_limits.client_ip(req);
+    if let Err(wait) = state.signin_throttle.check(ip, &email) {
+        tracing::warn!(ip = ?ip, "sign-in throttled");
+        let message = format!(
+            "Too many sign-in attempts. Wait {} seconds, then try again.",
+            wait.as_secs().max(1)
+        );
+        let mut response = html_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::sign_in(&form.email, Some(&message)),
+        );
+        response.headers_mut().insert(
+            "retry-after",
+            poem::http::HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Ok(response);
+    }
     let user = db::user_by_email(&state.db.read, &email).await?;
+    let password_ok = !form.password.is_empty() && form.password.len() <= 1024;
     let valid = match &user {
-        Some(user) if !form.password.is_empty() && form.password.len() <= 1024 => {
+        Some(user) if password_ok => {
             security::verify_password(form.password.clone(), user.password_hash.clone()).await?
         }
-        _ => false,
+        _ => {
+            let dummy = DUMMY_HASH
+                .get_or_try_init(|| security::hash_password(security::random_token()))
+                .await?;
+            let _ = security::verify_password(form.password.clone(), dummy.clone()).await?;
+            false
+        }
     };
     let Some(user) = user.filter(|_| valid) else {
         return Ok(html_response(
@@ -133,22 +167,41 @@ pub async fn sign_in(
             ),
         ));
     };
+    start_session(req, jar, &state, user.id).await?;
+    Ok(see_other("/prospects"))
+}
+
+/// Starts a session for `user_id`: a random token in the cookie, its hash
+/// in the database.
+pub async fn start_session(
+    req: &Request,
+    jar: &CookieJar,
+    state: &AppState,
+    user_id: i64,
+) -> AppResult<()> {
     let token = security::random_token();
     db::create_session(
         &state.db.write,
         &security::sha256_hex(&token),
-        user.id,
+        user_id,
         SESSION_TTL,
     )
     .await?;
     let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(is_https(req, &state));
+    cookie.set_secure(is_https(req, state));
     cookie.set_path("/");
     cookie.set_max_age(SESSION_TTL);
     jar.add(cookie);
-    Ok(see_other("/prospects"))
+    Ok(())
+}
+
+pub fn clear_session_cookie(jar: &CookieJar) {
+    let mut cookie = Cookie::named(SESSION_COOKIE);
+    cookie.set_path("/");
+    cookie.make_removal();
+    jar.add(cookie);
 }
 
 #[derive(Deserialize)]
@@ -169,9 +222,6 @@ pub async fn sign_out(
     if let Some(token) = session_token(req) {
         db::delete_session(&state.db.write, &security::sha256_hex(&token)).await?;
     }
-    let mut cookie = Cookie::named(SESSION_COOKIE);
-    cookie.set_path("/");
-    cookie.make_removal();
-    jar.add(cookie);
+    clear_session_cookie(jar);
     Ok(see_other("/signin"))
 }

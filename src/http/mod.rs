@@ -1,5 +1,6 @@
 //! Routes, shared handler state and cross-cutting middleware.
 
+pub mod account;
 pub mod assets;
 mod auth;
 mod events;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub forms: crate::db::FormCache,
     pub limits: Arc<crate::intake::Limits>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    /// Sign-in and password-reset attempts, per account and per address.
+    pub signin_throttle: Arc<ratelimit::Throttle>,
+    pub mailer: crate::email::Mailer,
     pub metrics: Arc<metrics::Metrics>,
     /// Cancelled when the app shuts down: long-lived responses end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -59,6 +63,20 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .at("/f/:slug/thanks", get(intake::thanks))
         .at("/signin", get(auth::sign_in_page).post(auth::sign_in))
         .at("/signout", post(auth::sign_out))
+        .at("/signout/everywhere", post(account::sign_out_everywhere))
+        .at("/signup", get(account::sign_up_page).post(account::sign_up))
+        .at("/verify", get(account::verify))
+        .at("/account", get(account::account_page))
+        .at("/account/verify", post(account::resend_verification))
+        .at(
+            "/password/forgot",
+            get(account::forgot_page).post(account::forgot),
+        )
+        .at(
+            "/password/reset",
+            get(account::reset_page).post(account::reset),
+        )
+        .at("/dev/mailbox", get(account::mailbox))
         .at("/prospects", get(prospects::index))
         .at("/prospects/:id", get(prospects::show))
         .at("/events", get(events::index).post(events::create))

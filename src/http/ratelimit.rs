@@ -126,6 +126,45 @@ impl RateLimits {
     }
 }
 
+/// Throttles account operations (sign-in, password-reset requests) per
+/// account and per client address, so guessing one password and sweeping
+/// many accounts from one place are both slowed down.
+pub struct Throttle {
+    per_account: DefaultKeyedRateLimiter<String>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+}
+
+impl Throttle {
+    pub fn new(account_per_min: u32, ip_per_min: u32) -> Self {
+        let quota = |n: u32| Quota::per_minute(non_zero(n)).allow_burst(non_zero(n));
+        Self {
+            per_account: DefaultKeyedRateLimiter::keyed(quota(account_per_min)),
+            per_ip: DefaultKeyedRateLimiter::keyed(quota(ip_per_min)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Admits one attempt for `account` (lower-cased email) from `ip`, or
+    /// says how long to wait.
+    pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
+        let now = self.clock.now();
+        if let Some(ip) = ip {
+            self.per_ip
+                .check_key(&ip)
+                .map_err(|until| until.wait_time_from(now))?;
+        }
+        self.per_account
+            .check_key(&account.to_string())
+            .map_err(|until| until.wait_time_from(now))
+    }
+
+    pub fn forget_idle(&self) {
+        self.per_account.retain_recent();
+        self.per_ip.retain_recent();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +194,29 @@ mod tests {
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn account_attempts_are_throttled_per_account_and_per_address() {
+        let throttle = Throttle::new(3, 5);
+        let ip = Some("10.0.0.1".parse().unwrap());
+        for _ in 0..3 {
+            assert!(throttle.check(ip, "a@example.com").is_ok());
+        }
+        let wait = throttle.check(ip, "a@example.com").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(1) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        // Another account from the same place has its own allowance, until
+        // the address's runs out.
+        assert!(throttle.check(ip, "b@example.com").is_ok());
+        assert!(throttle.check(ip, "c@example.com").is_err());
+        assert!(
+            throttle
+                .check(Some("10.0.0.2".parse().unwrap()), "c@example.com")
+                .is_ok()
         );
     }
 }

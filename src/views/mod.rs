@@ -1,6 +1,7 @@
 //! maud views: the page layout, shared components and the pages.
 //! Every page works without JavaScript; htmx, when present, swaps fragments.
 
+pub mod account;
 pub mod events;
 pub mod jobs;
 pub mod pages;
@@ -53,6 +54,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                             a href="/prospects" { "Prospects" }
                             a href="/events" { "Events" }
                             @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
+                            a href="/account" { "Account" }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(nav.csrf);
                                 button.link type="submit" { "Sign out " (nav.user_name) }

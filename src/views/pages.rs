@@ -139,6 +139,8 @@ pub fn sign_in(email: &str, error: Option<&str>) -> Markup {
                     }
                     button.primary type="submit" { "Sign in" }
                 }
+                p { a href="/password/forgot" { "Forgot your password?" } }
+                p { "New to Rally? " a href="/signup" { "Create an account" } }
             }
         },
     )

@@ -2,6 +2,7 @@
 //! (SQLite, or Postgres when `RALLY_TEST_POSTGRES` is set),
 //! spoken to over HTTP like a browser would.
 
+mod accounts;
 mod auth_and_prospects;
 mod cli;
 mod crash;

@@ -1,0 +1,466 @@
+//! Accounts: sign-up with an organization, email verification through the
+//! development mailbox, password reset, sign out everywhere, sign-in
+//! throttling, and Mailgun against a local stub that checks what it gets.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::helpers::{TestApp, client, hidden, spawn_app, spawn_app_with};
+
+const NEW_PASSWORD: &str = "a new password 42";
+
+fn sign_up_form<'a>(email: &'a str, password: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("name", "Nadia Owner"),
+        ("email", email),
+        ("password", password),
+        ("organization", "Nadia's Franchise & Co"),
+        ("kind", "franchise"),
+    ]
+}
+
+/// The first link in the mailbox message with `subject`.
+async fn link_in_mailbox(app: &TestApp, subject: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = app.page("/dev/mailbox").await;
+        if let Some(at) = page.find(subject) {
+            let rest = &page[at..];
+            let start = rest.find("<a href=\"").expect("a link") + "<a href=\"".len();
+            let end = start + rest[start..].find('"').unwrap();
+            return rest[start..end].replace("&amp;", "&");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {subject:?} in the mailbox: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn sign_up_creates_an_owner_and_organization_then_verifies_the_email() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/signup").await.status(), 200);
+
+    // Bad input: the form comes back with messages and what was typed
+    // (never the password).
+    let res = app
+        .client
+        .post(app.url("/signup"))
+        .form(&[
+            ("name", ""),
+            ("email", "not-an-email"),
+            ("password", "short"),
+            ("organization", "Keep Me"),
+            ("kind", "pyramid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("value=\"not-an-email\"") && page.contains("value=\"Keep Me\""));
+    assert!(page.contains("Use at least 10 characters."), "{page}");
+    assert!(page.contains("Please choose what kind of organization it is."));
+    assert!(!page.contains("value=\"short\""));
+
+    let res = app
+        .client
+        .post(app.url("/signup"))
+        .form(&sign_up_form("Nadia@Example.com", "correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/account?welcome=1");
+    let account = app.page("/account?welcome=1").await;
+    assert!(account.contains("nadia@example.com") && account.contains("not confirmed yet"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM organizations WHERE slug = 'nadia-s-franchise-co' AND kind = 'franchise'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE u.email = 'nadia@example.com' AND m.role = 'owner'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'organization_created'")
+            .await,
+        1
+    );
+
+    // The same email again: refused, kindly.
+    let other = client();
+    let res = other
+        .post(app.url("/signup"))
+        .form(&sign_up_form("nadia@example.com", "another password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("An account already uses this email.")
+    );
+
+    let link = link_in_mailbox(&app, "Confirm your email address").await;
+    assert!(link.contains("/verify?token="), "{link}");
+    let res = app.client.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Email confirmed"));
+    assert!(app.page("/account").await.contains("confirmed"));
+    // A used link is refused.
+    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 400);
+    assert_eq!(app.get("/verify?token=forged").await.status(), 400);
+}
+
+#[tokio::test]
+async fn password_reset_by_email_ends_other_sessions() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    // Another device is signed in too.
+    let elsewhere = client();
+    let res = elsewhere
+        .post(app.url("/signin"))
+        .form(&[
+            ("email", app.demo.email.as_str()),
+            ("password", app.demo.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    // Known and unknown addresses get the same answer.
+    let known = client()
+        .post(app.url("/password/forgot"))
+        .form(&[("email", app.demo.email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let unknown = client()
+        .post(app.url("/password/forgot"))
+        .form(&[("email", "nobody@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((known.status().as_u16(), unknown.status().as_u16()), (200, 200));
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+
+    let link = link_in_mailbox(&app, "Reset your Rally password").await;
+    let stranger = client();
+    assert_eq!(stranger.get(&link).send().await.unwrap().status(), 200);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let res = stranger
+        .post(app.url("/password/reset"))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", NEW_PASSWORD),
+            ("confirm", "different"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = stranger
+        .post(app.url("/password/reset"))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", NEW_PASSWORD),
+            ("confirm", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        stranger
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "signed in with the new password"
+    );
+    // Every earlier session ended.
+    assert_eq!(
+        elsewhere
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(app.get("/prospects").await.status(), 303);
+    // The old password no longer works; the new one does.
+    assert_eq!(app.sign_in_request(&[]).await.status(), 422);
+    let res = client()
+        .post(app.url("/signin"))
+        .form(&[
+            ("email", app.demo.email.as_str()),
+            ("password", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    // The link worked once.
+    assert_eq!(stranger.get(&link).send().await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let other = client();
+    other
+        .post(app.url("/signin"))
+        .form(&[
+            ("email", app.demo.email.as_str()),
+            ("password", app.demo.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let page = app.page("/account").await;
+    let csrf = hidden(&page, "_csrf");
+    let res = app
+        .client
+        .post(app.url("/signout/everywhere"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/signin?signed_out=everywhere");
+    assert_eq!(app.get("/prospects").await.status(), 303);
+    assert_eq!(
+        other
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_with_a_clear_message() {
+    let app = spawn_app_with(|s| {
+        s.signin_per_account_per_min = 3;
+        s.signin_per_ip_per_min = 100;
+    })
+    .await;
+    let attempt = |email: &'static str| {
+        let app = &app;
+        async move {
+            client()
+                .post(app.url("/signin"))
+                .form(&[("email", email), ("password", "wrong password")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("owner@demo.rally.test").await.status(), 422);
+    }
+    let res = attempt("owner@demo.rally.test").await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Too many sign-in attempts"), "{page}");
+    assert!(
+        page.contains("value=\"owner@demo.rally.test\""),
+        "the email is kept"
+    );
+    // The right password does not get past the throttle either.
+    assert_eq!(app.sign_in_request(&[]).await.status(), 429);
+    // Another account from the same address is unaffected.
+    assert_eq!(attempt("someone@else.test").await.status(), 422);
+}
+
+/// What the Mailgun stub received.
+#[derive(Debug, Clone)]
+struct Received {
+    authorization: String,
+    fields: Vec<(String, String)>,
+}
+
+/// A local stand-in for Mailgun's API that records each request and
+/// answers with the next scripted status (then 200).
+async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
+    use poem::{EndpointExt, Route, handler, listener::TcpListener, post, web::Data};
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(script.into_iter()));
+    #[handler]
+    async fn messages(
+        req: &poem::Request,
+        body: poem::Body,
+        Data(state): Data<&(
+            Arc<Mutex<Vec<Received>>>,
+            Arc<Mutex<std::vec::IntoIter<u16>>>,
+        )>,
+    ) -> poem::Response {
+        let bytes = body.into_vec().await.unwrap();
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap();
+        state.0.lock().unwrap().push(Received {
+            authorization: req.header("authorization").unwrap_or("").to_string(),
+            fields,
+        });
+        let status = state.1.lock().unwrap().next().unwrap_or(200);
+        poem::Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .content_type("application/json")
+            .body(r#"{"id":"<stub-1@mg.rally.test>","message":"Queued. Thank you."}"#)
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let app = Route::new()
+        .at("/v3/:domain/messages", post(messages))
+        .data((received.clone(), script));
+    tokio::spawn(poem::Server::new(TcpListener::bind(addr.to_string())).run(app));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (format!("http://{addr}"), received)
+}
+
+#[tokio::test]
+async fn mailgun_sends_once_per_key_and_retries_on_429() {
+    let (stub, received) = mailgun_stub(vec![429]).await;
+    let app = spawn_app_with(|s| {
+        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_domain = Some("mg.rally.test".into());
+        s.mail.mailgun_base_url = stub.clone();
+        s.mail.from = "Rally <no-reply@mg.rally.test>".into();
+    })
+    .await;
+    assert_eq!(app.get("/dev/mailbox").await.status(), 303, "sign in first");
+    let res = client()
+        .post(app.url("/password/forgot"))
+        .form(&[("email", app.demo.email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            received.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.drain().await;
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "429, then sent once: {got:?}");
+    use base64::Engine;
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("api:key-test-123")
+    );
+    let field = |r: &Received, name: &str| {
+        r.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    for request in &got {
+        assert_eq!(request.authorization, expected_auth);
+        assert_eq!(field(request, "to"), app.demo.email);
+        assert_eq!(field(request, "from"), "Rally <no-reply@mg.rally.test>");
+        assert_eq!(field(request, "subject"), "Reset your Rally password");
+        assert!(field(request, "text").contains("/password/reset?token="));
+        assert!(field(request, "html").contains("<a href="));
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM emails WHERE sent_at IS NOT NULL AND provider_id = '<stub-1@mg.rally.test>'")
+            .await,
+        1
+    );
+    // Running the job again for the same key sends nothing more.
+    let key: String = rally::on_pool!(&app.pool, p => sqlx::query_scalar("SELECT key FROM emails")
+        .fetch_one(p)
+        .await
+        .unwrap());
+    rally::email::send(
+        &app.pool,
+        &rally::email::Mailer::from_settings(&rally::config::MailSettings {
+            mailgun_api_key: Some(rally::config::Token("key-test-123".into())),
+            mailgun_domain: Some("mg.rally.test".into()),
+            mailgun_base_url: stub,
+            from: "x".into(),
+        }),
+        rally::email::EmailSend { key },
+    )
+    .await
+    .unwrap();
+    assert_eq!(received.lock().unwrap().len(), 2);
+    // With Mailgun configured there is no development mailbox.
+    app.sign_in().await;
+    assert_eq!(app.get("/dev/mailbox").await.status(), 404);
+}
+
+#[tokio::test]
+async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
+    let (stub, received) = mailgun_stub(vec![400]).await;
+    let app = spawn_app_with(|s| {
+        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_domain = Some("mg.rally.test".into());
+        s.mail.mailgun_base_url = stub;
+    })
+    .await;
+    client()
+        .post(app.url("/password/forgot"))
+        .form(&[("email", app.demo.email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let queue = jobs::SqlQueue::new(app.pool.queue_store(), Default::default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while queue.dead_letters(10).await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = queue.dead_letters(10).await.unwrap();
+    assert!(
+        dead[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("Mailgun refused the message (400"),
+        "{dead:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(received.lock().unwrap().len(), 1, "not retried");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM emails WHERE sent_at IS NULL AND error LIKE '%400%'")
+            .await,
+        1
+    );
+}
