@@ -154,7 +154,10 @@ async fn password_reset_by_email_ends_other_sessions() {
         .send()
         .await
         .unwrap();
-    assert_eq!((known.status().as_u16(), unknown.status().as_u16()), (200, 200));
+    assert_eq!(
+        (known.status().as_u16(), unknown.status().as_u16()),
+        (200, 200)
+    );
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
 
     let link = link_in_mailbox(&app, "Reset your Rally password").await;
@@ -310,6 +313,12 @@ struct Received {
     fields: Vec<(String, String)>,
 }
 
+/// What the stub keeps: the requests, and the statuses still to answer.
+type StubState = (
+    Arc<Mutex<Vec<Received>>>,
+    Arc<Mutex<std::vec::IntoIter<u16>>>,
+);
+
 /// A local stand-in for Mailgun's API that records each request and
 /// answers with the next scripted status (then 200).
 async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
@@ -320,10 +329,7 @@ async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
     async fn messages(
         req: &poem::Request,
         body: poem::Body,
-        Data(state): Data<&(
-            Arc<Mutex<Vec<Received>>>,
-            Arc<Mutex<std::vec::IntoIter<u16>>>,
-        )>,
+        Data(state): Data<&StubState>,
     ) -> poem::Response {
         let bytes = body.into_vec().await.unwrap();
         let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap();
