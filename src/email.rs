@@ -321,6 +321,29 @@ pub fn password_reset(
     message(key, organization_id, to, subject, body, text)
 }
 
+/// "You are invited to join …".
+pub fn invitation(
+    key: String,
+    organization_id: i64,
+    to: &str,
+    inviter: &str,
+    organization: &str,
+    role: &str,
+    link: &str,
+) -> Email {
+    let subject = format!("{inviter} invited you to {organization} on Rally");
+    let body = html! {
+        p { "Hello," }
+        p { (inviter) " invited you to join " strong { (organization) } " on Rally as " (role) "." }
+        (button(link, "Accept the invitation"))
+        p { "The invitation works for seven days." }
+    };
+    let text = format!(
+        "Hello,\n\n{inviter} invited you to join {organization} on Rally as {role}. Accept the invitation here:\n\n{link}\n\nThe invitation works for seven days.\n"
+    );
+    message(key, Some(organization_id), to, &subject, body, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

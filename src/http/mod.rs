@@ -8,6 +8,7 @@ mod health;
 mod intake;
 mod jobs;
 pub mod metrics;
+mod people;
 mod prospects;
 pub mod ratelimit;
 
@@ -77,6 +78,17 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
             get(account::reset_page).post(account::reset),
         )
         .at("/dev/mailbox", get(account::mailbox))
+        .at("/people", get(people::index))
+        .at("/people/invite", post(people::invite))
+        .at("/people/invitations/:id/revoke", post(people::revoke))
+        .at("/people/:id/role", post(people::change_role))
+        .at("/people/:id/remove", post(people::remove))
+        .at("/people/transfer", post(people::transfer))
+        .at("/people/audit", get(people::audit))
+        .at(
+            "/invitations/accept",
+            get(people::accept_page).post(people::accept),
+        )
         .at("/prospects", get(prospects::index))
         .at("/prospects/:id", get(prospects::show))
         .at("/events", get(events::index).post(events::create))

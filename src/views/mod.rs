@@ -5,6 +5,7 @@ pub mod account;
 pub mod events;
 pub mod jobs;
 pub mod pages;
+pub mod people;
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -53,6 +54,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         nav {
                             a href="/prospects" { "Prospects" }
                             a href="/events" { "Events" }
+                            a href="/people" { "People" }
                             @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
                             a href="/account" { "Account" }
                             form.inline method="post" action="/signout" {

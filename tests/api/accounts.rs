@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::helpers::{TestApp, client, hidden, spawn_app, spawn_app_with};
+use crate::helpers::{client, hidden, spawn_app, spawn_app_with};
 
 const NEW_PASSWORD: &str = "a new password 42";
 
@@ -19,25 +19,6 @@ fn sign_up_form<'a>(email: &'a str, password: &'a str) -> Vec<(&'static str, &'a
         ("organization", "Nadia's Franchise & Co"),
         ("kind", "franchise"),
     ]
-}
-
-/// The first link in the mailbox message with `subject`.
-async fn link_in_mailbox(app: &TestApp, subject: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let page = app.page("/dev/mailbox").await;
-        if let Some(at) = page.find(subject) {
-            let rest = &page[at..];
-            let start = rest.find("<a href=\"").expect("a link") + "<a href=\"".len();
-            let end = start + rest[start..].find('"').unwrap();
-            return rest[start..end].replace("&amp;", "&");
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {subject:?} in the mailbox: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -113,7 +94,7 @@ async fn sign_up_creates_an_owner_and_organization_then_verifies_the_email() {
             .contains("An account already uses this email.")
     );
 
-    let link = link_in_mailbox(&app, "Confirm your email address").await;
+    let link = app.mail_link("Confirm your email address").await;
     assert!(link.contains("/verify?token="), "{link}");
     let res = app.client.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -160,7 +141,7 @@ async fn password_reset_by_email_ends_other_sessions() {
     );
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
 
-    let link = link_in_mailbox(&app, "Reset your Rally password").await;
+    let link = app.mail_link("Reset your Rally password").await;
     let stranger = client();
     assert_eq!(stranger.get(&link).send().await.unwrap().status(), 200);
     let token = link.split("token=").nth(1).unwrap().to_string();

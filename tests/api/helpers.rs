@@ -188,6 +188,27 @@ impl TestApp {
             .unwrap())
     }
 
+    /// The first link of the newest development-mailbox message that
+    /// contains `marker` (a subject, or "To someone@…"). The app's client
+    /// must be signed in as an owner or admin of the message's organization.
+    pub async fn mail_link(&self, marker: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let page = self.page("/dev/mailbox").await;
+            if let Some(at) = page.find(marker) {
+                let rest = &page[at..];
+                let start = rest.find("<a href=\"").expect("a link") + "<a href=\"".len();
+                let end = start + rest[start..].find('"').unwrap();
+                return rest[start..end].replace("&amp;", "&");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {marker:?} in the mailbox: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Jobs stored in the queue, in any state.
     pub async fn jobs_stored(&self) -> i64 {
         jobs::SqlQueue::new(self.pool.queue_store(), Default::default())

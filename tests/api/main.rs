@@ -17,6 +17,7 @@ mod metrics;
 mod moto;
 mod operations;
 mod overload;
+mod people;
 mod processes;
 mod ratelimit;
 mod rehearse;

@@ -15,6 +15,8 @@ use sqlx::{
 
 use crate::{config::DatabaseUrl, domain::Answers};
 
+pub mod people;
+
 /// A pool of either dialect.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -796,17 +798,9 @@ pub async fn create_account(
     kind: &str,
 ) -> Result<(i64, i64), SignUpError> {
     let now = now_ms();
-    let user: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (email) DO NOTHING RETURNING id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(password_hash)
-    .bind(now)
-    .fetch_optional(&mut **c)
-    .await)?;
-    let user = user.ok_or(SignUpError::EmailTaken)?;
+    let user = create_user(tx, name, email, password_hash)
+        .await?
+        .ok_or(SignUpError::EmailTaken)?;
     let base = slugify(organization);
     let mut n = 1;
     let org = loop {
@@ -849,6 +843,25 @@ pub async fn create_account(
     )
     .await?;
     Ok((user, org))
+}
+
+/// A new user; `None` when the email is taken.
+pub async fn create_user(
+    tx: &mut Tx,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<i64>> {
+    on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(now_ms())
+    .fetch_optional(&mut **c)
+    .await)
 }
 
 /// `"Lima & Co. Sales"` → `"lima-co-sales"`; never empty.

@@ -1,0 +1,431 @@
+//! People: the organization's members and invitations, role changes,
+//! removal, ownership transfer, the audit log, and accepting an invitation.
+//!
+//! Who may do what: a person may invite, re-role or remove only people
+//! whose role ranks below their own (owner > admin > manager > member), and
+//! only into roles below their own; the owner alone transfers ownership and
+//! reads the audit log. Everything is scoped to the signed-in user's
+//! organization: another organization's ids are "not found".
+
+use std::time::Duration;
+
+use poem::{
+    Request, Response, handler,
+    http::StatusCode,
+    web::{Data, Form, Path, Query, cookie::CookieJar},
+};
+use serde::Deserialize;
+
+use super::{AppState, CurrentUser, account::public_base, auth, html_response, see_other};
+use crate::{
+    db::{
+        self,
+        people::{self, rank},
+    },
+    domain::Email as EmailAddress,
+    email,
+    error::{AppError, AppResult},
+    security,
+    views::people as pages,
+};
+
+const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn may_manage_people(user: &CurrentUser) -> bool {
+    rank(&user.user.role) >= rank("manager")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PeopleQuery {
+    done: Option<String>,
+}
+
+#[handler]
+pub async fn index(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(q): Query<PeopleQuery>,
+) -> AppResult<Response> {
+    let org = user.user.organization_id;
+    let members = people::members(&state.db.read, org).await?;
+    let invitations = people::pending_invitations(&state.db.read, org).await?;
+    let notice = match q.done.as_deref() {
+        Some("invited") => Some("Invitation sent."),
+        Some("revoked") => Some("Invitation withdrawn."),
+        Some("role") => Some("Role changed."),
+        Some("removed") => Some("Removed from the organization."),
+        Some("transferred") => Some("You transferred ownership; you are now an admin."),
+        _ => None,
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        pages::index(
+            user.nav(),
+            &user.user,
+            &members,
+            &invitations,
+            &pages::InviteForm::default(),
+            notice,
+        ),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct InviteForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[handler]
+pub async fn invite(
+    req: &Request,
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<InviteForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if !may_manage_people(&user) {
+        return Err(AppError::Forbidden(
+            "Only managers, admins and the owner invite people.",
+        ));
+    }
+    let org = user.user.organization_id;
+    let email = EmailAddress::parse(&form.email);
+    let mut problem: Option<&'static str> = None;
+    if let Err(msg) = &email {
+        problem = Some(msg);
+    } else if !people::ROLES.contains(&form.role.as_str()) || form.role == "owner" {
+        problem = Some("Choose a role.");
+    } else if rank(&form.role) >= rank(&user.user.role) {
+        problem = Some("You can invite people only into roles below your own.");
+    }
+    let members = people::members(&state.db.read, org).await?;
+    if let Ok(email) = &email
+        && members.iter().any(|m| m.email == email.as_str())
+    {
+        problem = Some("This person is already a member.");
+    }
+    let (Ok(email), None) = (email, problem) else {
+        let invitations = people::pending_invitations(&state.db.read, org).await?;
+        let again = pages::InviteForm {
+            email: form.email.clone(),
+            role: form.role.clone(),
+            problem,
+        };
+        return Ok(html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::index(user.nav(), &user.user, &members, &invitations, &again, None),
+        ));
+    };
+    let token = security::random_token();
+    let hash = security::sha256_hex(&token);
+    let link = format!(
+        "{}/invitations/accept?token={token}",
+        public_base(req, &state)
+    );
+    let mut tx = state.db.write.begin_write().await?;
+    let id = people::create_invitation(
+        &mut tx,
+        org,
+        email.as_str(),
+        &form.role,
+        &hash,
+        user.user.user_id,
+        INVITATION_TTL,
+    )
+    .await?;
+    let message = email::invitation(
+        format!("invite-{id}"),
+        org,
+        email.as_str(),
+        &user.user.user_name,
+        &user.user.organization_name,
+        &form.role,
+        &link,
+    );
+    email::queue(&mut tx, &state.queue, &message).await?;
+    tx.commit().await?;
+    Ok(see_other("/people?done=invited"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+#[handler]
+pub async fn revoke(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if !may_manage_people(&user) {
+        return Err(AppError::Forbidden(
+            "Only managers, admins and the owner manage invitations.",
+        ));
+    }
+    let mut tx = state.db.write.begin_write().await?;
+    let done = people::revoke_invitation(&mut tx, user.user.organization_id, id, user.user.user_id)
+        .await?;
+    tx.commit().await?;
+    if !done {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other("/people?done=revoked"))
+}
+
+/// The member `id` of the user's organization, if the user outranks them.
+async fn subordinate(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<people::Member> {
+    let member = people::member(&state.db.read, user.user.organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if id == user.user.user_id || rank(&member.role) >= rank(&user.user.role) {
+        return Err(AppError::Forbidden(
+            "You can change only people whose role ranks below yours.",
+        ));
+    }
+    Ok(member)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[handler]
+pub async fn change_role(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<RoleForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let member = subordinate(&state, &user, id).await?;
+    if form.role == "owner" || rank(&form.role) == 0 || rank(&form.role) >= rank(&user.user.role) {
+        return Err(AppError::BadRequest(
+            "That role is not one you can give: choose one below your own.",
+        ));
+    }
+    if member.role != form.role {
+        let mut tx = state.db.write.begin_write().await?;
+        people::change_role(
+            &mut tx,
+            user.user.organization_id,
+            id,
+            &form.role,
+            user.user.user_id,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(see_other("/people?done=role"))
+}
+
+#[handler]
+pub async fn remove(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    subordinate(&state, &user, id).await?;
+    let mut tx = state.db.write.begin_write().await?;
+    people::remove_member(&mut tx, user.user.organization_id, id, user.user.user_id).await?;
+    tx.commit().await?;
+    Ok(see_other("/people?done=removed"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TransferForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+#[handler]
+pub async fn transfer(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<TransferForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if user.user.role != "owner" {
+        return Err(AppError::Forbidden(
+            "Only the owner can transfer ownership.",
+        ));
+    }
+    let to: i64 = form
+        .user_id
+        .parse()
+        .map_err(|_| AppError::BadRequest("Choose the member who will own the organization."))?;
+    let org = user.user.organization_id;
+    if to == user.user.user_id || people::member(&state.db.read, org, to).await?.is_none() {
+        return Err(AppError::BadRequest(
+            "Ownership goes to another member of this organization.",
+        ));
+    }
+    let mut tx = state.db.write.begin_write().await?;
+    people::transfer_ownership(&mut tx, org, user.user.user_id, to).await?;
+    tx.commit().await?;
+    Ok(see_other("/people?done=transferred"))
+}
+
+#[handler]
+pub async fn audit(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    if user.user.role != "owner" {
+        return Err(AppError::Forbidden("The audit log is for the owner."));
+    }
+    let entries = people::audit_log(&state.db.read, user.user.organization_id, 200).await?;
+    Ok(html_response(
+        StatusCode::OK,
+        pages::audit(user.nav(), &entries),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[handler]
+pub async fn accept_page(
+    user: Option<CurrentUser>,
+    state: Data<&AppState>,
+    Query(q): Query<TokenQuery>,
+) -> AppResult<Response> {
+    let Some(invitation) =
+        people::invitation_by_token(&state.db.read, &security::sha256_hex(&q.token)).await?
+    else {
+        return Ok(invalid_invitation());
+    };
+    let account = db::user_by_email(&state.db.read, &invitation.email).await?;
+    let view = match (&user, &account) {
+        (Some(user), _) => {
+            let me = db::account(&state.db.read, user.user.user_id).await?;
+            if me.is_some_and(|me| me.email == invitation.email) {
+                pages::AcceptView::Join
+            } else {
+                pages::AcceptView::WrongAccount
+            }
+        }
+        (None, Some(_)) => pages::AcceptView::SignInFirst,
+        (None, None) => pages::AcceptView::CreateAccount { problem: None },
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        pages::accept(&invitation, &q.token, &view),
+    ))
+}
+
+fn invalid_invitation() -> Response {
+    html_response(
+        StatusCode::BAD_REQUEST,
+        crate::views::account::notice(
+            "Invitation not valid",
+            "This invitation is not valid any more: it was used, withdrawn, or has expired. Ask whoever invited you for a new one.",
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[handler]
+pub async fn accept(
+    req: &Request,
+    jar: &CookieJar,
+    user: Option<CurrentUser>,
+    state: Data<&AppState>,
+    Form(form): Form<AcceptForm>,
+) -> AppResult<Response> {
+    let hash = security::sha256_hex(&form.token);
+    let Some(invitation) = people::invitation_by_token(&state.db.read, &hash).await? else {
+        return Ok(invalid_invitation());
+    };
+    let account = db::user_by_email(&state.db.read, &invitation.email).await?;
+    let user_id = match (&user, account) {
+        (Some(user), _) => {
+            let me = db::account(&state.db.read, user.user.user_id).await?;
+            if me.is_none_or(|me| me.email != invitation.email) {
+                return Err(AppError::Forbidden(
+                    "This invitation is for another email address. Sign out, then open the link again.",
+                ));
+            }
+            user.user.user_id
+        }
+        (None, Some(_)) => return Ok(see_other("/signin")),
+        (None, None) => {
+            // A new account: the link proves the address.
+            let name = form.name.trim();
+            let problem = if name.is_empty() || name.chars().count() > 100 {
+                Some("Please give your name (up to 100 characters).")
+            } else if form.password.chars().count() < super::account::MIN_PASSWORD {
+                Some("Use a password of at least 10 characters.")
+            } else if form.password.len() > 1024 {
+                Some("That password is too long.")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Ok(html_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    pages::accept(
+                        &invitation,
+                        &form.token,
+                        &pages::AcceptView::CreateAccount {
+                            problem: Some(problem),
+                        },
+                    ),
+                ));
+            }
+            let password_hash = security::hash_password(form.password.clone()).await?;
+            let mut tx = state.db.write.begin_write().await?;
+            let Some(id) =
+                db::create_user(&mut tx, name, &invitation.email, &password_hash).await?
+            else {
+                tx.commit().await?;
+                return Ok(see_other("/signin"));
+            };
+            db::mark_email_verified(&mut tx, id).await?;
+            if people::accept_invitation(&mut tx, &hash, id)
+                .await?
+                .is_none()
+            {
+                return Ok(invalid_invitation());
+            }
+            tx.commit().await?;
+            auth::start_session(req, jar, &state, id).await?;
+            return Ok(see_other("/prospects"));
+        }
+    };
+    let mut tx = state.db.write.begin_write().await?;
+    if people::accept_invitation(&mut tx, &hash, user_id)
+        .await?
+        .is_none()
+    {
+        return Ok(invalid_invitation());
+    }
+    db::mark_email_verified(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(see_other("/prospects"))
+}

@@ -1,0 +1,332 @@
+//! People: invitations by email and their acceptance, roles by rank,
+//! removal, ownership transfer and the owner's audit log.
+
+use crate::helpers::{TestApp, client, hidden, spawn_app};
+
+const PASSWORD: &str = "joining password 1";
+
+/// `who` (a signed-in client) invites `email` as `role`.
+async fn invite(
+    app: &TestApp,
+    who: &reqwest::Client,
+    email: &str,
+    role: &str,
+) -> reqwest::Response {
+    let page = who
+        .get(app.url("/people"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "_csrf");
+    who.post(app.url("/people/invite"))
+        .form(&[("_csrf", csrf.as_str()), ("email", email), ("role", role)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The owner invites `email` as `role`; a new browser accepts with a new
+/// account. Returns that browser, signed in, and the new user's id.
+async fn join(app: &TestApp, email: &str, role: &str) -> (reqwest::Client, i64) {
+    assert_eq!(invite(app, &app.client, email, role).await.status(), 303);
+    let link = app.mail_link(&format!("To {email}")).await;
+    let browser = client();
+    let page = browser
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Create my account and join"), "{page}");
+    let token = link.split("token=").nth(1).unwrap();
+    let res = browser
+        .post(app.url("/invitations/accept"))
+        .form(&[
+            ("token", token),
+            ("name", "New Person"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let id = app
+        .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
+        .await;
+    (browser, id)
+}
+
+async fn csrf_of(app: &TestApp, who: &reqwest::Client) -> String {
+    let page = who
+        .get(app.url("/people"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    hidden(&page, "_csrf")
+}
+
+#[tokio::test]
+async fn an_invited_person_creates_an_account_and_joins_with_the_role() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let res = invite(&app, &app.client, "rep@example.com", "member").await;
+    assert_eq!(res.headers()["location"], "/people?done=invited");
+    let people = app.page("/people").await;
+    assert!(people.contains("rep@example.com · member"), "{people}");
+    let link = app.mail_link("To rep@example.com").await;
+    assert!(
+        app.page("/dev/mailbox")
+            .await
+            .contains("Demo Owner invited you to Demo Co on Rally")
+    );
+
+    let browser = client();
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let res = browser
+        .post(app.url("/invitations/accept"))
+        .form(&[
+            ("token", token.as_str()),
+            ("name", "Rep"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = browser
+        .post(app.url("/invitations/accept"))
+        .form(&[
+            ("token", token.as_str()),
+            ("name", "Rep"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        browser
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE u.email = 'rep@example.com' AND m.role = 'member' AND u.email_verified_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    // Used once; a forged token is refused the same way.
+    assert_eq!(browser.get(&link).send().await.unwrap().status(), 400);
+    assert_eq!(
+        app.get("/invitations/accept?token=nope").await.status(),
+        400
+    );
+    // Members invite no one and read no audit log.
+    assert_eq!(
+        invite(&app, &browser, "x@example.com", "member")
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        browser
+            .get(app.url("/people/audit"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let audit = app.page("/people/audit").await;
+    assert!(
+        audit.contains("member invited") && audit.contains("member joined"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn roles_rank_who_may_change_whom() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let (admin, admin_id) = join(&app, "admin@example.com", "admin").await;
+    // An admin may not make another admin, nor touch the owner.
+    let res = invite(&app, &admin, "peer@example.com", "admin").await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("only into roles below your own")
+    );
+    let owner_id = app
+        .count("SELECT id FROM users WHERE email = 'owner@demo.rally.test'")
+        .await;
+    let csrf = csrf_of(&app, &admin).await;
+    let res = admin
+        .post(app.url(&format!("/people/{owner_id}/remove")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The admin brings in a manager, demotes them, then removes them.
+    assert_eq!(
+        invite(&app, &admin, "manager@example.com", "manager")
+            .await
+            .status(),
+        303
+    );
+    let (manager, manager_id) = {
+        let link = app.mail_link("To manager@example.com").await;
+        let browser = client();
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        browser
+            .post(app.url("/invitations/accept"))
+            .form(&[
+                ("token", token.as_str()),
+                ("name", "Manny"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let id = app
+            .count("SELECT id FROM users WHERE email = 'manager@example.com'")
+            .await;
+        (browser, id)
+    };
+    let res = admin
+        .post(app.url(&format!("/people/{manager_id}/role")))
+        .form(&[("_csrf", csrf.as_str()), ("role", "member")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/people?done=role");
+    let res = admin
+        .post(app.url(&format!("/people/{manager_id}/role")))
+        .form(&[("_csrf", csrf.as_str()), ("role", "owner")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = admin
+        .post(app.url(&format!("/people/{manager_id}/remove")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/people?done=removed");
+    assert_eq!(
+        manager
+            .get(app.url("/prospects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303,
+        "a removed person is out"
+    );
+    // Without the CSRF token nothing happens.
+    let res = admin
+        .post(app.url(&format!("/people/{admin_id}/remove")))
+        .form(&[("_csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let audit = app.page("/people/audit").await;
+    for action in ["role changed", "member removed"] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+}
+
+#[tokio::test]
+async fn the_owner_transfers_ownership_and_becomes_an_admin() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let (heir, heir_id) = join(&app, "heir@example.com", "admin").await;
+    let csrf = csrf_of(&app, &app.client).await;
+    let res = app
+        .client
+        .post(app.url("/people/transfer"))
+        .form(&[("_csrf", csrf.as_str()), ("user_id", &heir_id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/people?done=transferred");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM memberships WHERE role = 'owner'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE role = 'owner' AND user_id = {heir_id}"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.get("/people/audit").await.status(),
+        403,
+        "no longer the owner"
+    );
+    let audit = heir
+        .get(app.url("/people/audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains("ownership transferred"), "{audit}");
+}
+
+#[tokio::test]
+async fn people_of_another_organization_are_not_found() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let now = rally::db::now_ms();
+    rally::on_pool!(&app.pool, p => {
+        sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
+            .bind(now).execute(p).await.unwrap();
+        sqlx::query("INSERT INTO users (email, name, password_hash, created_at) VALUES ('stranger@other.test', 'Stranger', 'x', $1)")
+            .bind(now).execute(p).await.unwrap();
+        sqlx::query(
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'member', $1 FROM users u, organizations o
+             WHERE u.email = 'stranger@other.test' AND o.slug = 'other'",
+        )
+        .bind(now).execute(p).await.unwrap();
+    });
+    let stranger = app
+        .count("SELECT id FROM users WHERE email = 'stranger@other.test'")
+        .await;
+    let csrf = csrf_of(&app, &app.client).await;
+    for action in ["remove", "role"] {
+        let res = app
+            .client
+            .post(app.url(&format!("/people/{stranger}/{action}")))
+            .form(&[("_csrf", csrf.as_str()), ("role", "member")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{action}");
+    }
+    assert!(!app.page("/people").await.contains("stranger@other.test"));
+}
