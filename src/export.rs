@@ -10,7 +10,13 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
     let org = db::organization_by_slug(pool, org_slug)
         .await?
         .with_context(|| format!("no organization with slug {org_slug:?}"))?;
-    let rows = db::all_prospects(pool, org.id).await?;
+    let rows = db::all_prospects(pool, db::Scope::organization(org.id)).await?;
+    write_csv(&rows, out)?;
+    Ok(rows.len())
+}
+
+/// Prospects as CSV with a header row (the same columns everywhere).
+pub fn write_csv(rows: &[db::Prospect], out: impl Write) -> anyhow::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record([
         "id",
@@ -21,8 +27,10 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
         "source",
         "created_at",
         "submissions",
+        "stage",
+        "owner",
     ])?;
-    for p in &rows {
+    for p in rows {
         writer.write_record([
             p.id.to_string(),
             p.name.clone(),
@@ -32,8 +40,10 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
             p.source.clone(),
             datetime(p.created_at),
             p.submissions.to_string(),
+            p.stage.clone(),
+            p.owner_name.clone().unwrap_or_default(),
         ])?;
     }
     writer.flush()?;
-    Ok(rows.len())
+    Ok(())
 }

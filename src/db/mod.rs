@@ -16,6 +16,7 @@ use sqlx::{
 use crate::{config::DatabaseUrl, domain::Answers};
 
 pub mod people;
+pub mod prospects;
 
 /// A pool of either dialect.
 #[derive(Debug, Clone)]
@@ -258,6 +259,36 @@ pub struct Prospect {
     pub created_at: i64,
     pub updated_at: i64,
     pub submissions: i64,
+    pub stage: String,
+    pub owner_user_id: Option<i64>,
+    pub owner_name: Option<String>,
+}
+
+/// Whose prospects a query may see: an organization's, or, for a member
+/// (a rep or ambassador), only the ones they own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub organization_id: i64,
+    pub owner: Option<i64>,
+}
+
+impl Scope {
+    /// Everything of the organization (exports, admins).
+    pub fn organization(organization_id: i64) -> Self {
+        Self {
+            organization_id,
+            owner: None,
+        }
+    }
+
+    /// What `user` may see: members their own prospects, everyone else
+    /// the organization's.
+    pub fn of(user: &SessionUser) -> Self {
+        Self {
+            organization_id: user.organization_id,
+            owner: (user.role == "member").then_some(user.user_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -468,14 +499,19 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
 }
 
 const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
-    (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions";
+    (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
+    p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name";
+
+/// The scope's condition on `p`, with the organization as `$1` and the
+/// owner (or NULL) as `$2`.
+const IN_SCOPE: &str = "p.organization_id = $1 AND ($2 IS NULL OR p.owner_user_id = $2)";
 
 /// A page of an organization's prospects, newest first, optionally filtered
 /// by a search over name, email and company. Fetches one extra row so the
 /// caller knows whether a next page exists.
 pub async fn search_prospects(
     pool: &Pool,
-    organization_id: i64,
+    scope: Scope,
     query: &str,
     limit: i64,
     offset: i64,
@@ -491,13 +527,14 @@ pub async fn search_prospects(
     );
     let sql = format!(
         "SELECT {PROSPECT_COLUMNS} FROM prospects p
-         WHERE p.organization_id = $1
-           AND ($2 = '%%' OR lower(p.name) LIKE $2 ESCAPE '\\' OR p.email LIKE $2 ESCAPE '\\'
-                OR lower(COALESCE(p.company, '')) LIKE $2 ESCAPE '\\')
-         ORDER BY p.created_at DESC, p.id DESC LIMIT $3 OFFSET $4"
+         WHERE {IN_SCOPE}
+           AND ($3 = '%%' OR lower(p.name) LIKE $3 ESCAPE '\\' OR p.email LIKE $3 ESCAPE '\\'
+                OR lower(COALESCE(p.company, '')) LIKE $3 ESCAPE '\\')
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4 OFFSET $5"
     );
     on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(organization_id)
+        .bind(scope.organization_id)
+        .bind(scope.owner)
         .bind(pattern)
         .bind(limit)
         .bind(offset)
@@ -505,16 +542,12 @@ pub async fn search_prospects(
         .await)
 }
 
-pub async fn prospect(
-    pool: &Pool,
-    organization_id: i64,
-    id: i64,
-) -> sqlx::Result<Option<Prospect>> {
-    let sql = format!(
-        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 AND p.id = $2"
-    );
+/// One prospect, if the scope may see it.
+pub async fn prospect(pool: &Pool, scope: Scope, id: i64) -> sqlx::Result<Option<Prospect>> {
+    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE} AND p.id = $3");
     on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(organization_id)
+        .bind(scope.organization_id)
+        .bind(scope.owner)
         .bind(id)
         .fetch_optional(p)
         .await)
@@ -531,13 +564,12 @@ pub async fn timeline(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<Timelin
     .await)
 }
 
-/// Every prospect of an organization, oldest first, for export.
-pub async fn all_prospects(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<Prospect>> {
-    let sql = format!(
-        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE p.organization_id = $1 ORDER BY p.id"
-    );
+/// Every prospect the scope may see, oldest first, for export.
+pub async fn all_prospects(pool: &Pool, scope: Scope) -> sqlx::Result<Vec<Prospect>> {
+    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE} ORDER BY p.id");
     on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(organization_id)
+        .bind(scope.organization_id)
+        .bind(scope.owner)
         .fetch_all(p)
         .await)
 }

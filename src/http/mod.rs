@@ -89,8 +89,14 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
             "/invitations/accept",
             get(people::accept_page).post(people::accept),
         )
-        .at("/prospects", get(prospects::index))
+        .at("/prospects", get(prospects::index).post(prospects::create))
+        .at("/prospects/export.csv", get(prospects::export))
         .at("/prospects/:id", get(prospects::show))
+        .at(
+            "/prospects/:id/edit",
+            get(prospects::edit_page).post(prospects::edit),
+        )
+        .at("/prospects/:id/notes", post(prospects::add_note))
         .at("/events", get(events::index).post(events::create))
         .at("/events/:id", get(events::summary))
         .at("/events/:id/live", get(events::live))

@@ -1,15 +1,23 @@
-//! The signed-in user's prospects: searchable list and detail with timeline.
+//! The signed-in user's prospects: searchable list, quick add, detail with
+//! timeline, edits (stage, owner, tags), notes, and CSV export. What a user
+//! sees is their [`Scope`]: a member their own prospects, everyone else the
+//! organization's; anything outside it is "not found".
 
 use poem::{
     Request, Response, handler,
     http::StatusCode,
-    web::{Data, Path, Query},
+    web::{Data, Form, Path, Query},
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, is_htmx};
+use super::{AppState, CurrentUser, html_response, is_htmx, see_other};
 use crate::{
-    db,
+    db::{
+        self, Scope,
+        people::{self, rank},
+        prospects::{self as work, Changes, STAGES},
+    },
+    domain::{Email as EmailAddress, Phone},
     error::{AppError, AppResult},
     views::pages,
 };
@@ -40,7 +48,7 @@ pub async fn index(
     let search: String = query.q.chars().take(200).collect();
     let mut rows = db::search_prospects(
         &state.db.read,
-        user.user.organization_id,
+        Scope::of(&user.user),
         &search,
         PAGE_SIZE + 1,
         (page - 1) * PAGE_SIZE,
@@ -55,7 +63,7 @@ pub async fn index(
     }
     Ok(html_response(
         StatusCode::OK,
-        pages::prospects_page(user.nav(), results, &search),
+        pages::prospects_page(user.nav(), results, &search, &pages::QuickAdd::default()),
     ))
 }
 
@@ -66,12 +74,277 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let prospect = db::prospect(&state.db.read, user.user.organization_id, id)
+    let prospect = db::prospect(&state.db.read, Scope::of(&user.user), id)
         .await?
         .ok_or(AppError::NotFound)?;
     let timeline = db::timeline(&state.db.read, prospect.id).await?;
+    let tags = work::tags(&state.db.read, prospect.id).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::prospect_page(user.nav(), &prospect, &timeline),
+        pages::prospect_page(user.nav(), &prospect, &tags, &timeline),
     ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QuickAddForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+}
+
+/// Quick add: three fields, the prospect owned by whoever adds it.
+#[handler]
+pub async fn create(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<QuickAddForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let mut problems = Vec::new();
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        problems.push(("name", "Please give a name (up to 100 characters)."));
+    }
+    let email = EmailAddress::parse(&form.email);
+    if let Err(msg) = &email {
+        problems.push(("email", *msg));
+    }
+    let phone = Phone::parse(&form.phone);
+    if let Err(msg) = &phone {
+        problems.push(("phone", *msg));
+    }
+    let again =
+        |problems: Vec<(&'static str, &'static str)>, existing: Option<i64>| pages::QuickAdd {
+            name: form.name.clone(),
+            email: form.email.clone(),
+            phone: form.phone.clone(),
+            problems,
+            existing,
+        };
+    let (Ok(email), Ok(phone), true) = (email, phone, problems.is_empty()) else {
+        return quick_add_again(&user, &state, again(problems, None)).await;
+    };
+    let mut tx = state.db.write.begin_write().await?;
+    let added = work::quick_add(
+        &mut tx,
+        user.user.organization_id,
+        user.user.user_id,
+        name,
+        email.as_str(),
+        phone.as_ref().map(|p| p.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    match added {
+        Ok(id) => Ok(see_other(&format!("/prospects/{id}"))),
+        Err(work::Exists(id)) => {
+            // Link to it only if this user may open it.
+            let visible = db::prospect(&state.db.read, Scope::of(&user.user), id)
+                .await?
+                .map(|p| p.id);
+            let problems = vec![("email", "This email is already a prospect.")];
+            quick_add_again(&user, &state, again(problems, visible)).await
+        }
+    }
+}
+
+async fn quick_add_again(
+    user: &CurrentUser,
+    state: &AppState,
+    form: pages::QuickAdd,
+) -> AppResult<Response> {
+    let rows = db::search_prospects(&state.db.read, Scope::of(&user.user), "", 26, 0).await?;
+    let has_next = rows.len() > 25;
+    let results = pages::prospect_results(&rows[..rows.len().min(25)], "", 1, has_next);
+    Ok(html_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        pages::prospects_page(user.nav(), results, "", &form),
+    ))
+}
+
+fn may_assign(user: &CurrentUser) -> bool {
+    rank(&user.user.role) >= rank("manager")
+}
+
+#[handler]
+pub async fn edit_page(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let prospect = db::prospect(&state.db.read, Scope::of(&user.user), id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let tags = work::tags(&state.db.read, id).await?.join(", ");
+    let members = if may_assign(&user) {
+        people::members(&state.db.read, user.user.organization_id).await?
+    } else {
+        Vec::new()
+    };
+    let form = pages::ProspectEdit::from_prospect(&prospect, tags);
+    Ok(html_response(
+        StatusCode::OK,
+        pages::prospect_edit(user.nav(), &prospect, &form, &members),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    stage: String,
+    owner: Option<String>,
+    #[serde(default)]
+    tags: String,
+}
+
+#[handler]
+pub async fn edit(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<EditForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let scope = Scope::of(&user.user);
+    let prospect = db::prospect(&state.db.read, scope, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let members = if may_assign(&user) {
+        people::members(&state.db.read, user.user.organization_id).await?
+    } else {
+        Vec::new()
+    };
+    let mut problems = Vec::new();
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        problems.push(("name", "Please give a name (up to 100 characters)."));
+    }
+    let phone = Phone::parse(&form.phone);
+    if let Err(msg) = &phone {
+        problems.push(("phone", *msg));
+    }
+    let company = form.company.trim();
+    if company.chars().count() > 120 {
+        problems.push(("company", "Up to 120 characters, please."));
+    }
+    if !STAGES.contains(&form.stage.as_str()) {
+        problems.push(("stage", "Choose a stage."));
+    }
+    // Only managers and above assign; the owner must be a member here.
+    let owner = match (&form.owner, may_assign(&user)) {
+        (Some(raw), true) if raw.is_empty() => Some(None),
+        (Some(raw), true) => match raw.parse::<i64>() {
+            Ok(id) if members.iter().any(|m| m.user_id == id) => Some(Some(id)),
+            _ => {
+                problems.push(("owner", "Choose a member of your organization."));
+                None
+            }
+        },
+        _ => None,
+    };
+    let (Ok(phone), true) = (phone, problems.is_empty()) else {
+        let again = pages::ProspectEdit {
+            name: form.name.clone(),
+            phone: form.phone.clone(),
+            company: form.company.clone(),
+            stage: form.stage.clone(),
+            owner: form.owner.clone().unwrap_or_default(),
+            tags: form.tags.clone(),
+            problems,
+        };
+        return Ok(html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::prospect_edit(user.nav(), &prospect, &again, &members),
+        ));
+    };
+    let changes = Changes {
+        name: name.to_string(),
+        phone: phone.map(|p| p.as_str().to_string()),
+        company: (!company.is_empty()).then(|| company.to_string()),
+        stage: form.stage.clone(),
+        owner,
+        tags: work::parse_tags(&form.tags),
+    };
+    let mut tx = state.db.write.begin_write().await?;
+    work::update(
+        &state.db.read,
+        &mut tx,
+        scope,
+        id,
+        &changes,
+        &user.user.user_name,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(see_other(&format!("/prospects/{id}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoteForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+#[handler]
+pub async fn add_note(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let note = form.note.trim();
+    if note.is_empty() || note.chars().count() > 4000 {
+        return Err(AppError::BadRequest(
+            "A note needs some text (up to 4,000 characters).",
+        ));
+    }
+    let mut tx = state.db.write.begin_write().await?;
+    let added = work::add_note(
+        &state.db.read,
+        &mut tx,
+        Scope::of(&user.user),
+        id,
+        &user.user.user_name,
+        note,
+    )
+    .await?;
+    tx.commit().await?;
+    if !added {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other(&format!("/prospects/{id}")))
+}
+
+/// The prospects this user may see, as CSV.
+#[handler]
+pub async fn export(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    let rows = db::all_prospects(&state.db.read, Scope::of(&user.user)).await?;
+    let mut out = Vec::new();
+    crate::export::write_csv(&rows, &mut out)?;
+    Ok(Response::builder()
+        .content_type("text/csv; charset=utf-8")
+        .header(
+            "content-disposition",
+            "attachment; filename=\"prospects.csv\"",
+        )
+        .body(out))
 }

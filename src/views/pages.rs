@@ -4,9 +4,47 @@ use maud::{Markup, html};
 
 use super::{Nav, datetime, layout};
 use crate::{
-    db::{Form, Prospect, TimelineEntry},
+    db::{Form, Prospect, TimelineEntry, people::Member, prospects::STAGES},
     domain::FormInput,
 };
+
+/// A message for `field` among `problems`.
+fn problem<'a>(problems: &'a [(&'static str, &'static str)], field: &str) -> Option<&'a str> {
+    problems.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
+}
+
+/// A labelled input for the signed-in pages, with its message if any.
+fn input(
+    id: &str,
+    name: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    problems: &[(&'static str, &'static str)],
+    extra: (&str, bool),
+) -> Markup {
+    let message = problem(problems, name);
+    let (autocomplete, required) = extra;
+    html! {
+        div.field.invalid[message.is_some()] {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) value=(value) required[required]
+                autocomplete=(autocomplete) aria-invalid=[message.map(|_| "true")];
+            @if let Some(msg) = message { p.error { (msg) } }
+        }
+    }
+}
+
+/// The quick-add form's state when it comes back.
+#[derive(Debug, Default)]
+pub struct QuickAdd {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub problems: Vec<(&'static str, &'static str)>,
+    /// The prospect that already has this email, when the user may open it.
+    pub existing: Option<i64>,
+}
 
 /// Hidden inputs carried by every render of a public form.
 pub struct FormTokens<'a> {
@@ -170,7 +208,11 @@ pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next
                                 strong.name { (p.name) }
                                 span.email { (p.email) }
                                 @if let Some(company) = &p.company { span.company { (company) } }
-                                span.meta { (datetime(p.created_at)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" } }
+                                span.meta {
+                                    span.stage { (p.stage) } " · "
+                                    (datetime(p.created_at)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" }
+                                    @if let Some(owner) = &p.owner_name { " · " (owner) }
+                                }
                             }
                         }
                     }
@@ -184,12 +226,25 @@ pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next
     }
 }
 
-pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str) -> Markup {
+pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str, quick: &QuickAdd) -> Markup {
+    let csrf = nav.csrf.to_string();
     layout(
         "Prospects",
         Some(nav),
         html! {
             h1 { "Prospects" }
+            details.card.quick-add open[!quick.problems.is_empty()] {
+                summary { "Add a prospect" }
+                form #quick-add method="post" action="/prospects" {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    (input("qa-name", "name", "Name", "text", &quick.name, &quick.problems, ("off", true)))
+                    (input("qa-email", "email", "Email", "email", &quick.email, &quick.problems, ("off", true)))
+                    @if let Some(id) = quick.existing { p { a href={ "/prospects/" (id) } { "Open that prospect" } } }
+                    (input("qa-phone", "phone", "Phone (optional)", "tel", &quick.phone, &quick.problems, ("off", false)))
+                    button.primary type="submit" { "Add" }
+                }
+            }
+            p.actions { a href="/prospects/export.csv" { "Download as CSV" } }
             form.search method="get" action="/prospects" role="search" {
                 label.visually-hidden for="q" { "Search prospects" }
                 input #q type="search" name="q" value=(query) placeholder="Search name, email or company"
@@ -202,7 +257,13 @@ pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str) -> Markup {
     )
 }
 
-pub fn prospect_page(nav: Nav<'_>, prospect: &Prospect, timeline: &[TimelineEntry]) -> Markup {
+pub fn prospect_page(
+    nav: Nav<'_>,
+    prospect: &Prospect,
+    tags: &[String],
+    timeline: &[TimelineEntry],
+) -> Markup {
+    let csrf = nav.csrf.to_string();
     layout(
         &prospect.name,
         Some(nav),
@@ -216,6 +277,22 @@ pub fn prospect_page(nav: Nav<'_>, prospect: &Prospect, timeline: &[TimelineEntr
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
                     dt { "First seen" } dd { (datetime(prospect.created_at)) }
+                    dt { "Stage" } dd { span.stage { (prospect.stage) } }
+                    dt { "Owner" } dd { (prospect.owner_name.as_deref().unwrap_or("nobody yet")) }
+                    @if !tags.is_empty() {
+                        dt { "Tags" } dd { @for tag in tags { span.tag { (tag) } " " } }
+                    }
+                }
+                p { a href={ "/prospects/" (prospect.id) "/edit" } { "Edit" } }
+            }
+            section.card {
+                form method="post" action={ "/prospects/" (prospect.id) "/notes" } {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    div.field {
+                        label for="note" { "Add a note" }
+                        textarea #note name="note" rows="3" required maxlength="4000" {}
+                    }
+                    button type="submit" { "Save note" }
                 }
             }
             h2 { "Timeline" }
@@ -259,17 +336,105 @@ fn timeline_entry(entry: &TimelineEntry) -> Markup {
     html! {
         li {
             p.when { (datetime(entry.created_at)) }
-            p { @match entry.kind.as_str() {
-                "form_submission" => { "Submitted " strong { (entry.form_title.as_deref().unwrap_or("a form")) } },
-                other => { (other) },
-            } }
-            dl.answers {
-                @for (label, value) in answers(&entry.data) {
-                    dt { (label) } dd { (value) }
-                }
+            @match entry.kind.as_str() {
+                "form_submission" => {
+                    p { "Submitted " strong { (entry.form_title.as_deref().unwrap_or("a form")) } }
+                    dl.answers {
+                        @for (label, value) in answers(&entry.data) {
+                            dt { (label) } dd { (value) }
+                        }
+                    }
+                },
+                "note" => {
+                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+                    p { "Note by " (data["by"].as_str().unwrap_or("someone")) }
+                    p.note { (data["note"].as_str().unwrap_or("")) }
+                },
+                "stage" => {
+                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+                    p { "Stage " (data["from"].as_str().unwrap_or("?")) " → " strong { (data["to"].as_str().unwrap_or("?")) }
+                        " by " (data["by"].as_str().unwrap_or("someone")) }
+                },
+                "added" => { p { "Added by hand" } },
+                other => { p { (other) } },
             }
         }
     }
+}
+
+/// The edit form's values (from the prospect, or as sent back).
+#[derive(Debug, Default)]
+pub struct ProspectEdit {
+    pub name: String,
+    pub phone: String,
+    pub company: String,
+    pub stage: String,
+    /// The owner's user id as text; empty for nobody.
+    pub owner: String,
+    pub tags: String,
+    pub problems: Vec<(&'static str, &'static str)>,
+}
+
+impl ProspectEdit {
+    pub fn from_prospect(p: &Prospect, tags: String) -> Self {
+        Self {
+            name: p.name.clone(),
+            phone: p.phone.clone().unwrap_or_default(),
+            company: p.company.clone().unwrap_or_default(),
+            stage: p.stage.clone(),
+            owner: p.owner_user_id.map(|id| id.to_string()).unwrap_or_default(),
+            tags,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// Editing a prospect; `members` is empty when the user may not assign.
+pub fn prospect_edit(
+    nav: Nav<'_>,
+    prospect: &Prospect,
+    form: &ProspectEdit,
+    members: &[Member],
+) -> Markup {
+    let csrf = nav.csrf.to_string();
+    layout(
+        &format!("Edit {}", prospect.name),
+        Some(nav),
+        html! {
+            p { a href={ "/prospects/" (prospect.id) } { "← Back" } }
+            section.card {
+                h1 { "Edit " (prospect.name) }
+                p.meta { (prospect.email) }
+                form method="post" action={ "/prospects/" (prospect.id) "/edit" } {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    (input("e-name", "name", "Name", "text", &form.name, &form.problems, ("off", true)))
+                    (input("e-phone", "phone", "Phone", "tel", &form.phone, &form.problems, ("off", false)))
+                    (input("e-company", "company", "Company", "text", &form.company, &form.problems, ("off", false)))
+                    div.field {
+                        label for="e-stage" { "Stage" }
+                        select #e-stage name="stage" {
+                            @for stage in STAGES { option value=(stage) selected[*stage == form.stage] { (stage) } }
+                        }
+                        @if let Some(msg) = problem(&form.problems, "stage") { p.error { (msg) } }
+                    }
+                    @if !members.is_empty() {
+                        div.field {
+                            label for="e-owner" { "Owner" }
+                            select #e-owner name="owner" {
+                                option value="" selected[form.owner.is_empty()] { "Nobody" }
+                                @for m in members {
+                                    option value=(m.user_id) selected[form.owner == m.user_id.to_string()] { (m.name) " (" (m.role) ")" }
+                                }
+                            }
+                            @if let Some(msg) = problem(&form.problems, "owner") { p.error { (msg) } }
+                        }
+                    }
+                    (input("e-tags", "tags", "Tags (comma-separated)", "text", &form.tags, &form.problems, ("off", false)))
+                    button.primary type="submit" { "Save" }
+                }
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod operations;
 mod overload;
 mod people;
 mod processes;
+mod prospect_work;
 mod ratelimit;
 mod rehearse;
 mod sqs;

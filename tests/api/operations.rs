@@ -57,14 +57,14 @@ async fn export_writes_csv() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,name,email,phone,company,source,created_at,submissions"
+        "id,name,email,phone,company,source,created_at,submissions,stage,owner"
     );
     let row = lines.next().unwrap();
     assert!(
         row.starts_with("1,Ana Lima,ana@example.com,+1 555 010 9999,Lima & Co,form:demo,"),
         "{row}"
     );
-    assert!(row.ends_with(",1"), "{row}");
+    assert!(row.ends_with(",1,new,"), "{row}");
     assert!(
         rally::export::prospects(&app.pool, "nope", Vec::new())
             .await

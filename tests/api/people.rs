@@ -30,7 +30,7 @@ async fn invite(
 
 /// The owner invites `email` as `role`; a new browser accepts with a new
 /// account. Returns that browser, signed in, and the new user's id.
-async fn join(app: &TestApp, email: &str, role: &str) -> (reqwest::Client, i64) {
+pub(crate) async fn join(app: &TestApp, email: &str, role: &str) -> (reqwest::Client, i64) {
     assert_eq!(invite(app, &app.client, email, role).await.status(), 303);
     let link = app.mail_link(&format!("To {email}")).await;
     let browser = client();

@@ -1,0 +1,277 @@
+//! Working prospects: quick add, edits with stage, owner and tags, notes,
+//! CSV export, and what a member (rep) may see.
+
+use crate::{
+    helpers::{ANA, TestApp, hidden, spawn_app},
+    people::join,
+};
+
+async fn csrf(app: &TestApp, who: &reqwest::Client) -> String {
+    let page = who
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    hidden(&page, "_csrf")
+}
+
+async fn quick_add(
+    app: &TestApp,
+    who: &reqwest::Client,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf(app, who).await;
+    let mut form = vec![("_csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    who.post(app.url("/prospects"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn id_from(res: &reqwest::Response) -> i64 {
+    res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn quick_add_then_edit_stage_tags_and_notes() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    assert!(app.page("/prospects").await.contains("id=\"quick-add\""));
+
+    let res = quick_add(
+        &app,
+        &app.client,
+        &[("name", "Lee"), ("email", "lee@"), ("phone", "")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("value=\"lee@\"") && page.contains("value=\"Lee\""),
+        "{page}"
+    );
+
+    let res = quick_add(
+        &app,
+        &app.client,
+        &[
+            ("name", "Lee Park"),
+            ("email", "Lee@Example.com"),
+            ("phone", "+1 555 000 1234"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let id = id_from(&res);
+    let detail = app.page(&format!("/prospects/{id}")).await;
+    assert!(
+        detail.contains("lee@example.com") && detail.contains("Added by hand"),
+        "{detail}"
+    );
+    assert!(detail.contains("Demo Owner"), "owned by whoever added it");
+
+    // The same email again: not added twice, and a way to the first.
+    let res = quick_add(
+        &app,
+        &app.client,
+        &[("name", "Lee"), ("email", "lee@example.com")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("already a prospect") && page.contains(&format!("/prospects/{id}")));
+
+    let token = csrf(&app, &app.client).await;
+    let edit = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("_csrf", token.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        app.client
+            .post(app.url(&format!("/prospects/{id}/edit")))
+            .form(&form)
+            .send()
+    };
+    let res = edit(vec![("name", "Lee Park"), ("stage", "dreaming")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = edit(vec![
+        ("name", "Lee Park"),
+        ("phone", "+1 555 000 1234"),
+        ("company", "Park & Sons"),
+        ("stage", "hot"),
+        ("owner", ""),
+        ("tags", "VIP, hot lead,vip"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = app
+        .client
+        .post(app.url(&format!("/prospects/{id}/notes")))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("note", "Call back Tuesday <b>after</b> 3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let detail = app.page(&format!("/prospects/{id}")).await;
+    assert!(detail.contains("Park &amp; Sons"), "{detail}");
+    assert!(
+        detail.contains("Stage new → <strong>hot</strong> by Demo Owner"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(">hot lead<") && detail.contains(">vip<"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Call back Tuesday &lt;b&gt;after&lt;/b&gt; 3"),
+        "{detail}"
+    );
+    assert!(detail.contains("nobody yet"), "unassigned");
+    // Without the session's token nothing changes.
+    let res = app
+        .client
+        .post(app.url(&format!("/prospects/{id}/notes")))
+        .form(&[("_csrf", "forged"), ("note", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let csv = app.page("/prospects/export.csv").await;
+    assert!(
+        csv.starts_with("id,name,email,phone,company,source,created_at,submissions,stage,owner")
+    );
+    assert!(
+        csv.contains("lee@example.com") && csv.contains(",hot,"),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_sees_and_works_only_their_own_prospects() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    // A form submission (nobody's) and the member's own quick add.
+    assert_eq!(app.submit(ANA).await, 303);
+    app.drain().await;
+    let (rep, rep_id) = join(&app, "rep@example.com", "member").await;
+    let res = quick_add(
+        &app,
+        &rep,
+        &[("name", "Mine"), ("email", "mine@example.com")],
+    )
+    .await;
+    let mine = id_from(&res);
+    let ana = app
+        .count("SELECT id FROM prospects WHERE email = 'ana@example.com'")
+        .await;
+
+    let list = rep
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("mine@example.com") && !list.contains("ana@example.com"),
+        "{list}"
+    );
+    assert_eq!(
+        rep.get(app.url(&format!("/prospects/{ana}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        rep.get(app.url(&format!("/prospects/{ana}/edit")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let edit = rep
+        .get(app.url(&format!("/prospects/{mine}/edit")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!edit.contains("name=\"owner\""), "members do not assign");
+    let csv = rep
+        .get(app.url("/prospects/export.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("mine@example.com") && !csv.contains("ana@example.com"));
+    // A quick add of someone the member cannot see: refused without a link.
+    let res = quick_add(&app, &rep, &[("name", "Ana"), ("email", "ana@example.com")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        !res.text()
+            .await
+            .unwrap()
+            .contains(&format!("/prospects/{ana}\""))
+    );
+
+    // The owner assigns Ana to the rep, who then sees her.
+    let token = csrf(&app, &app.client).await;
+    let res = app
+        .client
+        .post(app.url(&format!("/prospects/{ana}/edit")))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", "Ana Lima"),
+            ("stage", "contacted"),
+            ("owner", &rep_id.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        rep.get(app.url(&format!("/prospects/{ana}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // An owner outside the organization is refused.
+    let res = app
+        .client
+        .post(app.url(&format!("/prospects/{ana}/edit")))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("name", "Ana Lima"),
+            ("stage", "contacted"),
+            ("owner", "999999"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+}
