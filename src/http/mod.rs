@@ -16,10 +16,9 @@ use std::sync::Arc;
 
 use maud::Markup;
 use poem::{
-    Endpoint, EndpointExt, IntoEndpoint, Response, Route, get,
+    Endpoint, EndpointExt, IntoEndpoint, Response, Route,
     http::StatusCode,
     middleware::{CatchPanic, CookieJarManager, SetHeader, Tracing},
-    post,
 };
 
 use crate::{
@@ -57,58 +56,76 @@ pub struct AppState {
 /// Largest request body any route accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Declares every route once: the router is built from this table, and
+/// [`route_paths`] lists it (the tenant-isolation test walks that list, so
+/// a route added here is covered without editing the test).
+macro_rules! route_table {
+    ($( $path:literal => { $($method:ident : $handler:expr),+ $(,)? } ),* $(,)?) => {
+        fn route_entries() -> Vec<(&'static str, Vec<&'static str>, poem::endpoint::BoxEndpoint<'static>)> {
+            vec![$((
+                $path,
+                vec![$(stringify!($method)),+],
+                poem::RouteMethod::new()$(.$method($handler))+.map_to_response().boxed(),
+            )),*]
+        }
+    };
+}
+
+route_table! {
+        "/" => { get: auth::home },
+        "/f/:slug" => { get: intake::show, post: intake::submit },
+        "/f/:slug/thanks" => { get: intake::thanks },
+        "/signin" => { get: auth::sign_in_page, post: auth::sign_in },
+        "/signout" => { post: auth::sign_out },
+        "/signout/everywhere" => { post: account::sign_out_everywhere },
+        "/signup" => { get: account::sign_up_page, post: account::sign_up },
+        "/verify" => { get: account::verify },
+        "/account" => { get: account::account_page },
+        "/account/verify" => { post: account::resend_verification },
+        "/password/forgot" => { get: account::forgot_page, post: account::forgot },
+        "/password/reset" => { get: account::reset_page, post: account::reset },
+        "/dev/mailbox" => { get: account::mailbox },
+        "/people" => { get: people::index },
+        "/people/invite" => { post: people::invite },
+        "/people/invitations/:id/revoke" => { post: people::revoke },
+        "/people/:id/role" => { post: people::change_role },
+        "/people/:id/remove" => { post: people::remove },
+        "/people/transfer" => { post: people::transfer },
+        "/people/audit" => { get: people::audit },
+        "/invitations/accept" => { get: people::accept_page, post: people::accept },
+        "/prospects" => { get: prospects::index, post: prospects::create },
+        "/prospects/export.csv" => { get: prospects::export },
+        "/prospects/:id" => { get: prospects::show },
+        "/prospects/:id/edit" => { get: prospects::edit_page, post: prospects::edit },
+        "/prospects/:id/notes" => { post: prospects::add_note },
+        "/events" => { get: events::index, post: events::create },
+        "/events/:id" => { get: events::summary },
+        "/events/:id/live" => { get: events::live },
+        "/events/:id/stream" => { get: events::stream },
+        "/events/:id/end" => { post: events::end },
+        "/jobs" => { get: jobs::index },
+        "/jobs/dead/retry" => { post: jobs::retry },
+        "/jobs/dead/discard" => { post: jobs::discard },
+        "/healthz" => { get: health::healthz },
+        "/readyz" => { get: health::readyz },
+        "/assets/:name" => { get: assets::asset },
+        "/metrics" => { get: metrics::scrape },
+}
+
+/// Every route as (path pattern, methods), e.g. `("/prospects/:id", ["get"])`.
+pub fn route_paths() -> Vec<(&'static str, Vec<&'static str>)> {
+    route_entries()
+        .into_iter()
+        .map(|(path, methods, _)| (path, methods))
+        .collect()
+}
+
 pub fn routes(state: AppState) -> impl IntoEndpoint {
-    Route::new()
-        .at("/", get(auth::home))
-        .at("/f/:slug", get(intake::show).post(intake::submit))
-        .at("/f/:slug/thanks", get(intake::thanks))
-        .at("/signin", get(auth::sign_in_page).post(auth::sign_in))
-        .at("/signout", post(auth::sign_out))
-        .at("/signout/everywhere", post(account::sign_out_everywhere))
-        .at("/signup", get(account::sign_up_page).post(account::sign_up))
-        .at("/verify", get(account::verify))
-        .at("/account", get(account::account_page))
-        .at("/account/verify", post(account::resend_verification))
-        .at(
-            "/password/forgot",
-            get(account::forgot_page).post(account::forgot),
-        )
-        .at(
-            "/password/reset",
-            get(account::reset_page).post(account::reset),
-        )
-        .at("/dev/mailbox", get(account::mailbox))
-        .at("/people", get(people::index))
-        .at("/people/invite", post(people::invite))
-        .at("/people/invitations/:id/revoke", post(people::revoke))
-        .at("/people/:id/role", post(people::change_role))
-        .at("/people/:id/remove", post(people::remove))
-        .at("/people/transfer", post(people::transfer))
-        .at("/people/audit", get(people::audit))
-        .at(
-            "/invitations/accept",
-            get(people::accept_page).post(people::accept),
-        )
-        .at("/prospects", get(prospects::index).post(prospects::create))
-        .at("/prospects/export.csv", get(prospects::export))
-        .at("/prospects/:id", get(prospects::show))
-        .at(
-            "/prospects/:id/edit",
-            get(prospects::edit_page).post(prospects::edit),
-        )
-        .at("/prospects/:id/notes", post(prospects::add_note))
-        .at("/events", get(events::index).post(events::create))
-        .at("/events/:id", get(events::summary))
-        .at("/events/:id/live", get(events::live))
-        .at("/events/:id/stream", get(events::stream))
-        .at("/events/:id/end", post(events::end))
-        .at("/jobs", get(jobs::index))
-        .at("/jobs/dead/retry", post(jobs::retry))
-        .at("/jobs/dead/discard", post(jobs::discard))
-        .at("/healthz", get(health::healthz))
-        .at("/readyz", get(health::readyz))
-        .at("/assets/:name", get(assets::asset))
-        .at("/metrics", get(metrics::scrape))
+    let mut router = Route::new();
+    for (path, _, endpoint) in route_entries() {
+        router = router.at(path, endpoint);
+    }
+    router
         .around(metrics::track)
         .data(state)
         .with(CookieJarManager::new())

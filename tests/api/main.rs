@@ -11,6 +11,7 @@ mod e2e;
 mod events;
 mod helpers;
 mod intake;
+mod isolation;
 mod jobs_dashboard;
 mod metrics;
 #[path = "../support/moto.rs"]

@@ -1,0 +1,164 @@
+//! Tenant isolation, by walking the router: a signed-in owner of
+//! organization A asks for every route with the ids of organization B's
+//! objects, and gets 404 or 403 — and B's data stays as it was and never
+//! shows on A's pages. Routes come from `rally::http::route_paths()`, so a
+//! route added later is walked without editing this test; a route with a
+//! new kind of id fails here until B has an object of that kind below.
+
+use crate::helpers::{hidden, spawn_app};
+
+/// B's secrets: none may appear on any page A can open.
+const B_SECRETS: &[&str] = &[
+    "secret-b@org-b.test",
+    "Bea Hidden",
+    "B Launch Night",
+    "bea@org-b.test",
+];
+
+/// Routes that are public by design (a form anyone may fill in, static
+/// assets): no organization owns access to them.
+const PUBLIC: &[&str] = &["/f/:slug", "/f/:slug/thanks", "/assets/:name"];
+
+#[tokio::test]
+async fn organization_a_cannot_reach_organization_b_on_any_route() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let now = rally::db::now_ms();
+    rally::on_pool!(&app.pool, p => {
+        for sql in [
+            "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('org-b', 'Org B', 'business', $1)",
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ('bea@org-b.test', 'Bea Boss', 'x', $1)",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'member', $1 FROM users u, organizations o WHERE u.email = 'bea@org-b.test' AND o.slug = 'org-b'",
+            "INSERT INTO forms (organization_id, slug, title, created_at)
+             SELECT id, 'org-b-form', 'B form', $1 FROM organizations WHERE slug = 'org-b'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 'secret-b@org-b.test', 'Bea Hidden', 'import', $1, $1 FROM organizations WHERE slug = 'org-b'",
+            "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+             SELECT id, 'note', '{\"note\":\"b only\",\"by\":\"Bea\"}', $1 FROM prospects WHERE email = 'secret-b@org-b.test'",
+            "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
+             SELECT organization_id, id, 'B Launch Night', $1, $1 FROM forms WHERE slug = 'org-b-form'",
+            "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
+             SELECT o.id, 'new@org-b.test', 'member', 'b-token-hash', u.id, $1, $1 + 86400000
+             FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).execute(p).await.unwrap();
+        }
+    });
+    let id_of = |sql: &'static str| app.count(sql);
+    let prospect = id_of("SELECT id FROM prospects WHERE email = 'secret-b@org-b.test'").await;
+    let event = id_of("SELECT id FROM events WHERE name = 'B Launch Night'").await;
+    let person = id_of("SELECT id FROM users WHERE email = 'bea@org-b.test'").await;
+    let invitation = id_of("SELECT id FROM invitations WHERE email = 'new@org-b.test'").await;
+    // B's object for each kind of id in a path, by the path's start.
+    let b_id = |path: &str| -> String {
+        let id = if path.starts_with("/prospects/") {
+            prospect
+        } else if path.starts_with("/events/") {
+            event
+        } else if path.starts_with("/people/invitations/") {
+            invitation
+        } else if path.starts_with("/people/") {
+            person
+        } else {
+            panic!("{path}: no object of organization B for this kind of id; add one to this test")
+        };
+        id.to_string()
+    };
+
+    let page = app.page("/prospects").await;
+    let csrf = hidden(&page, "_csrf");
+    // Plausible fields for any form: what a real request would carry.
+    let fields = [
+        ("_csrf", csrf.as_str()),
+        ("name", "Taken Over"),
+        ("email", "taken@example.com"),
+        ("role", "member"),
+        ("stage", "lost"),
+        ("note", "A was here"),
+        ("user_id", "1"),
+        ("queue", "rally.form_submission"),
+        ("id", "1"),
+    ];
+    let routes = rally::http::route_paths();
+    assert!(routes.len() > 30, "the router lists its routes");
+    let mut walked = 0;
+    for (pattern, methods) in &routes {
+        if PUBLIC.contains(pattern) {
+            continue;
+        }
+        if !pattern.contains(':') {
+            // A page without ids: it must not show B's data.
+            if methods.contains(&"get") && !pattern.ends_with("/stream") {
+                let body = app.page(pattern).await;
+                for secret in B_SECRETS {
+                    assert!(!body.contains(secret), "{pattern} shows {secret:?}");
+                }
+            }
+            continue;
+        }
+        let path: String = pattern
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with(':') {
+                    b_id(pattern)
+                } else {
+                    segment.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in methods {
+            let res = match *method {
+                "get" => app.get(&path).await,
+                "post" => app
+                    .client
+                    .post(app.url(&path))
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap(),
+                other => panic!("{pattern}: method {other} not walked; add it here"),
+            };
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            assert!(
+                status == 404 || status == 403,
+                "{method} {path} ({pattern}) answered {status}"
+            );
+            for secret in B_SECRETS {
+                assert!(!body.contains(secret), "{method} {path} shows {secret:?}");
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 10, "walked only {walked} routes with ids");
+    // And nothing of B's changed.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'secret-b@org-b.test' AND name = 'Bea Hidden' AND stage = 'new'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM timeline_entries WHERE data LIKE '%A was here%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'bea@org-b.test' AND m.role = 'member'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM invitations WHERE email = 'new@org-b.test' AND revoked_at IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM events WHERE name = 'B Launch Night' AND ends_at IS NULL")
+            .await,
+        1
+    );
+}
