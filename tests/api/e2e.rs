@@ -295,3 +295,84 @@ async fn projector_updates_live() {
     );
     browser.close().await.unwrap();
 }
+
+/// Sign up → invite a member → accept from the development mailbox →
+/// quick-add a prospect, on a phone-sized window (390 × 844).
+#[tokio::test]
+async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let owner = browser(&driver, true, &profiles.path().join("owner")).await;
+
+    owner.goto(&app.url("/signup")).await.unwrap();
+    type_into(&owner, "name", "Olga Owner").await;
+    type_into(&owner, "email", "olga@phone.test").await;
+    type_into(&owner, "password", "a long enough password").await;
+    type_into(&owner, "organization", "Olga's Outlets").await;
+    click(&owner, Locator::Css("input[name=kind][value=direct_sales]")).await;
+    click(&owner, Locator::Css("button[type=submit]")).await;
+    wait_for_text(&owner, "h1", "Your account").await;
+
+    owner.goto(&app.url("/people")).await.unwrap();
+    type_into(&owner, "invite-email", "rita@phone.test").await;
+    click(
+        &owner,
+        Locator::Css("form[action='/people/invite'] button[type=submit]"),
+    )
+    .await;
+    wait_for_text(&owner, "p.notice", "Invitation sent.").await;
+
+    // The invitation, as the development mailbox shows it.
+    owner.goto(&app.url("/dev/mailbox")).await.unwrap();
+    wait_for_text(&owner, "main", "invited you to Olga's Outlets").await;
+    let link = owner
+        .find(Locator::Css("a[href*='/invitations/accept']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("an invitation link");
+
+    // Rita, on her phone, accepts and joins.
+    let rita = browser(&driver, true, &profiles.path().join("rita")).await;
+    rita.goto(&link).await.unwrap();
+    wait_for_text(&rita, "h1", "Join Olga's Outlets").await;
+    type_into(&rita, "name", "Rita Rep").await;
+    type_into(&rita, "password", "ritas password 123").await;
+    click(&rita, Locator::Css("button[type=submit]")).await;
+    wait_for_text(&rita, "h1", "Prospects").await;
+
+    // Quick add: open the form, three fields, send.
+    click(&rita, Locator::Css("details.quick-add summary")).await;
+    type_into(&rita, "qa-name", "Pat Phone").await;
+    type_into(&rita, "qa-email", "pat@phone.test").await;
+    type_into(&rita, "qa-phone", "+1 555 010 2233").await;
+    // Nothing sticks out sideways on a phone.
+    let fits = rita
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "the page is wider than the phone"
+    );
+    click(&rita, Locator::Css("#quick-add button[type=submit]")).await;
+    wait_for_text(&rita, "h1", "Pat Phone").await;
+    wait_for_text(&rita, "main", "Rita Rep").await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM prospects p JOIN users u ON u.id = p.owner_user_id
+             WHERE p.email = 'pat@phone.test' AND u.email = 'rita@phone.test'"
+        )
+        .await,
+        1
+    );
+    rita.close().await.unwrap();
+    owner.close().await.unwrap();
+}
