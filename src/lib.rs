@@ -15,6 +15,8 @@ pub mod error;
 pub mod export;
 /// Routes, handlers and middleware.
 pub mod http;
+/// CSV import of prospects: parse, plan, apply.
+pub mod import;
 /// Group commit for form intake.
 pub mod intake;
 /// Job payloads and handlers.

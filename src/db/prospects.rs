@@ -162,6 +162,79 @@ pub async fn add_note(
     Ok(true)
 }
 
+/// The organization's prospect with this email: (id, name, owner).
+pub async fn by_email(
+    pool: &Pool,
+    organization_id: i64,
+    email: &str,
+) -> sqlx::Result<Option<(i64, String, Option<i64>)>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT id, name, owner_user_id FROM prospects WHERE organization_id = $1 AND email = $2",
+    )
+    .bind(organization_id)
+    .bind(email)
+    .fetch_optional(p)
+    .await)
+}
+
+/// A CSV import kept for its confirmation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Import {
+    pub id: i64,
+    pub filename: String,
+    pub content: String,
+    pub created_at: i64,
+    pub applied_at: Option<i64>,
+}
+
+pub async fn create_import(
+    pool: &Pool,
+    organization_id: i64,
+    user_id: i64,
+    filename: &str,
+    content: &str,
+) -> sqlx::Result<i64> {
+    on_pool!(pool, p => sqlx::query_scalar(
+        "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(filename)
+    .bind(content)
+    .bind(now_ms())
+    .fetch_one(p)
+    .await)
+}
+
+/// The import `id` if `user_id` of `organization_id` made it.
+pub async fn import(
+    pool: &Pool,
+    organization_id: i64,
+    user_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<Import>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT id, filename, content, created_at, applied_at FROM prospect_imports
+         WHERE organization_id = $1 AND user_id = $2 AND id = $3",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(p)
+    .await)
+}
+
+/// Marks an import applied; false if it already was (a second click).
+pub async fn mark_import_applied(tx: &mut Tx, id: i64) -> sqlx::Result<bool> {
+    on_tx!(tx, c => sqlx::query("UPDATE prospect_imports SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
+        .bind(id)
+        .bind(now_ms())
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
 pub async fn tags(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<String>> {
     on_pool!(pool, p => sqlx::query_scalar("SELECT tag FROM prospect_tags WHERE prospect_id = $1 ORDER BY tag")
         .bind(prospect_id)

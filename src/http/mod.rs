@@ -5,6 +5,7 @@ pub mod assets;
 mod auth;
 mod events;
 mod health;
+mod imports;
 mod intake;
 mod jobs;
 pub mod metrics;
@@ -95,6 +96,12 @@ route_table! {
         "/invitations/accept" => { get: people::accept_page, post: people::accept },
         "/prospects" => { get: prospects::index, post: prospects::create },
         "/prospects/export.csv" => { get: prospects::export },
+        "/prospects/import" => {
+            get: imports::page,
+            post: imports::upload.with(poem::middleware::SizeLimit::new(crate::import::MAX_BYTES + 64 * 1024)),
+        },
+        "/prospects/import/:id" => { get: imports::preview },
+        "/prospects/import/:id/confirm" => { post: imports::confirm },
         "/prospects/:id" => { get: prospects::show },
         "/prospects/:id/edit" => { get: prospects::edit_page, post: prospects::edit },
         "/prospects/:id/notes" => { post: prospects::add_note },

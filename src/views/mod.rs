@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod events;
+pub mod imports;
 pub mod jobs;
 pub mod pages;
 pub mod people;

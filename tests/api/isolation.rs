@@ -38,6 +38,9 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
              SELECT id, 'note', '{\"note\":\"b only\",\"by\":\"Bea\"}', $1 FROM prospects WHERE email = 'secret-b@org-b.test'",
             "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
              SELECT organization_id, id, 'B Launch Night', $1, $1 FROM forms WHERE slug = 'org-b-form'",
+            "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
+             SELECT o.id, u.id, 'b.csv', 'email,name\nsecret-b@org-b.test,Bea Hidden\n', $1
+             FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
             "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
              SELECT o.id, 'new@org-b.test', 'member', 'b-token-hash', u.id, $1, $1 + 86400000
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
@@ -50,9 +53,12 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let event = id_of("SELECT id FROM events WHERE name = 'B Launch Night'").await;
     let person = id_of("SELECT id FROM users WHERE email = 'bea@org-b.test'").await;
     let invitation = id_of("SELECT id FROM invitations WHERE email = 'new@org-b.test'").await;
+    let import = id_of("SELECT id FROM prospect_imports WHERE filename = 'b.csv'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
-        let id = if path.starts_with("/prospects/") {
+        let id = if path.starts_with("/prospects/import/") {
+            import
+        } else if path.starts_with("/prospects/") {
             prospect
         } else if path.starts_with("/events/") {
             event

@@ -10,6 +10,7 @@ mod deploy;
 mod e2e;
 mod events;
 mod helpers;
+mod imports;
 mod intake;
 mod isolation;
 mod jobs_dashboard;

@@ -1,0 +1,84 @@
+//! CSV import pages: upload, preview, result.
+
+use maud::{Markup, html};
+
+use super::{Nav, datetime, layout};
+use crate::{
+    db::prospects::Import,
+    import::{Action, MAX_ROWS, Plan},
+};
+
+pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
+    let csrf = nav.csrf.to_string();
+    layout(
+        "Import prospects",
+        Some(nav),
+        html! {
+            p { a href="/prospects" { "← Prospects" } }
+            section.card {
+                h1 { "Import prospects from a CSV file" }
+                p { "The first line names the columns: " code { "email" } " (required), "
+                    code { "name" } " (or " code { "first name" } " and " code { "last name" } "), "
+                    code { "phone" } ", " code { "company" } ", " code { "tags" } ". Other columns are ignored. Up to "
+                    (MAX_ROWS) " rows." }
+                p { "You will see what the import will do before anything is saved." }
+                @if let Some(problem) = problem { p.alert role="alert" { (problem) } }
+                form method="post" action="/prospects/import" enctype="multipart/form-data" {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    div.field {
+                        label for="file" { "CSV file" }
+                        input #file type="file" name="file" accept=".csv,text/csv" required;
+                    }
+                    button.primary type="submit" { "Preview the import" }
+                }
+            }
+        },
+    )
+}
+
+pub fn preview(nav: Nav<'_>, import: &Import, plan: &Plan) -> Markup {
+    let csrf = nav.csrf.to_string();
+    layout(
+        "Import preview",
+        Some(nav),
+        html! {
+            p { a href="/prospects" { "← Prospects" } }
+            section.card {
+                h1 { "Import of " (import.filename) }
+                @if let Some(at) = import.applied_at {
+                    p.notice role="status" { "Imported " (datetime(at)) ": "
+                        (plan.new_count()) " new, " (plan.merge_count()) " merged, " (plan.skip_count()) " left out." }
+                } @else {
+                    p { strong { (plan.new_count()) } " new prospects, "
+                        strong { (plan.merge_count()) } " merged into existing ones (blanks filled, nothing erased, tags added), "
+                        strong { (plan.skip_count()) } " left out." }
+                    form method="post" action={ "/prospects/import/" (import.id) "/confirm" } {
+                        input type="hidden" name="_csrf" value=(csrf);
+                        button.primary type="submit" { "Import now" }
+                        " " a href="/prospects/import" { "Choose another file" }
+                    }
+                }
+            }
+            table.jobs.import {
+                thead { tr { th { "Line" } th { "Name" } th { "Email" } th { "What happens" } } }
+                tbody {
+                    @for r in plan.rows.iter().take(500) {
+                        tr {
+                            td { (r.row.line) }
+                            td { (r.row.name) }
+                            td { (r.row.email) }
+                            td { @match &r.action {
+                                Action::New => "new",
+                                Action::Merge { name, .. } => { "merge into " (name) },
+                                Action::SameAsLine(line) => { "same email as line " (line) ": merged" },
+                                Action::NotYours => "already someone else's prospect: left alone",
+                                Action::Invalid(why) => { "left out: " (why) },
+                            } }
+                        }
+                    }
+                }
+            }
+            @if plan.rows.len() > 500 { p.meta { "The first 500 rows are shown." } }
+        },
+    )
+}
