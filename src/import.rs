@@ -145,11 +145,7 @@ pub fn parse(content: &str) -> Result<Vec<Parsed>, String> {
 }
 
 /// Plans `rows` against the organization's prospects, as `scope` sees them.
-pub async fn plan(
-    pool: &Pool,
-    scope: Scope,
-    rows: Vec<Parsed>,
-) -> sqlx::Result<Plan> {
+pub async fn plan(pool: &Pool, scope: Scope, rows: Vec<Parsed>) -> sqlx::Result<Plan> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut planned = Vec::with_capacity(rows.len());
     for (line, row) in rows {

@@ -15,6 +15,7 @@ use sqlx::{
 
 use crate::{config::DatabaseUrl, domain::Answers};
 
+pub mod franchise;
 pub mod people;
 pub mod prospects;
 
@@ -228,6 +229,10 @@ pub struct Form {
     pub title: String,
     pub intro: String,
     pub thank_you: String,
+    /// Published by a franchise HQ for its locations to copy.
+    pub is_template: bool,
+    /// The HQ template this form was copied from.
+    pub template_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -262,6 +267,9 @@ pub struct Prospect {
     pub stage: String,
     pub owner_user_id: Option<i64>,
     pub owner_name: Option<String>,
+    pub organization_id: i64,
+    /// The organization's name: the location, when HQ looks at a franchise.
+    pub location_name: String,
 }
 
 /// Whose prospects a query may see: an organization's, or, for a member
@@ -300,7 +308,8 @@ pub struct TimelineEntry {
     pub form_title: Option<String>,
 }
 
-const FORM_COLUMNS: &str = "id, organization_id, slug, title, intro, thank_you";
+const FORM_COLUMNS: &str =
+    "id, organization_id, slug, title, intro, thank_you, is_template, template_id";
 
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1");
@@ -500,11 +509,15 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
 
 const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
     (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
-    p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name";
+    p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
+    p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name";
 
 /// The scope's condition on `p`, with the organization as `$1` and the
-/// owner (or NULL) as `$2`.
-const IN_SCOPE: &str = "p.organization_id = $1 AND ($2 IS NULL OR p.owner_user_id = $2)";
+/// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations
+/// (organizations whose parent it is); any other organization has none.
+const IN_SCOPE: &str =
+    "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
+    AND ($2 IS NULL OR p.owner_user_id = $2)";
 
 /// A page of an organization's prospects, newest first, optionally filtered
 /// by a search over name, email and company. Fetches one extra row so the

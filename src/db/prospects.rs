@@ -98,11 +98,12 @@ pub async fn update(
         return Ok(false);
     };
     let owner = changes.owner.unwrap_or(before.owner_user_id);
+    // The prospect's own organization: HQ may edit a location's prospect.
     on_tx!(tx, c => sqlx::query(
         "UPDATE prospects SET name = $3, phone = $4, company = $5, stage = $6, owner_user_id = $7, updated_at = $8
          WHERE organization_id = $1 AND id = $2",
     )
-    .bind(scope.organization_id)
+    .bind(before.organization_id)
     .bind(id)
     .bind(&changes.name)
     .bind(changes.phone.as_deref())

@@ -4,6 +4,8 @@ pub mod account;
 pub mod assets;
 mod auth;
 mod events;
+mod forms;
+mod franchise;
 mod health;
 mod imports;
 mod intake;
@@ -86,6 +88,12 @@ route_table! {
         "/password/forgot" => { get: account::forgot_page, post: account::forgot },
         "/password/reset" => { get: account::reset_page, post: account::reset },
         "/dev/mailbox" => { get: account::mailbox },
+        "/forms" => { get: forms::index, post: forms::create },
+        "/forms/:id/edit" => { get: forms::edit_page, post: forms::edit },
+        "/forms/:id/template" => { post: forms::template },
+        "/forms/templates/:id/copy" => { post: forms::copy },
+        "/locations" => { get: franchise::index, post: franchise::create },
+        "/locations/:id" => { get: franchise::show },
         "/people" => { get: people::index },
         "/people/invite" => { post: people::invite },
         "/people/invitations/:id/revoke" => { post: people::revoke },

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{AppState, CurrentUser, account::public_base, auth, html_response, see_other};
 use crate::{
     db::{
-        self,
+        self, franchise,
         people::{self, rank},
     },
     domain::Email as EmailAddress,
@@ -49,6 +49,7 @@ pub async fn index(
     let org = user.user.organization_id;
     let members = people::members(&state.db.read, org).await?;
     let invitations = people::pending_invitations(&state.db.read, org).await?;
+    let locations = locations_for(&state, &user).await?;
     let notice = match q.done.as_deref() {
         Some("invited") => Some("Invitation sent."),
         Some("revoked") => Some("Invitation withdrawn."),
@@ -64,10 +65,25 @@ pub async fn index(
             &user.user,
             &members,
             &invitations,
+            &locations,
             &pages::InviteForm::default(),
             notice,
         ),
     ))
+}
+
+/// The locations HQ's owner and admins may invite into: (id, name).
+async fn locations_for(state: &AppState, user: &CurrentUser) -> AppResult<Vec<(i64, String)>> {
+    if rank(&user.user.role) < rank("admin") {
+        return Ok(Vec::new());
+    }
+    Ok(
+        franchise::rollups(&state.db.read, user.user.organization_id)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect(),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +94,9 @@ pub struct InviteForm {
     email: String,
     #[serde(default)]
     role: String,
+    /// A franchise location to join instead of HQ (HQ owner and admins).
+    #[serde(default)]
+    location: String,
 }
 
 #[handler]
@@ -103,22 +122,50 @@ pub async fn invite(
     } else if rank(&form.role) >= rank(&user.user.role) {
         problem = Some("You can invite people only into roles below your own.");
     }
+    let locations = locations_for(&state, &user).await?;
+    // Where the person will belong: HQ (or the organization), or a location.
+    let target = match form.location.as_str() {
+        "" => Some((org, user.user.organization_name.clone())),
+        raw => raw
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| locations.iter().find(|(l, _)| *l == id).cloned()),
+    };
+    if target.is_none() {
+        problem = Some("Choose one of your locations.");
+    }
     let members = people::members(&state.db.read, org).await?;
+    let joining = match &target {
+        Some((id, _)) if *id != org => people::members(&state.db.read, *id).await?,
+        _ => Vec::new(),
+    };
     if let Ok(email) = &email
-        && members.iter().any(|m| m.email == email.as_str())
+        && members
+            .iter()
+            .chain(&joining)
+            .any(|m| m.email == email.as_str())
     {
         problem = Some("This person is already a member.");
     }
-    let (Ok(email), None) = (email, problem) else {
+    let (Ok(email), None, Some((target_id, target_name))) = (email, problem, target) else {
         let invitations = people::pending_invitations(&state.db.read, org).await?;
         let again = pages::InviteForm {
             email: form.email.clone(),
             role: form.role.clone(),
+            location: form.location.clone(),
             problem,
         };
         return Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            pages::index(user.nav(), &user.user, &members, &invitations, &again, None),
+            pages::index(
+                user.nav(),
+                &user.user,
+                &members,
+                &invitations,
+                &locations,
+                &again,
+                None,
+            ),
         ));
     };
     let token = security::random_token();
@@ -130,7 +177,7 @@ pub async fn invite(
     let mut tx = state.db.write.begin_write().await?;
     let id = people::create_invitation(
         &mut tx,
-        org,
+        target_id,
         email.as_str(),
         &form.role,
         &hash,
@@ -143,7 +190,7 @@ pub async fn invite(
         org,
         email.as_str(),
         &user.user.user_name,
-        &user.user.organization_name,
+        &target_name,
         &form.role,
         &link,
     );

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod events;
+pub mod forms;
+pub mod franchise;
 pub mod imports;
 pub mod jobs;
 pub mod pages;
@@ -55,6 +57,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         nav {
                             a href="/prospects" { "Prospects" }
                             a href="/events" { "Events" }
+                            a href="/forms" { "Forms" }
                             a href="/people" { "People" }
                             @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
                             a href="/account" { "Account" }

@@ -277,6 +277,7 @@ pub fn prospect_page(
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
                     dt { "First seen" } dd { (datetime(prospect.created_at)) }
+                    dt { "Organization" } dd { (prospect.location_name) }
                     dt { "Stage" } dd { span.stage { (prospect.stage) } }
                     dt { "Owner" } dd { (prospect.owner_name.as_deref().unwrap_or("nobody yet")) }
                     @if !tags.is_empty() {

@@ -13,6 +13,7 @@ use crate::db::{
 pub struct InviteForm {
     pub email: String,
     pub role: String,
+    pub location: String,
     pub problem: Option<&'static str>,
 }
 
@@ -30,6 +31,7 @@ pub fn index(
     me: &SessionUser,
     members: &[Member],
     invitations: &[Invitation],
+    locations: &[(i64, String)],
     invite: &InviteForm,
     notice: Option<&str>,
 ) -> Markup {
@@ -75,6 +77,17 @@ pub fn index(
                         div.field {
                             label for="invite-email" { "Email" }
                             input #invite-email type="email" name="email" value=(invite.email) required;
+                        }
+                        @if !locations.is_empty() {
+                            div.field {
+                                label for="invite-location" { "Where" }
+                                select #invite-location name="location" {
+                                    option value="" selected[invite.location.is_empty()] { "HQ (" (me.organization_name) ")" }
+                                    @for (id, name) in locations {
+                                        option value=(id) selected[invite.location == id.to_string()] { (name) }
+                                    }
+                                }
+                            }
                         }
                         div.field {
                             label for="invite-role" { "Role" }

@@ -30,8 +30,10 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "INSERT INTO users (email, name, password_hash, created_at) VALUES ('bea@org-b.test', 'Bea Boss', 'x', $1)",
             "INSERT INTO memberships (user_id, organization_id, role, created_at)
              SELECT u.id, o.id, 'member', $1 FROM users u, organizations o WHERE u.email = 'bea@org-b.test' AND o.slug = 'org-b'",
-            "INSERT INTO forms (organization_id, slug, title, created_at)
-             SELECT id, 'org-b-form', 'B form', $1 FROM organizations WHERE slug = 'org-b'",
+            "INSERT INTO forms (organization_id, slug, title, is_template, created_at)
+             SELECT id, 'org-b-form', 'B Secret Form', TRUE, $1 FROM organizations WHERE slug = 'org-b'",
+            "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
+             SELECT 'org-b-location', 'B Backroom Location', 'location', id, $1 FROM organizations WHERE slug = 'org-b'",
             "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
              SELECT id, 'secret-b@org-b.test', 'Bea Hidden', 'import', $1, $1 FROM organizations WHERE slug = 'org-b'",
             "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
@@ -54,9 +56,15 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let person = id_of("SELECT id FROM users WHERE email = 'bea@org-b.test'").await;
     let invitation = id_of("SELECT id FROM invitations WHERE email = 'new@org-b.test'").await;
     let import = id_of("SELECT id FROM prospect_imports WHERE filename = 'b.csv'").await;
+    let form = id_of("SELECT id FROM forms WHERE slug = 'org-b-form'").await;
+    let location = id_of("SELECT id FROM organizations WHERE slug = 'org-b-location'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
-        let id = if path.starts_with("/prospects/import/") {
+        let id = if path.starts_with("/forms/") {
+            form
+        } else if path.starts_with("/locations/") {
+            location
+        } else if path.starts_with("/prospects/import/") {
             import
         } else if path.starts_with("/prospects/") {
             prospect

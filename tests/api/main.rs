@@ -9,6 +9,7 @@ mod crash;
 mod deploy;
 mod e2e;
 mod events;
+mod franchise;
 mod helpers;
 mod imports;
 mod intake;

@@ -1,0 +1,119 @@
+//! Franchise HQ: its locations with roll-ups, and adding a location.
+//! Only an HQ (a franchise organization without a parent) has locations;
+//! HQ's owner and admins add them, its managers and above see roll-ups.
+
+use poem::{
+    Response, handler,
+    http::StatusCode,
+    web::{Data, Form, Path, Query},
+};
+use serde::Deserialize;
+
+use super::{AppState, CurrentUser, html_response, see_other};
+use crate::{
+    db::{
+        franchise,
+        people::{self, rank},
+    },
+    error::{AppError, AppResult},
+    views::franchise as pages,
+};
+
+/// The user's organization, if it is a franchise HQ and the user may see
+/// its roll-ups.
+async fn hq(state: &AppState, user: &CurrentUser) -> AppResult<franchise::Organization> {
+    let org = franchise::organization(&state.db.read, user.user.organization_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if org.kind != "franchise" || org.parent_id.is_some() {
+        return Err(AppError::NotFound);
+    }
+    if rank(&user.user.role) < rank("manager") {
+        return Err(AppError::Forbidden(
+            "Locations are for HQ's managers, admins and owner.",
+        ));
+    }
+    Ok(org)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    done: Option<String>,
+}
+
+#[handler]
+pub async fn index(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(q): Query<Notice>,
+) -> AppResult<Response> {
+    let hq = hq(&state, &user).await?;
+    let rollups = franchise::rollups(&state.db.read, hq.id).await?;
+    let notice = q.done.as_deref().map(|_| "Location added.");
+    Ok(html_response(
+        StatusCode::OK,
+        pages::locations(user.nav(), &hq, &rollups, None, notice),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LocationForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[handler]
+pub async fn create(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<LocationForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let hq = hq(&state, &user).await?;
+    if rank(&user.user.role) < rank("admin") {
+        return Err(AppError::Forbidden("HQ's owner and admins add locations."));
+    }
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 120 {
+        let rollups = franchise::rollups(&state.db.read, hq.id).await?;
+        return Ok(html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::locations(
+                user.nav(),
+                &hq,
+                &rollups,
+                Some("Please name the location (up to 120 characters)."),
+                None,
+            ),
+        ));
+    }
+    let mut tx = state.db.write.begin_write().await?;
+    franchise::create_location(&mut tx, hq.id, name, user.user.user_id).await?;
+    tx.commit().await?;
+    Ok(see_other("/locations?done=added"))
+}
+
+#[handler]
+pub async fn show(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let hq = hq(&state, &user).await?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let location = franchise::location(&state.db.read, hq.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let rollup = franchise::rollups(&state.db.read, hq.id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(AppError::NotFound)?;
+    let members = people::members(&state.db.read, location.id).await?;
+    Ok(html_response(
+        StatusCode::OK,
+        pages::location(user.nav(), &location, &rollup, &members),
+    ))
+}
