@@ -21,7 +21,7 @@ use maud::Markup;
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, Response, Route,
     http::StatusCode,
-    middleware::{CatchPanic, CookieJarManager, SetHeader, Tracing},
+    middleware::{CatchPanic, CookieJarManager, SetHeader},
 };
 
 use crate::{
@@ -146,8 +146,31 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
         .with(CookieJarManager::new())
         .with(security_headers())
         .with(CatchPanic::new())
-        .with(Tracing)
+        .around(trace)
         .catch_all_error(|err: poem::Error| async move { error_response(err) })
+}
+
+/// One log line per request: method, path (never the query string: it can
+/// carry one-time tokens and search terms), status and time taken.
+async fn trace<E: Endpoint>(ep: std::sync::Arc<E>, req: poem::Request) -> poem::Result<Response> {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    async move {
+        let result = ep.call(req).await.map(poem::IntoResponse::into_response);
+        let status = match &result {
+            Ok(res) => res.status(),
+            Err(err) => err.status(),
+        };
+        tracing::debug!(
+            status = status.as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+        result
+    }
+    .instrument(span)
+    .await
 }
 
 fn security_headers() -> SetHeader {
