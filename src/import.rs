@@ -242,16 +242,7 @@ pub async fn apply(
             .await
             .map(|_| ()))?;
         }
-        for tag in &row.tags {
-            on_tx!(tx, c => sqlx::query(
-                "INSERT INTO prospect_tags (prospect_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(tag)
-            .execute(&mut **c)
-            .await
-            .map(|_| ()))?;
-        }
+        db::prospects::add_tags(tx, id, &row.tags).await?;
         on_tx!(tx, c => sqlx::query(
             "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, 'imported', $2, $3)",
         )

@@ -22,7 +22,7 @@ pub async fn organization(pool: &Pool, id: i64) -> sqlx::Result<Option<Organizat
 }
 
 /// Inserts an organization under a slug made unique from `name`.
-async fn insert_organization(
+pub(crate) async fn insert_organization(
     tx: &mut Tx,
     name: &str,
     kind: &str,

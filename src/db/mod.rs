@@ -846,29 +846,7 @@ pub async fn create_account(
     let user = create_user(tx, name, email, password_hash)
         .await?
         .ok_or(SignUpError::EmailTaken)?;
-    let base = slugify(organization);
-    let mut n = 1;
-    let org = loop {
-        let slug = if n == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        };
-        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-            "INSERT INTO organizations (slug, name, kind, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (slug) DO NOTHING RETURNING id",
-        )
-        .bind(&slug)
-        .bind(organization)
-        .bind(kind)
-        .bind(now)
-        .fetch_optional(&mut **c)
-        .await)?;
-        match id {
-            Some(id) => break id,
-            None => n += 1,
-        }
-    };
+    let org = franchise::insert_organization(tx, organization, kind, None).await?;
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO memberships (user_id, organization_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
     )

@@ -128,17 +128,23 @@ pub async fn update(
         .execute(&mut **c)
         .await
         .map(|_| ()))?;
-    for tag in &changes.tags {
+    add_tags(tx, id, &changes.tags).await?;
+    Ok(true)
+}
+
+/// Adds tags to a prospect (those it has already stay once).
+pub async fn add_tags(tx: &mut Tx, prospect_id: i64, tags: &[String]) -> sqlx::Result<()> {
+    for tag in tags {
         on_tx!(tx, c => sqlx::query(
             "INSERT INTO prospect_tags (prospect_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
-        .bind(id)
+        .bind(prospect_id)
         .bind(tag)
         .execute(&mut **c)
         .await
         .map(|_| ()))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Adds a note by `author` to prospect `id` if `scope` may see it.

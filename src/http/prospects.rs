@@ -73,16 +73,21 @@ pub async fn show(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let prospect = db::prospect(&state.db.read, Scope::of(&user.user), id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let prospect = visible(&state, &user, &id).await?;
     let timeline = db::timeline(&state.db.read, prospect.id).await?;
     let tags = work::tags(&state.db.read, prospect.id).await?;
     Ok(html_response(
         StatusCode::OK,
         pages::prospect_page(user.nav(), &prospect, &tags, &timeline),
     ))
+}
+
+/// Prospect `id` (from the path) if the user's scope may see it.
+async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::Prospect> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    db::prospect(&state.db.read, Scope::of(&user.user), id)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,11 +182,8 @@ pub async fn edit_page(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let prospect = db::prospect(&state.db.read, Scope::of(&user.user), id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let tags = work::tags(&state.db.read, id).await?.join(", ");
+    let prospect = visible(&state, &user, &id).await?;
+    let tags = work::tags(&state.db.read, prospect.id).await?.join(", ");
     let members = if may_assign(&user) {
         people::members(&state.db.read, user.user.organization_id).await?
     } else {
@@ -219,11 +221,9 @@ pub async fn edit(
     Form(form): Form<EditForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let scope = Scope::of(&user.user);
-    let prospect = db::prospect(&state.db.read, scope, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let prospect = visible(&state, &user, &id).await?;
+    let id = prospect.id;
     let members = if may_assign(&user) {
         people::members(&state.db.read, user.user.organization_id).await?
     } else {
