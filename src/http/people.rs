@@ -373,7 +373,12 @@ pub async fn accept_page(
     };
     Ok(html_response(
         StatusCode::OK,
-        pages::accept(&invitation, &q.token, &view),
+        pages::accept(
+            &invitation,
+            &q.token,
+            user.as_ref().map(|u| u.csrf.as_str()),
+            &view,
+        ),
     ))
 }
 
@@ -391,6 +396,9 @@ fn invalid_invitation() -> Response {
 pub struct AcceptForm {
     #[serde(default)]
     token: String,
+    /// Present when a signed-in person joins: their session's token.
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -412,6 +420,7 @@ pub async fn accept(
     let account = db::user_by_email(&state.db.read, &invitation.email).await?;
     let user_id = match (&user, account) {
         (Some(user), _) => {
+            user.check_csrf(&form.csrf)?;
             let me = db::account(&state.db.read, user.user.user_id).await?;
             if me.is_none_or(|me| me.email != invitation.email) {
                 return Err(AppError::Forbidden(
@@ -439,6 +448,7 @@ pub async fn accept(
                     pages::accept(
                         &invitation,
                         &form.token,
+                        None,
                         &pages::AcceptView::CreateAccount {
                             problem: Some(problem),
                         },

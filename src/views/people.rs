@@ -173,7 +173,12 @@ pub enum AcceptView {
     CreateAccount { problem: Option<&'static str> },
 }
 
-pub fn accept(invitation: &Invitation, token: &str, view: &AcceptView) -> Markup {
+pub fn accept(
+    invitation: &Invitation,
+    token: &str,
+    csrf: Option<&str>,
+    view: &AcceptView,
+) -> Markup {
     layout(
         "Join on Rally",
         None,
@@ -185,6 +190,7 @@ pub fn accept(invitation: &Invitation, token: &str, view: &AcceptView) -> Markup
                     AcceptView::Join => {
                         form method="post" action="/invitations/accept" {
                             input type="hidden" name="token" value=(token);
+                            @if let Some(csrf) = csrf { input type="hidden" name="_csrf" value=(csrf); }
                             button.primary type="submit" { "Join" }
                         }
                     }

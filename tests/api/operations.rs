@@ -71,3 +71,20 @@ async fn export_writes_csv() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn large_bodies_are_refused_before_they_are_read() {
+    let app = spawn_app().await;
+    let big = "x".repeat(70 * 1024);
+    for path in ["/signin", "/signup", "/password/forgot"] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("email={big}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 413, "{path}");
+    }
+}

@@ -330,3 +330,58 @@ async fn people_of_another_organization_are_not_found() {
     }
     assert!(!app.page("/people").await.contains("stranger@other.test"));
 }
+
+#[tokio::test]
+async fn someone_signed_in_joins_a_second_organization_with_their_session_token() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let sam = client();
+    let res = sam
+        .post(app.url("/signup"))
+        .form(&[
+            ("name", "Sam Second"),
+            ("email", "sam@example.com"),
+            ("password", "sams password 12"),
+            ("organization", "Sam Sales"),
+            ("kind", "direct_sales"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        invite(&app, &app.client, "sam@example.com", "member")
+            .await
+            .status(),
+        303
+    );
+    let link = app.mail_link("To sam@example.com").await;
+    let page = sam.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(">Join<"), "{page}");
+    let token = link.split("token=").nth(1).unwrap();
+    // Without the session's token (a forged cross-site post) nothing happens.
+    let res = sam
+        .post(app.url("/invitations/accept"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let csrf = hidden(&page, "_csrf");
+    let res = sam
+        .post(app.url("/invitations/accept"))
+        .form(&[("token", token), ("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+             JOIN organizations o ON o.id = m.organization_id
+             WHERE u.email = 'sam@example.com' AND o.slug IN ('demo', 'sam-sales')"
+        )
+        .await,
+        2
+    );
+}
