@@ -103,3 +103,38 @@ fn dockerfile_is_multi_stage_and_runs_as_a_user() {
     assert_ne!(user.trim(), "root");
     assert!(text.contains("CMD [\"rally\", \"serve\"]"));
 }
+
+/// fly.toml's environment plus the secrets docs/deploy.md lists is a
+/// configuration production accepts; without the Mailgun secrets it is not.
+#[test]
+fn fly_environment_with_its_secrets_is_a_valid_production_configuration() {
+    let fly = fly();
+    let env = get(&fly, "env").as_table().unwrap().clone();
+    let lookup = |with_mail: bool| {
+        let env = env.clone();
+        move |key: &str| -> Option<String> {
+            if let Some(value) = env.get(key) {
+                return value.as_str().map(str::to_string);
+            }
+            match key {
+                "DATABASE_URL" => Some("postgres://rally:secret@db.internal:5432/rally".into()),
+                "RALLY_SECRET_KEY" => Some("a-production-secret-key-of-enough-length".into()),
+                "MAILGUN_API_KEY" if with_mail => Some("key-123".into()),
+                "MAILGUN_DOMAIN" if with_mail => Some("mg.rally.example".into()),
+                _ => None,
+            }
+        }
+    };
+    let settings = rally::config::Settings::from_lookup(lookup(true)).expect("valid settings");
+    assert!(settings.production);
+    assert!(
+        settings
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+    let err = rally::config::Settings::from_lookup(lookup(false))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("MAILGUN_API_KEY"), "{err}");
+}
