@@ -499,12 +499,42 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
          JOIN memberships m ON m.user_id = u.id
          JOIN organizations o ON o.id = m.organization_id
          WHERE s.token_hash = $1 AND s.expires_at > $2
-         ORDER BY m.created_at LIMIT 1",
+         ORDER BY CASE WHEN m.organization_id = s.organization_id THEN 0 ELSE 1 END, m.created_at
+         LIMIT 1",
     )
     .bind(token_hash)
     .bind(now_ms())
     .fetch_optional(p)
     .await)
+}
+
+/// Every organization `user_id` belongs to: (id, name, role), oldest first.
+pub async fn memberships_of(pool: &Pool, user_id: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
+         WHERE m.user_id = $1 ORDER BY m.created_at",
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)
+}
+
+/// Makes the session work in `organization_id`, if its user belongs there.
+pub async fn switch_organization(
+    pool: &Pool,
+    token_hash: &str,
+    organization_id: i64,
+) -> sqlx::Result<bool> {
+    on_pool!(pool, p => sqlx::query(
+        "UPDATE sessions SET organization_id = $2
+         WHERE token_hash = $1 AND EXISTS (
+             SELECT 1 FROM memberships m WHERE m.user_id = sessions.user_id AND m.organization_id = $2)",
+    )
+    .bind(token_hash)
+    .bind(organization_id)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected() == 1))
 }
 
 const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,

@@ -235,6 +235,7 @@ pub async fn account_page(
     let account = db::account(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let memberships = db::memberships_of(&state.db.read, user.user.user_id).await?;
     let notice = if q.welcome.is_some() {
         Some("Welcome to Rally! We sent you an email to confirm your address.")
     } else if q.sent.is_some() {
@@ -244,7 +245,14 @@ pub async fn account_page(
     };
     Ok(html_response(
         StatusCode::OK,
-        pages::account(user.nav(), &account, &user.user.role, notice),
+        pages::account(
+            user.nav(),
+            &account,
+            &user.user.role,
+            &memberships,
+            user.user.organization_id,
+            notice,
+        ),
     ))
 }
 
@@ -286,6 +294,34 @@ pub async fn resend_verification(
     email::queue(&mut tx, &state.queue, &message).await?;
     tx.commit().await?;
     Ok(see_other("/account?sent=1"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SwitchForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    organization_id: String,
+}
+
+/// Works in another of the user's organizations from now on.
+#[handler]
+pub async fn switch_organization(
+    req: &Request,
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<SwitchForm>,
+) -> AppResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let id: i64 = form
+        .organization_id
+        .parse()
+        .map_err(|_| AppError::NotFound)?;
+    let token = auth::session_token(req).ok_or(AppError::NotFound)?;
+    if !db::switch_organization(&state.db.write, &security::sha256_hex(&token), id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other("/prospects"))
 }
 
 #[handler]

@@ -58,7 +58,7 @@ impl CurrentUser {
     }
 }
 
-fn session_token(req: &Request) -> Option<String> {
+pub fn session_token(req: &Request) -> Option<String> {
     req.cookie()
         .get(SESSION_COOKIE)
         .map(|c| c.value_str().to_string())

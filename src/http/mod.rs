@@ -85,6 +85,7 @@ route_table! {
         "/verify" => { get: account::verify },
         "/account" => { get: account::account_page },
         "/account/verify" => { post: account::resend_verification },
+        "/account/organization" => { post: account::switch_organization },
         "/password/forgot" => { get: account::forgot_page, post: account::forgot },
         "/password/reset" => { get: account::reset_page, post: account::reset },
         "/dev/mailbox" => { get: account::mailbox },

@@ -476,13 +476,14 @@ pub async fn accept(
         }
     };
     let mut tx = state.db.write.begin_write().await?;
-    if people::accept_invitation(&mut tx, &hash, user_id)
-        .await?
-        .is_none()
-    {
+    let Some(joined) = people::accept_invitation(&mut tx, &hash, user_id).await? else {
         return Ok(invalid_invitation());
-    }
+    };
     db::mark_email_verified(&mut tx, user_id).await?;
     tx.commit().await?;
+    // Someone who just joined wants to work there.
+    if let Some(token) = auth::session_token(req) {
+        db::switch_organization(&state.db.write, &security::sha256_hex(&token), joined).await?;
+    }
     Ok(see_other("/prospects"))
 }

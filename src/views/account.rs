@@ -77,7 +77,14 @@ pub fn notice(title: &str, message: &str) -> Markup {
     )
 }
 
-pub fn account(nav: Nav<'_>, account: &Account, role: &str, notice: Option<&str>) -> Markup {
+pub fn account(
+    nav: Nav<'_>,
+    account: &Account,
+    role: &str,
+    memberships: &[(i64, String, String)],
+    current: i64,
+    notice: Option<&str>,
+) -> Markup {
     let csrf = nav.csrf.to_string();
     let mailbox = nav.can_see_jobs;
     layout(
@@ -100,6 +107,26 @@ pub fn account(nav: Nav<'_>, account: &Account, role: &str, notice: Option<&str>
                     form method="post" action="/account/verify" {
                         input type="hidden" name="_csrf" value=(csrf);
                         button type="submit" { "Send the confirmation email again" }
+                    }
+                }
+            }
+            @if memberships.len() > 1 {
+                section.card {
+                    h2 { "Your organizations" }
+                    ul.people {
+                        @for (id, name, role) in memberships {
+                            li {
+                                strong { (name) } " " span.meta { (role) }
+                                @if *id == current { " " span.badge { "working here" } }
+                                @else {
+                                    form.inline method="post" action="/account/organization" {
+                                        input type="hidden" name="_csrf" value=(csrf);
+                                        input type="hidden" name="organization_id" value=(id);
+                                        button type="submit" { "Work in " (name) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -147,6 +147,27 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         }
     }
     assert!(walked >= 10, "walked only {walked} routes with ids");
+    // The one route that takes an organization's id in its form: switching
+    // the session to B is refused, and A still works in A.
+    let b = app
+        .count("SELECT id FROM organizations WHERE slug = 'org-b'")
+        .await;
+    let res = app
+        .client
+        .post(app.url("/account/organization"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("organization_id", &b.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(
+        app.page("/prospects")
+            .await
+            .contains("<span class=\"org\">Demo Co<")
+    );
     // And nothing of B's changed.
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'secret-b@org-b.test' AND name = 'Bea Hidden' AND stage = 'new'")

@@ -384,4 +384,69 @@ async fn someone_signed_in_joins_a_second_organization_with_their_session_token(
         .await,
         2
     );
+    // Joining moves the session to the new organization; the account page
+    // switches between the two.
+    let org_name = |page: &str| {
+        let start =
+            page.find("<span class=\"org\">").expect("top bar") + "<span class=\"org\">".len();
+        page[start..start + page[start..].find('<').unwrap()].to_string()
+    };
+    let page = sam
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(org_name(&page), "Demo Co");
+    let account = sam
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("Work in Sam Sales"), "{account}");
+    let csrf = hidden(&account, "_csrf");
+    let sam_sales = app
+        .count("SELECT id FROM organizations WHERE slug = 'sam-sales'")
+        .await;
+    let res = sam
+        .post(app.url("/account/organization"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("organization_id", &sam_sales.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = sam
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(org_name(&page), "Sam Sales");
+    // Not an organization of Sam's: not found, and nothing changes.
+    let res = sam
+        .post(app.url("/account/organization"))
+        .form(&[("_csrf", csrf.as_str()), ("organization_id", "999999")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let page = sam
+        .get(app.url("/prospects"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(org_name(&page), "Sam Sales");
 }
