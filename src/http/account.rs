@@ -11,7 +11,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, auth, html_response, see_other};
+use super::{AppState, CsrfForm, CurrentUser, auth, html_response, see_other};
 use crate::{
     db,
     domain::Email as EmailAddress,
@@ -254,12 +254,6 @@ pub async fn account_page(
             notice,
         ),
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
 }
 
 #[handler]

@@ -12,7 +12,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, html_response, see_other};
+use super::{AppState, CsrfForm, html_response, see_other};
 use crate::{
     db::{self, SessionUser},
     error::{AppError, AppResult},
@@ -204,19 +204,13 @@ pub fn clear_session_cookie(jar: &CookieJar) {
     jar.add(cookie);
 }
 
-#[derive(Deserialize)]
-pub struct SignOutForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
 #[handler]
 pub async fn sign_out(
     req: &Request,
     jar: &CookieJar,
     user: CurrentUser,
     state: Data<&AppState>,
-    Form(form): Form<SignOutForm>,
+    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     if let Some(token) = session_token(req) {

@@ -14,7 +14,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
 use crate::{
     db::{self, now_ms},
     domain::text,
@@ -203,12 +203,6 @@ pub async fn stream(
         })
         .flatten();
     Ok(SSE::new(updates).keep_alive(Duration::from_secs(15)))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
 }
 
 #[handler]

@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
 use crate::{
     db::{self, franchise, people::rank},
     error::{AppError, AppResult},
@@ -228,12 +228,6 @@ pub async fn template(
     )
     .await?;
     Ok(see_other("/forms"))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
 }
 
 /// A location copies one of its HQ's templates, then customises the copy.

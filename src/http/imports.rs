@@ -7,9 +7,8 @@ use poem::{
     http::StatusCode,
     web::{Data, Form, Multipart, Path},
 };
-use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
 use crate::{
     db::{Scope, prospects as work},
     error::{AppError, AppResult},
@@ -113,18 +112,12 @@ pub async fn preview(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
 #[handler]
 pub async fn confirm(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<String>,
-    Form(form): Form<ConfirmForm>,
+    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     let stored = load(&state, &user, &id).await?;

@@ -56,6 +56,14 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
+/// A form whose only field is the session's CSRF token (sign out, delete,
+/// confirm, …).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+}
+
 /// Largest request body any route accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
 

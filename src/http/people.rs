@@ -16,7 +16,9 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, account::public_base, auth, html_response, see_other};
+use super::{
+    AppState, CsrfForm, CurrentUser, account::public_base, auth, html_response, see_other,
+};
 use crate::{
     db::{
         self, franchise,
@@ -197,12 +199,6 @@ pub async fn invite(
     email::queue(&mut tx, &state.queue, &message).await?;
     tx.commit().await?;
     Ok(see_other("/people?done=invited"))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
 }
 
 #[handler]
