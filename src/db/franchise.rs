@@ -2,24 +2,8 @@
 //! `parent_id` is the HQ), per-location roll-ups, and forms: each
 //! organization's own, and HQ's templates that locations copy.
 
-use super::{FORM_COLUMNS, Form, Pool, Tx, audit, now_ms, slugify};
+use super::{FORM_COLUMNS, Form, Organization, Pool, Tx, audit, now_ms, slugify};
 use crate::{on_pool, on_tx};
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Organization {
-    pub id: i64,
-    pub slug: String,
-    pub name: String,
-    pub kind: String,
-    pub parent_id: Option<i64>,
-}
-
-pub async fn organization(pool: &Pool, id: i64) -> sqlx::Result<Option<Organization>> {
-    on_pool!(pool, p => sqlx::query_as("SELECT id, slug, name, kind, parent_id FROM organizations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(p)
-        .await)
-}
 
 /// Inserts an organization under a slug made unique from `name`.
 pub(crate) async fn insert_organization(
@@ -96,9 +80,11 @@ pub async fn rollups(pool: &Pool, hq: i64) -> sqlx::Result<Vec<Rollup>> {
 
 /// Location `id` of `hq`, if it is one.
 pub async fn location(pool: &Pool, hq: i64, id: i64) -> sqlx::Result<Option<Organization>> {
-    on_pool!(pool, p => sqlx::query_as(
-        "SELECT id, slug, name, kind, parent_id FROM organizations WHERE id = $1 AND parent_id = $2",
-    )
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE id = $1 AND parent_id = $2",
+        super::ORGANIZATION_COLUMNS
+    );
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
     .bind(id)
     .bind(hq)
     .fetch_optional(p)

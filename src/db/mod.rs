@@ -219,6 +219,20 @@ pub struct Organization {
     pub id: i64,
     pub slug: String,
     pub name: String,
+    /// direct_sales | business | franchise | location
+    pub kind: String,
+    /// A franchise location's HQ.
+    pub parent_id: Option<i64>,
+}
+
+/// The columns of [`Organization`].
+const ORGANIZATION_COLUMNS: &str = "id, slug, name, kind, parent_id";
+
+impl Organization {
+    /// A franchise's head office: the organization that has locations.
+    pub fn is_hq(&self) -> bool {
+        self.kind == "franchise" && self.parent_id.is_none()
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -251,6 +265,14 @@ pub struct SessionUser {
     pub organization_id: i64,
     pub organization_name: String,
     pub role: String,
+}
+
+impl SessionUser {
+    /// Whether the user's role ranks at least `role` (owner > admin >
+    /// manager > member).
+    pub fn at_least(&self, role: &str) -> bool {
+        people::rank(&self.role) >= people::rank(role)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -370,8 +392,17 @@ impl FormCache {
 }
 
 pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Organization>> {
-    on_pool!(pool, p => sqlx::query_as("SELECT id, slug, name FROM organizations WHERE slug = $1")
+    let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE slug = $1");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(slug)
+        .fetch_optional(p)
+        .await)
+}
+
+pub async fn organization(pool: &Pool, id: i64) -> sqlx::Result<Option<Organization>> {
+    let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
         .fetch_optional(p)
         .await)
 }

@@ -466,7 +466,7 @@ pub async fn mailbox(user: CurrentUser, state: Data<&AppState>) -> AppResult<Res
     if !state.mailer.is_mailbox() {
         return Err(AppError::NotFound);
     }
-    if !matches!(user.user.role.as_str(), "owner" | "admin") {
+    if !user.user.at_least("admin") {
         return Err(AppError::Forbidden("The mailbox is for owners and admins."));
     }
     let messages = email::mailbox(&state.db.read, user.user.organization_id, 50).await?;

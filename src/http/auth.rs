@@ -36,7 +36,7 @@ impl CurrentUser {
             user_name: &self.user.user_name,
             organization_name: &self.user.organization_name,
             csrf: &self.csrf,
-            can_see_jobs: matches!(self.user.role.as_str(), "owner" | "admin"),
+            can_see_jobs: self.user.at_least("admin"),
         }
     }
 

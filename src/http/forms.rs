@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
 use crate::{
-    db::{self, franchise, people::rank},
+    db::{self, franchise},
     error::{AppError, AppResult},
     views::forms as pages,
 };
 
 fn may_edit(user: &CurrentUser) -> AppResult<()> {
-    if rank(&user.user.role) >= rank("manager") {
+    if user.user.at_least("manager") {
         Ok(())
     } else {
         Err(AppError::Forbidden(
@@ -28,11 +28,9 @@ fn may_edit(user: &CurrentUser) -> AppResult<()> {
 
 /// HQ's id when the user's organization is a franchise location.
 async fn hq_of(state: &AppState, user: &CurrentUser) -> AppResult<Option<i64>> {
-    Ok(
-        franchise::organization(&state.db.read, user.user.organization_id)
-            .await?
-            .and_then(|o| o.parent_id),
-    )
+    Ok(db::organization(&state.db.read, user.user.organization_id)
+        .await?
+        .and_then(|o| o.parent_id))
 }
 
 async fn list(
@@ -46,9 +44,9 @@ async fn list(
         Some(hq) => franchise::templates(&state.db.read, hq).await?,
         None => Vec::new(),
     };
-    let is_hq = franchise::organization(&state.db.read, user.user.organization_id)
+    let is_hq = db::organization(&state.db.read, user.user.organization_id)
         .await?
-        .is_some_and(|o| o.kind == "franchise" && o.parent_id.is_none());
+        .is_some_and(|o| o.is_hq());
     Ok(html_response(
         status,
         pages::index(user.nav(), &forms, &templates, is_hq, new),
@@ -206,15 +204,15 @@ pub async fn template(
     Form(form): Form<TemplateForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
-    if rank(&user.user.role) < rank("admin") {
+    if !user.user.at_least("admin") {
         return Err(AppError::Forbidden(
             "HQ's owner and admins publish templates.",
         ));
     }
     let own = own_form(&state, &user, &id).await?;
-    let is_hq = franchise::organization(&state.db.read, user.user.organization_id)
+    let is_hq = db::organization(&state.db.read, user.user.organization_id)
         .await?
-        .is_some_and(|o| o.kind == "franchise" && o.parent_id.is_none());
+        .is_some_and(|o| o.is_hq());
     if !is_hq {
         return Err(AppError::Forbidden(
             "Only a franchise HQ publishes templates.",

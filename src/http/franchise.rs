@@ -11,24 +11,21 @@ use serde::Deserialize;
 
 use super::{AppState, CurrentUser, html_response, see_other};
 use crate::{
-    db::{
-        franchise,
-        people::{self, rank},
-    },
+    db::{self, franchise, people},
     error::{AppError, AppResult},
     views::franchise as pages,
 };
 
 /// The user's organization, if it is a franchise HQ and the user may see
 /// its roll-ups.
-async fn hq(state: &AppState, user: &CurrentUser) -> AppResult<franchise::Organization> {
-    let org = franchise::organization(&state.db.read, user.user.organization_id)
+async fn hq(state: &AppState, user: &CurrentUser) -> AppResult<db::Organization> {
+    let org = db::organization(&state.db.read, user.user.organization_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if org.kind != "franchise" || org.parent_id.is_some() {
+    if !org.is_hq() {
         return Err(AppError::NotFound);
     }
-    if rank(&user.user.role) < rank("manager") {
+    if !user.user.at_least("manager") {
         return Err(AppError::Forbidden(
             "Locations are for HQ's managers, admins and owner.",
         ));
@@ -72,7 +69,7 @@ pub async fn create(
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     let hq = hq(&state, &user).await?;
-    if rank(&user.user.role) < rank("admin") {
+    if !user.user.at_least("admin") {
         return Err(AppError::Forbidden("HQ's owner and admins add locations."));
     }
     let name = form.name.trim();

@@ -17,11 +17,12 @@ use crate::{
 };
 
 fn allowed(user: &CurrentUser) -> AppResult<()> {
-    match user.user.role.as_str() {
-        "owner" | "admin" => Ok(()),
-        _ => Err(AppError::Forbidden(
+    if user.user.at_least("admin") {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
             "The jobs dashboard is for owners and admins.",
-        )),
+        ))
     }
 }
 

@@ -34,7 +34,7 @@ use crate::{
 const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn may_manage_people(user: &CurrentUser) -> bool {
-    rank(&user.user.role) >= rank("manager")
+    user.user.at_least("manager")
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +76,7 @@ pub async fn index(
 
 /// The locations HQ's owner and admins may invite into: (id, name).
 async fn locations_for(state: &AppState, user: &CurrentUser) -> AppResult<Vec<(i64, String)>> {
-    if rank(&user.user.role) < rank("admin") {
+    if !user.user.at_least("admin") {
         return Ok(Vec::new());
     }
     Ok(

@@ -13,8 +13,7 @@ use serde::Deserialize;
 use super::{AppState, CurrentUser, html_response, is_htmx, see_other};
 use crate::{
     db::{
-        self, Scope,
-        people::{self, rank},
+        self, Scope, people,
         prospects::{self as work, Changes, STAGES},
     },
     domain::{Email as EmailAddress, Phone},
@@ -173,7 +172,7 @@ async fn quick_add_again(
 }
 
 fn may_assign(user: &CurrentUser) -> bool {
-    rank(&user.user.role) >= rank("manager")
+    user.user.at_least("manager")
 }
 
 #[handler]

@@ -3,10 +3,7 @@
 use maud::{Markup, html};
 
 use super::{Nav, datetime, layout};
-use crate::db::{
-    franchise::{Organization, Rollup},
-    people::Member,
-};
+use crate::db::{Organization, franchise::Rollup, people::Member};
 
 pub fn locations(
     nav: Nav<'_>,
