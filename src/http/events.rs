@@ -103,16 +103,6 @@ pub async fn create(
     ))
 }
 
-/// The form's public address as the audience should type or scan it.
-fn public_form_url(req: &Request, slug: &str) -> String {
-    let scheme = match req.header("x-forwarded-proto") {
-        Some("https") => "https",
-        _ => req.uri().scheme_str().unwrap_or("http"),
-    };
-    let host = req.header("host").unwrap_or("localhost");
-    format!("{scheme}://{host}/f/{slug}")
-}
-
 /// The QR code as inline SVG (without the XML prolog a document would have).
 fn qr_svg(url: &str) -> AppResult<String> {
     let code = qrcode::QrCode::new(url.as_bytes())
@@ -138,7 +128,12 @@ pub async fn live(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let event = load(&state, &user, &id).await?;
-    let url = public_form_url(req, &event.form_slug);
+    // The form's public address as the audience should type or scan it.
+    let url = format!(
+        "{}/f/{}",
+        super::account::public_base(req, &state),
+        event.form_slug
+    );
     let count = db::event_count(&state.db.read, &event).await?;
     let recent = if event.show_names {
         db::event_names_after(&state.db.read, &event, 0, RECENT_NAMES).await?

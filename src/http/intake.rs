@@ -101,12 +101,8 @@ pub async fn submit(
     // Taken before any work; without a place, the form still comes back
     // with the person's values (below), just not stored.
     let permit = state.limits.enter();
-    let declared = req
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT) {
-        return Err(AppError::TooLarge);
-    }
+    // A declared length over the limit was refused before this handler
+    // (http::refuse_large_body); an undeclared one is cut off here.
     let bytes = body
         .into_bytes_limit(BODY_LIMIT)
         .await
