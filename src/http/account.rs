@@ -23,7 +23,7 @@ use crate::{
 
 const VERIFY_TTL: Duration = Duration::from_secs(48 * 3600);
 const RESET_TTL: Duration = Duration::from_secs(3600);
-pub const MIN_PASSWORD: usize = 10;
+const MIN_PASSWORD: usize = 10;
 const MAX_PASSWORD: usize = 1024;
 
 pub const KINDS: &[(&str, &str)] = &[
@@ -47,7 +47,14 @@ pub fn public_base(req: &Request, state: &AppState) -> String {
     format!("{scheme}://{host}")
 }
 
-fn password_problem(password: &str) -> Option<&'static str> {
+/// What is wrong with a person's name, if anything.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    (name.is_empty() || name.chars().count() > 100)
+        .then_some("Please give your name (up to 100 characters).")
+}
+
+/// What is wrong with a new password, if anything.
+pub fn password_problem(password: &str) -> Option<&'static str> {
     if password.chars().count() < MIN_PASSWORD {
         Some("Use at least 10 characters.")
     } else if password.len() > MAX_PASSWORD {
@@ -91,8 +98,8 @@ pub async fn sign_up(
 ) -> AppResult<Response> {
     let mut problems: Problems = Vec::new();
     let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        problems.push(("name", "Please give your name (up to 100 characters)."));
+    if let Some(msg) = name_problem(name) {
+        problems.push(("name", msg));
     }
     let email = EmailAddress::parse(&form.email);
     if let Err(msg) = &email {

@@ -429,15 +429,8 @@ pub async fn accept(
         (None, None) => {
             // A new account: the link proves the address.
             let name = form.name.trim();
-            let problem = if name.is_empty() || name.chars().count() > 100 {
-                Some("Please give your name (up to 100 characters).")
-            } else if form.password.chars().count() < super::account::MIN_PASSWORD {
-                Some("Use a password of at least 10 characters.")
-            } else if form.password.len() > 1024 {
-                Some("That password is too long.")
-            } else {
-                None
-            };
+            let problem = super::account::name_problem(name)
+                .or_else(|| super::account::password_problem(&form.password));
             if let Some(problem) = problem {
                 return Ok(html_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
