@@ -12,15 +12,8 @@ pub(crate) async fn insert_organization(
     kind: &str,
     parent_id: Option<i64>,
 ) -> sqlx::Result<i64> {
-    let base = slugify(name);
     let now = now_ms();
-    let mut n = 1;
-    loop {
-        let slug = if n == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        };
+    for slug in slug_candidates(name) {
         let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
             "INSERT INTO organizations (slug, name, kind, parent_id, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (slug) DO NOTHING RETURNING id",
@@ -32,11 +25,17 @@ pub(crate) async fn insert_organization(
         .bind(now)
         .fetch_optional(&mut **c)
         .await)?;
-        match id {
-            Some(id) => return Ok(id),
-            None => n += 1,
+        if let Some(id) = id {
+            return Ok(id);
         }
     }
+    unreachable!("slug candidates never run out")
+}
+
+/// `name`'s slug, then the same with -2, -3, …: the first one free is used.
+fn slug_candidates(name: &str) -> impl Iterator<Item = String> {
+    let base = slugify(name);
+    std::iter::once(base.clone()).chain((2..).map(move |n| format!("{base}-{n}")))
 }
 
 /// A new location of franchise `hq`.
@@ -100,14 +99,7 @@ pub async fn create_form(
     thank_you: &str,
     template_id: Option<i64>,
 ) -> sqlx::Result<i64> {
-    let base = slugify(title);
-    let mut n = 1;
-    loop {
-        let slug = if n == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{n}")
-        };
+    for slug in slug_candidates(title) {
         let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
             "INSERT INTO forms (organization_id, slug, title, intro, thank_you, template_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (slug) DO NOTHING RETURNING id",
@@ -121,11 +113,11 @@ pub async fn create_form(
         .bind(now_ms())
         .fetch_optional(&mut **c)
         .await)?;
-        match id {
-            Some(id) => return Ok(id),
-            None => n += 1,
+        if let Some(id) = id {
+            return Ok(id);
         }
     }
+    unreachable!("slug candidates never run out")
 }
 
 /// Form `id` of `organization_id`.
@@ -183,4 +175,13 @@ pub async fn templates(pool: &Pool, hq: i64) -> sqlx::Result<Vec<Form>> {
         .bind(hq)
         .fetch_all(p)
         .await)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slugs_are_numbered_after_the_first() {
+        let got: Vec<String> = super::slug_candidates("Bean There!").take(3).collect();
+        assert_eq!(got, ["bean-there", "bean-there-2", "bean-there-3"]);
+    }
 }
