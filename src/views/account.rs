@@ -3,33 +3,8 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, datetime, labelled_input, layout, problem};
 use crate::{db::Account, email::MailboxEntry, http::account::SignUpForm};
-
-fn problem<'a>(problems: &'a [(&'static str, &'static str)], field: &str) -> Option<&'a str> {
-    problems.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
-}
-
-/// A labelled input with its message, if any.
-fn input(
-    id: &str,
-    label: &str,
-    kind: &str,
-    value: &str,
-    autocomplete: &str,
-    problems: &[(&'static str, &'static str)],
-) -> Markup {
-    let message = problem(problems, id);
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            input id=(id) type=(kind) name=(id) value=(value) required autocomplete=(autocomplete)
-                aria-invalid=[message.map(|_| "true")]
-                aria-describedby=[message.map(|_| format!("{id}-error"))];
-            @if let Some(msg) = message { p.error id={ (id) "-error" } { (msg) } }
-        }
-    }
-}
 
 pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> Markup {
     layout(
@@ -40,10 +15,10 @@ pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> 
                 h1 { "Start with Rally" }
                 p { "Create your account and your organization. You will be its owner." }
                 form method="post" action="/signup" novalidate {
-                    (input("name", "Your name", "text", &form.name, "name", problems))
-                    (input("email", "Work email", "email", &form.email, "email", problems))
-                    (input("password", "Password (at least 10 characters)", "password", "", "new-password", problems))
-                    (input("organization", "Company or team name", "text", &form.organization, "organization", problems))
+                    (labelled_input("name", "name", "Your name", "text", &form.name, (true, "name"), problem(problems, "name")))
+                    (labelled_input("email", "email", "Work email", "email", &form.email, (true, "email"), problem(problems, "email")))
+                    (labelled_input("password", "password", "Password (at least 10 characters)", "password", "", (true, "new-password"), problem(problems, "password")))
+                    (labelled_input("organization", "organization", "Company or team name", "text", &form.organization, (true, "organization"), problem(problems, "organization")))
                     fieldset.field {
                         legend { "What kind of organization?" }
                         @for (value, label) in crate::http::account::KINDS {

@@ -74,6 +74,37 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
     }
 }
 
+/// The message for `field` among a form's problems, if any.
+pub(crate) fn problem<'a>(
+    problems: &'a [(&'static str, &'static str)],
+    field: &str,
+) -> Option<&'a str> {
+    problems.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
+}
+
+/// A labelled input with its message, the markup every form shares:
+/// `(required, autocomplete)` as the second-to-last argument.
+pub(crate) fn labelled_input(
+    id: &str,
+    name: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    (required, autocomplete): (bool, &str),
+    message: Option<&str>,
+) -> Markup {
+    let error_id = format!("{id}-error");
+    html! {
+        div.field.invalid[message.is_some()] {
+            label for=(id) { (label) @if required { span.req aria-hidden="true" { " *" } } }
+            input id=(id) name=(name) type=(kind) value=(value) required[required]
+                autocomplete=(autocomplete) aria-invalid=[message.map(|_| "true")]
+                aria-describedby=[message.map(|_| error_id.as_str())];
+            @if let Some(msg) = message { p.error id=(error_id) { (msg) } }
+        }
+    }
+}
+
 /// A page for a request that cannot be served, with a way back.
 pub fn error_page(title: &str, message: &str) -> Markup {
     layout(

@@ -2,38 +2,11 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
     db::{Form, Prospect, TimelineEntry, people::Member, prospects::STAGES},
     domain::FormInput,
 };
-
-/// A message for `field` among `problems`.
-fn problem<'a>(problems: &'a [(&'static str, &'static str)], field: &str) -> Option<&'a str> {
-    problems.iter().find(|(f, _)| *f == field).map(|(_, m)| *m)
-}
-
-/// A labelled input for the signed-in pages, with its message if any.
-fn input(
-    id: &str,
-    name: &str,
-    label: &str,
-    kind: &str,
-    value: &str,
-    problems: &[(&'static str, &'static str)],
-    extra: (&str, bool),
-) -> Markup {
-    let message = problem(problems, name);
-    let (autocomplete, required) = extra;
-    html! {
-        div.field.invalid[message.is_some()] {
-            label for=(id) { (label) }
-            input id=(id) name=(name) type=(kind) value=(value) required[required]
-                autocomplete=(autocomplete) aria-invalid=[message.map(|_| "true")];
-            @if let Some(msg) = message { p.error { (msg) } }
-        }
-    }
-}
 
 /// The quick-add form's state when it comes back.
 #[derive(Debug, Default)]
@@ -79,18 +52,15 @@ fn field(
     autocomplete: &str,
     messages: &FormMessages<'_>,
 ) -> Markup {
-    let error = messages.field(name);
-    let id = format!("f-{name}");
-    let error_id = format!("{id}-error");
-    html! {
-        div.field.invalid[error.is_some()] {
-            label for=(id) { (label) @if required { span.req aria-hidden="true" { " *" } } }
-            input id=(id) name=(name) type=(kind) value=(value) required[required]
-                autocomplete=(autocomplete) aria-invalid=[error.map(|_| "true")]
-                aria-describedby=[error.map(|_| error_id.as_str())];
-            @if let Some(msg) = error { p.error id=(error_id) { (msg) } }
-        }
-    }
+    labelled_input(
+        &format!("f-{name}"),
+        name,
+        label,
+        kind,
+        value,
+        (required, autocomplete),
+        messages.field(name),
+    )
 }
 
 /// The public prospect form; under htmx the `<form>` element itself is swapped.
@@ -237,10 +207,10 @@ pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str, quick: &QuickA
                 summary { "Add a prospect" }
                 form #quick-add method="post" action="/prospects" {
                     input type="hidden" name="_csrf" value=(csrf);
-                    (input("qa-name", "name", "Name", "text", &quick.name, &quick.problems, ("off", true)))
-                    (input("qa-email", "email", "Email", "email", &quick.email, &quick.problems, ("off", true)))
+                    (labelled_input("qa-name", "name", "Name", "text", &quick.name, (true, "off"), problem(&quick.problems, "name")))
+                    (labelled_input("qa-email", "email", "Email", "email", &quick.email, (true, "off"), problem(&quick.problems, "email")))
                     @if let Some(id) = quick.existing { p { a href={ "/prospects/" (id) } { "Open that prospect" } } }
-                    (input("qa-phone", "phone", "Phone (optional)", "tel", &quick.phone, &quick.problems, ("off", false)))
+                    (labelled_input("qa-phone", "phone", "Phone (optional)", "tel", &quick.phone, (false, "off"), problem(&quick.problems, "phone")))
                     button.primary type="submit" { "Add" }
                 }
             }
@@ -408,9 +378,9 @@ pub fn prospect_edit(
                 p.meta { (prospect.email) }
                 form method="post" action={ "/prospects/" (prospect.id) "/edit" } {
                     input type="hidden" name="_csrf" value=(csrf);
-                    (input("e-name", "name", "Name", "text", &form.name, &form.problems, ("off", true)))
-                    (input("e-phone", "phone", "Phone", "tel", &form.phone, &form.problems, ("off", false)))
-                    (input("e-company", "company", "Company", "text", &form.company, &form.problems, ("off", false)))
+                    (labelled_input("e-name", "name", "Name", "text", &form.name, (true, "off"), problem(&form.problems, "name")))
+                    (labelled_input("e-phone", "phone", "Phone", "tel", &form.phone, (false, "off"), problem(&form.problems, "phone")))
+                    (labelled_input("e-company", "company", "Company", "text", &form.company, (false, "off"), problem(&form.problems, "company")))
                     div.field {
                         label for="e-stage" { "Stage" }
                         select #e-stage name="stage" {
@@ -430,7 +400,7 @@ pub fn prospect_edit(
                             @if let Some(msg) = problem(&form.problems, "owner") { p.error { (msg) } }
                         }
                     }
-                    (input("e-tags", "tags", "Tags (comma-separated)", "text", &form.tags, &form.problems, ("off", false)))
+                    (labelled_input("e-tags", "tags", "Tags (comma-separated)", "text", &form.tags, (false, "off"), problem(&form.problems, "tags")))
                     button.primary type="submit" { "Save" }
                 }
             }
