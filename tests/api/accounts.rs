@@ -29,18 +29,18 @@ async fn sign_up_creates_an_owner_and_organization_then_verifies_the_email() {
     // Bad input: the form comes back with messages and what was typed
     // (never the password).
     let res = app
-        .client
-        .post(app.url("/signup"))
-        .form(&[
-            ("name", ""),
-            ("email", "not-an-email"),
-            ("password", "short"),
-            ("organization", "Keep Me"),
-            ("kind", "pyramid"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/signup",
+            &[
+                ("name", ""),
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("organization", "Keep Me"),
+                ("kind", "pyramid"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
     let page = res.text().await.unwrap();
     assert!(page.contains("value=\"not-an-email\"") && page.contains("value=\"Keep Me\""));
@@ -111,30 +111,33 @@ async fn password_reset_by_email_ends_other_sessions() {
     app.sign_in().await;
     // Another device is signed in too.
     let elsewhere = client();
-    let res = elsewhere
-        .post(app.url("/signin"))
-        .form(&[
-            ("email", app.demo.email.as_str()),
-            ("password", app.demo.password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &elsewhere,
+            "/signin",
+            &[
+                ("email", app.demo.email.as_str()),
+                ("password", app.demo.password.as_str()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
 
     // Known and unknown addresses get the same answer.
-    let known = client()
-        .post(app.url("/password/forgot"))
-        .form(&[("email", app.demo.email.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let unknown = client()
-        .post(app.url("/password/forgot"))
-        .form(&[("email", "nobody@example.com")])
-        .send()
-        .await
-        .unwrap();
+    let known = app
+        .post_as(
+            &client(),
+            "/password/forgot",
+            &[("email", app.demo.email.as_str())],
+        )
+        .await;
+    let unknown = app
+        .post_as(
+            &client(),
+            "/password/forgot",
+            &[("email", "nobody@example.com")],
+        )
+        .await;
     assert_eq!(
         (known.status().as_u16(), unknown.status().as_u16()),
         (200, 200)
@@ -145,27 +148,29 @@ async fn password_reset_by_email_ends_other_sessions() {
     let stranger = client();
     assert_eq!(stranger.get(&link).send().await.unwrap().status(), 200);
     let token = link.split("token=").nth(1).unwrap().to_string();
-    let res = stranger
-        .post(app.url("/password/reset"))
-        .form(&[
-            ("token", token.as_str()),
-            ("password", NEW_PASSWORD),
-            ("confirm", "different"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &stranger,
+            "/password/reset",
+            &[
+                ("token", token.as_str()),
+                ("password", NEW_PASSWORD),
+                ("confirm", "different"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
-    let res = stranger
-        .post(app.url("/password/reset"))
-        .form(&[
-            ("token", token.as_str()),
-            ("password", NEW_PASSWORD),
-            ("confirm", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &stranger,
+            "/password/reset",
+            &[
+                ("token", token.as_str()),
+                ("password", NEW_PASSWORD),
+                ("confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         stranger
@@ -190,15 +195,16 @@ async fn password_reset_by_email_ends_other_sessions() {
     assert_eq!(app.get("/prospects").await.status(), 303);
     // The old password no longer works; the new one does.
     assert_eq!(app.sign_in_request(&[]).await.status(), 422);
-    let res = client()
-        .post(app.url("/signin"))
-        .form(&[
-            ("email", app.demo.email.as_str()),
-            ("password", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &client(),
+            "/signin",
+            &[
+                ("email", app.demo.email.as_str()),
+                ("password", NEW_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     // The link worked once.
     assert_eq!(stranger.get(&link).send().await.unwrap().status(), 400);
@@ -209,15 +215,15 @@ async fn sign_out_everywhere_ends_every_session() {
     let app = spawn_app().await;
     app.sign_in().await;
     let other = client();
-    other
-        .post(app.url("/signin"))
-        .form(&[
+    app.post_as(
+        &other,
+        "/signin",
+        &[
             ("email", app.demo.email.as_str()),
             ("password", app.demo.password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         other
             .get(app.url("/prospects"))
@@ -230,12 +236,12 @@ async fn sign_out_everywhere_ends_every_session() {
     let page = app.page("/account").await;
     let csrf = hidden(&page, "_csrf");
     let res = app
-        .client
-        .post(app.url("/signout/everywhere"))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/signout/everywhere",
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/signin?signed_out=everywhere");
     assert_eq!(app.get("/prospects").await.status(), 303);
@@ -261,12 +267,12 @@ async fn sign_in_is_throttled_per_account_with_a_clear_message() {
     let attempt = |email: &'static str| {
         let app = &app;
         async move {
-            client()
-                .post(app.url("/signin"))
-                .form(&[("email", email), ("password", "wrong password")])
-                .send()
-                .await
-                .unwrap()
+            app.post_as(
+                &client(),
+                "/signin",
+                &[("email", email), ("password", "wrong password")],
+            )
+            .await
         }
     };
     for _ in 0..3 {
@@ -346,12 +352,13 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
     })
     .await;
     assert_eq!(app.get("/dev/mailbox").await.status(), 303, "sign in first");
-    let res = client()
-        .post(app.url("/password/forgot"))
-        .form(&[("email", app.demo.email.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &client(),
+            "/password/forgot",
+            &[("email", app.demo.email.as_str())],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while received.lock().unwrap().len() < 2 {
@@ -422,12 +429,12 @@ async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
         s.mail.mailgun_base_url = stub;
     })
     .await;
-    client()
-        .post(app.url("/password/forgot"))
-        .form(&[("email", app.demo.email.as_str())])
-        .send()
-        .await
-        .unwrap();
+    app.post_as(
+        &client(),
+        "/password/forgot",
+        &[("email", app.demo.email.as_str())],
+    )
+    .await;
     let queue = jobs::SqlQueue::new(app.pool.queue_store(), Default::default());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while queue.dead_letters(10).await.unwrap().is_empty() {

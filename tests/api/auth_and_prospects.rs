@@ -38,12 +38,12 @@ async fn prospects_need_a_session() {
 async fn wrong_password_is_refused_with_the_email_kept() {
     let app = spawn_app().await;
     let res = app
-        .client
-        .post(app.url("/signin"))
-        .form(&[("email", app.demo.email.as_str()), ("password", "wrong")])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/signin",
+            &[("email", app.demo.email.as_str()), ("password", "wrong")],
+        )
+        .await;
     assert_eq!(res.status(), 422);
     let body = res.text().await.unwrap();
     assert!(body.contains("do not match"));
@@ -168,24 +168,16 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
     let page = app.page("/prospects").await;
     let csrf = hidden(&page, "_csrf");
     let forged = app
-        .client
-        .post(app.url("/signout"))
-        .form(&[("_csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+        .post_as(&app.client, "/signout", &[("_csrf", "forged")])
+        .await;
     assert_eq!(forged.status(), 403);
     assert_eq!(app.get("/prospects").await.status(), 200);
     let missing = app.client.post(app.url("/signout")).send().await.unwrap();
     assert!(missing.status().is_client_error());
 
     let res = app
-        .client
-        .post(app.url("/signout"))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_as(&app.client, "/signout", &[("_csrf", csrf.as_str())])
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
     assert_eq!(app.get("/prospects").await.status(), 303);

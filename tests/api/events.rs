@@ -24,16 +24,16 @@ async fn an_event_from_start_to_summary() {
 
     // Without a name: the form again, with the message, nothing created.
     let res = app
-        .client
-        .post(app.url("/events"))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("name", " "),
-            ("form_id", form_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/events",
+            &[
+                ("_csrf", token.as_str()),
+                ("name", " "),
+                ("form_id", form_id.as_str()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
     assert!(
         res.text()
@@ -42,29 +42,29 @@ async fn an_event_from_start_to_summary() {
             .contains("Please give the event a name.")
     );
     let forged = app
-        .client
-        .post(app.url("/events"))
-        .form(&[
-            ("_csrf", "forged"),
-            ("name", "Launch"),
-            ("form_id", form_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/events",
+            &[
+                ("_csrf", "forged"),
+                ("name", "Launch"),
+                ("form_id", form_id.as_str()),
+            ],
+        )
+        .await;
     assert_eq!(forged.status(), 403);
     let res = app
-        .client
-        .post(app.url("/events"))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("name", "Launch night"),
-            ("form_id", form_id.as_str()),
-            ("show_names", "yes"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/events",
+            &[
+                ("_csrf", token.as_str()),
+                ("name", "Launch night"),
+                ("form_id", form_id.as_str()),
+                ("show_names", "yes"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let live_path = res.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(live_path, "/events/1/live");
@@ -145,12 +145,8 @@ async fn an_event_from_start_to_summary() {
     drop(stream);
 
     let res = app
-        .client
-        .post(app.url("/events/1/end"))
-        .form(&[("_csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_as(&app.client, "/events/1/end", &[("_csrf", token.as_str())])
+        .await;
     assert_eq!(res.status(), 303);
     let summary = app.page("/events/1").await;
     let total = |label: &str| {

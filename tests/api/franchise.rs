@@ -2,28 +2,7 @@
 //! location's prospects with roll-ups; a location sees only its own, and
 //! copies HQ's published form templates to customise them.
 
-use crate::helpers::{TestApp, client, hidden, spawn_app};
-
-async fn csrf(app: &TestApp, who: &reqwest::Client, page: &str) -> String {
-    let html = who
-        .get(app.url(page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    hidden(&html, "_csrf")
-}
-
-async fn post(
-    app: &TestApp,
-    who: &reqwest::Client,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    who.post(app.url(path)).form(fields).send().await.unwrap()
-}
+use crate::helpers::{client, spawn_app};
 
 fn location_of(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_string()
@@ -35,33 +14,29 @@ async fn hq_locations_managers_rollups_and_templates() {
     // An HQ owner signs up; the demo owner (a direct-sales company) reads
     // the development mailbox of their own organization only, so HQ uses it.
     let hq = client();
-    let res = post(
-        &app,
-        &hq,
-        "/signup",
-        &[
-            ("name", "Hana HQ"),
-            ("email", "hana@franchise.test"),
-            ("password", "franchise password 1"),
-            ("organization", "Bean There Coffee"),
-            ("kind", "franchise"),
-        ],
-    )
-    .await;
-    assert_eq!(res.status(), 303);
-    let token = csrf(&app, &hq, "/locations").await;
-    for name in ["Downtown", "Uptown"] {
-        let res = post(
-            &app,
+    let res = app
+        .post_as(
             &hq,
-            "/locations",
-            &[("_csrf", &token), ("name", name)],
+            "/signup",
+            &[
+                ("name", "Hana HQ"),
+                ("email", "hana@franchise.test"),
+                ("password", "franchise password 1"),
+                ("organization", "Bean There Coffee"),
+                ("kind", "franchise"),
+            ],
         )
         .await;
+    assert_eq!(res.status(), 303);
+    let token = app.csrf_as(&hq, "/locations").await;
+    for name in ["Downtown", "Uptown"] {
+        let res = app
+            .post_as(&hq, "/locations", &[("_csrf", &token), ("name", name)])
+            .await;
         assert_eq!(location_of(&res), "/locations?done=added");
     }
     assert_eq!(
-        post(&app, &hq, "/locations", &[("_csrf", &token), ("name", " ")])
+        app.post_as(&hq, "/locations", &[("_csrf", &token), ("name", " ")])
             .await
             .status(),
         422
@@ -71,18 +46,18 @@ async fn hq_locations_managers_rollups_and_templates() {
         .await;
 
     // A manager for Downtown, invited from HQ.
-    let res = post(
-        &app,
-        &hq,
-        "/people/invite",
-        &[
-            ("_csrf", &token),
-            ("email", "max@franchise.test"),
-            ("role", "manager"),
-            ("location", &downtown.to_string()),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            "/people/invite",
+            &[
+                ("_csrf", &token),
+                ("email", "max@franchise.test"),
+                ("role", "manager"),
+                ("location", &downtown.to_string()),
+            ],
+        )
+        .await;
     assert_eq!(location_of(&res), "/people?done=invited");
     let mailbox = hq
         .get(app.url("/dev/mailbox"))
@@ -100,17 +75,17 @@ async fn hq_locations_managers_rollups_and_templates() {
     let token_end = mailbox[at..].find('"').unwrap();
     let invite_token = mailbox[at + "/invitations/accept?token=".len()..at + token_end].to_string();
     let max = client();
-    let res = post(
-        &app,
-        &max,
-        "/invitations/accept",
-        &[
-            ("token", &invite_token),
-            ("name", "Max Manager"),
-            ("password", "manager password 1"),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &max,
+            "/invitations/accept",
+            &[
+                ("token", &invite_token),
+                ("name", "Max Manager"),
+                ("password", "manager password 1"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         app.count(&format!(
@@ -121,45 +96,45 @@ async fn hq_locations_managers_rollups_and_templates() {
         1
     );
     // Invites only into HQ's own locations.
-    let res = post(
-        &app,
-        &hq,
-        "/people/invite",
-        &[
-            ("_csrf", &token),
-            ("email", "x@franchise.test"),
-            ("role", "member"),
-            ("location", "999999"),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            "/people/invite",
+            &[
+                ("_csrf", &token),
+                ("email", "x@franchise.test"),
+                ("role", "member"),
+                ("location", "999999"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
 
     // Each adds a prospect: the location's is HQ's to see, not the reverse.
-    let max_token = csrf(&app, &max, "/prospects").await;
-    let res = post(
-        &app,
-        &max,
-        "/prospects",
-        &[
-            ("_csrf", &max_token),
-            ("name", "Dee Local"),
-            ("email", "dee@local.test"),
-        ],
-    )
-    .await;
+    let max_token = app.csrf_as(&max, "/prospects").await;
+    let res = app
+        .post_as(
+            &max,
+            "/prospects",
+            &[
+                ("_csrf", &max_token),
+                ("name", "Dee Local"),
+                ("email", "dee@local.test"),
+            ],
+        )
+        .await;
     let dee = location_of(&res);
-    let res = post(
-        &app,
-        &hq,
-        "/prospects",
-        &[
-            ("_csrf", &token),
-            ("name", "Hal Head"),
-            ("email", "hal@hq.test"),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            "/prospects",
+            &[
+                ("_csrf", &token),
+                ("name", "Hal Head"),
+                ("email", "hal@hq.test"),
+            ],
+        )
+        .await;
     let hal = location_of(&res);
     let hq_list = hq
         .get(app.url("/prospects"))
@@ -191,13 +166,13 @@ async fn hq_locations_managers_rollups_and_templates() {
     assert!(detail.contains("Downtown"), "{detail}");
 
     // HQ moves the location's prospect along; the roll-up follows.
-    let res = post(
-        &app,
-        &hq,
-        &format!("{dee}/edit"),
-        &[("_csrf", &token), ("name", "Dee Local"), ("stage", "hot")],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            &format!("{dee}/edit"),
+            &[("_csrf", &token), ("name", "Dee Local"), ("stage", "hot")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let rollup = hq
         .get(app.url("/locations"))
@@ -233,39 +208,35 @@ async fn hq_locations_managers_rollups_and_templates() {
     );
 
     // HQ publishes a form as a template; Downtown copies and customises it.
-    let res = post(
-        &app,
-        &hq,
-        "/forms",
-        &[
-            ("_csrf", &token),
-            ("title", "Spring Promo"),
-            ("intro", "Win a year of coffee"),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            "/forms",
+            &[
+                ("_csrf", &token),
+                ("title", "Spring Promo"),
+                ("intro", "Win a year of coffee"),
+            ],
+        )
+        .await;
     let template_edit = location_of(&res);
     let template_id: i64 = template_edit.split('/').nth(2).unwrap().parse().unwrap();
-    let res = post(
-        &app,
-        &hq,
-        "/forms",
-        &[("_csrf", &token), ("title", "HQ Only")],
-    )
-    .await;
+    let res = app
+        .post_as(&hq, "/forms", &[("_csrf", &token), ("title", "HQ Only")])
+        .await;
     let private_id: i64 = location_of(&res)
         .split('/')
         .nth(2)
         .unwrap()
         .parse()
         .unwrap();
-    let res = post(
-        &app,
-        &hq,
-        &format!("/forms/{template_id}/template"),
-        &[("_csrf", &token), ("publish", "yes")],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &hq,
+            &format!("/forms/{template_id}/template"),
+            &[("_csrf", &token), ("publish", "yes")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let forms = max
         .get(app.url("/forms"))
@@ -282,8 +253,7 @@ async fn hq_locations_managers_rollups_and_templates() {
         "{forms}"
     );
     assert_eq!(
-        post(
-            &app,
+        app.post_as(
             &max,
             &format!("/forms/templates/{private_id}/copy"),
             &[("_csrf", &max_token)]
@@ -293,26 +263,26 @@ async fn hq_locations_managers_rollups_and_templates() {
         404,
         "only published templates"
     );
-    let res = post(
-        &app,
-        &max,
-        &format!("/forms/templates/{template_id}/copy"),
-        &[("_csrf", &max_token)],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &max,
+            &format!("/forms/templates/{template_id}/copy"),
+            &[("_csrf", &max_token)],
+        )
+        .await;
     let copy_edit = location_of(&res);
-    let res = post(
-        &app,
-        &max,
-        &copy_edit,
-        &[
-            ("_csrf", &max_token),
-            ("title", "Spring Promo Downtown"),
-            ("intro", "Win a year of coffee downtown"),
-            ("thank_you", ""),
-        ],
-    )
-    .await;
+    let res = app
+        .post_as(
+            &max,
+            &copy_edit,
+            &[
+                ("_csrf", &max_token),
+                ("title", "Spring Promo Downtown"),
+                ("intro", "Win a year of coffee downtown"),
+                ("thank_you", ""),
+            ],
+        )
+        .await;
     assert_eq!(location_of(&res), "/forms");
     let slug: String = rally::on_pool!(&app.pool, p => sqlx::query_scalar(
         "SELECT slug FROM forms WHERE title = 'Spring Promo Downtown' AND template_id IS NOT NULL",

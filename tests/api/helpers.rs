@@ -131,6 +131,29 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// POSTs a web form to `path` as `who` (a browser of its own).
+    pub async fn post_as(
+        &self,
+        who: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        who.post(self.url(path)).form(fields).send().await.unwrap()
+    }
+
+    /// The session's CSRF token on the page at `path`, as `who` sees it.
+    pub async fn csrf_as(&self, who: &reqwest::Client, path: &str) -> String {
+        let page = who
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        hidden(&page, "_csrf")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

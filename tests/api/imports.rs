@@ -7,15 +7,7 @@ use crate::{
 };
 
 async fn upload(app: &TestApp, who: &reqwest::Client, name: &str, csv: &str) -> reqwest::Response {
-    let page = who
-        .get(app.url("/prospects/import"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "_csrf");
+    let csrf = app.csrf_as(who, "/prospects/import").await;
     let form = reqwest::multipart::Form::new().text("_csrf", csrf).part(
         "file",
         reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
@@ -69,12 +61,8 @@ async fn preview_then_confirm_merges_and_adds() {
     for _ in 0..2 {
         // A second click changes nothing.
         let res = app
-            .client
-            .post(app.url(&confirm))
-            .form(&[("_csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
+            .post_as(&app.client, &confirm, &[("_csrf", csrf.as_str())])
+            .await;
         assert_eq!(res.status(), 303);
     }
     assert!(app.page(&preview_url).await.contains("Imported"));
@@ -133,11 +121,12 @@ async fn a_member_imports_their_own_list_and_leaves_others_alone() {
     // Another person's import is not found.
     assert_eq!(app.get(&preview_url).await.status(), 404);
     let csrf = hidden(&preview, "_csrf");
-    rep.post(app.url(&format!("{preview_url}/confirm")))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    app.post_as(
+        &rep,
+        &format!("{preview_url}/confirm"),
+        &[("_csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(
         app.count(&format!(
             "SELECT COUNT(*) FROM prospects WHERE email = 'new@example.com' AND owner_user_id = {rep_id}"

@@ -279,13 +279,7 @@ async fn bad_requests_get_precise_errors_never_500() {
     let res = app.get("/f/nope").await;
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Not found"));
-    let res = app
-        .client
-        .post(app.url("/f/nope"))
-        .form(&[("a", "b")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_as(&app.client, "/f/nope", &[("a", "b")]).await;
     assert_eq!(res.status(), 404);
     assert_eq!(app.jobs_stored().await, 0);
 }

@@ -125,13 +125,7 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         for method in methods {
             let res = match *method {
                 "get" => app.get(&path).await,
-                "post" => app
-                    .client
-                    .post(app.url(&path))
-                    .form(&fields)
-                    .send()
-                    .await
-                    .unwrap(),
+                "post" => app.post_as(&app.client, &path, &fields).await,
                 other => panic!("{pattern}: method {other} not walked; add it here"),
             };
             let status = res.status().as_u16();
@@ -153,15 +147,15 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         .count("SELECT id FROM organizations WHERE slug = 'org-b'")
         .await;
     let res = app
-        .client
-        .post(app.url("/account/organization"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("organization_id", &b.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/account/organization",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("organization_id", &b.to_string()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 404);
     assert!(
         app.page("/prospects")

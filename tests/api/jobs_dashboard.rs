@@ -25,16 +25,16 @@ fn doomed_job() -> FormSubmission {
 
 /// POSTs a dead-letter action for dead letter `id`.
 async fn settle(app: &TestApp, path: &str, csrf: &str, id: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .form(&[
+    app.post_as(
+        &app.client,
+        path,
+        &[
             ("_csrf", csrf),
             ("queue", "rally.form_submission"),
             ("id", id),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 async fn wait_for_page(app: &TestApp, text: &str) -> String {
@@ -77,17 +77,7 @@ async fn owners_see_queues_and_settle_dead_letters() {
     assert_eq!(res.status(), 403);
 
     // Retry: it runs again (and, its form still missing, dies again).
-    let res = app
-        .client
-        .post(app.url("/jobs/dead/retry"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("queue", "rally.form_submission"),
-            ("id", &id),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = settle(&app, "/jobs/dead/retry", &csrf, &id).await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/jobs?done=retried");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -101,33 +91,13 @@ async fn owners_see_queues_and_settle_dead_letters() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let res = app
-        .client
-        .post(app.url("/jobs/dead/discard"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("queue", "rally.form_submission"),
-            ("id", &id),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = settle(&app, "/jobs/dead/discard", &csrf, &id).await;
     assert_eq!(res.headers()["location"], "/jobs?done=discarded");
     let page = app.page("/jobs?done=discarded").await;
     assert!(page.contains("The dead letter was discarded."), "{page}");
     assert!(page.contains("No dead letter."), "{page}");
     // Gone already: said so, not an error.
-    let res = app
-        .client
-        .post(app.url("/jobs/dead/discard"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("queue", "rally.form_submission"),
-            ("id", &id),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = settle(&app, "/jobs/dead/discard", &csrf, &id).await;
     assert_eq!(res.headers()["location"], "/jobs?done=gone");
 }
 
@@ -156,15 +126,15 @@ async fn members_may_not_see_the_jobs_dashboard() {
         .unwrap();
     });
     let res = app
-        .client
-        .post(app.url("/signin"))
-        .form(&[
-            ("email", "rep@demo.rally.test"),
-            ("password", "member-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/signin",
+            &[
+                ("email", "rep@demo.rally.test"),
+                ("password", "member-password-1"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let res = app.get("/jobs").await;
     assert_eq!(res.status(), 403);

@@ -12,20 +12,13 @@ async fn invite(
     email: &str,
     role: &str,
 ) -> reqwest::Response {
-    let page = who
-        .get(app.url("/people"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "_csrf");
-    who.post(app.url("/people/invite"))
-        .form(&[("_csrf", csrf.as_str()), ("email", email), ("role", role)])
-        .send()
-        .await
-        .unwrap()
+    let csrf = app.csrf_as(who, "/people").await;
+    app.post_as(
+        who,
+        "/people/invite",
+        &[("_csrf", csrf.as_str()), ("email", email), ("role", role)],
+    )
+    .await
 }
 
 /// The owner invites `email` as `role`; a new browser accepts with a new
@@ -44,33 +37,22 @@ pub(crate) async fn join(app: &TestApp, email: &str, role: &str) -> (reqwest::Cl
         .unwrap();
     assert!(page.contains("Create my account and join"), "{page}");
     let token = link.split("token=").nth(1).unwrap();
-    let res = browser
-        .post(app.url("/invitations/accept"))
-        .form(&[
-            ("token", token),
-            ("name", "New Person"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &browser,
+            "/invitations/accept",
+            &[
+                ("token", token),
+                ("name", "New Person"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let id = app
         .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
         .await;
     (browser, id)
-}
-
-async fn csrf_of(app: &TestApp, who: &reqwest::Client) -> String {
-    let page = who
-        .get(app.url("/people"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    hidden(&page, "_csrf")
 }
 
 #[tokio::test]
@@ -90,27 +72,29 @@ async fn an_invited_person_creates_an_account_and_joins_with_the_role() {
 
     let browser = client();
     let token = link.split("token=").nth(1).unwrap().to_string();
-    let res = browser
-        .post(app.url("/invitations/accept"))
-        .form(&[
-            ("token", token.as_str()),
-            ("name", "Rep"),
-            ("password", "short"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &browser,
+            "/invitations/accept",
+            &[
+                ("token", token.as_str()),
+                ("name", "Rep"),
+                ("password", "short"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
-    let res = browser
-        .post(app.url("/invitations/accept"))
-        .form(&[
-            ("token", token.as_str()),
-            ("name", "Rep"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &browser,
+            "/invitations/accept",
+            &[
+                ("token", token.as_str()),
+                ("name", "Rep"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         browser
@@ -175,13 +159,14 @@ async fn roles_rank_who_may_change_whom() {
     let owner_id = app
         .count("SELECT id FROM users WHERE email = 'owner@demo.rally.test'")
         .await;
-    let csrf = csrf_of(&app, &admin).await;
-    let res = admin
-        .post(app.url(&format!("/people/{owner_id}/remove")))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let csrf = app.csrf_as(&admin, "/people").await;
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/people/{owner_id}/remove"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
     assert_eq!(res.status(), 403);
 
     // The admin brings in a manager, demotes them, then removes them.
@@ -195,41 +180,44 @@ async fn roles_rank_who_may_change_whom() {
         let link = app.mail_link("To manager@example.com").await;
         let browser = client();
         let token = link.split("token=").nth(1).unwrap().to_string();
-        browser
-            .post(app.url("/invitations/accept"))
-            .form(&[
+        app.post_as(
+            &browser,
+            "/invitations/accept",
+            &[
                 ("token", token.as_str()),
                 ("name", "Manny"),
                 ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await;
         let id = app
             .count("SELECT id FROM users WHERE email = 'manager@example.com'")
             .await;
         (browser, id)
     };
-    let res = admin
-        .post(app.url(&format!("/people/{manager_id}/role")))
-        .form(&[("_csrf", csrf.as_str()), ("role", "member")])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/people/{manager_id}/role"),
+            &[("_csrf", csrf.as_str()), ("role", "member")],
+        )
+        .await;
     assert_eq!(res.headers()["location"], "/people?done=role");
-    let res = admin
-        .post(app.url(&format!("/people/{manager_id}/role")))
-        .form(&[("_csrf", csrf.as_str()), ("role", "owner")])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/people/{manager_id}/role"),
+            &[("_csrf", csrf.as_str()), ("role", "owner")],
+        )
+        .await;
     assert_eq!(res.status(), 400);
-    let res = admin
-        .post(app.url(&format!("/people/{manager_id}/remove")))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/people/{manager_id}/remove"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
     assert_eq!(res.headers()["location"], "/people?done=removed");
     assert_eq!(
         manager
@@ -242,12 +230,13 @@ async fn roles_rank_who_may_change_whom() {
         "a removed person is out"
     );
     // Without the CSRF token nothing happens.
-    let res = admin
-        .post(app.url(&format!("/people/{admin_id}/remove")))
-        .form(&[("_csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/people/{admin_id}/remove"),
+            &[("_csrf", "forged")],
+        )
+        .await;
     assert_eq!(res.status(), 403);
     let audit = app.page("/people/audit").await;
     for action in ["role changed", "member removed"] {
@@ -260,14 +249,14 @@ async fn the_owner_transfers_ownership_and_becomes_an_admin() {
     let app = spawn_app().await;
     app.sign_in().await;
     let (heir, heir_id) = join(&app, "heir@example.com", "admin").await;
-    let csrf = csrf_of(&app, &app.client).await;
+    let csrf = app.csrf_as(&app.client, "/people").await;
     let res = app
-        .client
-        .post(app.url("/people/transfer"))
-        .form(&[("_csrf", csrf.as_str()), ("user_id", &heir_id.to_string())])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            "/people/transfer",
+            &[("_csrf", csrf.as_str()), ("user_id", &heir_id.to_string())],
+        )
+        .await;
     assert_eq!(res.headers()["location"], "/people?done=transferred");
     assert_eq!(
         app.count("SELECT COUNT(*) FROM memberships WHERE role = 'owner'")
@@ -317,15 +306,15 @@ async fn people_of_another_organization_are_not_found() {
     let stranger = app
         .count("SELECT id FROM users WHERE email = 'stranger@other.test'")
         .await;
-    let csrf = csrf_of(&app, &app.client).await;
+    let csrf = app.csrf_as(&app.client, "/people").await;
     for action in ["remove", "role"] {
         let res = app
-            .client
-            .post(app.url(&format!("/people/{stranger}/{action}")))
-            .form(&[("_csrf", csrf.as_str()), ("role", "member")])
-            .send()
-            .await
-            .unwrap();
+            .post_as(
+                &app.client,
+                &format!("/people/{stranger}/{action}"),
+                &[("_csrf", csrf.as_str()), ("role", "member")],
+            )
+            .await;
         assert_eq!(res.status(), 404, "{action}");
     }
     assert!(!app.page("/people").await.contains("stranger@other.test"));
@@ -336,18 +325,19 @@ async fn someone_signed_in_joins_a_second_organization_with_their_session_token(
     let app = spawn_app().await;
     app.sign_in().await;
     let sam = client();
-    let res = sam
-        .post(app.url("/signup"))
-        .form(&[
-            ("name", "Sam Second"),
-            ("email", "sam@example.com"),
-            ("password", "sams password 12"),
-            ("organization", "Sam Sales"),
-            ("kind", "direct_sales"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &sam,
+            "/signup",
+            &[
+                ("name", "Sam Second"),
+                ("email", "sam@example.com"),
+                ("password", "sams password 12"),
+                ("organization", "Sam Sales"),
+                ("kind", "direct_sales"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         invite(&app, &app.client, "sam@example.com", "member")
@@ -360,20 +350,18 @@ async fn someone_signed_in_joins_a_second_organization_with_their_session_token(
     assert!(page.contains(">Join<"), "{page}");
     let token = link.split("token=").nth(1).unwrap();
     // Without the session's token (a forged cross-site post) nothing happens.
-    let res = sam
-        .post(app.url("/invitations/accept"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(&sam, "/invitations/accept", &[("token", token)])
+        .await;
     assert_eq!(res.status(), 403);
     let csrf = hidden(&page, "_csrf");
-    let res = sam
-        .post(app.url("/invitations/accept"))
-        .form(&[("token", token), ("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &sam,
+            "/invitations/accept",
+            &[("token", token), ("_csrf", csrf.as_str())],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         app.count(
@@ -413,15 +401,16 @@ async fn someone_signed_in_joins_a_second_organization_with_their_session_token(
     let sam_sales = app
         .count("SELECT id FROM organizations WHERE slug = 'sam-sales'")
         .await;
-    let res = sam
-        .post(app.url("/account/organization"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("organization_id", &sam_sales.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &sam,
+            "/account/organization",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("organization_id", &sam_sales.to_string()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let page = sam
         .get(app.url("/prospects"))
@@ -433,12 +422,13 @@ async fn someone_signed_in_joins_a_second_organization_with_their_session_token(
         .unwrap();
     assert_eq!(org_name(&page), "Sam Sales");
     // Not an organization of Sam's: not found, and nothing changes.
-    let res = sam
-        .post(app.url("/account/organization"))
-        .form(&[("_csrf", csrf.as_str()), ("organization_id", "999999")])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_as(
+            &sam,
+            "/account/organization",
+            &[("_csrf", csrf.as_str()), ("organization_id", "999999")],
+        )
+        .await;
     assert_eq!(res.status(), 404);
     let page = sam
         .get(app.url("/prospects"))

@@ -2,35 +2,19 @@
 //! CSV export, and what a member (rep) may see.
 
 use crate::{
-    helpers::{ANA, TestApp, hidden, spawn_app},
+    helpers::{ANA, TestApp, spawn_app},
     people::join,
 };
-
-async fn csrf(app: &TestApp, who: &reqwest::Client) -> String {
-    let page = who
-        .get(app.url("/prospects"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    hidden(&page, "_csrf")
-}
 
 async fn quick_add(
     app: &TestApp,
     who: &reqwest::Client,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let token = csrf(app, who).await;
+    let token = app.csrf_as(who, "/prospects").await;
     let mut form = vec![("_csrf", token.as_str())];
     form.extend_from_slice(fields);
-    who.post(app.url("/prospects"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    app.post_as(who, "/prospects", &form).await
 }
 
 fn id_from(res: &reqwest::Response) -> i64 {
@@ -93,7 +77,7 @@ async fn quick_add_then_edit_stage_tags_and_notes() {
     let page = res.text().await.unwrap();
     assert!(page.contains("already a prospect") && page.contains(&format!("/prospects/{id}")));
 
-    let token = csrf(&app, &app.client).await;
+    let token = app.csrf_as(&app.client, "/prospects").await;
     let edit = |fields: Vec<(&'static str, &'static str)>| {
         let mut form = vec![("_csrf", token.clone())];
         form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
@@ -118,15 +102,15 @@ async fn quick_add_then_edit_stage_tags_and_notes() {
     .unwrap();
     assert_eq!(res.status(), 303);
     let res = app
-        .client
-        .post(app.url(&format!("/prospects/{id}/notes")))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("note", "Call back Tuesday <b>after</b> 3"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            &format!("/prospects/{id}/notes"),
+            &[
+                ("_csrf", token.as_str()),
+                ("note", "Call back Tuesday <b>after</b> 3"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let detail = app.page(&format!("/prospects/{id}")).await;
     assert!(detail.contains("Park &amp; Sons"), "{detail}");
@@ -145,12 +129,12 @@ async fn quick_add_then_edit_stage_tags_and_notes() {
     assert!(detail.contains("nobody yet"), "unassigned");
     // Without the session's token nothing changes.
     let res = app
-        .client
-        .post(app.url(&format!("/prospects/{id}/notes")))
-        .form(&[("_csrf", "forged"), ("note", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            &format!("/prospects/{id}/notes"),
+            &[("_csrf", "forged"), ("note", "x")],
+        )
+        .await;
     assert_eq!(res.status(), 403);
     let csv = app.page("/prospects/export.csv").await;
     assert!(
@@ -238,19 +222,19 @@ async fn a_member_sees_and_works_only_their_own_prospects() {
     );
 
     // The owner assigns Ana to the rep, who then sees her.
-    let token = csrf(&app, &app.client).await;
+    let token = app.csrf_as(&app.client, "/prospects").await;
     let res = app
-        .client
-        .post(app.url(&format!("/prospects/{ana}/edit")))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("name", "Ana Lima"),
-            ("stage", "contacted"),
-            ("owner", &rep_id.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            &format!("/prospects/{ana}/edit"),
+            &[
+                ("_csrf", token.as_str()),
+                ("name", "Ana Lima"),
+                ("stage", "contacted"),
+                ("owner", &rep_id.to_string()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         rep.get(app.url(&format!("/prospects/{ana}")))
@@ -262,16 +246,16 @@ async fn a_member_sees_and_works_only_their_own_prospects() {
     );
     // An owner outside the organization is refused.
     let res = app
-        .client
-        .post(app.url(&format!("/prospects/{ana}/edit")))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("name", "Ana Lima"),
-            ("stage", "contacted"),
-            ("owner", "999999"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            &app.client,
+            &format!("/prospects/{ana}/edit"),
+            &[
+                ("_csrf", token.as_str()),
+                ("name", "Ana Lima"),
+                ("stage", "contacted"),
+                ("owner", "999999"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
 }
