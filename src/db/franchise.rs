@@ -2,7 +2,7 @@
 //! `parent_id` is the HQ), per-location roll-ups, and forms: each
 //! organization's own, and HQ's templates that locations copy.
 
-use super::{FORM_COLUMNS, Form, Organization, Pool, Tx, audit, now_ms, slugify};
+use super::{FORM_COLUMNS, Form, Pool, Tx, audit, now_ms, slugify};
 use crate::{on_pool, on_tx};
 
 /// Inserts an organization under a slug made unique from `name`.
@@ -58,8 +58,9 @@ pub struct Rollup {
     pub recent_submissions: i64,
 }
 
-/// Every location of `hq` with its numbers, by name.
-pub async fn rollups(pool: &Pool, hq: i64) -> sqlx::Result<Vec<Rollup>> {
+/// The locations of `hq` with their numbers, by name: all of them, or
+/// only location `only` (none if it is not one of `hq`'s).
+pub async fn rollups(pool: &Pool, hq: i64, only: Option<i64>) -> sqlx::Result<Vec<Rollup>> {
     let since = now_ms() - 30 * 24 * 3600 * 1000;
     on_pool!(pool, p => sqlx::query_as(
         "SELECT o.id, o.name,
@@ -69,25 +70,21 @@ pub async fn rollups(pool: &Pool, hq: i64) -> sqlx::Result<Vec<Rollup>> {
             (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.stage = 'customer') AS customers,
             (SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
              WHERE p.organization_id = o.id AND t.kind = 'form_submission' AND t.created_at >= $2) AS recent_submissions
-         FROM organizations o WHERE o.parent_id = $1 ORDER BY o.name",
+         FROM organizations o WHERE o.parent_id = $1 AND ($3 IS NULL OR o.id = $3) ORDER BY o.name",
     )
     .bind(hq)
     .bind(since)
+    .bind(only)
     .fetch_all(p)
     .await)
 }
 
-/// Location `id` of `hq`, if it is one.
-pub async fn location(pool: &Pool, hq: i64, id: i64) -> sqlx::Result<Option<Organization>> {
-    let sql = format!(
-        "SELECT {} FROM organizations WHERE id = $1 AND parent_id = $2",
-        super::ORGANIZATION_COLUMNS
-    );
-    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-    .bind(id)
-    .bind(hq)
-    .fetch_optional(p)
-    .await)
+/// The locations of `hq`: (id, name), by name.
+pub async fn locations(pool: &Pool, hq: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    on_pool!(pool, p => sqlx::query_as("SELECT id, name FROM organizations WHERE parent_id = $1 ORDER BY name")
+        .bind(hq)
+        .fetch_all(p)
+        .await)
 }
 
 /// A new form of `organization_id`, under a slug made unique from the title.

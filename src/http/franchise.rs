@@ -45,7 +45,7 @@ pub async fn index(
     Query(q): Query<Notice>,
 ) -> AppResult<Response> {
     let hq = hq(&state, &user).await?;
-    let rollups = franchise::rollups(&state.db.read, hq.id).await?;
+    let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
     let notice = q.done.as_deref().map(|_| "Location added.");
     Ok(html_response(
         StatusCode::OK,
@@ -74,7 +74,7 @@ pub async fn create(
     }
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 120 {
-        let rollups = franchise::rollups(&state.db.read, hq.id).await?;
+        let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
         return Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             pages::locations(
@@ -100,17 +100,13 @@ pub async fn show(
 ) -> AppResult<Response> {
     let hq = hq(&state, &user).await?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let location = franchise::location(&state.db.read, hq.id, id)
+    let rollup = franchise::rollups(&state.db.read, hq.id, Some(id))
         .await?
+        .pop()
         .ok_or(AppError::NotFound)?;
-    let rollup = franchise::rollups(&state.db.read, hq.id)
-        .await?
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or(AppError::NotFound)?;
-    let members = people::members(&state.db.read, location.id).await?;
+    let members = people::members(&state.db.read, rollup.id).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::location(user.nav(), &location, &rollup, &members),
+        pages::location(user.nav(), &rollup, &members),
     ))
 }

@@ -79,13 +79,7 @@ async fn locations_for(state: &AppState, user: &CurrentUser) -> AppResult<Vec<(i
     if !user.user.at_least("admin") {
         return Ok(Vec::new());
     }
-    Ok(
-        franchise::rollups(&state.db.read, user.user.organization_id)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect(),
-    )
+    Ok(franchise::locations(&state.db.read, user.user.organization_id).await?)
 }
 
 #[derive(Debug, Default, Deserialize)]

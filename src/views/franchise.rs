@@ -54,18 +54,13 @@ pub fn locations(
     )
 }
 
-pub fn location(
-    nav: Nav<'_>,
-    location: &Organization,
-    rollup: &Rollup,
-    members: &[Member],
-) -> Markup {
+pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
     layout(
-        &location.name,
+        &rollup.name,
         Some(nav),
         html! {
             p { a href="/locations" { "← Locations" } }
-            h1 { (location.name) }
+            h1 { (rollup.name) }
             dl.facts {
                 dt { "Prospects" } dd { (rollup.prospects) }
                 dt { "Hot" } dd { (rollup.hot) }
