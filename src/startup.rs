@@ -200,7 +200,7 @@ impl App {
             None
         };
         let queue = open_queue(&settings, &db.write).await;
-        let monitor = open_queue(&settings, &db.read).await;
+        let monitor = queue.with_store(db.read.queue_store());
         let mailer = crate::email::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
         tokio::spawn({

@@ -42,6 +42,18 @@ impl Queue {
         }
     }
 
+    /// The same backend reached through another pool on the same database
+    /// (a read pool for counts, say); an SQS client is shared, not rebuilt.
+    pub fn with_store(&self, store: Store) -> Self {
+        match self {
+            Self::Sql(queue) => Self::Sql(SqlQueue::new(store, queue.config().clone())),
+            Self::Sqs(backend) => Self::Sqs(SqsBackend {
+                store,
+                ..backend.clone()
+            }),
+        }
+    }
+
     /// Stores jobs on the caller's connection or transaction: nothing is
     /// visible to workers until the caller commits. On SQS they go to the
     /// outbox, from which the relay sends them; a job too large for an SQS
