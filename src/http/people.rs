@@ -351,8 +351,7 @@ pub async fn accept_page(
     let account = db::user_by_email(&state.db.read, &invitation.email).await?;
     let view = match (&user, &account) {
         (Some(user), _) => {
-            let me = db::account(&state.db.read, user.user.user_id).await?;
-            if me.is_some_and(|me| me.email == invitation.email) {
+            if is_invitee(&state, user, &invitation).await? {
                 pages::AcceptView::Join
             } else {
                 pages::AcceptView::WrongAccount
@@ -370,6 +369,16 @@ pub async fn accept_page(
             &view,
         ),
     ))
+}
+
+/// Whether the signed-in user is the person the invitation was sent to.
+async fn is_invitee(
+    state: &AppState,
+    user: &CurrentUser,
+    invitation: &people::Invitation,
+) -> AppResult<bool> {
+    let me = db::account(&state.db.read, user.user.user_id).await?;
+    Ok(me.is_some_and(|me| me.email == invitation.email))
 }
 
 fn invalid_invitation() -> Response {
@@ -411,8 +420,7 @@ pub async fn accept(
     let user_id = match (&user, account) {
         (Some(user), _) => {
             user.check_csrf(&form.csrf)?;
-            let me = db::account(&state.db.read, user.user.user_id).await?;
-            if me.is_none_or(|me| me.email != invitation.email) {
+            if !is_invitee(&state, user, &invitation).await? {
                 return Err(AppError::Forbidden(
                     "This invitation is for another email address. Sign out, then open the link again.",
                 ));
