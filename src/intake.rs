@@ -204,8 +204,8 @@ async fn try_commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow
         })
         .collect();
     if !submissions.is_empty() {
-        // On SQS this writes the outbox: still this transaction, still
-        // durable at its commit (see jobs::outbox for why).
+        // An append to the outbox: still this transaction, durable at its
+        // commit; the relay makes jobs of them (see jobs::outbox for why).
         queue.enqueue_all_in(tx.queue_conn(), &submissions).await?;
     }
     let now = db::now_ms();

@@ -135,12 +135,15 @@ impl WorkerProcess {
             settings.job_retention,
             token.child_token(),
         ));
-        // Forwarding the outbox here too means jobs reach SQS even while no
-        // web process runs.
-        tokio::spawn({
-            let (queue, token) = (queue.clone(), token.child_token());
-            async move { queue.relay(token).await }
-        });
+        // On SQS, forwarding the outbox here too means jobs reach SQS even
+        // while no web process runs (the SQL queue's relay comes with the
+        // workers' runtime).
+        if let Queue::Sqs(_) = &queue {
+            tokio::spawn({
+                let (queue, token) = (queue.clone(), token.child_token());
+                async move { queue.relay(token).await }
+            });
+        }
         let mut runtime = Runtime::new(queue, token.child_token());
         crate::jobs::start_workers(
             &mut runtime,
@@ -203,10 +206,14 @@ impl App {
         let monitor = queue.with_store(db.read.queue_store());
         let mailer = crate::email::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
-        tokio::spawn({
-            let (queue, token) = (queue.clone(), token.child_token());
-            async move { queue.relay(token).await }
-        });
+        // SQS is relayed from every process; the SQL queue's relay comes
+        // with the workers' runtime, so a web process spends itself on intake.
+        if let Queue::Sqs(_) = &queue {
+            tokio::spawn({
+                let (queue, token) = (queue.clone(), token.child_token());
+                async move { queue.relay(token).await }
+            });
+        }
         let workers = run_workers.then(|| {
             tokio::spawn(prune_jobs(
                 queue.clone(),

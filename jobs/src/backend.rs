@@ -54,31 +54,29 @@ impl Queue {
         }
     }
 
-    /// Stores jobs on the caller's connection or transaction: nothing is
-    /// visible to workers until the caller commits. On SQS they go to the
-    /// outbox, from which the relay sends them; a job too large for an SQS
-    /// message is refused here, with the caller, not later in the relay.
+    /// Stores jobs on the caller's connection or transaction, durable when
+    /// the caller commits: they go to the outbox (see [`crate::outbox`]),
+    /// from which the relay forwards them to the job table or to SQS. A job
+    /// too large for an SQS message is refused here, with the caller, not
+    /// later in the relay.
     pub async fn enqueue_all_in<J: Job>(
         &self,
         conn: Conn<'_>,
         jobs: &[J],
     ) -> Result<(), EnqueueError> {
-        match self {
-            Self::Sql(_) => SqlQueue::enqueue_all_in(conn, jobs).await,
-            Self::Sqs(_) => {
-                let mut messages = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    let body = serde_json::to_string(job)?;
-                    SqsQueue::check_size(J::KIND, &body)
-                        .map_err(|e| EnqueueError::Other(e.to_string()))?;
-                    messages.push(Outgoing {
-                        body,
-                        dedup_key: job.idempotency_key(),
-                    });
-                }
-                outbox::insert(conn, J::KIND, &messages).await
+        let mut messages = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let body = serde_json::to_string(job)?;
+            if let Self::Sqs(_) = self {
+                SqsQueue::check_size(J::KIND, &body)
+                    .map_err(|e| EnqueueError::Other(e.to_string()))?;
             }
+            messages.push(Outgoing {
+                body,
+                dedup_key: job.idempotency_key(),
+            });
         }
+        outbox::insert(conn, J::KIND, J::MAX_ATTEMPTS, &messages).await
     }
 
     /// Stores one job in its own transaction.
@@ -133,7 +131,7 @@ impl Queue {
         match self {
             Self::Sql(queue) => Ok(queue.unfinished().await?),
             Self::Sqs(backend) => {
-                let (mut n, _) = outbox::waiting(&backend.store).await?;
+                let mut n = outbox::waiting_bound(&backend.store).await?;
                 for kind in &backend.kinds {
                     let c = backend.sqs.counts(kind).await?;
                     n += c.visible + c.in_flight + c.delayed;
@@ -228,11 +226,18 @@ impl Queue {
         }
     }
 
-    /// Forwards the outbox to SQS until `token` is cancelled; returns at
-    /// once on the SQL backend, which needs no relay.
+    /// Forwards the outbox to the job table or to SQS until `token` is
+    /// cancelled. On the SQL queue every [`crate::Runtime`] runs it: the
+    /// jobs are of use only to workers, so a web process leaves the move
+    /// (the costly write to the job table's indexes) to them and spends
+    /// itself on intake. SQS is relayed from every process, so that jobs
+    /// reach SQS as soon as they are committed wherever workers run.
     pub async fn relay(&self, token: tokio_util::sync::CancellationToken) {
-        if let Self::Sqs(backend) = self {
-            outbox::relay(backend.store.clone(), backend.sqs.clone(), token).await;
+        match self {
+            Self::Sql(queue) => outbox::relay_to_sql(queue.store().clone(), token).await,
+            Self::Sqs(backend) => {
+                outbox::relay(backend.store.clone(), backend.sqs.clone(), token).await
+            }
         }
     }
 }

@@ -260,7 +260,10 @@ impl SqlQueue {
              CAST(SUM(CASE WHEN status = 'Failed' AND attempts < max_attempts THEN 1 ELSE 0 END) AS BIGINT) AS retrying,
              CAST(SUM(CASE WHEN {DEAD} THEN 1 ELSE 0 END) AS BIGINT) AS dead"
         );
-        match &self.store {
+        // Both reads in one snapshot: a relay committing between them would
+        // make moved jobs count twice or not at all.
+        type ByKind = Vec<(String, i64, i64)>;
+        let (mut stats, outbox): (Vec<QueueStats>, ByKind) = match &self.store {
             Store::Sqlite(pool) => {
                 let sql = format!(
                     "SELECT {counts},
@@ -268,9 +271,15 @@ impl SqlQueue {
                             - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)) AS oldest_pending_secs
                      FROM Jobs GROUP BY job_type ORDER BY job_type"
                 );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(pool)
-                    .await
+                let mut tx = pool.begin().await?;
+                let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let outbox = sqlx::query_as(crate::outbox::WAITING_BY_KIND)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                (stats, outbox)
             }
             Store::Postgres(pool) => {
                 let sql = format!(
@@ -279,11 +288,39 @@ impl SqlQueue {
                             - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END))) AS BIGINT) AS oldest_pending_secs
                      FROM apalis.jobs GROUP BY job_type ORDER BY job_type"
                 );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(pool)
-                    .await
+                let mut tx = pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let outbox = sqlx::query_as(crate::outbox::WAITING_BY_KIND)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                (stats, outbox)
             }
+        };
+        // Jobs still in the outbox are waiting too, for the relay.
+        let now_ms = unix_secs(std::time::SystemTime::now()) * 1000;
+        for (kind, waiting, oldest_ms) in outbox {
+            let at = match stats.iter().position(|s| s.queue == kind) {
+                Some(at) => at,
+                None => {
+                    stats.push(QueueStats {
+                        queue: kind,
+                        ..QueueStats::default()
+                    });
+                    stats.len() - 1
+                }
+            };
+            let entry = &mut stats[at];
+            entry.pending += waiting;
+            let age = ((now_ms - oldest_ms) / 1000).max(0);
+            entry.oldest_pending_secs = Some(entry.oldest_pending_secs.unwrap_or(0).max(age));
         }
+        stats.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(stats)
     }
 
     /// Jobs that will not run again, newest first.
@@ -356,9 +393,17 @@ impl SqlQueue {
         }
     }
 
-    /// Jobs of every queue not yet finished: waiting, running or retrying.
+    /// Jobs of every queue not yet finished: waiting (in the outbox too, as
+    /// an upper bound: see `outbox::waiting_bound`), running or retrying.
     pub async fn unfinished(&self) -> Result<i64, sqlx::Error> {
-        let sql = format!("SELECT COUNT(*) FROM {} WHERE {UNFINISHED}", self.table());
+        // One statement, so one snapshot: read apart, a relay committing in
+        // between would move jobs out of the outbox after the job table was
+        // counted, and both counts would miss them.
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM {} WHERE {UNFINISHED}) + {}",
+            self.table(),
+            crate::outbox::WAITING_BOUND
+        );
         on_store!(&self.store, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(pool)
             .await)

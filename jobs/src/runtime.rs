@@ -68,7 +68,13 @@ impl Runtime {
                 workers.spawn(outcomes.clone().run(token.clone()));
                 Some(outcomes)
             }
-            Queue::Sql(_) => None,
+            // Jobs enqueued anywhere reach the SQL queue's workers through
+            // the outbox: the workers bring its relay.
+            Queue::Sql(_) => {
+                let (queue, token) = (queue.clone(), token.clone());
+                workers.spawn(async move { queue.relay(token).await });
+                None
+            }
         };
         Self {
             queue,

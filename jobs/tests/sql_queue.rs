@@ -419,3 +419,68 @@ async fn concurrent_workers_never_run_a_job_twice_at_once() {
     let seen: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
     assert!(seen.iter().all(|n| *n == 1), "runs per job: {seen:?}");
 }
+
+/// Enqueueing through [`jobs::Queue`] appends to the outbox; the runtime's
+/// relay moves the jobs to the job table, where a repeated key is dropped,
+/// and each runs once with its own maximum of attempts.
+#[tokio::test]
+async fn outbox_jobs_reach_the_workers_once() {
+    let (sql, _dir) = queue().await;
+    let queue = jobs::Queue::from(sql.clone());
+    // More than one relay batch, each key twice, in one transaction.
+    let jobs: Vec<Ping> = (0..600)
+        .map(|n| Ping {
+            n,
+            fail_times: 0,
+            permanent: false,
+        })
+        .collect();
+    let doubled: Vec<Ping> = jobs.iter().chain(&jobs).cloned().collect();
+    match sql.store() {
+        Store::Sqlite(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            queue
+                .enqueue_all_in(Conn::Sqlite(&mut tx), &doubled)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            queue
+                .enqueue_all_in(Conn::Postgres(&mut tx), &doubled)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    let always_fails = Ping {
+        n: 600,
+        fail_times: u32::MAX,
+        permanent: false,
+    };
+    queue.enqueue(&always_fails).await.unwrap();
+
+    // Before any worker runs, everything waits in the outbox and counts.
+    let stats = sql.stats().await.unwrap();
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    assert_eq!(stats[0].queue, "test.ping");
+    assert_eq!(stats[0].pending, 1201);
+    assert!(stats[0].oldest_pending_secs.is_some());
+    assert_eq!(sql.unfinished().await.unwrap(), 1201);
+
+    let attempts = counters(601);
+    let stats = run_until(&sql, attempts.clone(), |s| {
+        s.first().is_some_and(|q| q.done == 600 && q.dead == 1)
+    })
+    .await;
+    assert_eq!(stats[0].done, 600, "{stats:?}");
+    assert_eq!(stats[0].dead, 1, "{stats:?}");
+    assert_eq!(stats[0].pending, 0, "{stats:?}");
+    for (n, count) in attempts.iter().enumerate().take(600) {
+        assert_eq!(count.load(Ordering::SeqCst), 1, "job {n}");
+    }
+    // Its three attempts came with it through the outbox.
+    assert_eq!(attempts[600].load(Ordering::SeqCst), 3);
+    assert_eq!(sql.unfinished().await.unwrap(), 0);
+}
