@@ -161,7 +161,7 @@ async fn writer(
     // `recv_many` waits for at least one write, then takes all that are
     // waiting: batches grow by themselves while the previous commit runs.
     // The lock is held only while taking a batch, never while committing.
-    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while take_batch(&rx, &mut batch).await > 0 {
         let result = commit(&pool, &queue, &batch).await;
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = batch.len(), "intake batch failed");
@@ -176,6 +176,41 @@ async fn writer(
         }
     }
 }
+
+/// Waits for at least one write, then takes all that are waiting. A small
+/// batch first lets the runtime run a few more tasks (requests on their
+/// way to the channel): each commit has a fixed cost (the transaction, the
+/// WAL write, waking the writer's connection thread), and under load a
+/// few yields gather many more writes into it for a few microseconds.
+async fn take_batch(
+    rx: &tokio::sync::Mutex<mpsc::Receiver<Pending>>,
+    batch: &mut Vec<Pending>,
+) -> usize {
+    let mut rx = rx.lock().await;
+    if rx.recv_many(batch, MAX_BATCH).await == 0 {
+        return 0;
+    }
+    for _ in 0..GATHER_YIELDS {
+        if batch.len() >= GATHER_ENOUGH {
+            break;
+        }
+        tokio::task::yield_now().await;
+        while let Ok(pending) = rx.try_recv() {
+            batch.push(pending);
+            if batch.len() == MAX_BATCH {
+                return batch.len();
+            }
+        }
+    }
+    batch.len()
+}
+
+/// Yields to gather a small batch: with 100 clients sending as fast as they
+/// can on 2 cores, 4–8 gave about 15% more submissions per second than none
+/// (and 16 no more than 8).
+const GATHER_YIELDS: usize = 8;
+/// A batch this large is committed without gathering more.
+const GATHER_ENOUGH: usize = 64;
 
 async fn commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Result<()> {
     let mut attempt = 0;
