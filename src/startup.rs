@@ -254,7 +254,7 @@ impl App {
         tokio::spawn(
             rate_limits
                 .clone()
-                .clean_up(Duration::from_secs(60), token.child_token()),
+                .clean_up(Duration::from_secs(5), token.child_token()),
         );
         let shutdown_timeout = settings.shutdown_timeout;
         let signin_throttle = Arc::new(http::ratelimit::Throttle::new(
@@ -272,7 +272,7 @@ impl App {
                 }
             }
         });
-        let state = http::AppState {
+        let state = http::AppState::new(http::State {
             db,
             queue,
             monitor,
@@ -286,7 +286,7 @@ impl App {
             shutdown: token.clone(),
             secret,
             settings: Arc::new(settings),
-        };
+        });
         Ok(Self {
             acceptor,
             addr,

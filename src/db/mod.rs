@@ -353,11 +353,12 @@ pub async fn form_by_id(pool: &Pool, id: i64) -> sqlx::Result<Option<Form>> {
 /// every submission needs its form, and asking the database each time would
 /// put a read in front of every write. A changed form shows within the TTL.
 /// Unknown slugs are not cached, so random addresses cannot grow it.
+/// Cached forms by slug, with when each was read.
+type FormEntries = std::collections::HashMap<String, (std::sync::Arc<Form>, std::time::Instant)>;
+
 #[derive(Clone)]
 pub struct FormCache {
-    entries: std::sync::Arc<
-        std::sync::RwLock<std::collections::HashMap<String, (Form, std::time::Instant)>>,
-    >,
+    entries: std::sync::Arc<std::sync::RwLock<FormEntries>>,
     ttl: Duration,
 }
 
@@ -369,7 +370,7 @@ impl FormCache {
         }
     }
 
-    pub async fn get(&self, pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
+    pub async fn get(&self, pool: &Pool, slug: &str) -> sqlx::Result<Option<std::sync::Arc<Form>>> {
         let cached = self
             .entries
             .read()
@@ -380,7 +381,7 @@ impl FormCache {
         if cached.is_some() {
             return Ok(cached);
         }
-        let form = form_by_slug(pool, slug).await?;
+        let form = form_by_slug(pool, slug).await?.map(std::sync::Arc::new);
         if let Some(form) = &form {
             self.entries
                 .write()

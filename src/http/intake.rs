@@ -18,7 +18,7 @@ use crate::{
     views::pages::{self, FormMessages, FormTokens},
 };
 
-async fn load_form(state: &AppState, slug: &str) -> AppResult<Form> {
+async fn load_form(state: &AppState, slug: &str) -> AppResult<std::sync::Arc<Form>> {
     state
         .forms
         .get(&state.db.read, slug)
@@ -118,48 +118,50 @@ pub async fn submit(
             "This form must be sent as a web form.",
         ));
     }
-    let pairs = crate::domain::parse_urlencoded(&bytes)
+    let mut pairs = crate::domain::parse_urlencoded(&bytes)
         .ok_or(AppError::BadRequest("The form data could not be read."))?;
-    let get = |name: &str| {
+    // Each value is taken out of the parsed form, not copied.
+    let mut take = |name: &str| {
         pairs
-            .iter()
+            .iter_mut()
             .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| std::mem::take(value))
     };
     const MISSING: &str =
         "This form is missing some of its hidden fields. Please reload the page and try again.";
-    let key = get("_key")
+    let key = take("_key")
         .filter(|k| valid_key(k))
         .ok_or(AppError::BadRequest(MISSING))?;
-    let rendered_raw = get("_ts").ok_or(AppError::BadRequest(MISSING))?;
+    let rendered_raw = take("_ts").ok_or(AppError::BadRequest(MISSING))?;
+    let honeypot = take("website").is_some_and(|v| !v.trim().is_empty());
+    let input = FormInput {
+        name: take("name").unwrap_or_default(),
+        email: take("email").unwrap_or_default(),
+        phone: take("phone").unwrap_or_default(),
+        company: take("company").unwrap_or_default(),
+        interest: take("interest").unwrap_or_default(),
+        consent: take("consent").is_some(),
+    };
     let limited = state
         .rate_limits
-        .check(state.rate_limits.client_ip(req), key)
+        .check(state.rate_limits.client_ip(req), &key)
         .err();
-    let input = FormInput {
-        name: get("name").unwrap_or_default().to_string(),
-        email: get("email").unwrap_or_default().to_string(),
-        phone: get("phone").unwrap_or_default().to_string(),
-        company: get("company").unwrap_or_default().to_string(),
-        interest: get("interest").unwrap_or_default().to_string(),
-        consent: get("consent").is_some(),
-    };
     // What the form carries back whenever it is shown again: the same key,
     // so that sending it later can never store it twice.
     let tokens = FormTokens {
-        submission_key: key,
-        rendered_at: rendered_raw,
+        submission_key: &key,
+        rendered_at: &rendered_raw,
     };
 
     if let Some(wait) = limited {
         state.metrics.rejected(Rejected::RateLimit);
         return Ok(too_many(req, &form, &input, &tokens, wait));
     }
-    if get("website").is_some_and(|v| !v.trim().is_empty()) {
+    if honeypot {
         state.metrics.rejected(Rejected::Honeypot);
         return reject(req, &state, &form, "honeypot").await;
     }
-    let Some(rendered_at) = security::verify_timestamp(&state.secret, rendered_raw) else {
+    let Some(rendered_at) = security::verify_timestamp(&state.secret, &rendered_raw) else {
         // A form from before a key change, or a tampered one: never lose what
         // the person typed; give them a fresh form to send again.
         state.metrics.rejected(Rejected::Invalid);
@@ -198,7 +200,7 @@ pub async fn submit(
     // submission survives a crash. The key makes a repeat a no-op.
     let write = Write::Submission(FormSubmission {
         form_id: form.id,
-        submission_key: key.to_string(),
+        submission_key: key.clone(),
         answers,
         submitted_at: now,
     });

@@ -111,9 +111,9 @@ impl Metrics {
         self.rejected.with_label_values(&[reason.label()]).inc();
     }
 
-    fn observe(&self, route: &str, method: &str, status: u16, started: Instant) {
+    fn observe(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
         self.requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, status.as_str()])
             .inc();
         self.latency
             .with_label_values(&[route])
@@ -130,8 +130,17 @@ impl Default for Metrics {
 /// The route pattern for a path, so that labels stay few whatever addresses
 /// clients invent.
 pub fn route_label(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
+    let mut segments = path.trim_matches('/').split('/');
+    let mut first = [""; 3];
+    let mut n = 0;
+    for segment in segments.by_ref().take(3) {
+        first[n] = segment;
+        n += 1;
+    }
+    if segments.next().is_some() {
+        return "other";
+    }
+    match &first[..n] {
         [""] => "/",
         ["f", _] => "/f/{slug}",
         ["f", _, "thanks"] => "/f/{slug}/thanks",
@@ -147,19 +156,34 @@ pub fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// A method label without allocating: the methods Rally answers, or "other".
+fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware body: counts and times every request.
 pub async fn track<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let metrics = req.data::<AppState>().map(|s| s.metrics.clone());
     let route = route_label(req.uri().path());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let result = ep.call(req).await.map(IntoResponse::into_response);
     if let Some(metrics) = metrics {
         let status = match &result {
             Ok(res) => res.status(),
             Err(err) => err.status(),
         };
-        metrics.observe(route, &method, status.as_u16(), started);
+        metrics.observe(route, method, status, started);
     }
     result
 }

@@ -33,9 +33,27 @@ use crate::{
 
 pub use auth::CurrentUser;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`State`], so that handing it
+/// to a request (poem's `Data` clones it per request) is one reference
+/// count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl AppState {
+    pub fn new(state: State) -> Self {
+        Self(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+pub struct State {
     pub db: Db,
     /// The job queue, on the write pool (intake enqueues through it).
     pub queue: ::jobs::Queue,

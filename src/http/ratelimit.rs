@@ -20,7 +20,11 @@ const KEY_PER_SEC: u32 = 1;
 
 pub struct RateLimits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    per_key: DefaultKeyedRateLimiter<String>,
+    /// Keyed by a hash of the submission key (seeded per process, so no one
+    /// can aim at another's key): no allocation per check, and a fixed size
+    /// per entry whatever the key.
+    per_key: DefaultKeyedRateLimiter<u64>,
+    key_hasher: std::collections::hash_map::RandomState,
     trusted_proxies: Vec<IpNet>,
     clock: DefaultClock,
 }
@@ -49,6 +53,7 @@ impl RateLimits {
         Self {
             per_ip: DefaultKeyedRateLimiter::keyed(ip_quota),
             per_key: DefaultKeyedRateLimiter::keyed(key_quota),
+            key_hasher: Default::default(),
             trusted_proxies,
             clock: DefaultClock::default(),
         }
@@ -95,8 +100,9 @@ impl RateLimits {
     /// does not also use up its room's allowance.
     pub fn check(&self, ip: Option<IpAddr>, key: &str) -> Result<(), Duration> {
         let now = self.clock.now();
+        use std::hash::BuildHasher;
         self.per_key
-            .check_key(&key.to_string())
+            .check_key(&self.key_hasher.hash_one(key))
             .map_err(|until| until.wait_time_from(now))?;
         if let Some(ip) = ip {
             self.per_ip
