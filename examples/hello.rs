@@ -5,11 +5,6 @@
 
 use poem::{Route, Server, get, handler, listener::TcpListener};
 
-/// The same allocator as the `rally` binary, so the two differ only in
-/// what they do per request.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[handler]
 fn hello() -> &'static str {
     "hello"

@@ -4,12 +4,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rally::{config::Settings, db, startup::App, telemetry};
 
-/// jemalloc rather than the system allocator: under a burst, glibc's malloc
-/// spent about a fifth of the server's time consolidating and searching its
-/// free lists (see docs/ARCHITECTURE.md, "Intake").
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[derive(Parser)]
 #[command(name = "rally", version, about = "Capture prospects at any scale")]
 struct Cli {
