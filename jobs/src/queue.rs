@@ -262,45 +262,37 @@ impl SqlQueue {
         );
         // Both reads in one snapshot: a relay committing between them would
         // make moved jobs count twice or not at all.
-        type ByKind = Vec<(String, i64, i64)>;
-        let (mut stats, outbox): (Vec<QueueStats>, ByKind) = match &self.store {
-            Store::Sqlite(pool) => {
-                let sql = format!(
+        let (sql, begin) = match &self.store {
+            Store::Sqlite(_) => (
+                format!(
                     "SELECT {counts},
                         MAX(0, CAST(strftime('%s', 'now') AS INTEGER)
                             - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END)) AS oldest_pending_secs
                      FROM Jobs GROUP BY job_type ORDER BY job_type"
-                );
-                let mut tx = pool.begin().await?;
-                let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let outbox = sqlx::query_as(crate::outbox::WAITING_BY_KIND)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                (stats, outbox)
-            }
-            Store::Postgres(pool) => {
-                let sql = format!(
+                ),
+                "BEGIN",
+            ),
+            Store::Postgres(_) => (
+                format!(
                     "SELECT {counts},
                         CAST(GREATEST(0, EXTRACT(EPOCH FROM now()
                             - MIN(CASE WHEN status IN ('Pending', 'Queued') THEN run_at END))) AS BIGINT) AS oldest_pending_secs
                      FROM apalis.jobs GROUP BY job_type ORDER BY job_type"
-                );
-                let mut tx = pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?;
-                let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let outbox = sqlx::query_as(crate::outbox::WAITING_BY_KIND)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                (stats, outbox)
-            }
+                ),
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            ),
         };
+        let (mut stats, outbox): (Vec<QueueStats>, Vec<(String, i64, i64)>) = on_store!(&self.store, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let stats = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *tx)
+                .await?;
+            let outbox = sqlx::query_as(crate::outbox::WAITING_BY_KIND)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            (stats, outbox)
+        });
         // Jobs still in the outbox are waiting too, for the relay.
         let now_ms = unix_secs(std::time::SystemTime::now()) * 1000;
         for (kind, waiting, oldest_ms) in outbox {
