@@ -349,13 +349,13 @@ pub async fn form_by_id(pool: &Pool, id: i64) -> sqlx::Result<Option<Form>> {
         .await)
 }
 
+/// Cached forms by slug, with when each was read.
+type FormEntries = std::collections::HashMap<String, (std::sync::Arc<Form>, std::time::Instant)>;
+
 /// Public forms by slug, kept in memory for a few seconds: under a burst
 /// every submission needs its form, and asking the database each time would
 /// put a read in front of every write. A changed form shows within the TTL.
 /// Unknown slugs are not cached, so random addresses cannot grow it.
-/// Cached forms by slug, with when each was read.
-type FormEntries = std::collections::HashMap<String, (std::sync::Arc<Form>, std::time::Instant)>;
-
 #[derive(Clone)]
 pub struct FormCache {
     entries: std::sync::Arc<std::sync::RwLock<FormEntries>>,
