@@ -107,6 +107,16 @@ async fn stop_workers(runtime: Runtime, timeout: Duration) {
     }
 }
 
+/// On SQS, every process (web or worker) forwards the outbox, so jobs reach
+/// SQS whichever processes run. The SQL queue's relay comes with the
+/// workers' runtime instead, so a web process spends itself on intake.
+fn relay_sqs_outbox(queue: &Queue, token: &CancellationToken) {
+    if let Queue::Sqs(_) = queue {
+        let (queue, token) = (queue.clone(), token.child_token());
+        tokio::spawn(async move { queue.relay(token).await });
+    }
+}
+
 /// `rally worker`: the job workers alone, no HTTP.
 pub struct WorkerProcess {
     runtime: Runtime,
@@ -135,15 +145,7 @@ impl WorkerProcess {
             settings.job_retention,
             token.child_token(),
         ));
-        // On SQS, forwarding the outbox here too means jobs reach SQS even
-        // while no web process runs (the SQL queue's relay comes with the
-        // workers' runtime).
-        if let Queue::Sqs(_) = &queue {
-            tokio::spawn({
-                let (queue, token) = (queue.clone(), token.child_token());
-                async move { queue.relay(token).await }
-            });
-        }
+        relay_sqs_outbox(&queue, &token);
         let mut runtime = Runtime::new(queue, token.child_token());
         crate::jobs::start_workers(
             &mut runtime,
@@ -206,14 +208,7 @@ impl App {
         let monitor = queue.with_store(db.read.queue_store());
         let mailer = crate::email::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
-        // SQS is relayed from every process; the SQL queue's relay comes
-        // with the workers' runtime, so a web process spends itself on intake.
-        if let Queue::Sqs(_) = &queue {
-            tokio::spawn({
-                let (queue, token) = (queue.clone(), token.child_token());
-                async move { queue.relay(token).await }
-            });
-        }
+        relay_sqs_outbox(&queue, &token);
         let workers = run_workers.then(|| {
             tokio::spawn(prune_jobs(
                 queue.clone(),
