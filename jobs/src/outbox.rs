@@ -192,6 +192,16 @@ pub async fn relay(store: Store, sqs: SqsQueue, token: CancellationToken) {
 /// serializes them, and a row another relay moved first is simply gone.
 pub async fn relay_to_sql(store: Store, token: CancellationToken) {
     run_relay(token, || async {
+        // Checked before any transaction: an idle relay (on Postgres, the
+        // usual case, since jobs go to the job table directly there) never
+        // takes SQLite's write lock nor opens a Postgres transaction.
+        let sql = "SELECT id FROM jobs_outbox LIMIT 1";
+        let any: Option<i64> =
+            on_store!(&store, pool => sqlx::query_scalar(sql).fetch_optional(pool).await)
+                .map_err(|e| e.to_string())?;
+        if any.is_none() {
+            return Ok(0);
+        }
         match &store {
             Store::Postgres(pool) => move_postgres(pool).await,
             Store::Sqlite(pool) => move_sqlite(pool).await,
@@ -338,13 +348,6 @@ fn job_ids(rows: Vec<(i64, Option<String>)>) -> (Vec<i64>, Vec<String>, bool) {
 }
 
 async fn move_sqlite(pool: &sqlx::SqlitePool) -> Result<usize, sqlx::Error> {
-    // Checked before taking the write lock, which an idle relay never takes.
-    let any: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs_outbox LIMIT 1")
-        .fetch_optional(pool)
-        .await?;
-    if any.is_none() {
-        return Ok(0);
-    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows: Vec<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, job_id FROM jobs_outbox ORDER BY id LIMIT $1")
