@@ -127,12 +127,13 @@ impl Intake {
         };
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         let mut tasks = tokio::task::JoinSet::new();
+        let gather_yields = if writers == 1 { GATHER_YIELDS } else { 0 };
         for _ in 0..writers {
             tasks.spawn(writer(
                 pool.clone(),
                 queue.clone(),
                 rx.clone(),
-                writers == 1,
+                gather_yields,
             ));
         }
         let all_done = tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
@@ -161,13 +162,13 @@ async fn writer(
     pool: db::Pool,
     queue: Queue,
     rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
-    gather: bool,
+    gather_yields: usize,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // `recv_many` waits for at least one write, then takes all that are
     // waiting: batches grow by themselves while the previous commit runs.
     // The lock is held only while taking a batch, never while committing.
-    while take_batch(&rx, &mut batch, gather).await > 0 {
+    while take_batch(&rx, &mut batch, gather_yields).await > 0 {
         let result = commit(&pool, &queue, &batch).await;
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = batch.len(), "intake batch failed");
@@ -191,13 +192,13 @@ async fn writer(
 async fn take_batch(
     rx: &tokio::sync::Mutex<mpsc::Receiver<Pending>>,
     batch: &mut Vec<Pending>,
-    gather: bool,
+    gather_yields: usize,
 ) -> usize {
     let mut rx = rx.lock().await;
     if rx.recv_many(batch, MAX_BATCH).await == 0 {
         return 0;
     }
-    for _ in 0..if gather { GATHER_YIELDS } else { 0 } {
+    for _ in 0..gather_yields {
         if batch.len() >= GATHER_ENOUGH {
             break;
         }
@@ -248,8 +249,9 @@ async fn try_commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow
         })
         .collect();
     if !submissions.is_empty() {
-        // An append to the outbox: still this transaction, durable at its
-        // commit; the relay makes jobs of them (see jobs::outbox for why).
+        // Still this transaction, durable at its commit: an append to the
+        // outbox that the relay makes jobs of (SQLite, SQS), or the job
+        // table itself (Postgres); see jobs::outbox for why.
         queue.enqueue_all_in(tx.queue_conn(), &submissions).await?;
     }
     let now = db::now_ms();
