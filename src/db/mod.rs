@@ -381,7 +381,12 @@ impl FormCache {
         if cached.is_some() {
             return Ok(cached);
         }
-        let form = form_by_slug(pool, slug).await?.map(std::sync::Arc::new);
+        // Boxed: the query's future is large, and keeping it inline would
+        // make every caller's future (the public form's submit handler, on
+        // the hot path) that much larger to create and move.
+        let form = Box::pin(form_by_slug(pool, slug))
+            .await?
+            .map(std::sync::Arc::new);
         if let Some(form) = &form {
             self.entries
                 .write()
