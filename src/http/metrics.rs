@@ -2,9 +2,9 @@
 //! status with a latency histogram, intake outcomes, and the job queues as
 //! the database sees them (so every process reports the same queue state).
 
-use std::{fmt::Write as _, sync::Arc, time::Instant};
+use std::{fmt::Write as _, time::Instant};
 
-use poem::{Endpoint, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
+use poem::{Request, Response, handler, http::StatusCode, web::Data};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -111,7 +111,8 @@ impl Metrics {
         self.rejected.with_label_values(&[reason.label()]).inc();
     }
 
-    fn observe(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
+    /// Counts and times one answered request.
+    pub(super) fn observe(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
         self.requests
             .with_label_values(&[route, method, status.as_str()])
             .inc();
@@ -157,7 +158,7 @@ pub fn route_label(path: &str) -> &'static str {
 }
 
 /// A method label without allocating: the methods Rally answers, or "other".
-fn method_label(method: &poem::http::Method) -> &'static str {
+pub(super) fn method_label(method: &poem::http::Method) -> &'static str {
     use poem::http::Method;
     match *method {
         Method::GET => "GET",
@@ -169,23 +170,6 @@ fn method_label(method: &poem::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-/// Middleware body: counts and times every request.
-pub async fn track<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let started = Instant::now();
-    let metrics = req.data::<AppState>().map(|s| s.metrics.clone());
-    let route = route_label(req.uri().path());
-    let method = method_label(req.method());
-    let result = ep.call(req).await.map(IntoResponse::into_response);
-    if let Some(metrics) = metrics {
-        let status = match &result {
-            Ok(res) => res.status(),
-            Err(err) => err.status(),
-        };
-        metrics.observe(route, method, status, started);
-    }
-    result
 }
 
 #[handler]
