@@ -102,7 +102,7 @@ macro_rules! route_table {
 
 route_table! {
         "/" => { get: auth::home },
-        "/f/:slug" => { get: intake::show, post: intake::submit },
+        "/f/:slug" => { get: intake::show, post: intake::Submit },
         "/f/:slug/thanks" => { get: intake::thanks },
         "/signin" => { get: auth::sign_in_page, post: auth::sign_in },
         "/signout" => { post: auth::sign_out },
