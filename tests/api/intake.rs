@@ -35,6 +35,37 @@ async fn valid_submission_redirects_then_becomes_a_prospect() {
     assert_eq!(data["consent"], true);
 }
 
+/// A body sent in pieces without a declared length (chunked, as a slow
+/// phone may): read whole when small, cut off with 413 past the limit.
+#[tokio::test]
+async fn an_undeclared_body_is_read_in_pieces_and_cut_off_past_the_limit() {
+    let app = spawn_app().await;
+    let chunked = |pieces: Vec<Vec<u8>>| {
+        let stream = futures::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+        app.client
+            .post(app.url("/f/demo"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+    };
+    let tokens = app.form_tokens().await;
+    let mut fields = vec![("_key", tokens.key.as_str()), ("_ts", tokens.ts.as_str())];
+    fields.extend_from_slice(ANA);
+    let body = serde_urlencoded::to_string(&fields).unwrap().into_bytes();
+    let pieces = body.chunks(7).map(<[u8]>::to_vec).collect();
+    let res = chunked(pieces).await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    app.drain().await;
+    let name: String = rally::on_pool!(&app.pool, p => sqlx::query_scalar("SELECT name FROM prospects")
+        .fetch_one(p)
+        .await
+        .unwrap());
+    assert_eq!(name, "Ana Lima");
+
+    let big = (0..70).map(|_| vec![b'a'; 1024]).collect();
+    assert_eq!(chunked(big).await.unwrap().status(), 413);
+}
+
 #[tokio::test]
 async fn htmx_submission_gets_a_thank_you_fragment() {
     let app = spawn_app().await;

@@ -39,7 +39,16 @@ async fn assets_are_vendored_and_cached() {
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
     assert_eq!(app.get("/assets/nope.js").await.status(), 404);
-    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    // Error pages carry the same security headers as every other page.
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(missing.headers()["x-frame-options"], "DENY");
 }
 
 #[tokio::test]
