@@ -85,7 +85,7 @@ impl Queue {
                 dedup_key: job.idempotency_key(),
             });
         }
-        outbox::insert(conn, J::KIND, J::MAX_ATTEMPTS, &messages).await
+        outbox::insert(conn, J::KIND, J::MAX_ATTEMPTS, messages).await
     }
 
     /// Stores one job in its own transaction.

@@ -111,27 +111,31 @@ pub(crate) async fn insert(
     mut conn: Conn<'_>,
     kind: &str,
     max_attempts: usize,
-    messages: &[Outgoing],
+    messages: Vec<Outgoing>,
 ) -> Result<(), EnqueueError> {
     let now = now_ms();
     let max_attempts = max_attempts as i64;
+    // Values are bound by value: sqlx copies a borrowed string into a new
+    // one, which on the intake path was a copy of every job body.
     // 6 bound values per row; SQLite allows 32,766 per statement.
-    for chunk in messages.chunks(1000) {
-        let ids: Vec<String> = chunk
-            .iter()
-            .map(|_| ulid::Ulid::generate().to_string())
+    let mut rest = messages.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<_> = rest
+            .by_ref()
+            .take(1000)
+            .map(|message| (message, ulid::Ulid::generate().to_string()))
             .collect();
         macro_rules! insert_rows {
             ($db:ty, $c:expr) => {{
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO jobs_outbox (kind, body, dedup_key, created_at, job_id, max_attempts) ",
                 );
-                insert.push_values(chunk.iter().zip(&ids), |mut row, (message, id)| {
+                insert.push_values(chunk, |mut row, (message, id)| {
                     row.push_bind(kind)
-                        .push_bind(message.body.as_str())
-                        .push_bind(message.dedup_key.as_deref())
+                        .push_bind(message.body)
+                        .push_bind(message.dedup_key)
                         .push_bind(now)
-                        .push_bind(id.as_str())
+                        .push_bind(id)
                         .push_bind(max_attempts);
                 });
                 insert.build().execute(&mut **$c).await?;
