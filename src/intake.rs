@@ -165,23 +165,43 @@ async fn writer(
     gather_yields: usize,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut writes = Writes::default();
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
     // `recv_many` waits for at least one write, then takes all that are
     // waiting: batches grow by themselves while the previous commit runs.
     // The lock is held only while taking a batch, never while committing.
     while take_batch(&rx, &mut batch, gather_yields).await > 0 {
-        let result = commit(&pool, &queue, &batch).await;
-        if let Err(err) = &result {
-            tracing::error!(error = %err, writes = batch.len(), "intake batch failed");
-        }
+        // Moved out of the requests' hands, not copied: each request now
+        // only waits for its answer.
         for pending in batch.drain(..) {
+            match pending.write {
+                Write::Submission(job) => writes.submissions.push(job),
+                Write::Rejection { form_id, reason } => writes.rejections.push((form_id, reason)),
+            }
+            waiting.push(pending.done);
+        }
+        let result = commit(&pool, &queue, &writes).await;
+        if let Err(err) = &result {
+            tracing::error!(error = %err, writes = waiting.len(), "intake batch failed");
+        }
+        writes.submissions.clear();
+        writes.rejections.clear();
+        for done in waiting.drain(..) {
             let answer = match &result {
                 Ok(()) => Ok(()),
                 Err(err) => Err(IntakeError::Storage(err.to_string())),
             };
             // The request may have gone (client hung up); its write stands.
-            let _ = pending.done.send(answer);
+            let _ = done.send(answer);
         }
     }
+}
+
+/// One batch's writes, by kind.
+#[derive(Default)]
+struct Writes {
+    submissions: Vec<FormSubmission>,
+    rejections: Vec<(i64, &'static str)>,
 }
 
 /// Waits for at least one write, then takes all that are waiting. A small
@@ -222,10 +242,10 @@ const GATHER_YIELDS: usize = 8;
 /// A batch this large is committed without gathering more.
 const GATHER_ENOUGH: usize = 64;
 
-async fn commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Result<()> {
+async fn commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::Result<()> {
     let mut attempt = 0;
     loop {
-        match try_commit(pool, queue, batch).await {
+        match try_commit(pool, queue, writes).await {
             Ok(()) => return Ok(()),
             // A busy database is worth a few short retries before the people
             // waiting are told to try again.
@@ -239,26 +259,19 @@ async fn commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Re
     }
 }
 
-async fn try_commit(pool: &db::Pool, queue: &Queue, batch: &[Pending]) -> anyhow::Result<()> {
+async fn try_commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::Result<()> {
     let mut tx = pool.begin_write().await?;
-    let submissions: Vec<FormSubmission> = batch
-        .iter()
-        .filter_map(|p| match &p.write {
-            Write::Submission(job) => Some(job.clone()),
-            Write::Rejection { .. } => None,
-        })
-        .collect();
-    if !submissions.is_empty() {
+    if !writes.submissions.is_empty() {
         // Still this transaction, durable at its commit: an append to the
         // outbox that the relay makes jobs of (SQLite, SQS), or the job
         // table itself (Postgres); see jobs::outbox for why.
-        queue.enqueue_all_in(tx.queue_conn(), &submissions).await?;
+        queue
+            .enqueue_all_in(tx.queue_conn(), &writes.submissions)
+            .await?;
     }
     let now = db::now_ms();
-    for pending in batch {
-        if let Write::Rejection { form_id, reason } = &pending.write {
-            db::record_rejection(&mut tx, *form_id, reason, now).await?;
-        }
+    for (form_id, reason) in &writes.rejections {
+        db::record_rejection(&mut tx, *form_id, reason, now).await?;
     }
     tx.commit().await?;
     Ok(())
