@@ -227,13 +227,10 @@ impl<E: Endpoint> Endpoint for Frame<E> {
             let res = match answer {
                 Ok(Ok(res)) => res.into_response(),
                 Ok(Err(err)) => error_response(err),
-                Err(_) => {
-                    tracing::error!("the handler panicked");
-                    html_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        views::error_page("Something went wrong", "Please try again in a moment."),
-                    )
-                }
+                // Logged and answered as any internal error is.
+                Err(_) => error_response(
+                    AppError::Internal(anyhow::anyhow!("the handler panicked")).into(),
+                ),
             };
             tracing::debug!(
                 status = res.status().as_u16(),
