@@ -113,29 +113,48 @@ fn form_again(
 /// buffer: a large allocation and free, which glibc pays for by
 /// consolidating its free lists. Dropping the request here halved that
 /// share of a profile (hyper still reads once before this runs).
+///
+/// [`super::Frame`] sends a submission straight here (see [`is_submit`]);
+/// the route stays in the table for everything that walks it.
 pub struct Submit;
 
 impl poem::Endpoint for Submit {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+    async fn call(&self, req: Request) -> poem::Result<Response> {
         let state = req
             .data::<AppState>()
             .cloned()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no AppState")))?;
-        let body = req.take_body();
-        Ok(submit(&state, req, body).await?)
+        Ok(submit(&state, req).await?)
     }
 }
 
-async fn submit(state: &AppState, req: Request, body: Body) -> AppResult<Response> {
-    let form = load_form(state, req.raw_path_param("slug").unwrap_or_default()).await?;
+/// True for `POST /f/{slug}`, the one route a live audience sends to all at
+/// once. [`super::Frame`] answers it without the router: the route table's
+/// layers (the router's match, two boxed endpoints, the cookie jar, the
+/// body-size check) each wrapped the request's future in another, which
+/// was allocated and copied on every submission, and a form submission
+/// reads no cookie.
+pub(super) fn is_submit(req: &Request) -> bool {
+    req.method() == poem::http::Method::POST && slug_of(req.uri().path()).is_some()
+}
+
+/// The `{slug}` of `/f/{slug}`, as the router matches it: one segment.
+fn slug_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/f/")
+        .filter(|slug| !slug.is_empty() && !slug.contains('/'))
+}
+
+pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Response> {
+    super::check_declared_length(&req)?;
+    let form = load_form(state, slug_of(req.uri().path()).unwrap_or_default()).await?;
     // Taken before any work; without a place, the form still comes back
     // with the person's values (below), just not stored.
     let permit = state.limits.enter();
-    // A declared length over the limit was refused before this handler
-    // (http::refuse_large_body); an undeclared one is cut off here.
-    let bytes = read_body(body, BODY_LIMIT).await?;
+    // A declared length over the limit was refused above; an undeclared
+    // one is cut off here.
+    let bytes = read_body(req.take_body(), BODY_LIMIT).await?;
     let form_encoded = req
         .header("content-type")
         .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));

@@ -183,13 +183,18 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
 /// 413 for a request that declares a body over [`BODY_LIMIT`]; bodies are
 /// read with a limit where they are read, this refuses the obvious early.
 async fn refuse_large_body(req: poem::Request) -> poem::Result<poem::Request> {
+    check_declared_length(&req)?;
+    Ok(req)
+}
+
+fn check_declared_length(req: &poem::Request) -> Result<(), AppError> {
     let declared = req
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT) {
-        return Err(AppError::TooLarge.into());
+        return Err(AppError::TooLarge);
     }
-    Ok(req)
+    Ok(())
 }
 
 /// What every request goes through, in one layer: the shared state for
@@ -202,7 +207,9 @@ async fn refuse_large_body(req: poem::Request) -> poem::Result<poem::Request> {
 /// request's future in another, and the seven together made a 10 KiB
 /// future that every request allocated and copied several times over
 /// (copying was about 7% of a form submission's CPU in a profile, most of
-/// it those futures).
+/// it those futures). A form submission (`POST /f/{slug}`) goes from here
+/// straight to its handler, past the router and its layers (see
+/// [`intake::is_submit`]).
 struct Frame<E> {
     inner: E,
     state: AppState,
@@ -219,13 +226,18 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         let route = metrics::route_label(req.uri().path());
         let method = metrics::method_label(req.method());
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
-        req.extensions_mut().insert(self.state.clone());
         let mut res = async move {
-            let answer = std::panic::AssertUnwindSafe(self.inner.call(req))
-                .catch_unwind()
-                .await;
+            let answer = std::panic::AssertUnwindSafe(async {
+                if intake::is_submit(&req) {
+                    return intake::submit(&self.state, req).await.map_err(Into::into);
+                }
+                req.extensions_mut().insert(self.state.clone());
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            })
+            .catch_unwind()
+            .await;
             let res = match answer {
-                Ok(Ok(res)) => res.into_response(),
+                Ok(Ok(res)) => res,
                 Ok(Err(err)) => error_response(err),
                 // Logged and answered as any internal error is.
                 Err(_) => error_response(
