@@ -151,6 +151,12 @@ pub async fn connect_sized(url: &DatabaseUrl, connections: u32) -> anyhow::Resul
             // The writer first: it creates the file and switches it to WAL.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A SQLite connection is a file handle; it does not go stale
+                // the way a network connection can. The ping sqlx sends by
+                // default is a round trip to the connection's thread before
+                // every intake batch: without it a batch's commit took about
+                // a quarter less time under sustained load.
+                .test_before_acquire(false)
                 .connect_with(options.clone())
                 .await
                 .map_err(open_error)?;
