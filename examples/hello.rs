@@ -1,9 +1,13 @@
 //! The baseline for Rally's intake benchmark: a bare poem server answering
-//! "hello" on one route, built with the same poem and tokio as Rally.
+//! "hello" on one route, built with the same poem, tokio and allocator as
+//! Rally.
 //!
 //! `cargo run --release --example hello -- 127.0.0.1:9000`
 
 use poem::{Route, Server, get, handler, listener::TcpListener};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[handler]
 fn hello() -> &'static str {
