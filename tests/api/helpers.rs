@@ -116,6 +116,17 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Asserts the security headers every answer carries (pages, error pages
+/// and form submissions alike; `http::Frame` adds them).
+pub fn assert_security_headers(res: &reqwest::Response) {
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+}
+
 /// The value of the hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
     rally::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))

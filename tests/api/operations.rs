@@ -19,11 +19,7 @@ async fn health_and_readiness() {
 async fn assets_are_vendored_and_cached() {
     let app = spawn_app().await;
     let page = app.get("/f/demo").await;
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_security_headers(&page);
     let html = page.text().await.unwrap();
     assert!(!html.contains("https://"), "nothing from a CDN");
     for path in [rally::views::htmx_path(), rally::views::css_path()] {
@@ -42,13 +38,7 @@ async fn assets_are_vendored_and_cached() {
     // Error pages carry the same security headers as every other page.
     let missing = app.get("/no/such/page").await;
     assert_eq!(missing.status(), 404);
-    assert!(
-        missing.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
-    assert_eq!(missing.headers()["x-frame-options"], "DENY");
+    assert_security_headers(&missing);
 }
 
 #[tokio::test]
