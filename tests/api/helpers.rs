@@ -306,6 +306,13 @@ pub const ANA: &[(&str, &str)] = &[
     ("website", ""),
 ];
 
+/// A second person, for tests where two people use one rendered form.
+pub const BO: &[(&str, &str)] = &[
+    ("name", "Bo Chen"),
+    ("email", "bo@example.com"),
+    ("website", ""),
+];
+
 /// An open transaction holding the write lock; see [`TestApp::hold_write_lock`].
 pub struct WriteLock(rally::db::Tx);
 
