@@ -212,7 +212,7 @@ async fn writer(
         for pending in batch.drain(..) {
             match pending.write {
                 Write::Submission(job) => writes.submissions.push(job),
-                Write::Held(held) => writes.held.push(held),
+                Write::Held(held) => writes.held.push(*held),
             }
             waiting.push(pending.done);
         }
@@ -237,7 +237,7 @@ async fn writer(
 #[derive(Default)]
 struct Writes {
     submissions: Vec<FormSubmission>,
-    held: Vec<Box<db::held::NewHeld>>,
+    held: Vec<db::held::NewHeld>,
 }
 
 /// Waits for at least one write, then takes all that are waiting. A small
