@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use rally::db;
+
 use crate::helpers::*;
 
 /// Every submission counts as too fast: each is held.
@@ -199,4 +201,77 @@ async fn the_purge_removes_held_submissions_past_retention() {
     assert_eq!(rally::db::held::purge(write, sent + 1).await.unwrap(), 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM intake_rejections").await, 1);
+}
+
+/// Held submissions go through the intake writer's commit like any other:
+/// a server killed mid-burst loses none that it thanked.
+#[tokio::test]
+async fn held_submissions_thanked_before_a_kill_are_kept() {
+    let mut server = crate::crash::Server::new().await;
+    // Every submission is "too fast".
+    server
+        .env
+        .push(("RALLY_FORM_MIN_FILL_MS", "600000".to_string()));
+    let server = std::sync::Arc::new(server);
+    let mut child = server.start().await;
+    let ts = server.render_time().await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..8 {
+        let (server, ts, acknowledged, stop) = (
+            server.clone(),
+            ts.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
+        senders.spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                let key = format!("00000000-0000-4000-{sender:04}-{n:012}");
+                let email = format!("h{sender}n{n}@example.com");
+                match server.send(&ts, &key, "Quick", &email).await {
+                    Ok(303) => acknowledged.lock().unwrap().push(key),
+                    Ok(status) => panic!("unexpected status {status}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        });
+    }
+    while acknowledged.lock().unwrap().len() < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.cancel();
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let db = server.db().await;
+    let keys: Vec<String> = rally::on_pool!(&db.read, p => sqlx::query_scalar(
+        "SELECT submission_key FROM held_submissions",
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    // A stored key is the form's key, `.`, and the answers' hash.
+    let held: std::collections::HashSet<&str> =
+        keys.iter().filter_map(|k| k.split('.').next()).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|k| !held.contains(k.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} thanked, then lost: {lost:?}",
+        lost.len()
+    );
+    assert_eq!(
+        db::scalar(&db.read, "SELECT COUNT(*) FROM prospects")
+            .await
+            .unwrap(),
+        0
+    );
 }
