@@ -143,6 +143,10 @@ pub struct Settings {
     pub metrics_token: Option<Token>,
     /// Finished jobs are deleted after this long (dead letters are kept).
     pub job_retention: Duration,
+    /// Held submissions (too fast, honeypot) are deleted this long after
+    /// they were sent unless released or discarded first
+    /// (`RALLY_HELD_RETENTION_DAYS`, default 30).
+    pub held_retention: Duration,
     pub job_heartbeat: Duration,
     pub job_poll_interval: Duration,
     /// On SIGTERM, how long a process may take to finish what it holds
@@ -249,6 +253,9 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("RALLY_TRUSTED_PROXIES: {e}"))?,
             job_retention: Duration::from_secs(
                 parse_or::<u64>(&get, "RALLY_JOB_RETENTION_DAYS", 7)? * 24 * 3600,
+            ),
+            held_retention: Duration::from_secs(
+                parse_or::<u64>(&get, "RALLY_HELD_RETENTION_DAYS", 30)? * 24 * 3600,
             ),
             metrics_token: get("RALLY_METRICS_TOKEN")
                 .filter(|t| !t.is_empty())
@@ -397,6 +404,7 @@ mod tests {
         assert_eq!(s.bind.port(), 8080);
         assert_eq!(s.database, DatabaseUrl::Sqlite("rally.db".into()));
         assert_eq!(s.form_min_fill, Duration::from_millis(1500));
+        assert_eq!(s.held_retention, Duration::from_secs(30 * 24 * 3600));
         assert!(!s.production);
     }
 

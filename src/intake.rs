@@ -15,17 +15,53 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::{db, jobs::FormSubmission};
+use crate::{db, domain::Answers, jobs::FormSubmission};
 
 /// Largest number of writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// What intake stores: an accepted submission, or the fact that one was
-/// turned away (counted, nothing of its content kept).
+/// What intake stores: an accepted submission (its job), or one held for
+/// review because it looked automated (boxed: rare, and it keeps every
+/// write that travels the channel small).
 #[derive(Debug)]
 pub enum Write {
     Submission(FormSubmission),
-    Rejection { form_id: i64, reason: &'static str },
+    Held(Box<db::held::NewHeld>),
+}
+
+/// The key that makes a submission idempotent: the rendered form's key
+/// (`_key`, a UUID) plus `.` and 32 hex digits of a SHA-256 over the parsed
+/// (normalised) answers. An exact repeat (a double tap, a browser's retry,
+/// htmx resending after a 503) has the same key, so it becomes one job and
+/// one timeline entry; another person sending the same rendered form (the
+/// Back button, a shared kiosk tablet, a cached page) has different
+/// answers, so theirs is a submission of its own. One allocation, no
+/// formatting machinery: this runs for every submission.
+pub fn submission_key(form_key: &str, answers: &Answers) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let mut field = |value: &str| {
+        // Length-prefixed, so that no two different answers run together
+        // into the same bytes.
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value.as_bytes());
+    };
+    field(&answers.name);
+    field(answers.email.as_str());
+    field(answers.phone.as_ref().map_or("", |p| p.as_str()));
+    field(answers.company.as_deref().unwrap_or(""));
+    field(answers.interest.as_deref().unwrap_or(""));
+    field(if answers.consent { "1" } else { "0" });
+    let digest = hash.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(form_key.len() + 33);
+    key.push_str(form_key);
+    key.push('.');
+    for byte in &digest[..16] {
+        key.push(HEX[usize::from(byte >> 4)] as char);
+        key.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    key
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +212,7 @@ async fn writer(
         for pending in batch.drain(..) {
             match pending.write {
                 Write::Submission(job) => writes.submissions.push(job),
-                Write::Rejection { form_id, reason } => writes.rejections.push((form_id, reason)),
+                Write::Held(held) => writes.held.push(*held),
             }
             waiting.push(pending.done);
         }
@@ -185,7 +221,7 @@ async fn writer(
             tracing::error!(error = %err, writes = waiting.len(), "intake batch failed");
         }
         writes.submissions.clear();
-        writes.rejections.clear();
+        writes.held.clear();
         for done in waiting.drain(..) {
             let answer = match &result {
                 Ok(()) => Ok(()),
@@ -201,7 +237,7 @@ async fn writer(
 #[derive(Default)]
 struct Writes {
     submissions: Vec<FormSubmission>,
-    rejections: Vec<(i64, &'static str)>,
+    held: Vec<db::held::NewHeld>,
 }
 
 /// Waits for at least one write, then takes all that are waiting. A small
@@ -269,9 +305,9 @@ async fn try_commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::
             .enqueue_all_in(tx.queue_conn(), &writes.submissions)
             .await?;
     }
-    let now = db::now_ms();
-    for (form_id, reason) in &writes.rejections {
-        db::record_rejection(&mut tx, *form_id, reason, now).await?;
+    // Rare (autofill, bots): one statement each.
+    for held in &writes.held {
+        db::held::insert(&mut tx, held).await?;
     }
     tx.commit().await?;
     Ok(())

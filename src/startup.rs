@@ -62,6 +62,23 @@ async fn prune_jobs(queue: Queue, retention: Duration, token: CancellationToken)
     }
 }
 
+/// Hourly: held submissions sent longer than `retention` ago are deleted
+/// (their reasons stay tallied for event summaries).
+async fn purge_held(pool: db::Pool, retention: Duration, token: CancellationToken) {
+    loop {
+        let before = db::now_ms().saturating_sub(retention.as_millis() as i64);
+        match db::held::purge(&pool, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(held = n, "purged held submissions past retention"),
+            Err(err) => tracing::warn!(error = %err, "purging held submissions failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 /// The SQS handle the settings describe: their client, or one from the AWS
 /// SDK's standard environment.
 pub async fn sqs_queue(settings: &Settings) -> SqsQueue {
@@ -145,6 +162,11 @@ impl WorkerProcess {
             settings.job_retention,
             token.child_token(),
         ));
+        tokio::spawn(purge_held(
+            db.write.clone(),
+            settings.held_retention,
+            token.child_token(),
+        ));
         relay_sqs_outbox(&queue, &token);
         let mut runtime = Runtime::new(queue, token.child_token());
         crate::jobs::start_workers(
@@ -213,6 +235,11 @@ impl App {
             tokio::spawn(prune_jobs(
                 queue.clone(),
                 settings.job_retention,
+                token.child_token(),
+            ));
+            tokio::spawn(purge_held(
+                db.write.clone(),
+                settings.held_retention,
                 token.child_token(),
             ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());

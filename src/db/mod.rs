@@ -16,6 +16,7 @@ use sqlx::{
 use crate::{config::DatabaseUrl, domain::Answers};
 
 pub mod franchise;
+pub mod held;
 pub mod people;
 pub mod prospects;
 
@@ -813,16 +814,25 @@ pub async fn event_count(pool: &Pool, event: &Event) -> sqlx::Result<i64> {
     .await)
 }
 
-/// The newest submitters' names after timeline entry `after`, oldest first.
+/// The names typed into the newest submissions after timeline entry
+/// `after`, oldest first: each submission's own answer, never the stored
+/// prospect's name (typing a known attendee's email must not put that
+/// attendee's name on a projector).
 pub async fn event_names_after(
     pool: &Pool,
     event: &Event,
     after: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, String)>> {
+    /// The one answer the projector needs out of an entry's JSON.
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[serde(default)]
+        name: String,
+    }
     let (from, to) = window(event);
-    let mut rows: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as(
-        "SELECT t.id, p.name FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
+    let rows: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as(
+        "SELECT t.id, t.data FROM timeline_entries t
          WHERE t.form_id = $1 AND t.kind = 'form_submission' AND t.created_at >= $2 AND t.created_at < $3
            AND t.id > $4
          ORDER BY t.id DESC LIMIT $5",
@@ -834,8 +844,16 @@ pub async fn event_names_after(
     .bind(limit)
     .fetch_all(p)
     .await)?;
-    rows.reverse();
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .rev()
+        .map(|(id, data)| {
+            let name = serde_json::from_str::<Typed>(&data)
+                .map(|typed| typed.name)
+                .unwrap_or_default();
+            (id, name)
+        })
+        .collect())
 }
 
 /// What happened during an event, for its summary page.
@@ -845,7 +863,11 @@ pub struct EventSummary {
     pub prospects: i64,
     /// Prospects first seen during the event.
     pub new_prospects: i64,
+    /// Submissions held as possibly automated (too fast, honeypot),
+    /// whatever became of them since: tallied in `intake_rejections`.
     pub bots: i64,
+    /// Of those, the ones still waiting for an owner's review.
+    pub held_waiting: i64,
     /// When each submission was made, ms, oldest first.
     pub times: Vec<i64>,
 }
@@ -882,6 +904,7 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
     .bind(to)
     .fetch_one(p)
     .await)?;
+    let held_waiting = held::waiting_in_window(pool, event.form_id, from, to).await?;
     let mut prospects = std::collections::HashMap::new();
     for (_, prospect, first_seen) in &rows {
         prospects.insert(*prospect, *first_seen);
@@ -891,6 +914,7 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
         prospects: prospects.len() as i64,
         new_prospects: prospects.values().filter(|seen| **seen >= from).count() as i64,
         bots,
+        held_waiting,
         times: rows.iter().map(|(at, _, _)| *at).collect(),
     })
 }

@@ -8,11 +8,15 @@ use poem::{
 
 use super::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
 use crate::{
-    db::{Form, now_ms},
+    db::{
+        Form,
+        held::{HeldReason, NewHeld},
+        now_ms,
+    },
     domain::FormInput,
     error::{AppError, AppResult},
     http::metrics::Rejected,
-    intake::{IntakeError, Write},
+    intake::{IntakeError, Write, submission_key},
     jobs::FormSubmission,
     security,
     views::pages::{self, FormMessages, FormTokens},
@@ -62,10 +66,19 @@ pub async fn show(Path(slug): Path<String>, state: Data<&AppState>) -> AppResult
         &tokens,
         &FormMessages::default(),
     );
-    Ok(html_response(
-        StatusCode::OK,
-        pages::public_form_page(&form, body),
-    ))
+    let mut res = html_response(StatusCode::OK, pages::public_form_page(&form, body));
+    no_store(&mut res);
+    Ok(res)
+}
+
+/// A rendered form carries its own submission key and render time: a copy
+/// kept by the browser's cache, the Back button or a proxy would hand the
+/// same key to the next person. `no-store` keeps every showing fresh.
+fn no_store(res: &mut Response) {
+    res.headers_mut().insert(
+        poem::http::header::CACHE_CONTROL,
+        poem::http::HeaderValue::from_static("no-store"),
+    );
 }
 
 #[handler]
@@ -77,8 +90,8 @@ pub async fn thanks(Path(slug): Path<String>, state: Data<&AppState>) -> AppResu
     ))
 }
 
-/// The same acknowledgement for accepted, repeated and silently rejected
-/// submissions, so a bot learns nothing from the answer.
+/// The same acknowledgement for accepted, repeated and held submissions, so
+/// a bot learns nothing from the answer.
 fn acknowledge(htmx: bool, form: &Form) -> Response {
     if htmx {
         html_response(StatusCode::OK, pages::thank_you(form))
@@ -102,7 +115,9 @@ fn form_again(
     } else {
         pages::public_form_page(form, fragment)
     };
-    html_response(StatusCode::UNPROCESSABLE_ENTITY, markup)
+    let mut res = html_response(StatusCode::UNPROCESSABLE_ENTITY, markup);
+    no_store(&mut res);
+    res
 }
 
 /// `POST /f/{slug}`. An endpoint rather than a `#[handler]` so that it owns
@@ -204,10 +219,6 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
         state.metrics.rejected(Rejected::RateLimit);
         return Ok(too_many(htmx, &form, &input, &tokens, wait));
     }
-    if honeypot {
-        state.metrics.rejected(Rejected::Honeypot);
-        return reject(htmx, state, &form, "honeypot").await;
-    }
     let Some(rendered_at) = security::verify_timestamp(&state.secret, &rendered_raw) else {
         // A form from before a key change, or a tampered one: never lose what
         // the person typed; give them a fresh form to send again.
@@ -224,10 +235,9 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
         return Ok(form_again(htmx, &form, &input, &tokens, &messages));
     };
     let now = now_ms();
-    if now - rendered_at < state.settings.form_min_fill.as_millis() as i64 {
-        state.metrics.rejected(Rejected::TooFast);
-        return reject(htmx, state, &form, "too_fast").await;
-    }
+    // Answers first, whatever else the submission looks like: a person
+    // whose browser autofilled the hidden field, or who was quick, and who
+    // made a typo, gets their form back with the message like anyone else.
     let answers = match input.parse() {
         Ok(answers) => answers,
         Err(errors) => {
@@ -239,21 +249,48 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
             return Ok(form_again(htmx, &form, &input, &tokens, &messages));
         }
     };
+    // Looks automated? Then it is held for an owner to review, never
+    // thrown away: browser autofill fills the honeypot and sends fast.
+    let held = if honeypot {
+        Some(HeldReason::Honeypot)
+    } else if now - rendered_at < state.settings.form_min_fill.as_millis() as i64 {
+        Some(HeldReason::TooFast)
+    } else {
+        None
+    };
     if permit.is_none() || state.limits.backlog_full() {
         state.metrics.rejected(Rejected::Overload);
         return Ok(busy(htmx, &form, &input, &tokens, &IntakeError::Busy));
     }
+    // Exact repeats share this key; another person's answers on the same
+    // rendered form do not.
+    let submission_key = submission_key(&key, &answers);
     // Committed before we answer: once the person sees "thank you", the
     // submission survives a crash. The key makes a repeat a no-op.
-    let write = Write::Submission(FormSubmission {
-        form_id: form.id,
-        submission_key: key.clone(),
-        answers,
-        submitted_at: now,
-    });
+    let write = match held {
+        None => Write::Submission(FormSubmission {
+            form_id: form.id,
+            submission_key,
+            answers,
+            submitted_at: now,
+        }),
+        Some(reason) => Write::Held(Box::new(NewHeld {
+            organization_id: form.organization_id,
+            form_id: form.id,
+            submission_key,
+            reason,
+            answers,
+            submitted_at: now,
+        })),
+    };
     match state.intake.write(write).await {
         Ok(()) => {
-            state.metrics.accepted();
+            match held {
+                None => state.metrics.accepted(),
+                // The metrics keep counting why submissions look automated.
+                Some(HeldReason::Honeypot) => state.metrics.rejected(Rejected::Honeypot),
+                Some(HeldReason::TooFast) => state.metrics.rejected(Rejected::TooFast),
+            }
             Ok(acknowledge(htmx, &form))
         }
         Err(err) => {
@@ -261,24 +298,6 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
             Ok(busy(htmx, &form, &input, &tokens, &err))
         }
     }
-}
-
-/// Counts a turned-away submission and answers like a success, so a bot
-/// learns nothing. If even the count cannot be stored, the answer is the same.
-async fn reject(
-    htmx: bool,
-    state: &AppState,
-    form: &Form,
-    reason: &'static str,
-) -> AppResult<Response> {
-    let write = Write::Rejection {
-        form_id: form.id,
-        reason,
-    };
-    if let Err(err) = state.intake.write(write).await {
-        tracing::warn!(error = %err, reason, "rejection not counted");
-    }
-    Ok(acknowledge(htmx, form))
 }
 
 /// Over a rate limit: 429 with Retry-After, and the form back with the

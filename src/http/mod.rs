@@ -7,6 +7,7 @@ mod events;
 mod forms;
 mod franchise;
 mod health;
+mod held;
 mod imports;
 mod intake;
 mod jobs;
@@ -145,6 +146,9 @@ route_table! {
         "/events/:id/live" => { get: events::live },
         "/events/:id/stream" => { get: events::stream },
         "/events/:id/end" => { post: events::end },
+        "/held" => { get: held::index },
+        "/held/:id/release" => { post: held::release },
+        "/held/:id/discard" => { get: held::confirm_discard, post: held::discard },
         "/jobs" => { get: jobs::index },
         "/jobs/dead/retry" => { post: jobs::retry },
         "/jobs/dead/discard" => { post: jobs::discard },

@@ -60,6 +60,13 @@ pub async fn index(
     if is_htmx(req) && req.header("hx-target") == Some("prospect-results") {
         return Ok(html_response(StatusCode::OK, results));
     }
+    // Owners and admins see how many submissions wait for their review.
+    let held = if user.user.at_least("admin") {
+        db::held::count(&state.db.read, user.user.organization_id).await?
+    } else {
+        0
+    };
+    let results = maud::html! { (crate::views::held::notice(held)) (results) };
     Ok(html_response(
         StatusCode::OK,
         pages::prospects_page(user.nav(), results, &search, &pages::QuickAdd::default()),

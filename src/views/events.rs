@@ -162,7 +162,11 @@ pub fn summary(nav: Nav<'_>, event: &Event, s: &EventSummary, until: i64) -> Mar
                 div { dt { "New" } dd { (s.new_prospects) } }
                 div { dt { "Returning" } dd { (s.returning_prospects()) } }
                 div { dt { "Duplicates merged" } dd { (s.duplicates_merged()) } }
-                div { dt { "Bots rejected" } dd { (s.bots) } }
+                div { dt { "Held as possible bots" } dd { (s.bots) } }
+                div { dt { "Awaiting review" } dd { (s.held_waiting) } }
+            }
+            @if s.held_waiting > 0 {
+                p { a href="/held" { "Review the held submissions" } }
             }
             h2 { "Submissions over time" }
             (chart(&s.times, event.starts_at, until))

@@ -5,6 +5,7 @@ pub mod account;
 pub mod events;
 pub mod forms;
 pub mod franchise;
+pub mod held;
 pub mod imports;
 pub mod jobs;
 pub mod pages;
@@ -59,6 +60,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                             a href="/events" { "Events" }
                             a href="/forms" { "Forms" }
                             a href="/people" { "People" }
+                            @if nav.can_see_jobs { a href="/held" { "Held" } }
                             @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
                             a href="/account" { "Account" }
                             form.inline method="post" action="/signout" {

@@ -162,7 +162,9 @@ async fn an_event_from_start_to_summary() {
     assert_eq!(total("New"), "2");
     assert_eq!(total("Returning"), "0");
     assert_eq!(total("Duplicates merged"), "1");
-    assert_eq!(total("Bots rejected"), "1");
+    // The bot is held for review, not thrown away (it was "Bots rejected").
+    assert_eq!(total("Held as possible bots"), "1");
+    assert_eq!(total("Awaiting review"), "1");
     assert!(
         summary.contains("<svg class=\"chart\"") && summary.contains("3 in all"),
         "{summary}"
@@ -183,6 +185,90 @@ async fn an_event_from_start_to_summary() {
     );
     let list = app.page("/events").await;
     assert!(list.contains("Launch night") && list.contains("ended"));
+}
+
+/// The projector shows the first name typed into each submission, never
+/// the stored prospect's: typing a known attendee's email must not put
+/// their name on the big screen.
+#[tokio::test]
+async fn the_projector_shows_the_typed_first_name_not_the_stored_one() {
+    let app = spawn_app().await;
+    // Known before the event.
+    for (name, email) in [
+        ("Élodie Martin", "elodie@example.com"),
+        ("Dana Quill", "dana.quill@example.com"),
+    ] {
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
+    }
+    app.drain().await;
+    app.sign_in().await;
+    let token = csrf(&app).await;
+    let form_id = app
+        .count("SELECT id FROM forms WHERE slug = 'demo'")
+        .await
+        .to_string();
+    let res = app
+        .post_as(
+            &app.client,
+            "/events",
+            &[
+                ("_csrf", token.as_str()),
+                ("name", "Open day"),
+                ("form_id", form_id.as_str()),
+                ("show_names", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let live_path = res.headers()["location"].to_str().unwrap().to_string();
+    let stream_path = live_path.replace("/live", "/stream");
+    let mut stream = app
+        .client
+        .get(app.url(&stream_path))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for (name, email) in [
+        ("Prank Ster", "elodie@example.com"),
+        ("Danielle Quill", "dana.quill@example.com"),
+    ] {
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
+    }
+    app.drain().await;
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("<li>Danielle</li>") {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("stream updates: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("<li>Prank</li>"), "{seen}");
+    assert!(
+        !seen.contains("Élodie") && !seen.contains("<li>Dana</li>"),
+        "{seen}"
+    );
+    drop(stream);
+    let live = app.page(&live_path).await;
+    assert!(
+        live.contains("<li>Prank</li>") && live.contains("<li>Danielle</li>"),
+        "{live}"
+    );
+    assert!(
+        !live.contains("Élodie") && !live.contains("<li>Dana</li>"),
+        "{live}"
+    );
+    // The stored prospects keep their names.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE name IN ('Élodie Martin', 'Dana Quill')")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]

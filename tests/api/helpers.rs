@@ -306,6 +306,13 @@ pub const ANA: &[(&str, &str)] = &[
     ("website", ""),
 ];
 
+/// A second person, for tests where two people use one rendered form.
+pub const BO: &[(&str, &str)] = &[
+    ("name", "Bo Chen"),
+    ("email", "bo@example.com"),
+    ("website", ""),
+];
+
 /// An open transaction holding the write lock; see [`TestApp::hold_write_lock`].
 pub struct WriteLock(rally::db::Tx);
 
@@ -314,7 +321,7 @@ pub async fn hold_write_lock(pool: &Pool) -> WriteLock {
     // SQLite's BEGIN IMMEDIATE already holds the one write lock; on Postgres
     // lock the tables intake writes to.
     if let rally::db::Tx::Postgres(tx) = &mut tx {
-        sqlx::query("LOCK TABLE apalis.jobs, jobs_outbox, intake_rejections IN EXCLUSIVE MODE")
+        sqlx::query("LOCK TABLE apalis.jobs, jobs_outbox, intake_rejections, held_submissions IN EXCLUSIVE MODE")
             .execute(&mut **tx)
             .await
             .unwrap();

@@ -221,8 +221,11 @@ async fn redelivered_job_takes_effect_once() {
     assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
 }
 
+/// A filled honeypot is thanked like anyone (a bot learns nothing) and
+/// becomes no job and no prospect; the submission is held for review, not
+/// thrown away (browser autofill fills it for people too).
 #[tokio::test]
-async fn honeypot_looks_accepted_but_stores_nothing() {
+async fn honeypot_looks_accepted_and_is_held_not_stored_as_a_prospect() {
     let app = spawn_app().await;
     let tokens = app.form_tokens().await;
     let mut fields = ANA.to_vec();
@@ -239,10 +242,17 @@ async fn honeypot_looks_accepted_but_stores_nothing() {
             .await,
         1
     );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM held_submissions WHERE reason = 'honeypot' AND answers LIKE '%Ana Lima%'"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
-async fn too_fast_submission_looks_accepted_but_stores_nothing() {
+async fn too_fast_submission_looks_accepted_and_is_held() {
     let app = spawn_app_with(|s| s.form_min_fill = std::time::Duration::from_secs(60)).await;
     let tokens = app.form_tokens().await;
     let res = app.post_form(&tokens, ANA, true).await;
@@ -253,6 +263,141 @@ async fn too_fast_submission_looks_accepted_but_stores_nothing() {
         app.count("SELECT COUNT(*) FROM intake_rejections WHERE reason = 'too_fast'")
             .await,
         1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM held_submissions WHERE reason = 'too_fast'")
+            .await,
+        1
+    );
+}
+
+/// A double tap of a too-fast (or autofilled) form is held once.
+#[tokio::test]
+async fn an_exact_repeat_is_held_once() {
+    let app = spawn_app_with(|s| s.form_min_fill = std::time::Duration::from_secs(60)).await;
+    let tokens = app.form_tokens().await;
+    let posts = (0..5).map(|_| app.post_form(&tokens, ANA, false));
+    for res in futures::future::join_all(posts).await {
+        assert_eq!(res.status(), 303);
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM intake_rejections").await, 1);
+}
+
+/// Looking automated does not hide a typo: the person gets their form
+/// back with the message and their values, like anyone else.
+#[tokio::test]
+async fn an_autofilled_form_with_a_mistake_comes_back_with_the_message() {
+    let app = spawn_app_with(|s| s.form_min_fill = std::time::Duration::from_secs(60)).await;
+    let tokens = app.form_tokens().await;
+    let res = app
+        .post_form(
+            &tokens,
+            &[
+                ("name", "Ana Lima"),
+                ("email", "ana-at-example"),
+                ("website", "ana.example"),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("value=\"ana-at-example\""), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 0);
+}
+
+/// Two people on one rendered form (the Back button, a shared kiosk
+/// tablet, a cached page): same key, different answers, two submissions.
+/// Exact repeats of either stay one.
+#[tokio::test]
+async fn same_key_with_different_answers_is_a_second_submission() {
+    let app = spawn_app().await;
+    let tokens = app.form_tokens().await;
+    for fields in [ANA, BO, ANA, BO] {
+        let res = app.post_form(&tokens, fields, false).await;
+        assert_eq!(res.status(), 303);
+    }
+    app.drain().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 2);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email = 'bo@example.com' AND name = 'Bo Chen'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 2);
+    assert_eq!(app.jobs_stored().await, 2);
+}
+
+/// The same under the intake writer's batching: many concurrent sends of
+/// one key with two sets of answers store each set exactly once.
+#[tokio::test]
+async fn concurrent_sends_of_one_key_by_two_people_store_each_once() {
+    let app = spawn_app().await;
+    let tokens = app.form_tokens().await;
+    let posts = (0..40).map(|i| app.post_form(&tokens, if i % 2 == 0 { ANA } else { BO }, false));
+    let responses = futures::future::join_all(posts).await;
+    assert!(responses.iter().all(|r| r.status() == 303));
+    app.drain().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM timeline_entries").await, 2);
+    assert_eq!(app.jobs_stored().await, 2);
+}
+
+/// A rendered form is never kept by a cache (it carries its own key).
+#[tokio::test]
+async fn the_form_page_is_sent_with_no_store() {
+    let app = spawn_app().await;
+    let res = app.get("/f/demo").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    // Nor is the form when it comes back with messages.
+    let tokens = app.form_tokens().await;
+    let res = app.post_form(&tokens, &[("name", "")], false).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+/// The idempotency key: the rendered form's key plus a hash of the
+/// normalised answers; trimming and the email's case do not change it,
+/// any answer does.
+#[test]
+fn submission_keys_follow_the_normalised_answers() {
+    let parse = |name: &str, email: &str, phone: &str| {
+        rally::domain::FormInput {
+            name: name.into(),
+            email: email.into(),
+            phone: phone.into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap()
+    };
+    let key = "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7e";
+    let a = rally::intake::submission_key(key, &parse("Ana Lima", "ana@example.com", ""));
+    assert!(
+        a.starts_with(&format!("{key}.")) && a.len() == key.len() + 33,
+        "{a}"
+    );
+    assert_eq!(
+        a,
+        rally::intake::submission_key(key, &parse(" Ana Lima ", "ANA@example.com", " "))
+    );
+    for other in [
+        parse("Bo Chen", "ana@example.com", ""),
+        parse("Ana Lima", "bo@example.com", ""),
+        parse("Ana Lima", "ana@example.com", "555 010 9999"),
+    ] {
+        assert_ne!(a, rally::intake::submission_key(key, &other));
+    }
+    assert_ne!(
+        a,
+        rally::intake::submission_key(
+            "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7f",
+            &parse("Ana Lima", "ana@example.com", "")
+        )
     );
 }
 

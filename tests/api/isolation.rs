@@ -43,6 +43,10 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
              SELECT o.id, u.id, 'b.csv', 'email,name\nsecret-b@org-b.test,Bea Hidden\n', $1
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
+            "INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+             SELECT organization_id, id, 'b-held-key', 'too_fast',
+                    '{\"name\":\"Bea Hidden\",\"email\":\"secret-b@org-b.test\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}', $1
+             FROM forms WHERE slug = 'org-b-form'",
             "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
              SELECT o.id, 'new@org-b.test', 'member', 'b-token-hash', u.id, $1, $1 + 86400000
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
@@ -58,10 +62,13 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let import = id_of("SELECT id FROM prospect_imports WHERE filename = 'b.csv'").await;
     let form = id_of("SELECT id FROM forms WHERE slug = 'org-b-form'").await;
     let location = id_of("SELECT id FROM organizations WHERE slug = 'org-b-location'").await;
+    let held = id_of("SELECT id FROM held_submissions WHERE submission_key = 'b-held-key'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
         let id = if path.starts_with("/forms/") {
             form
+        } else if path.starts_with("/held/") {
+            held
         } else if path.starts_with("/locations/") {
             location
         } else if path.starts_with("/prospects/import/") {
@@ -187,6 +194,11 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM events WHERE name = 'B Launch Night' AND ends_at IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM held_submissions WHERE submission_key = 'b-held-key'")
             .await,
         1
     );

@@ -10,6 +10,7 @@ mod deploy;
 mod e2e;
 mod events;
 mod franchise;
+mod held;
 mod helpers;
 mod imports;
 mod intake;

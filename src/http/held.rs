@@ -1,0 +1,153 @@
+//! Held submissions: what the public form kept instead of throwing away
+//! because it looked automated (too fast, honeypot filled; browser autofill
+//! does both). Owners and admins of the form's organization list them,
+//! release one (it becomes a prospect as any submission does, through the
+//! FormSubmission job) or discard it after confirming.
+
+use poem::{
+    Response, handler,
+    http::StatusCode,
+    web::{Data, Form, Path, Query},
+};
+use serde::Deserialize;
+
+use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
+use crate::{
+    db::held,
+    error::{AppError, AppResult},
+    jobs::FormSubmission,
+    views::held as pages,
+};
+
+/// At most this many held submissions on the page, newest first.
+const LIST_LIMIT: i64 = 200;
+
+/// Who may see and decide held submissions: owners and admins.
+fn allowed(user: &CurrentUser) -> AppResult<()> {
+    if user.user.at_least("admin") {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "Held submissions are for owners and admins.",
+        ))
+    }
+}
+
+fn parse_id(id: &str) -> AppResult<i64> {
+    id.parse().map_err(|_| AppError::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    done: Option<String>,
+}
+
+/// `GET /held`: the organization's held submissions.
+#[handler]
+pub async fn index(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(notice): Query<Notice>,
+) -> AppResult<Response> {
+    allowed(&user)?;
+    let org = user.user.organization_id;
+    let (rows, total) = tokio::try_join!(
+        held::list(&state.db.read, org, LIST_LIMIT),
+        held::count(&state.db.read, org),
+    )?;
+    let notice = match notice.done.as_deref() {
+        Some("released") => Some("Released: it becomes a prospect in a moment."),
+        Some("discarded") => Some("The held submission was discarded."),
+        _ => None,
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        pages::index(user.nav(), &rows, total, notice),
+    ))
+}
+
+/// `POST /held/{id}/release`: the submission leaves the held list and its
+/// FormSubmission job is enqueued, in one transaction (never both lost,
+/// never both kept). The job carries the submission's own key, so a
+/// release of something already accepted (the same person sent it again)
+/// adds nothing.
+#[handler]
+pub async fn release(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    allowed(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let id = parse_id(&id)?;
+    let mut tx = state.db.write.begin_write().await?;
+    // Not held (any more) in this organization: 404, the same answer as
+    // for another organization's id.
+    let taken = held::take(&mut tx, user.user.organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let answers = serde_json::from_str(&taken.answers).map_err(|err| {
+        AppError::Internal(anyhow::anyhow!("held submission {id} answers: {err}"))
+    })?;
+    let job = FormSubmission {
+        form_id: taken.form_id,
+        submission_key: taken.submission_key,
+        answers,
+        submitted_at: taken.submitted_at,
+    };
+    state
+        .queue
+        .enqueue_all_in(tx.queue_conn(), std::slice::from_ref(&job))
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        organization_id = user.user.organization_id,
+        held_id = id,
+        "held submission released"
+    );
+    Ok(see_other("/held?done=released"))
+}
+
+/// `GET /held/{id}/discard`: what would be discarded, and the button that
+/// does it.
+#[handler]
+pub async fn confirm_discard(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    allowed(&user)?;
+    let id = parse_id(&id)?;
+    let held = held::get(&state.db.read, user.user.organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(html_response(
+        StatusCode::OK,
+        pages::confirm_discard(user.nav(), &held),
+    ))
+}
+
+/// `POST /held/{id}/discard`: deletes the held submission for good.
+#[handler]
+pub async fn discard(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    allowed(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let id = parse_id(&id)?;
+    let mut tx = state.db.write.begin_write().await?;
+    held::take(&mut tx, user.user.organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    tracing::info!(
+        organization_id = user.user.organization_id,
+        held_id = id,
+        "held submission discarded"
+    );
+    Ok(see_other("/held?done=discarded"))
+}
