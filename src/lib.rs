@@ -21,6 +21,8 @@ pub mod import;
 pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
+/// Roles and the table of who may do what.
+pub mod roles;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
 pub mod rehearse;
 /// Tokens, signatures and password hashing.
