@@ -428,6 +428,24 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_a_metrics_token() {
+        let production = [
+            ("RALLY_ENV", "production"),
+            ("RALLY_SECRET_KEY", "a-production-secret-key-of-enough-length"),
+            ("RALLY_PUBLIC_URL", "https://rally.example"),
+            ("MAILGUN_API_KEY", "key-1"),
+            ("MAILGUN_DOMAIN", "mg.rally.example"),
+        ];
+        let err = settings(&production).unwrap_err().to_string();
+        assert!(err.contains("RALLY_METRICS_TOKEN"), "{err}");
+        let mut with_token = production.to_vec();
+        with_token.push(("RALLY_METRICS_TOKEN", "scraper-token"));
+        assert!(settings(&with_token).unwrap().metrics_token.is_some());
+        // Outside production /metrics may stay open on a laptop.
+        assert!(settings(&[]).unwrap().metrics_token.is_none());
+    }
+
+    #[test]
     fn database_urls() {
         assert_eq!(
             DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),

@@ -134,6 +134,8 @@ impl From<HashingBusy> for HashError {
 pub struct Hasher {
     queue: usize,
     in_queue: std::sync::atomic::AtomicUsize,
+    computed: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// A place in the [`Hasher`]'s queue, given back when dropped.
@@ -151,29 +153,56 @@ impl Hasher {
         Self {
             queue: queue.max(1),
             in_queue: Default::default(),
+            computed: Default::default(),
+            refused: Default::default(),
         }
+    }
+
+    /// (hashes and verifications computed, requests refused as busy) since
+    /// start-up: `/metrics` shows them.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.computed.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 
     fn place(&self) -> Result<Place<'_>, HashError> {
         use std::sync::atomic::Ordering;
         let place = Place(&self.in_queue);
         if self.in_queue.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(HashError::Busy);
         }
         Ok(place)
     }
 
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'static>, HashError> {
+        use std::sync::atomic::Ordering;
+        match hashing_turn().await {
+            Ok(permit) => {
+                self.computed.fetch_add(1, Ordering::Relaxed);
+                Ok(permit)
+            }
+            Err(busy) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(busy.into())
+            }
+        }
+    }
+
     /// An argon2id hash of `password` (PHC string).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let _place = self.place()?;
-        let _turn = hashing_turn().await?;
+        let _turn = self.turn().await?;
         Ok(hash_now(password).await?)
     }
 
     /// Whether `password` matches the PHC string `hash`.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, HashError> {
         let _place = self.place()?;
-        let _turn = hashing_turn().await?;
+        let _turn = self.turn().await?;
         Ok(verify_now(password, hash).await?)
     }
 }

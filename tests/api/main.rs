@@ -2,10 +2,12 @@
 //! (SQLite, or Postgres when `RALLY_TEST_POSTGRES` is set),
 //! spoken to over HTTP like a browser would.
 
+mod account_abuse;
 mod accounts;
 mod auth_and_prospects;
 mod cli;
 mod crash;
+mod edge;
 mod deploy;
 mod e2e;
 mod events;
@@ -24,5 +26,6 @@ mod people;
 mod processes;
 mod prospect_work;
 mod ratelimit;
+mod roles;
 mod rehearse;
 mod sqs;
