@@ -431,7 +431,10 @@ mod tests {
     fn production_refuses_to_start_without_a_metrics_token() {
         let production = [
             ("RALLY_ENV", "production"),
-            ("RALLY_SECRET_KEY", "a-production-secret-key-of-enough-length"),
+            (
+                "RALLY_SECRET_KEY",
+                "a-production-secret-key-of-enough-length",
+            ),
             ("RALLY_PUBLIC_URL", "https://rally.example"),
             ("MAILGUN_API_KEY", "key-1"),
             ("MAILGUN_DOMAIN", "mg.rally.example"),

@@ -83,9 +83,7 @@ impl ResponseError for AppError {
 impl From<crate::security::HashError> for AppError {
     fn from(err: crate::security::HashError) -> Self {
         match err {
-            crate::security::HashError::Busy => {
-                AppError::Busy(crate::security::BUSY_RETRY_AFTER)
-            }
+            crate::security::HashError::Busy => AppError::Busy(crate::security::BUSY_RETRY_AFTER),
             crate::security::HashError::Internal(err) => AppError::Internal(err),
         }
     }

@@ -21,10 +21,10 @@ pub mod import;
 pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
-/// Roles and the table of who may do what.
-pub mod roles;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
 pub mod rehearse;
+/// Roles and the table of who may do what.
+pub mod roles;
 /// Tokens, signatures and password hashing.
 pub mod security;
 /// Building and running the app.

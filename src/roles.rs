@@ -292,7 +292,11 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/locations/:id", SignedIn(ViewLocations)),
         ("get", "/people", SignedIn(ViewPeople)),
         ("post", "/people/invite", SignedIn(ManagePeople)),
-        ("post", "/people/invitations/:id/revoke", SignedIn(ManagePeople)),
+        (
+            "post",
+            "/people/invitations/:id/revoke",
+            SignedIn(ManagePeople),
+        ),
         ("post", "/people/:id/role", SignedIn(ManagePeople)),
         ("post", "/people/:id/remove", SignedIn(ManagePeople)),
         ("post", "/people/transfer", SignedIn(TransferOwnership)),
@@ -305,7 +309,11 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/prospects/import", SignedIn(WorkProspects)),
         ("post", "/prospects/import", SignedIn(WorkProspects)),
         ("get", "/prospects/import/:id", SignedIn(WorkProspects)),
-        ("post", "/prospects/import/:id/confirm", SignedIn(WorkProspects)),
+        (
+            "post",
+            "/prospects/import/:id/confirm",
+            SignedIn(WorkProspects),
+        ),
         ("get", "/prospects/:id", SignedIn(WorkProspects)),
         ("get", "/prospects/:id/edit", SignedIn(WorkProspects)),
         ("post", "/prospects/:id/edit", SignedIn(WorkProspects)),
@@ -352,7 +360,10 @@ mod tests {
 
     #[test]
     fn nobody_grants_ownership_or_their_own_rank() {
-        assert_eq!(Role::Owner.grantable(), [Role::Member, Role::Manager, Role::Admin]);
+        assert_eq!(
+            Role::Owner.grantable(),
+            [Role::Member, Role::Manager, Role::Admin]
+        );
         assert_eq!(Role::Manager.grantable(), [Role::Member]);
         assert!(Role::Member.grantable().is_empty());
         assert!(!Role::Admin.may_grant(Role::Admin));

@@ -561,7 +561,10 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
 }
 
 /// Every organization `user_id` belongs to: (id, name, role), oldest first.
-pub async fn memberships_of(pool: &Pool, user_id: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+pub async fn memberships_of(
+    pool: &Pool,
+    user_id: i64,
+) -> sqlx::Result<Vec<(i64, String, crate::roles::Role)>> {
     on_pool!(pool, p => sqlx::query_as(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
          WHERE m.user_id = $1 ORDER BY m.created_at",

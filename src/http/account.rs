@@ -289,7 +289,7 @@ pub async fn account_page(
         pages::account(
             user.nav(),
             &account,
-            user.user.role.as_str(),
+            user.user.role,
             &memberships,
             user.user.organization_id,
             notice,

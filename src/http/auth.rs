@@ -154,16 +154,17 @@ pub async fn sign_in(
                 .verify(form.password.clone(), user.password_hash.clone())
                 .await
         }
-        _ => {
-            let dummy = DUMMY_HASH
-                .get_or_try_init(|| security::hash_password(security::random_token()))
-                .await?;
-            state
+        _ => match DUMMY_HASH
+            .get_or_try_init(|| state.hasher.hash(security::random_token()))
+            .await
+        {
+            Ok(dummy) => state
                 .hasher
                 .verify(form.password.clone(), dummy.clone())
                 .await
-                .map(|_| false)
-        }
+                .map(|_| false),
+            Err(err) => Err(err),
+        },
     };
     let valid = match checked {
         Ok(valid) => valid,

@@ -18,11 +18,20 @@ async fn hashes_computed(app: &TestApp) -> u64 {
         .unwrap()
 }
 
-async fn reset(app: &TestApp, who: &reqwest::Client, token: &str, password: &str) -> reqwest::Response {
+async fn reset(
+    app: &TestApp,
+    who: &reqwest::Client,
+    token: &str,
+    password: &str,
+) -> reqwest::Response {
     app.post_as(
         who,
         "/password/reset",
-        &[("token", token), ("password", password), ("confirm", password)],
+        &[
+            ("token", token),
+            ("password", password),
+            ("confirm", password),
+        ],
     )
     .await
 }
@@ -33,7 +42,13 @@ async fn bogus_resets_and_taken_sign_ups_cost_no_hash_and_resets_are_throttled()
     let before = hashes_computed(&app).await;
     let mut statuses = Vec::new();
     for i in 0..10 {
-        let res = reset(&app, &client(), &format!("forged-token-{i}"), "a fine new password").await;
+        let res = reset(
+            &app,
+            &client(),
+            &format!("forged-token-{i}"),
+            "a fine new password",
+        )
+        .await;
         let status = res.status().as_u16();
         if status == 429 {
             assert!(res.headers().contains_key("retry-after"));
@@ -57,7 +72,12 @@ async fn bogus_resets_and_taken_sign_ups_cost_no_hash_and_resets_are_throttled()
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("already uses this email"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("already uses this email")
+    );
     assert_eq!(hashes_computed(&app).await, before, "a hash was computed");
 }
 
@@ -140,7 +160,10 @@ async fn a_full_hashing_queue_answers_at_once_with_503_and_the_form() {
         assert!(retry.is_some(), "no Retry-After");
         assert!(page.contains("busy checking passwords"), "{page}");
         assert!(page.contains(&format!("value=\"{email}\"")), "{page}");
-        assert!(*elapsed < Duration::from_secs(3), "a busy answer took {elapsed:?}");
+        assert!(
+            *elapsed < Duration::from_secs(3),
+            "a busy answer took {elapsed:?}"
+        );
     }
     // Once the wave has passed, signing in works.
     app.sign_in().await;
@@ -156,7 +179,9 @@ async fn reset_tokens(app: &TestApp, n: usize) -> Vec<String> {
             .match_indices("/password/reset?token=")
             .map(|(at, m)| {
                 let rest = &page[at + m.len()..];
-                rest[..rest.find(|c: char| c == '"' || c == '<' || c.is_whitespace()).unwrap()]
+                rest[..rest
+                    .find(|c: char| c == '"' || c == '<' || c.is_whitespace())
+                    .unwrap()]
                     .to_string()
             })
             .fold(Vec::new(), |mut seen, t| {

@@ -21,7 +21,8 @@ async fn chunked_post(
     let addr = app.base.trim_start_matches("http://").to_string();
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n");
+    let mut head =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -102,7 +103,8 @@ async fn chunked_bodies_past_the_limit_get_413_on_every_kind_of_route() {
         ("/invitations/accept", &[FORM][..], "token=x&name="),
         ("/prospects", &with_session[..], signed_in_first.as_str()),
     ] {
-        let (status, head, elapsed) = chunked_post(&app, path, headers, first.as_bytes(), big).await;
+        let (status, head, elapsed) =
+            chunked_post(&app, path, headers, first.as_bytes(), big).await;
         assert_eq!(status, 413, "{path}: {head}");
         assert!(
             elapsed < Duration::from_secs(10),
@@ -111,10 +113,7 @@ async fn chunked_bodies_past_the_limit_get_413_on_every_kind_of_route() {
     }
     // The import declares its larger limit: a chunked file past it too.
     let upload = [
-        (
-            "Content-Type",
-            "multipart/form-data; boundary=XYZ",
-        ),
+        ("Content-Type", "multipart/form-data; boundary=XYZ"),
         ("Cookie", cookie.as_str()),
     ];
     let first = format!(

@@ -109,11 +109,17 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
     HashMap::from([
         (
             "role",
-            id(format!("SELECT id FROM users WHERE email = '{label}-role@walk.test'")).await,
+            id(format!(
+                "SELECT id FROM users WHERE email = '{label}-role@walk.test'"
+            ))
+            .await,
         ),
         (
             "remove",
-            id(format!("SELECT id FROM users WHERE email = '{label}-remove@walk.test'")).await,
+            id(format!(
+                "SELECT id FROM users WHERE email = '{label}-remove@walk.test'"
+            ))
+            .await,
         ),
         (
             "form",
@@ -121,19 +127,31 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
         ),
         (
             "event",
-            id(format!("SELECT id FROM events WHERE name = 'Event of {label}'")).await,
+            id(format!(
+                "SELECT id FROM events WHERE name = 'Event of {label}'"
+            ))
+            .await,
         ),
         (
             "prospect",
-            id(format!("SELECT id FROM prospects WHERE email = '{label}-prospect@walk.test'")).await,
+            id(format!(
+                "SELECT id FROM prospects WHERE email = '{label}-prospect@walk.test'"
+            ))
+            .await,
         ),
         (
             "import",
-            id(format!("SELECT id FROM prospect_imports WHERE filename = '{label}.csv'")).await,
+            id(format!(
+                "SELECT id FROM prospect_imports WHERE filename = '{label}.csv'"
+            ))
+            .await,
         ),
         (
             "invitation",
-            id(format!("SELECT id FROM invitations WHERE email = '{label}-invited@walk.test'")).await,
+            id(format!(
+                "SELECT id FROM invitations WHERE email = '{label}-invited@walk.test'"
+            ))
+            .await,
         ),
         ("template", hq_template),
     ])
@@ -316,8 +334,10 @@ async fn every_post_route_answers_each_role_as_the_table_says() {
     }
     // And what was allowed happened: managers end events.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM events WHERE name = 'Event of manager' AND ends_at IS NOT NULL")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM events WHERE name = 'Event of manager' AND ends_at IS NOT NULL"
+        )
+        .await,
         1
     );
 }
@@ -351,7 +371,11 @@ async fn members_do_not_run_events_and_managers_withdraw_only_invitations_below_
     let (member, _) = crate::people::join(&app, "rep@walk.test", "member").await;
     let csrf = app.csrf_as(&member, "/account").await;
     let res = app
-        .post_as(&member, &format!("/events/{event}/end"), &[("_csrf", &csrf)])
+        .post_as(
+            &member,
+            &format!("/events/{event}/end"),
+            &[("_csrf", &csrf)],
+        )
         .await;
     assert_eq!(res.status(), 403);
     let res = app
