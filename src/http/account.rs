@@ -408,7 +408,16 @@ pub async fn forgot(
         .signin_throttle
         .check(ip, &format!("reset:{}", email.as_str()))
     {
-        return Err(AppError::TooMany(wait));
+        return Ok(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            pages::forgot(
+                &form.email,
+                Some(
+                    "Too many requests for this address or from here. Wait a minute, then try again.",
+                ),
+            ),
+        ));
     }
     // The same answer whether or not an account uses the address: the page
     // must not tell strangers who has an account.
@@ -476,9 +485,19 @@ pub async fn reset(
     // Cheap checks first, in this order: the address's allowance, the
     // fields, the link, the account's allowance; only then the hash.
     let ip = state.rate_limits.client_ip(req);
+    let too_many = |wait| {
+        retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            pages::reset(
+                &form.token,
+                Some("Too many attempts. Wait a minute, then try again."),
+            ),
+        )
+    };
     if let Err(wait) = state.signin_throttle.check_ip(ip) {
         tracing::warn!(ip = ?ip, "password reset throttled");
-        return Err(AppError::TooMany(wait));
+        return Ok(too_many(wait));
     }
     let problem = password_problem(&form.password).or_else(|| {
         (form.password != form.confirm).then_some("The two passwords are not the same.")
@@ -497,14 +516,7 @@ pub async fn reset(
         .signin_throttle
         .check_account(&format!("reset-password:{user_id}"))
     {
-        return Ok(retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            wait,
-            pages::reset(
-                &form.token,
-                Some("Too many attempts for this account. Wait a minute, then try again."),
-            ),
-        ));
+        return Ok(too_many(wait));
     }
     let hash = match state.hasher.hash(form.password.clone()).await {
         Ok(hash) => hash,

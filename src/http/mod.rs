@@ -334,7 +334,12 @@ fn is_cross_site(req: &poem::Request, public_url: Option<&str>) -> bool {
 /// What every request goes through, in one layer: the shared state for
 /// handlers, a log span (method, path; never the query string, which can
 /// carry one-time tokens and search terms), a page for every error and for
-/// a panic, the security headers, and the request metrics.
+/// a panic, the security headers (HSTS in production, `Cache-Control:
+/// no-store` unless a route set its own), and the request metrics. Before
+/// the router: cross-site POSTs are refused with 403 ([`is_cross_site`]),
+/// and the body is limited to the route's [`body_limit`] — a declared
+/// length past it is refused at once, a chunked body ends in an error past
+/// it, and either way the answer is 413.
 ///
 /// One layer rather than poem's stack of middleware (`around`, `data`,
 /// `SetHeader`, `CatchPanic`, `catch_all_error`): each of those wraps the
@@ -342,8 +347,9 @@ fn is_cross_site(req: &poem::Request, public_url: Option<&str>) -> bool {
 /// future that every request allocated and copied several times over
 /// (copying was about 7% of a form submission's CPU in a profile, most of
 /// it those futures). A form submission (`POST /f/{slug}`) goes from here
-/// straight to its handler, past the router and its layers (see
-/// [`intake::is_submit`]).
+/// straight to its handler, past the router, its layers and the cross-site
+/// check (the public form is for any page to send; its handler limits its
+/// body) (see [`intake::is_submit`]).
 struct Frame<E> {
     inner: E,
     state: AppState,

@@ -52,6 +52,12 @@ async fn bogus_resets_and_taken_sign_ups_cost_no_hash_and_resets_are_throttled()
         let status = res.status().as_u16();
         if status == 429 {
             assert!(res.headers().contains_key("retry-after"));
+            // The form comes back, with the link's token, to try again.
+            let page = res.text().await.unwrap();
+            assert!(
+                page.contains("Too many attempts") && page.contains(&format!("forged-token-{i}")),
+                "{page}"
+            );
         }
         statuses.push(status);
     }
