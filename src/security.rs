@@ -139,9 +139,9 @@ pub struct Hasher {
 }
 
 /// A place in the [`Hasher`]'s queue, given back when dropped.
-struct Place<'a>(&'a std::sync::atomic::AtomicUsize);
+struct QueuePlace<'a>(&'a std::sync::atomic::AtomicUsize);
 
-impl Drop for Place<'_> {
+impl Drop for QueuePlace<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
@@ -168,9 +168,9 @@ impl Hasher {
         )
     }
 
-    fn place(&self) -> Result<Place<'_>, HashError> {
+    fn place(&self) -> Result<QueuePlace<'_>, HashError> {
         use std::sync::atomic::Ordering;
-        let place = Place(&self.in_queue);
+        let place = QueuePlace(&self.in_queue);
         if self.in_queue.fetch_add(1, Ordering::AcqRel) >= self.queue {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(HashError::Busy);
