@@ -165,6 +165,12 @@ pub struct Settings {
     /// account and from one address.
     pub signin_per_account_per_min: u32,
     pub signin_per_ip_per_min: u32,
+    /// Sign-ups per client address per minute (`RALLY_SIGNUP_PER_IP_PER_MIN`);
+    /// per email address, `signin_per_account_per_min`.
+    pub signup_per_ip_per_min: u32,
+    /// Requests that may wait for or hold a password-hashing turn at once
+    /// (`RALLY_PASSWORD_QUEUE`); past it, 503 with `Retry-After` at once.
+    pub password_queue: usize,
     /// The address people reach Rally at, for links in emails; taken from
     /// each request's host when unset.
     pub public_url: Option<String>,
@@ -257,9 +263,13 @@ impl Settings {
             held_retention: Duration::from_secs(
                 parse_or::<u64>(&get, "RALLY_HELD_RETENTION_DAYS", 30)? * 24 * 3600,
             ),
-            metrics_token: get("RALLY_METRICS_TOKEN")
-                .filter(|t| !t.is_empty())
-                .map(Token),
+            metrics_token: match get("RALLY_METRICS_TOKEN").filter(|t| !t.is_empty()) {
+                Some(token) => Some(Token(token)),
+                None if production => bail!(
+                    "RALLY_METRICS_TOKEN must be set when RALLY_ENV=production: /metrics shows queues and traffic, and only a scraper holding the token may read it"
+                ),
+                None => None,
+            },
             job_heartbeat: Duration::from_secs(heartbeat_secs),
             job_poll_interval: Duration::from_millis(parse_or(&get, "RALLY_JOB_POLL_MS", 100)?),
             shutdown_timeout: Duration::from_secs(parse_or(
@@ -281,6 +291,8 @@ impl Settings {
             mail: mail_settings(&get, production)?,
             signin_per_account_per_min: parse_or(&get, "RALLY_SIGNIN_PER_ACCOUNT_PER_MIN", 5)?,
             signin_per_ip_per_min: parse_or(&get, "RALLY_SIGNIN_PER_IP_PER_MIN", 30)?,
+            signup_per_ip_per_min: parse_or(&get, "RALLY_SIGNUP_PER_IP_PER_MIN", 10)?,
+            password_queue: parse_or(&get, "RALLY_PASSWORD_QUEUE", 16)?,
             public_url: match get("RALLY_PUBLIC_URL")
                 .map(|u| u.trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty())
@@ -421,6 +433,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("RALLY_SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_metrics_token() {
+        let production = [
+            ("RALLY_ENV", "production"),
+            (
+                "RALLY_SECRET_KEY",
+                "a-production-secret-key-of-enough-length",
+            ),
+            ("RALLY_PUBLIC_URL", "https://rally.example"),
+            ("MAILGUN_API_KEY", "key-1"),
+            ("MAILGUN_DOMAIN", "mg.rally.example"),
+        ];
+        let err = settings(&production).unwrap_err().to_string();
+        assert!(err.contains("RALLY_METRICS_TOKEN"), "{err}");
+        let mut with_token = production.to_vec();
+        with_token.push(("RALLY_METRICS_TOKEN", "scraper-token"));
+        assert!(settings(&with_token).unwrap().metrics_token.is_some());
+        // Outside production /metrics may stay open on a laptop.
+        assert!(settings(&[]).unwrap().metrics_token.is_none());
     }
 
     #[test]

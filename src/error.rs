@@ -18,6 +18,9 @@ pub enum AppError {
     /// Throttled (sign-in, password reset): try again after this long.
     #[error("too many attempts")]
     TooMany(std::time::Duration),
+    /// Busy (password hashing is saturated): try again after this long.
+    #[error("busy")]
+    Busy(std::time::Duration),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -34,6 +37,7 @@ impl ResponseError for AppError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Enqueue(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -53,13 +57,17 @@ impl ResponseError for AppError {
                 "Too many attempts",
                 "Too many attempts for this account or from this address. Wait a minute, then try again.",
             ),
+            Self::Busy(_) => (
+                "Busy",
+                "Rally is busy checking passwords. Wait a few seconds, then try again.",
+            ),
             Self::Database(_) | Self::Enqueue(_) | Self::Internal(_) => {
                 tracing::error!(error = ?self, "request failed");
                 ("Something went wrong", "Please try again in a moment.")
             }
         };
         let retry_after = match self {
-            Self::TooMany(wait) => Some(wait.as_secs().max(1).to_string()),
+            Self::TooMany(wait) | Self::Busy(wait) => Some(wait.as_secs().max(1).to_string()),
             _ => None,
         };
         let mut response = Response::builder().status(self.status());
@@ -69,6 +77,15 @@ impl ResponseError for AppError {
         response
             .content_type("text/html; charset=utf-8")
             .body(views::error_page(title, message).into_string())
+    }
+}
+
+impl From<crate::security::HashError> for AppError {
+    fn from(err: crate::security::HashError) -> Self {
+        match err {
+            crate::security::HashError::Busy => AppError::Busy(crate::security::BUSY_RETRY_AFTER),
+            crate::security::HashError::Internal(err) => AppError::Internal(err),
+        }
     }
 }
 

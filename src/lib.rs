@@ -23,6 +23,8 @@ pub mod intake;
 pub mod jobs;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
 pub mod rehearse;
+/// Roles and the table of who may do what.
+pub mod roles;
 /// Tokens, signatures and password hashing.
 pub mod security;
 /// Building and running the app.

@@ -89,26 +89,133 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
     tokio::sync::Semaphore::new((cores / 2).max(1))
 });
 
-/// How long a sign-in may wait for its turn before it is told to retry.
-const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request may wait for its turn to hash before it is told to
+/// retry.
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a request is told to wait (the `Retry-After` of a busy answer).
+pub const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Raised when password hashing is saturated for longer than [`HASH_WAIT`].
 #[derive(Debug, thiserror::Error)]
 #[error("too many sign-ins at once; try again in a moment")]
 pub struct HashingBusy;
 
-async fn hashing_turn() -> anyhow::Result<tokio::sync::SemaphorePermit<'static>> {
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, HashingBusy> {
     match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(HashingBusy.into()),
+        _ => Err(HashingBusy),
+    }
+}
+
+/// Why a request's password hash was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The hashing queue is full (or the wait ran past [`HASH_WAIT`]):
+    /// answer 503 with `Retry-After` ([`BUSY_RETRY_AFTER`]) and the form.
+    #[error("password hashing is busy")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<HashingBusy> for HashError {
+    fn from(_: HashingBusy) -> Self {
+        HashError::Busy
+    }
+}
+
+/// Password hashing for requests (sign-in, sign-up, password reset,
+/// accepting an invitation). Hashes run on at most half the cores
+/// (process-wide); at most `queue` requests wait for or hold a turn, and
+/// one more is refused at once with [`HashError::Busy`] rather than
+/// queued behind them, so a flood of attempts costs its senders a fast
+/// 503, not everyone a long wait.
+pub struct Hasher {
+    queue: usize,
+    in_queue: std::sync::atomic::AtomicUsize,
+    computed: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+/// A place in the [`Hasher`]'s queue, given back when dropped.
+struct QueuePlace<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Hasher {
+    /// A hasher letting `queue` requests (at least one) wait or hash at once.
+    pub fn new(queue: usize) -> Self {
+        Self {
+            queue: queue.max(1),
+            in_queue: Default::default(),
+            computed: Default::default(),
+            refused: Default::default(),
+        }
+    }
+
+    /// (hashes and verifications computed, requests refused as busy) since
+    /// start-up: `/metrics` shows them.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.computed.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+
+    fn place(&self) -> Result<QueuePlace<'_>, HashError> {
+        use std::sync::atomic::Ordering;
+        let place = QueuePlace(&self.in_queue);
+        if self.in_queue.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(HashError::Busy);
+        }
+        Ok(place)
+    }
+
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'static>, HashError> {
+        use std::sync::atomic::Ordering;
+        match hashing_turn().await {
+            Ok(permit) => {
+                self.computed.fetch_add(1, Ordering::Relaxed);
+                Ok(permit)
+            }
+            Err(busy) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(busy.into())
+            }
+        }
+    }
+
+    /// An argon2id hash of `password` (PHC string).
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let _place = self.place()?;
+        let _turn = self.turn().await?;
+        Ok(hash_now(password).await?)
+    }
+
+    /// Whether `password` matches the PHC string `hash`.
+    pub async fn verify(&self, password: String, hash: String) -> Result<bool, HashError> {
+        let _place = self.place()?;
+        let _turn = self.turn().await?;
+        Ok(verify_now(password, hash).await?)
     }
 }
 
 /// Hashes on a blocking thread, one of a bounded few at once: argon2 is
 /// deliberately slow and must not stall the async workers that serve form
-/// intake.
+/// intake. For start-up and tools; requests go through a [`Hasher`].
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
     let _turn = hashing_turn().await?;
+    hash_now(password).await
+}
+
+async fn hash_now(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut salt);
@@ -121,8 +228,13 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
     .await?
 }
 
+/// Checks a password against its hash (see [`hash_password`]).
 pub async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
     let _turn = hashing_turn().await?;
+    verify_now(password, hash).await
+}
+
+async fn verify_now(password: String, hash: String) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(argon2()
@@ -168,5 +280,23 @@ mod tests {
                 .unwrap()
         );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = std::sync::Arc::new(Hasher::new(2));
+        let held: Vec<_> = (0..2).map(|_| hasher.place().unwrap()).collect();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hasher.hash("correct horse".into()).await,
+            Err(HashError::Busy)
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
+        drop(held);
+        assert!(hasher.hash("correct horse".into()).await.is_ok());
+        assert_eq!(
+            hasher.in_queue.load(std::sync::atomic::Ordering::Acquire),
+            0
+        );
     }
 }

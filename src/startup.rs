@@ -283,13 +283,21 @@ impl App {
             settings.signin_per_account_per_min,
             settings.signin_per_ip_per_min,
         ));
+        let signup_throttle = Arc::new(http::ratelimit::Throttle::new(
+            settings.signin_per_account_per_min,
+            settings.signup_per_ip_per_min,
+        ));
         tokio::spawn({
             let (throttle, token) = (signin_throttle.clone(), token.child_token());
+            let signups = signup_throttle.clone();
             async move {
                 loop {
                     tokio::select! {
                         () = token.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_secs(300)) => throttle.forget_idle(),
+                        () = tokio::time::sleep(Duration::from_secs(300)) => {
+                            throttle.forget_idle();
+                            signups.forget_idle();
+                        }
                     }
                 }
             }
@@ -303,6 +311,8 @@ impl App {
             limits,
             rate_limits,
             signin_throttle,
+            signup_throttle,
+            hasher: Arc::new(security::Hasher::new(settings.password_queue)),
             mailer: mailer.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             shutdown: token.clone(),

@@ -271,14 +271,22 @@ pub struct SessionUser {
     pub user_name: String,
     pub organization_id: i64,
     pub organization_name: String,
-    pub role: String,
+    pub role: crate::roles::Role,
+    /// The organization's `kind` and its HQ, for [`SessionUser::place`].
+    pub organization_kind: String,
+    pub organization_parent_id: Option<i64>,
 }
 
 impl SessionUser {
-    /// Whether the user's role ranks at least `role` (owner > admin >
-    /// manager > member).
-    pub fn at_least(&self, role: &str) -> bool {
-        people::rank(&self.role) >= people::rank(role)
+    /// Where the session's organization stands in a franchise.
+    pub fn place(&self) -> crate::roles::Place {
+        crate::roles::Place::of(&self.organization_kind, self.organization_parent_id)
+    }
+
+    /// Whether the user may take `action` here (the one table:
+    /// [`crate::roles::rule`]).
+    pub fn may(&self, action: crate::roles::Action) -> bool {
+        crate::roles::allows(self.role, self.place(), action)
     }
 }
 
@@ -323,7 +331,7 @@ impl Scope {
     pub fn of(user: &SessionUser) -> Self {
         Self {
             organization_id: user.organization_id,
-            owner: (user.role == "member").then_some(user.user_id),
+            owner: (user.role == crate::roles::Role::Member).then_some(user.user_id),
         }
     }
 }
@@ -537,7 +545,8 @@ pub async fn delete_session(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
 pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<SessionUser>> {
     on_pool!(pool, p => sqlx::query_as(
         "SELECT u.id AS user_id, u.name AS user_name, o.id AS organization_id,
-                o.name AS organization_name, m.role
+                o.name AS organization_name, m.role, o.kind AS organization_kind,
+                o.parent_id AS organization_parent_id
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN memberships m ON m.user_id = u.id
@@ -553,7 +562,10 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
 }
 
 /// Every organization `user_id` belongs to: (id, name, role), oldest first.
-pub async fn memberships_of(pool: &Pool, user_id: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+pub async fn memberships_of(
+    pool: &Pool,
+    user_id: i64,
+) -> sqlx::Result<Vec<(i64, String, crate::roles::Role)>> {
     on_pool!(pool, p => sqlx::query_as(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
          WHERE m.user_id = $1 ORDER BY m.created_at",
@@ -1069,16 +1081,24 @@ pub async fn use_email_token(
 
 /// Whether a token of `purpose` is valid now, without using it.
 pub async fn email_token_valid(pool: &Pool, token_hash: &str, purpose: &str) -> sqlx::Result<bool> {
+    Ok(email_token_user(pool, token_hash, purpose).await?.is_some())
+}
+
+/// The user of a token of `purpose` that is valid now, without using it.
+pub async fn email_token_user(
+    pool: &Pool,
+    token_hash: &str,
+    purpose: &str,
+) -> sqlx::Result<Option<i64>> {
     on_pool!(pool, p => sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM email_tokens
+        "SELECT user_id FROM email_tokens
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
     )
     .bind(token_hash)
     .bind(purpose)
     .bind(now_ms())
-    .fetch_one(p)
+    .fetch_optional(p)
     .await)
-    .map(|n| n > 0)
 }
 
 pub async fn mark_email_verified(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
@@ -1092,8 +1112,18 @@ pub async fn mark_email_verified(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> 
     .map(|_| ()))
 }
 
-/// Sets a new password and ends every session of the user.
+/// Sets a new password and ends every session of the user and every
+/// password-reset link still out for them (a link sent before the change
+/// must not change it again).
 pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE email_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))?;
     on_tx!(tx, c => sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(user_id)
         .bind(password_hash)

@@ -5,28 +5,14 @@
 use std::time::Duration;
 
 use super::{Pool, Tx, audit, now_ms};
-use crate::{on_pool, on_tx};
-
-/// Roles from most to least powerful.
-pub const ROLES: &[&str] = &["owner", "admin", "manager", "member"];
-
-/// How much a role may do: owner 4 … member 1; unknown 0.
-pub fn rank(role: &str) -> u8 {
-    match role {
-        "owner" => 4,
-        "admin" => 3,
-        "manager" => 2,
-        "member" => 1,
-        _ => 0,
-    }
-}
+use crate::{on_pool, on_tx, roles::Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Member {
     pub user_id: i64,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub joined_at: i64,
 }
 
@@ -64,7 +50,7 @@ pub struct Invitation {
     pub organization_id: i64,
     pub organization_name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
@@ -92,6 +78,25 @@ pub async fn pending_invitations(
         .await)
 }
 
+/// A pending invitation of the organization by its id (not accepted,
+/// revoked or expired).
+pub async fn pending_invitation(
+    pool: &Pool,
+    organization_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<Invitation>> {
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN organizations o ON o.id = i.organization_id
+         WHERE i.organization_id = $1 AND i.id = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $3"
+    );
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(p)
+        .await)
+}
+
 /// A usable invitation by its token's hash (not accepted, revoked or expired).
 pub async fn invitation_by_token(
     pool: &Pool,
@@ -113,7 +118,7 @@ pub async fn create_invitation(
     tx: &mut Tx,
     organization_id: i64,
     email: &str,
-    role: &str,
+    role: Role,
     token_hash: &str,
     invited_by: i64,
     ttl: Duration,
@@ -125,7 +130,7 @@ pub async fn create_invitation(
     )
     .bind(organization_id)
     .bind(email)
-    .bind(role)
+    .bind(role.as_str())
     .bind(token_hash)
     .bind(invited_by)
     .bind(now)
@@ -185,7 +190,7 @@ pub async fn accept_invitation(
     user_id: i64,
 ) -> sqlx::Result<Option<i64>> {
     let now = now_ms();
-    let accepted: Option<(i64, String)> = on_tx!(tx, c => sqlx::query_as(
+    let accepted: Option<(i64, Role)> = on_tx!(tx, c => sqlx::query_as(
         "UPDATE invitations SET accepted_at = $2
          WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2
          RETURNING organization_id, role",
@@ -197,7 +202,7 @@ pub async fn accept_invitation(
     let Some((organization_id, role)) = accepted else {
         return Ok(None);
     };
-    let existing: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+    let existing: Option<Role> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2",
     )
     .bind(user_id)
@@ -205,15 +210,15 @@ pub async fn accept_invitation(
     .fetch_optional(&mut **c)
     .await)?;
     match existing {
-        Some(current) if rank(&current) >= rank(&role) => {}
-        Some(_) => set_role_unchecked(tx, organization_id, user_id, &role).await?,
+        Some(current) if current >= role => {}
+        Some(_) => set_role_unchecked(tx, organization_id, user_id, role).await?,
         None => {
             on_tx!(tx, c => sqlx::query(
                 "INSERT INTO memberships (user_id, organization_id, role, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(user_id)
             .bind(organization_id)
-            .bind(&role)
+            .bind(role.as_str())
             .bind(now)
             .execute(&mut **c)
             .await
@@ -226,7 +231,7 @@ pub async fn accept_invitation(
         Some(user_id),
         "member_joined",
         Some(user_id),
-        &role,
+        role.as_str(),
     )
     .await?;
     Ok(Some(organization_id))
@@ -236,12 +241,12 @@ async fn set_role_unchecked(
     tx: &mut Tx,
     organization_id: i64,
     user_id: i64,
-    role: &str,
+    role: Role,
 ) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE memberships SET role = $3 WHERE organization_id = $1 AND user_id = $2")
         .bind(organization_id)
         .bind(user_id)
-        .bind(role)
+        .bind(role.as_str())
         .execute(&mut **c)
         .await
         .map(|_| ()))
@@ -252,7 +257,7 @@ pub async fn change_role(
     tx: &mut Tx,
     organization_id: i64,
     user_id: i64,
-    role: &str,
+    role: Role,
     actor: i64,
 ) -> sqlx::Result<()> {
     set_role_unchecked(tx, organization_id, user_id, role).await?;
@@ -262,7 +267,7 @@ pub async fn change_role(
         Some(actor),
         "role_changed",
         Some(user_id),
-        role,
+        role.as_str(),
     )
     .await
 }
@@ -298,8 +303,8 @@ pub async fn transfer_ownership(
     from: i64,
     to: i64,
 ) -> sqlx::Result<()> {
-    set_role_unchecked(tx, organization_id, to, "owner").await?;
-    set_role_unchecked(tx, organization_id, from, "admin").await?;
+    set_role_unchecked(tx, organization_id, to, Role::Owner).await?;
+    set_role_unchecked(tx, organization_id, from, Role::Admin).await?;
     audit(
         tx,
         organization_id,

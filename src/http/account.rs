@@ -11,7 +11,9 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, CurrentUser, auth, html_response, see_other};
+use super::{
+    AppState, CsrfForm, CurrentUser, HASHING_BUSY, auth, html_response, retry_later, see_other,
+};
 use crate::{
     db,
     domain::Email as EmailAddress,
@@ -124,7 +126,48 @@ pub async fn sign_up(
             pages::sign_up(&form, &problems),
         ));
     };
-    let hash = security::hash_password(form.password.clone()).await?;
+    let ip = state.rate_limits.client_ip(req);
+    if let Err(wait) = state.signup_throttle.check(ip, email.as_str()) {
+        tracing::warn!(ip = ?ip, "sign-up throttled");
+        let problems = vec![(
+            "email",
+            "Too many sign-ups from here or for this address. Wait a minute, then try again.",
+        )];
+        return Ok(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            pages::sign_up(&form, &problems),
+        ));
+    }
+    let email_taken = || {
+        let problems = vec![(
+            "email",
+            "An account already uses this email. Sign in, or reset your password.",
+        )];
+        html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::sign_up(&form, &problems),
+        )
+    };
+    // Cheap checks first: a taken address is answered without hashing.
+    if db::user_by_email(&state.db.read, email.as_str())
+        .await?
+        .is_some()
+    {
+        return Ok(email_taken());
+    }
+    let hash = match state.hasher.hash(form.password.clone()).await {
+        Ok(hash) => hash,
+        Err(security::HashError::Busy) => {
+            let problems = vec![("password", HASHING_BUSY)];
+            return Ok(retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                security::BUSY_RETRY_AFTER,
+                pages::sign_up(&form, &problems),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let mut tx = state.db.write.begin_write().await?;
     let (user_id, org_id) = match db::create_account(
         &mut tx,
@@ -137,16 +180,7 @@ pub async fn sign_up(
     .await
     {
         Ok(ids) => ids,
-        Err(db::SignUpError::EmailTaken) => {
-            let problems = vec![(
-                "email",
-                "An account already uses this email. Sign in, or reset your password.",
-            )];
-            return Ok(html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                pages::sign_up(&form, &problems),
-            ));
-        }
+        Err(db::SignUpError::EmailTaken) => return Ok(email_taken()),
         Err(db::SignUpError::Database(err)) => return Err(err.into()),
     };
     let link = new_token_link(&mut tx, &req_base(req, &state), user_id, "verify").await?;
@@ -255,7 +289,7 @@ pub async fn account_page(
         pages::account(
             user.nav(),
             &account,
-            &user.user.role,
+            user.user.role,
             &memberships,
             user.user.organization_id,
             notice,
@@ -374,7 +408,16 @@ pub async fn forgot(
         .signin_throttle
         .check(ip, &format!("reset:{}", email.as_str()))
     {
-        return Err(AppError::TooMany(wait));
+        return Ok(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            pages::forgot(
+                &form.email,
+                Some(
+                    "Too many requests for this address or from here. Wait a minute, then try again.",
+                ),
+            ),
+        ));
     }
     // The same answer whether or not an account uses the address: the page
     // must not tell strangers who has an account.
@@ -439,6 +482,23 @@ pub async fn reset(
     state: Data<&AppState>,
     Form(form): Form<ResetForm>,
 ) -> AppResult<Response> {
+    // Cheap checks first, in this order: the address's allowance, the
+    // fields, the link, the account's allowance; only then the hash.
+    let ip = state.rate_limits.client_ip(req);
+    let too_many = |wait| {
+        retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            pages::reset(
+                &form.token,
+                Some("Too many attempts. Wait a minute, then try again."),
+            ),
+        )
+    };
+    if let Err(wait) = state.signin_throttle.check_ip(ip) {
+        tracing::warn!(ip = ?ip, "password reset throttled");
+        return Ok(too_many(wait));
+    }
     let problem = password_problem(&form.password).or_else(|| {
         (form.password != form.confirm).then_some("The two passwords are not the same.")
     });
@@ -448,15 +508,38 @@ pub async fn reset(
             pages::reset(&form.token, Some(problem)),
         ));
     }
-    let hash = security::hash_password(form.password.clone()).await?;
+    let token_hash = security::sha256_hex(&form.token);
+    let Some(user_id) = db::email_token_user(&state.db.read, &token_hash, "reset").await? else {
+        return Ok(invalid_reset_link());
+    };
+    if let Err(wait) = state
+        .signin_throttle
+        .check_account(&format!("reset-password:{user_id}"))
+    {
+        return Ok(too_many(wait));
+    }
+    let hash = match state.hasher.hash(form.password.clone()).await {
+        Ok(hash) => hash,
+        Err(security::HashError::Busy) => {
+            return Ok(retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                security::BUSY_RETRY_AFTER,
+                pages::reset(&form.token, Some(HASHING_BUSY)),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let mut tx = state.db.write.begin_write().await?;
-    let Some(user_id) =
-        db::use_email_token(&mut tx, &security::sha256_hex(&form.token), "reset").await?
+    // Used now (the link may have been used meanwhile): one link, one change.
+    let Some(user_id) = db::use_email_token(&mut tx, &token_hash, "reset")
+        .await?
+        .filter(|used_by| *used_by == user_id)
     else {
         tx.commit().await?;
         return Ok(invalid_reset_link());
     };
-    // Every other session ends: whoever knew the old password is out.
+    // Every other session and every other reset link ends: whoever knew
+    // the old password, or holds an older link, is out.
     db::set_password(&mut tx, user_id, &hash).await?;
     // Receiving the link proves the address.
     db::mark_email_verified(&mut tx, user_id).await?;
@@ -473,7 +556,7 @@ pub async fn mailbox(user: CurrentUser, state: Data<&AppState>) -> AppResult<Res
     if !state.mailer.is_mailbox() {
         return Err(AppError::NotFound);
     }
-    if !user.user.at_least("admin") {
+    if !user.user.may(crate::roles::Action::ReadMailbox) {
         return Err(AppError::Forbidden("The mailbox is for owners and admins."));
     }
     let messages = email::mailbox(&state.db.read, user.user.organization_id, 50).await?;

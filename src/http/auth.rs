@@ -12,7 +12,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, html_response, see_other};
+use super::{AppState, CsrfForm, html_response, retry_later, see_other};
 use crate::{
     db::{self, SessionUser},
     error::{AppError, AppResult},
@@ -25,6 +25,7 @@ const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The signed-in user of this request. Without a valid session the request
 /// is sent to the sign-in page.
+#[derive(Clone)]
 pub struct CurrentUser {
     pub user: SessionUser,
     pub csrf: String,
@@ -36,7 +37,7 @@ impl CurrentUser {
             user_name: &self.user.user_name,
             organization_name: &self.user.organization_name,
             csrf: &self.csrf,
-            can_see_jobs: self.user.at_least("admin"),
+            can_see_jobs: self.user.may(crate::roles::Action::ManageJobs),
         }
     }
 
@@ -67,6 +68,10 @@ pub fn session_token(req: &Request) -> Option<String> {
 
 impl<'a> FromRequest<'a> for CurrentUser {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        // Read already by the route's role check.
+        if let Some(user) = req.extensions().get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
         let redirect = || poem::Error::from_response(see_other("/signin"));
         let state = req
             .data::<AppState>()
@@ -134,29 +139,43 @@ pub async fn sign_in(
             "Too many sign-in attempts. Wait {} seconds, then try again.",
             wait.as_secs().max(1)
         );
-        let mut response = html_response(
+        return Ok(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
+            wait,
             pages::sign_in(&form.email, Some(&message)),
-        );
-        response.headers_mut().insert(
-            "retry-after",
-            poem::http::HeaderValue::from(wait.as_secs().max(1)),
-        );
-        return Ok(response);
+        ));
     }
     let user = db::user_by_email(&state.db.read, &email).await?;
     let password_ok = !form.password.is_empty() && form.password.len() <= 1024;
-    let valid = match &user {
+    let checked = match &user {
         Some(user) if password_ok => {
-            security::verify_password(form.password.clone(), user.password_hash.clone()).await?
+            state
+                .hasher
+                .verify(form.password.clone(), user.password_hash.clone())
+                .await
         }
-        _ => {
-            let dummy = DUMMY_HASH
-                .get_or_try_init(|| security::hash_password(security::random_token()))
-                .await?;
-            let _ = security::verify_password(form.password.clone(), dummy.clone()).await?;
-            false
+        _ => match DUMMY_HASH
+            .get_or_try_init(|| state.hasher.hash(security::random_token()))
+            .await
+        {
+            Ok(dummy) => state
+                .hasher
+                .verify(form.password.clone(), dummy.clone())
+                .await
+                .map(|_| false),
+            Err(err) => Err(err),
+        },
+    };
+    let valid = match checked {
+        Ok(valid) => valid,
+        Err(security::HashError::Busy) => {
+            return Ok(retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                security::BUSY_RETRY_AFTER,
+                pages::sign_in(&form.email, Some(super::HASHING_BUSY)),
+            ));
         }
+        Err(err) => return Err(err.into()),
     };
     let Some(user) = user.filter(|_| valid) else {
         return Ok(html_response(

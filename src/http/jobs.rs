@@ -17,7 +17,7 @@ use crate::{
 };
 
 fn allowed(user: &CurrentUser) -> AppResult<()> {
-    if user.user.at_least("admin") {
+    if user.user.may(crate::roles::Action::ManageJobs) {
         Ok(())
     } else {
         Err(AppError::Forbidden(

@@ -194,6 +194,14 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
          # TYPE rally_intake_waiting gauge\nrally_intake_waiting {}",
         state.intake.waiting()
     );
+    let (hashed, busy) = state.hasher.counts();
+    let _ = writeln!(
+        text,
+        "# HELP rally_password_hashes_total Password hashes and checks computed for requests, and requests refused because hashing was busy\n\
+         # TYPE rally_password_hashes_total counter\n\
+         rally_password_hashes_total{{outcome=\"computed\"}} {hashed}\n\
+         rally_password_hashes_total{{outcome=\"busy\"}} {busy}"
+    );
     // Queue state comes from the database (the read pool), shared by every
     // process; a failing query leaves these out rather than failing the scrape.
     match state.monitor.stats().await {

@@ -16,7 +16,10 @@ mod people;
 mod prospects;
 pub mod ratelimit;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use maud::Markup;
 use poem::{
@@ -29,6 +32,7 @@ use crate::{
     config::{SecretKey, Settings},
     db::Db,
     error::AppError,
+    roles::{self, Access, Action},
     views,
 };
 
@@ -67,6 +71,10 @@ pub struct State {
     pub rate_limits: Arc<ratelimit::RateLimits>,
     /// Sign-in and password-reset attempts, per account and per address.
     pub signin_throttle: Arc<ratelimit::Throttle>,
+    /// Sign-ups, per email address and per client address.
+    pub signup_throttle: Arc<ratelimit::Throttle>,
+    /// Password hashing for requests, with its bounded queue.
+    pub hasher: Arc<crate::security::Hasher>,
     pub mailer: crate::email::Mailer,
     pub metrics: Arc<metrics::Metrics>,
     /// Cancelled when the app shuts down: long-lived responses end with it.
@@ -83,8 +91,22 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-/// Largest request body any route accepts.
+/// Largest request body a route accepts, in bytes, whether the request
+/// declares its length or sends it chunked (see [`body_limit`]).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The CSV import's larger limit: the file plus the form around it.
+pub const IMPORT_BODY_LIMIT: usize = crate::import::MAX_BYTES + 64 * 1024;
+
+/// The body limit of the route at `path` (a request path): [`BODY_LIMIT`],
+/// or a route's own larger one. The one place routes' limits are declared;
+/// `Frame` enforces it for every request.
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        "/prospects/import" => IMPORT_BODY_LIMIT,
+        _ => BODY_LIMIT,
+    }
+}
 
 /// Declares every route once: the router is built from this table, and
 /// [`route_paths`] lists it (the tenant-isolation test walks that list, so
@@ -134,7 +156,7 @@ route_table! {
         "/prospects/export.csv" => { get: prospects::export },
         "/prospects/import" => {
             get: imports::page,
-            post: imports::upload.with(poem::middleware::SizeLimit::new(crate::import::MAX_BYTES + 64 * 1024)),
+            post: imports::upload,
         },
         "/prospects/import/:id" => { get: imports::preview },
         "/prospects/import/:id/confirm" => { post: imports::confirm },
@@ -168,43 +190,160 @@ pub fn route_paths() -> Vec<(&'static str, Vec<&'static str>)> {
 
 pub fn routes(state: AppState) -> impl IntoEndpoint {
     let mut router = Route::new();
-    for (path, _, endpoint) in route_entries() {
-        // Every request body is small but an import's, which has its own
-        // limit: refuse a large declared body before reading any of it.
-        if path == "/prospects/import" {
+    for (path, methods, endpoint) in route_entries() {
+        // Each method's action from the role table (`crate::roles::ROUTES`).
+        let rules: Vec<(&'static str, Action)> = methods
+            .iter()
+            .filter_map(|method| match roles::access(method, path) {
+                Some(Access::SignedIn(action)) => Some((*method, action)),
+                _ => None,
+            })
+            .collect();
+        if rules.is_empty() {
             router = router.at(path, endpoint);
         } else {
-            router = router.at(path, endpoint.before(refuse_large_body));
+            router = router.at(
+                path,
+                Guard {
+                    inner: endpoint,
+                    rules,
+                },
+            );
         }
+    }
+    let mut headers = security_headers().to_vec();
+    if state.settings.production {
+        // Production is served over https only (fly.toml forces it): tell
+        // browsers never to try plain http for a year.
+        headers.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
     }
     Frame {
         inner: router.with(CookieJarManager::new()),
         state,
-        headers: security_headers(),
+        headers,
     }
 }
 
-/// 413 for a request that declares a body over [`BODY_LIMIT`]; bodies are
-/// read with a limit where they are read, this refuses the obvious early.
-async fn refuse_large_body(req: poem::Request) -> poem::Result<poem::Request> {
-    check_declared_length(&req)?;
-    Ok(req)
+/// Enforces the role table for one route: before the handler runs, the
+/// signed-in user (else a redirect to sign in) must be allowed the route's
+/// action (else 403, or 404 where the organization has nothing of the
+/// kind). The user is left in the request for the handler's
+/// [`CurrentUser`], so the session is read once.
+struct Guard<E> {
+    inner: E,
+    /// (method as in the route table, action).
+    rules: Vec<(&'static str, Action)>,
 }
 
+impl<E: Endpoint> Endpoint for Guard<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<E::Output> {
+        let method = match *req.method() {
+            poem::http::Method::HEAD => "get",
+            ref other => other.as_str(),
+        };
+        let action = self
+            .rules
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, action)| *action);
+        if let Some(action) = action {
+            let user = {
+                use poem::FromRequest;
+                CurrentUser::from_request_without_body(&req).await?
+            };
+            if let Err(refusal) = roles::check(user.user.role, user.user.place(), action) {
+                return Err(match refusal {
+                    roles::Refusal::NotHere => AppError::NotFound,
+                    roles::Refusal::RoleTooLow(_) => AppError::Forbidden(refusal.message()),
+                }
+                .into());
+            }
+            req.extensions_mut().insert(user);
+        }
+        self.inner.call(req).await
+    }
+}
+
+/// 413 for a request that declares a body over [`BODY_LIMIT`].
 fn check_declared_length(req: &poem::Request) -> Result<(), AppError> {
+    check_declared_length_within(req, BODY_LIMIT)
+}
+
+/// 413 for a request that declares a body over `limit`.
+fn check_declared_length_within(req: &poem::Request, limit: usize) -> Result<(), AppError> {
     let declared = req
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT) {
+    if declared.is_some_and(|len| len > limit) {
         return Err(AppError::TooLarge);
     }
     Ok(())
 }
 
+/// Makes the request's body end in an error once more than `limit` bytes
+/// arrive (a declared length or chunks alike), so no extractor buffers more;
+/// `hit` tells [`Frame`] to answer 413 whatever the handler made of the
+/// error.
+fn limit_body(req: &mut poem::Request, limit: usize, hit: Arc<AtomicBool>) {
+    use http_body_util::BodyExt;
+    type Boxed = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+    let body: Boxed = req.take_body().into();
+    let limited = http_body_util::Limited::new(body, limit).map_err(move |err| {
+        if err.is::<http_body_util::LengthLimitError>() {
+            hit.store(true, Ordering::Relaxed);
+        }
+        std::io::Error::other(err)
+    });
+    req.set_body(poem::Body::from(Boxed::new(limited)));
+}
+
+/// Login CSRF and every other cross-site POST: true when a browser says
+/// the request comes from another site. `Sec-Fetch-Site` (every current
+/// browser sends it) must be `same-origin` (or `none`: typed by the user);
+/// without it, an `Origin` must name this host (`null`, sent by sandboxed
+/// frames, is refused). A request with neither header does not come from
+/// a current browser, so no visitor's cookies can be riding on it (curl,
+/// scripts, the tests): it passes. Safe methods (GET, HEAD, OPTIONS)
+/// change nothing and always pass.
+fn is_cross_site(req: &poem::Request, public_url: Option<&str>) -> bool {
+    use poem::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    if let Some(site) = req.header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = req.header("origin") else {
+        return false;
+    };
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let Some(origin_host) = origin_host else {
+        return true;
+    };
+    let own_host = req
+        .header("host")
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let public_host = public_url.and_then(|u| u.split_once("://")).map(|(_, h)| h);
+    let same = |host: Option<&str>| host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host));
+    !(same(own_host) || same(public_host))
+}
+
 /// What every request goes through, in one layer: the shared state for
 /// handlers, a log span (method, path; never the query string, which can
 /// carry one-time tokens and search terms), a page for every error and for
-/// a panic, the security headers, and the request metrics.
+/// a panic, the security headers (HSTS in production, `Cache-Control:
+/// no-store` unless a route set its own), and the request metrics. Before
+/// the router: cross-site POSTs are refused with 403 ([`is_cross_site`]),
+/// and the body is limited to the route's [`body_limit`] — a declared
+/// length past it is refused at once, a chunked body ends in an error past
+/// it, and either way the answer is 413.
 ///
 /// One layer rather than poem's stack of middleware (`around`, `data`,
 /// `SetHeader`, `CatchPanic`, `catch_all_error`): each of those wraps the
@@ -212,12 +351,13 @@ fn check_declared_length(req: &poem::Request) -> Result<(), AppError> {
 /// future that every request allocated and copied several times over
 /// (copying was about 7% of a form submission's CPU in a profile, most of
 /// it those futures). A form submission (`POST /f/{slug}`) goes from here
-/// straight to its handler, past the router and its layers (see
-/// [`intake::is_submit`]).
+/// straight to its handler, past the router, its layers and the cross-site
+/// check (the public form is for any page to send; its handler limits its
+/// body) (see [`intake::is_submit`]).
 struct Frame<E> {
     inner: E,
     state: AppState,
-    headers: [(HeaderName, HeaderValue); 4],
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl<E: Endpoint> Endpoint for Frame<E> {
@@ -235,8 +375,23 @@ impl<E: Endpoint> Endpoint for Frame<E> {
                 if intake::is_submit(&req) {
                     return intake::submit(&self.state, req).await.map_err(Into::into);
                 }
+                if is_cross_site(&req, self.state.settings.public_url.as_deref()) {
+                    tracing::warn!("cross-site request refused");
+                    return Err(AppError::Forbidden(
+                        "This request came from another site. Open the page on Rally and try again.",
+                    )
+                    .into());
+                }
+                let limit = body_limit(req.uri().path());
+                check_declared_length_within(&req, limit)?;
+                let too_large = Arc::new(AtomicBool::new(false));
+                limit_body(&mut req, limit, too_large.clone());
                 req.extensions_mut().insert(self.state.clone());
-                self.inner.call(req).await.map(IntoResponse::into_response)
+                let answer = self.inner.call(req).await.map(IntoResponse::into_response);
+                if too_large.load(Ordering::Relaxed) {
+                    return Err(AppError::TooLarge.into());
+                }
+                answer
             })
             .catch_unwind()
             .await;
@@ -260,6 +415,12 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         let headers = res.headers_mut();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
+        }
+        // Pages show people's details and one-time tokens: nothing is kept
+        // by browsers or proxies unless a route says otherwise (versioned
+        // assets do).
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         self.state
             .metrics
@@ -312,6 +473,21 @@ fn error_response(err: poem::Error) -> Response {
     };
     html_response(status, views::error_page(title, message))
 }
+
+/// A page answered with `status` (429 or 503) and `Retry-After: wait`: the
+/// form comes back with what was typed and says when to try again.
+pub fn retry_later(status: StatusCode, wait: std::time::Duration, markup: Markup) -> Response {
+    let mut response = html_response(status, markup);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    response
+}
+
+/// What a form says when password hashing is busy.
+pub const HASHING_BUSY: &str =
+    "Rally is busy checking passwords right now. Wait a few seconds, then try again.";
 
 pub fn html_response(status: StatusCode, markup: Markup) -> Response {
     Response::builder()

@@ -1,11 +1,13 @@
 //! People: the organization's members and invitations, role changes,
 //! removal, ownership transfer, the audit log, and accepting an invitation.
 //!
-//! Who may do what: a person may invite, re-role or remove only people
-//! whose role ranks below their own (owner > admin > manager > member), and
-//! only into roles below their own; the owner alone transfers ownership and
-//! reads the audit log. Everything is scoped to the signed-in user's
-//! organization: another organization's ids are "not found".
+//! Who may do what: the routes' roles are in `crate::roles` (enforced
+//! before these handlers run); here, the rules about a particular person:
+//! one may invite, re-role, remove or withdraw the invitation of only
+//! people whose role ranks below their own (owner > admin > manager >
+//! member), and only into roles below their own ([`Role::may_grant`]).
+//! Everything is scoped to the signed-in user's organization: another
+//! organization's ids are "not found".
 
 use std::time::Duration;
 
@@ -20,22 +22,16 @@ use super::{
     AppState, CsrfForm, CurrentUser, account::public_base, auth, html_response, see_other,
 };
 use crate::{
-    db::{
-        self, franchise,
-        people::{self, rank},
-    },
+    db::{self, franchise, people},
     domain::Email as EmailAddress,
     email,
     error::{AppError, AppResult},
+    roles::{Action, Role},
     security,
     views::people as pages,
 };
 
 const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-fn may_manage_people(user: &CurrentUser) -> bool {
-    user.user.at_least("manager")
-}
 
 #[derive(Debug, Deserialize)]
 pub struct PeopleQuery {
@@ -74,9 +70,10 @@ pub async fn index(
     ))
 }
 
-/// The locations HQ's owner and admins may invite into: (id, name).
+/// The locations HQ's owner and admins may invite into (those who may add
+/// locations): (id, name).
 async fn locations_for(state: &AppState, user: &CurrentUser) -> AppResult<Vec<(i64, String)>> {
-    if !user.user.at_least("admin") {
+    if !user.user.may(Action::AddLocation) {
         return Ok(Vec::new());
     }
     Ok(franchise::locations(&state.db.read, user.user.organization_id).await?)
@@ -103,19 +100,15 @@ pub async fn invite(
     Form(form): Form<InviteForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
-    if !may_manage_people(&user) {
-        return Err(AppError::Forbidden(
-            "Only managers, admins and the owner invite people.",
-        ));
-    }
     let org = user.user.organization_id;
     let email = EmailAddress::parse(&form.email);
+    let role = form.role.parse::<Role>().ok().filter(|r| *r != Role::Owner);
     let mut problem: Option<&'static str> = None;
     if let Err(msg) = &email {
         problem = Some(msg);
-    } else if !people::ROLES.contains(&form.role.as_str()) || form.role == "owner" {
+    } else if role.is_none() {
         problem = Some("Choose a role.");
-    } else if rank(&form.role) >= rank(&user.user.role) {
+    } else if role.is_some_and(|r| !user.user.role.may_grant(r)) {
         problem = Some("You can invite people only into roles below your own.");
     }
     let locations = locations_for(&state, &user).await?;
@@ -143,7 +136,9 @@ pub async fn invite(
     {
         problem = Some("This person is already a member.");
     }
-    let (Ok(email), None, Some((target_id, target_name))) = (email, problem, target) else {
+    let (Ok(email), None, Some((target_id, target_name)), Some(role)) =
+        (email, problem, target, role)
+    else {
         let invitations = people::pending_invitations(&state.db.read, org).await?;
         let again = pages::InviteForm {
             email: form.email.clone(),
@@ -175,7 +170,7 @@ pub async fn invite(
         &mut tx,
         target_id,
         email.as_str(),
-        &form.role,
+        role,
         &hash,
         user.user.user_id,
         INVITATION_TTL,
@@ -187,7 +182,7 @@ pub async fn invite(
         email.as_str(),
         &user.user.user_name,
         &target_name,
-        &form.role,
+        role.as_str(),
         &link,
     );
     email::queue(&mut tx, &state.queue, &message).await?;
@@ -203,9 +198,12 @@ pub async fn revoke(
     Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
-    if !may_manage_people(&user) {
+    let invitation = people::pending_invitation(&state.db.read, user.user.organization_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !user.user.role.outranks(invitation.role) {
         return Err(AppError::Forbidden(
-            "Only managers, admins and the owner manage invitations.",
+            "You can withdraw only invitations into roles below your own.",
         ));
     }
     let mut tx = state.db.write.begin_write().await?;
@@ -223,7 +221,7 @@ async fn subordinate(state: &AppState, user: &CurrentUser, id: i64) -> AppResult
     let member = people::member(&state.db.read, user.user.organization_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if id == user.user.user_id || rank(&member.role) >= rank(&user.user.role) {
+    if id == user.user.user_id || !user.user.role.outranks(member.role) {
         return Err(AppError::Forbidden(
             "You can change only people whose role ranks below yours.",
         ));
@@ -248,18 +246,23 @@ pub async fn change_role(
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     let member = subordinate(&state, &user, id).await?;
-    if form.role == "owner" || rank(&form.role) == 0 || rank(&form.role) >= rank(&user.user.role) {
+    let Some(role) = form
+        .role
+        .parse::<Role>()
+        .ok()
+        .filter(|r| user.user.role.may_grant(*r))
+    else {
         return Err(AppError::BadRequest(
             "That role is not one you can give: choose one below your own.",
         ));
-    }
-    if member.role != form.role {
+    };
+    if member.role != role {
         let mut tx = state.db.write.begin_write().await?;
         people::change_role(
             &mut tx,
             user.user.organization_id,
             id,
-            &form.role,
+            role,
             user.user.user_id,
         )
         .await?;
@@ -298,11 +301,6 @@ pub async fn transfer(
     Form(form): Form<TransferForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
-    if user.user.role != "owner" {
-        return Err(AppError::Forbidden(
-            "Only the owner can transfer ownership.",
-        ));
-    }
     let to: i64 = form
         .user_id
         .parse()
@@ -321,9 +319,6 @@ pub async fn transfer(
 
 #[handler]
 pub async fn audit(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
-    if user.user.role != "owner" {
-        return Err(AppError::Forbidden("The audit log is for the owner."));
-    }
     let entries = people::audit_log(&state.db.read, user.user.organization_id, 200).await?;
     Ok(html_response(
         StatusCode::OK,
@@ -446,7 +441,24 @@ pub async fn accept(
                     ),
                 ));
             }
-            let password_hash = security::hash_password(form.password.clone()).await?;
+            let password_hash = match state.hasher.hash(form.password.clone()).await {
+                Ok(hash) => hash,
+                Err(security::HashError::Busy) => {
+                    return Ok(super::retry_later(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        security::BUSY_RETRY_AFTER,
+                        pages::accept(
+                            &invitation,
+                            &form.token,
+                            None,
+                            &pages::AcceptView::CreateAccount {
+                                problem: Some(super::HASHING_BUSY),
+                            },
+                        ),
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+            };
             let mut tx = state.db.write.begin_write().await?;
             let Some(id) =
                 db::create_user(&mut tx, name, &invitation.email, &password_hash).await?

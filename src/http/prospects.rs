@@ -179,7 +179,7 @@ async fn quick_add_again(
 }
 
 fn may_assign(user: &CurrentUser) -> bool {
-    user.user.at_least("manager")
+    user.user.may(crate::roles::Action::AssignProspects)
 }
 
 #[handler]

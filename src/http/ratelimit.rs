@@ -132,7 +132,7 @@ impl RateLimits {
     }
 }
 
-/// Throttles account operations (sign-in, password-reset requests) per
+/// Throttles account operations (sign-in, password resets, sign-up) per
 /// account and per client address, so guessing one password and sweeping
 /// many accounts from one place are both slowed down.
 pub struct Throttle {
@@ -154,12 +154,26 @@ impl Throttle {
     /// Admits one attempt for `account` (lower-cased email) from `ip`, or
     /// says how long to wait.
     pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
+        self.check_ip(ip)?;
+        self.check_account(account)
+    }
+
+    /// Admits one attempt from `ip` (any account), or says how long to wait:
+    /// for attempts whose account is known only after a lookup.
+    pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
         let now = self.clock.now();
-        if let Some(ip) = ip {
-            self.per_ip
+        match ip {
+            Some(ip) => self
+                .per_ip
                 .check_key(&ip)
-                .map_err(|until| until.wait_time_from(now))?;
+                .map_err(|until| until.wait_time_from(now)),
+            None => Ok(()),
         }
+    }
+
+    /// Admits one attempt on `account`, or says how long to wait.
+    pub fn check_account(&self, account: &str) -> Result<(), Duration> {
+        let now = self.clock.now();
         self.per_account
             .check_key(&account.to_string())
             .map_err(|until| until.wait_time_from(now))

@@ -55,8 +55,8 @@ pub fn notice(title: &str, message: &str) -> Markup {
 pub fn account(
     nav: Nav<'_>,
     account: &Account,
-    role: &str,
-    memberships: &[(i64, String, String)],
+    role: crate::roles::Role,
+    memberships: &[(i64, String, crate::roles::Role)],
     current: i64,
     notice: Option<&str>,
 ) -> Markup {

@@ -3,9 +3,12 @@
 use maud::{Markup, html};
 
 use super::{Nav, datetime, layout};
-use crate::db::{
-    SessionUser,
-    people::{AuditEntry, Invitation, Member, ROLES, rank},
+use crate::{
+    db::{
+        SessionUser,
+        people::{AuditEntry, Invitation, Member},
+    },
+    roles::{Action, Role},
 };
 
 /// The invite form's state when it comes back.
@@ -15,15 +18,6 @@ pub struct InviteForm {
     pub role: String,
     pub location: String,
     pub problem: Option<&'static str>,
-}
-
-/// Roles `me` may give: those below their own.
-fn grantable(me: &SessionUser) -> Vec<&'static str> {
-    ROLES
-        .iter()
-        .copied()
-        .filter(|r| *r != "owner" && rank(r) < rank(&me.role))
-        .collect()
 }
 
 pub fn index(
@@ -36,7 +30,7 @@ pub fn index(
     notice: Option<&str>,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
-    let roles = grantable(me);
+    let roles = me.role.grantable();
     layout(
         "People",
         Some(nav),
@@ -50,7 +44,7 @@ pub fn index(
                         li id={ "member-" (m.user_id) } {
                             strong.name { (m.name) } " "
                             span.meta { (m.email) " · " (m.role) " · joined " (datetime(m.joined_at)) }
-                            @if m.user_id != me.user_id && rank(&m.role) < rank(&me.role) {
+                            @if m.user_id != me.user_id && me.role.outranks(m.role) && me.may(Action::ManagePeople) {
                                 form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
                                     input type="hidden" name="_csrf" value=(csrf);
                                     label.visually-hidden for={ "role-" (m.user_id) } { "Role of " (m.name) }
@@ -92,7 +86,7 @@ pub fn index(
                         div.field {
                             label for="invite-role" { "Role" }
                             select #invite-role name="role" {
-                                @for r in &roles { option value=(r) selected[*r == invite.role || (invite.role.is_empty() && *r == "member")] { (r) } }
+                                @for r in &roles { option value=(r) selected[r.as_str() == invite.role || (invite.role.is_empty() && *r == Role::Member)] { (r) } }
                             }
                         }
                         button.primary type="submit" { "Send invitation" }
@@ -103,9 +97,11 @@ pub fn index(
                             @for i in invitations {
                                 li {
                                     (i.email) " · " (i.role) " · until " (datetime(i.expires_at))
+                                    @if me.role.outranks(i.role) {
                                     form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
                                         input type="hidden" name="_csrf" value=(csrf);
                                         button.link type="submit" { "Withdraw" }
+                                    }
                                     }
                                 }
                             }
@@ -113,7 +109,7 @@ pub fn index(
                     }
                 }
             }
-            @if me.role == "owner" {
+            @if me.may(Action::TransferOwnership) {
                 section.card {
                     h2 { "Ownership" }
                     @let others: Vec<&Member> = members.iter().filter(|m| m.user_id != me.user_id).collect();

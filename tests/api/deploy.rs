@@ -121,6 +121,7 @@ fn fly_environment_with_its_secrets_is_a_valid_production_configuration() {
                 "RALLY_SECRET_KEY" => Some("a-production-secret-key-of-enough-length".into()),
                 "MAILGUN_API_KEY" if with_mail => Some("key-123".into()),
                 "MAILGUN_DOMAIN" if with_mail => Some("mg.rally.example".into()),
+                "RALLY_METRICS_TOKEN" => Some("a-metrics-token".into()),
                 _ => None,
             }
         }

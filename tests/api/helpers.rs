@@ -165,6 +165,17 @@ impl TestApp {
         hidden(&page, "_csrf")
     }
 
+    /// The body of a GET as `who` (a browser of its own), whatever its status.
+    pub async fn page_as(&self, who: &reqwest::Client, path: &str) -> String {
+        who.get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

@@ -2,12 +2,14 @@
 //! (SQLite, or Postgres when `RALLY_TEST_POSTGRES` is set),
 //! spoken to over HTTP like a browser would.
 
+mod account_abuse;
 mod accounts;
 mod auth_and_prospects;
 mod cli;
 mod crash;
 mod deploy;
 mod e2e;
+mod edge;
 mod events;
 mod franchise;
 mod held;
@@ -26,4 +28,5 @@ mod processes;
 mod prospect_work;
 mod ratelimit;
 mod rehearse;
+mod roles;
 mod sqs;
