@@ -180,6 +180,9 @@ pub enum Action {
     ManageJobs,
     /// The development mailbox.
     ReadMailbox,
+    /// List, release and discard held submissions (what the public form
+    /// kept because it looked automated).
+    ReviewHeld,
 }
 
 /// Who may take an action: at least `least`, in an organization of the
@@ -199,7 +202,7 @@ pub fn rule(action: Action) -> Rule {
         CopyTemplate => (Role::Manager, Some(Place::Location)),
         ViewLocations => (Role::Manager, Some(Place::Hq)),
         AddLocation | PublishTemplate => (Role::Admin, Some(Place::Hq)),
-        ManageJobs | ReadMailbox => (Role::Admin, None),
+        ManageJobs | ReadMailbox | ReviewHeld => (Role::Admin, None),
         TransferOwnership | ReadAuditLog => (Role::Owner, None),
     };
     Rule { least, only_at }
@@ -327,6 +330,10 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/jobs", SignedIn(ManageJobs)),
         ("post", "/jobs/dead/retry", SignedIn(ManageJobs)),
         ("post", "/jobs/dead/discard", SignedIn(ManageJobs)),
+        ("get", "/held", SignedIn(ReviewHeld)),
+        ("post", "/held/:id/release", SignedIn(ReviewHeld)),
+        ("get", "/held/:id/discard", SignedIn(ReviewHeld)),
+        ("post", "/held/:id/discard", SignedIn(ReviewHeld)),
         ("get", "/healthz", Public),
         ("get", "/readyz", Public),
         ("get", "/assets/:name", Public),

@@ -24,7 +24,7 @@ const LIST_LIMIT: i64 = 200;
 
 /// Who may see and decide held submissions: owners and admins.
 fn allowed(user: &CurrentUser) -> AppResult<()> {
-    if user.user.at_least("admin") {
+    if user.user.may(crate::roles::Action::ReviewHeld) {
         Ok(())
     } else {
         Err(AppError::Forbidden(

@@ -61,7 +61,7 @@ pub async fn index(
         return Ok(html_response(StatusCode::OK, results));
     }
     // Owners and admins see how many submissions wait for their review.
-    let held = if user.user.at_least("admin") {
+    let held = if user.user.may(crate::roles::Action::ReviewHeld) {
         db::held::count(&state.db.read, user.user.organization_id).await?
     } else {
         0

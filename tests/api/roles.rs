@@ -102,6 +102,10 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
                  VALUES ({org}, {me}, '{label}.csv', 'email,name\n{label}-imported@walk.test,Imported\n', {now})"),
         format!("INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
                  VALUES ({org}, '{label}-invited@walk.test', 'member', '{label}-token', {me}, {now}, {now} + 86400000)"),
+        format!("INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+                 SELECT {org}, id, '{label}-held-key', 'too_fast',
+                 '{{\"name\":\"Held {label}\",\"email\":\"{label}-held@walk.test\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}}', {now}
+                 FROM forms WHERE slug = '{label}-form'"),
     ] {
         exec(app, sql).await;
     }
@@ -153,6 +157,13 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
             ))
             .await,
         ),
+        (
+            "held",
+            id(format!(
+                "SELECT id FROM held_submissions WHERE submission_key = '{label}-held-key'"
+            ))
+            .await,
+        ),
         ("template", hq_template),
     ])
 }
@@ -168,6 +179,7 @@ fn id_kind(pattern: &str) -> &'static str {
         p if p.starts_with("/prospects/import/") => "import",
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
+        p if p.starts_with("/held/") => "held",
         p => panic!("{p}: no object of the walker's own for this kind of id; add one to this test"),
     }
 }
