@@ -8,6 +8,7 @@ mod forms;
 mod franchise;
 mod health;
 mod imports;
+mod input;
 mod intake;
 mod jobs;
 pub mod metrics;
@@ -219,7 +220,7 @@ struct Frame<E> {
 impl<E: Endpoint> Endpoint for Frame<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: poem::Request) -> poem::Result<Response> {
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
         use futures::FutureExt;
         use tracing::Instrument;
         let started = std::time::Instant::now();
@@ -231,6 +232,12 @@ impl<E: Endpoint> Endpoint for Frame<E> {
                 if intake::is_submit(&req) {
                     return intake::submit(&self.state, req).await.map_err(Into::into);
                 }
+                // Control characters, broken escapes and invalid UTF-8 in
+                // the path, query or form body stop here (see `input`).
+                let mut req = match input::screen(req).await {
+                    Ok(req) => req,
+                    Err(refused) => return Ok(refused),
+                };
                 req.extensions_mut().insert(self.state.clone());
                 self.inner.call(req).await.map(IntoResponse::into_response)
             })
