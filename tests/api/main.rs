@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth_and_prospects;
+mod bad_input;
 mod cli;
 mod crash;
 mod deploy;
@@ -26,3 +27,4 @@ mod prospect_work;
 mod ratelimit;
 mod rehearse;
 mod sqs;
+mod text_rules;
