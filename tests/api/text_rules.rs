@@ -433,6 +433,12 @@ async fn rows_from_before_are_backfilled() {
         .execute(p)
         .await
         .unwrap();
+        sqlx::query("INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, 'Old User', 'x', $2)")
+            .bind("old.user@MÜNCHEN-TEST.DE")
+            .bind(now)
+            .execute(p)
+            .await
+            .unwrap();
     });
     app.sign_in().await;
     // Not yet folded: found as the database compares.
@@ -451,6 +457,12 @@ async fn rows_from_before_are_backfilled() {
     );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'ren\u{e9}@example.com'")
+            .await,
+        1
+    );
+    // Accounts are looked up by the same key.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'old.user@xn--mnchen-test-thb.de'")
             .await,
         1
     );
