@@ -56,6 +56,16 @@ const FIELDS: &[&str] = &[
     "id",
     "token",
     "q",
+    "page",
+    "confirm",
+    "location",
+    "publish",
+    "form",
+    "done",
+    "sent",
+    "signed_out",
+    "welcome",
+    "send_back",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -312,12 +322,16 @@ fn get_cases(path: &str) -> Vec<(String, String, Option<u16>)> {
             format!("{path}?{query}")
         }
     };
-    for bad in ["%00", "%1B"] {
-        cases.push((
-            format!("{bad} in the query"),
-            with(&format!("q=a{bad}b&page=1&token=t{bad}")),
-            Some(422),
-        ));
+    // A NUL or another control character in each query parameter any
+    // page reads.
+    for name in FIELDS {
+        for bad in ["%00", "%1B"] {
+            cases.push((
+                format!("{bad} in the query's {name}"),
+                with(&format!("{name}=a{bad}b")),
+                Some(422),
+            ));
+        }
     }
     cases.push((
         "invalid UTF-8 in the query".into(),
