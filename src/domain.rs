@@ -63,6 +63,17 @@ impl Email {
     }
 }
 
+/// `text` in Unicode NFC; borrowed when it already is (all ASCII text is),
+/// which is nearly always and costs one quick scan.
+pub fn nfc(text: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, is_nfc_quick};
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.nfc().collect())
+    }
+}
+
 /// An email key with its domain in Unicode (`joerg@xn--mnchen-3ya.de` →
 /// `joerg@münchen.de`): how a person typed it, for search.
 pub fn email_unicode(key: &str) -> String {
@@ -83,7 +94,7 @@ pub fn email_unicode(key: &str) -> String {
 /// it is a valid address: for looking an address up (sign-in) exactly as
 /// it was stored. A domain that IDNA refuses is kept lower-cased as typed.
 pub fn email_key(raw: &str) -> String {
-    let nfc: String = raw.trim().nfc().collect();
+    let nfc = nfc(raw.trim());
     match nfc.rsplit_once('@') {
         Some((local, domain)) => {
             let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
@@ -162,8 +173,6 @@ pub fn text(raw: &str, max_chars: usize) -> Result<Option<String>, String> {
 pub mod fields {
     use std::fmt;
 
-    use unicode_normalization::UnicodeNormalization;
-
     use super::{Email, Phone};
 
     /// Longest name, in characters.
@@ -216,7 +225,7 @@ pub mod fields {
     pub fn line(raw: &str, max_chars: usize) -> Result<Option<String>, LineError> {
         let mut value = String::with_capacity(raw.len());
         let mut in_break = false;
-        for c in raw.trim().nfc() {
+        for c in super::nfc(raw.trim()).chars() {
             match c {
                 '\t' | '\n' | '\r' => {
                     if !in_break {
@@ -243,7 +252,7 @@ pub mod fields {
     /// control characters, at most `max_chars`; `None` when empty.
     pub fn long_text(raw: &str, max_chars: usize) -> Result<Option<String>, LineError> {
         let unified = raw.trim().replace("\r\n", "\n").replace('\r', "\n");
-        let value: String = unified.nfc().collect();
+        let value = super::nfc(&unified).into_owned();
         if value
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t')
