@@ -51,10 +51,7 @@ pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
             ));
         }
     }
-    let form_encoded = req
-        .header("content-type")
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if form_encoded {
+    if req.header("content-type").is_some_and(is_form_encoded) {
         let bytes = read_body(req.take_body()).await?;
         let pairs = parse_urlencoded(&bytes).ok_or_else(|| {
             refuse(
@@ -76,6 +73,22 @@ pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
         req.set_body(bytes);
     }
     Ok(req)
+}
+
+/// Whether a body of this media type is what poem's `Form` reads:
+/// `application/x-www-form-urlencoded`, in any case, or any
+/// `application/…+x-www-form-urlencoded`, with any parameters.
+fn is_form_encoded(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.split_once('/').is_some_and(|(kind, subtype)| {
+        kind == "application"
+            && (subtype == "x-www-form-urlencoded" || subtype.ends_with("+x-www-form-urlencoded"))
+    })
 }
 
 /// Whether every segment of the raw path decodes to text without control
@@ -141,6 +154,24 @@ mod tests {
         assert!(!path_is_text("/f/a%1Bb"));
         assert!(!path_is_text("/f/a%C2%85b"), "C1 control");
         assert!(!path_is_text("/f/%FF"));
+    }
+
+    #[test]
+    fn form_bodies_are_recognised_as_poem_reads_them() {
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-URLEncoded; Charset=UTF-8",
+            " application/vnd.rally+x-www-form-urlencoded",
+        ] {
+            assert!(is_form_encoded(ct), "{ct}");
+        }
+        for ct in [
+            "multipart/form-data; boundary=x",
+            "text/plain",
+            "application/json",
+        ] {
+            assert!(!is_form_encoded(ct), "{ct}");
+        }
     }
 
     #[test]

@@ -602,6 +602,21 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         .unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("not valid UTF-8"));
+    // However the media type is spelt.
+    let res = app
+        .client
+        .post(app.url("/prospects"))
+        .header(
+            "content-type",
+            "Application/X-WWW-Form-URLEncoded; Charset=UTF-8",
+        )
+        .body(format!(
+            "_csrf={csrf}&name=Nul%00Person&email=nul%40example.com"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
 
     // Four public submissions with a NUL in a field, then an honest one:
     // the NUL ones get the form back with the field's message, nothing is
