@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::{
     db::{self, Pool, Scope, Tx, prospects::parse_tags},
-    domain::{Email, Phone},
+    domain::fields,
     on_tx,
 };
 
@@ -111,9 +111,11 @@ pub fn parse(content: &str) -> Result<Vec<Parsed>, String> {
         if record.iter().all(str::is_empty) {
             continue;
         }
+        // A cell Rally's export guarded against formulas comes back as it
+        // was stored.
         let get = |col: Option<usize>| {
             col.and_then(|c| record.get(c))
-                .map(str::trim)
+                .map(|v| crate::export::unguard(v.trim()))
                 .unwrap_or("")
                 .to_string()
         };
@@ -123,19 +125,18 @@ pub fn parse(content: &str) -> Result<Vec<Parsed>, String> {
                 .trim()
                 .to_string(),
         };
-        let parsed = (|| {
-            let email = Email::parse(&get(Some(email_col))).map_err(str::to_string)?;
-            let phone = Phone::parse(&get(phone_col)).map_err(str::to_string)?;
-            let company = get(company_col);
-            if name.chars().count() > 100 || company.chars().count() > 120 {
-                return Err("name or company too long".to_string());
-            }
+        let parsed = (|| -> Result<Row, String> {
+            // The same field rules as the form, quick add and edit.
+            let email = fields::email(&get(Some(email_col)))?;
+            let phone = fields::phone(&get(phone_col))?;
+            let name = fields::optional_name(&name)?.unwrap_or_default();
+            let company = fields::company(&get(company_col))?;
             Ok(Row {
                 line,
-                name: name.clone(),
+                name,
                 email: email.as_str().to_string(),
                 phone: phone.map(|p| p.as_str().to_string()),
-                company: (!company.is_empty()).then_some(company),
+                company,
                 tags: parse_tags(&get(tags_col)),
             })
         })();
@@ -200,8 +201,8 @@ pub async fn apply(
         let id = match &planned.action {
             Action::New => {
                 let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
-                    "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, owner_user_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
+                    "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, owner_user_id, search_text)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING id",
                 )
                 .bind(organization_id)
                 .bind(&row.email)
@@ -211,6 +212,7 @@ pub async fn apply(
                 .bind(source)
                 .bind(now)
                 .bind(owner)
+                .bind(db::prospects::search_text(&row.name, &row.email, row.company.as_deref()))
                 .fetch_one(&mut **c)
                 .await)?;
                 id
@@ -241,6 +243,7 @@ pub async fn apply(
             .execute(&mut **c)
             .await
             .map(|_| ()))?;
+            db::prospects::refresh_search(tx, id).await?;
         }
         db::prospects::add_tags(tx, id, &row.tags).await?;
         on_tx!(tx, c => sqlx::query(

@@ -213,6 +213,8 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
         }
     }
     jobs::SqlQueue::migrate(&pool.queue_store()).await?;
+    // Search text and email keys for rows stored before they existed.
+    prospects::backfill(pool).await?;
     Ok(())
 }
 
@@ -464,15 +466,16 @@ pub async fn apply_submission(
     }
     // New values fill blanks and never erase: COALESCE keeps what is stored
     // when the new answer is empty, and the name only replaces an empty one.
-    let prospect_id: i64 = sqlx::query_scalar(
-        "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+    let searched = prospects::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref());
+    let (prospect_id, name, company, stored_search): (i64, String, Option<String>, Option<String>) = sqlx::query_as(
+        "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, search_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
          ON CONFLICT (organization_id, email) DO UPDATE SET
              name = CASE WHEN prospects.name = '' THEN excluded.name ELSE prospects.name END,
              phone = COALESCE(prospects.phone, excluded.phone),
              company = COALESCE(prospects.company, excluded.company),
              updated_at = excluded.updated_at
-         RETURNING id",
+         RETURNING id, name, company, search_text",
     )
     .bind(form.organization_id)
     .bind(answers.email.as_str())
@@ -483,8 +486,19 @@ pub async fn apply_submission(
     // A prospect is as new as the submission that brought them, not as the
     // moment a worker got to it: "newest first" follows the audience.
     .bind(submitted_at)
+    .bind(&searched)
     .fetch_one(&mut **c)
     .await?;
+    // A prospect already stored keeps its own name and company: its search
+    // text follows what is stored, not this submission.
+    let searched = prospects::search_text(&name, answers.email.as_str(), company.as_deref());
+    if stored_search.as_deref() != Some(searched.as_str()) {
+        sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
+            .bind(prospect_id)
+            .bind(&searched)
+            .execute(&mut **c)
+            .await?;
+    }
     let data = serde_json::json!({
         "name": answers.name,
         "email": answers.email.as_str(),
@@ -615,30 +629,8 @@ pub async fn search_prospects(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<Prospect>> {
-    let pattern = format!(
-        "%{}%",
-        query
-            .trim()
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let sql = format!(
-        "SELECT {PROSPECT_COLUMNS} FROM prospects p
-         WHERE {IN_SCOPE}
-           AND ($3 = '%%' OR lower(p.name) LIKE $3 ESCAPE '\\' OR p.email LIKE $3 ESCAPE '\\'
-                OR lower(COALESCE(p.company, '')) LIKE $3 ESCAPE '\\')
-         ORDER BY p.created_at DESC, p.id DESC LIMIT $4 OFFSET $5"
-    );
-    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.organization_id)
-        .bind(scope.owner)
-        .bind(pattern)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(p)
-        .await)
+    // One search, with Unicode case folding: see `prospects::search`.
+    prospects::search(pool, scope, query, limit, offset).await
 }
 
 /// One prospect, if the scope may see it.

@@ -2,8 +2,12 @@
 //! Every function takes the [`Scope`] of whoever acts, so a member can
 //! touch only their own prospects and nobody another organization's.
 
-use super::{Scope, Tx, now_ms, prospect};
-use crate::{db::Pool, on_pool, on_tx};
+use super::{IN_SCOPE, PROSPECT_COLUMNS, Prospect, Scope, Tx, now_ms, prospect};
+use crate::{
+    db::Pool,
+    domain::{email_key, email_unicode, search_fold},
+    on_pool, on_tx,
+};
 
 pub const STAGES: &[&str] = &["new", "contacted", "engaged", "hot", "customer", "lost"];
 
@@ -23,8 +27,8 @@ pub async fn quick_add(
 ) -> sqlx::Result<Result<i64, Exists>> {
     let now = now_ms();
     let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO prospects (organization_id, email, name, phone, source, created_at, updated_at, owner_user_id)
-         VALUES ($1, $2, $3, $4, 'quick_add', $5, $5, $6)
+        "INSERT INTO prospects (organization_id, email, name, phone, source, created_at, updated_at, owner_user_id, search_text)
+         VALUES ($1, $2, $3, $4, 'quick_add', $5, $5, $6, $7)
          ON CONFLICT (organization_id, email) DO NOTHING RETURNING id",
     )
     .bind(organization_id)
@@ -33,6 +37,7 @@ pub async fn quick_add(
     .bind(phone)
     .bind(now)
     .bind(owner)
+    .bind(search_text(name, email, None))
     .fetch_optional(&mut **c)
     .await)?;
     match id {
@@ -51,6 +56,159 @@ pub async fn quick_add(
             Ok(Err(Exists(existing)))
         }
     }
+}
+
+/// What search compares for a prospect: its name, email (also with its
+/// domain in Unicode, when the key holds punycode) and company, each
+/// through [`search_fold`], one per line (a search term never holds a line
+/// break, so it cannot match across two fields). Stored in
+/// `prospects.search_text` by every write of those columns: Unicode case
+/// folding done in Rust, so SQLite (whose `lower()` and `LIKE` fold ASCII
+/// only) and Postgres find the same rows.
+pub fn search_text(name: &str, email: &str, company: Option<&str>) -> String {
+    let mut text = format!(
+        "{}\n{}\n{}",
+        search_fold(name),
+        search_fold(email),
+        search_fold(company.unwrap_or_default())
+    );
+    let unicode = email_unicode(email);
+    if unicode != email {
+        text.push('\n');
+        text.push_str(&search_fold(&unicode));
+    }
+    text
+}
+
+/// Recomputes prospect `id`'s `search_text` from what is stored: for
+/// writes that change name, email or company in SQL (an import's merge).
+pub async fn refresh_search(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    let row: Option<(String, String, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT name, email, company FROM prospects WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **c)
+    .await)?;
+    let Some((name, email, company)) = row else {
+        return Ok(());
+    };
+    on_tx!(tx, c => sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
+        .bind(id)
+        .bind(search_text(&name, &email, company.as_deref()))
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))
+}
+
+/// A page of the scope's prospects, newest first, optionally filtered by a
+/// search over name, email and company (a substring, compared through
+/// [`search_fold`] on both sides; control characters in the term are
+/// ignored). Fetches `limit` rows from `offset`. Rows not yet given their
+/// `search_text` (written by an older version, until [`backfill`] has run)
+/// are compared as before, through the database's `lower()`.
+pub async fn search(
+    pool: &Pool,
+    scope: Scope,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Prospect>> {
+    let term: String = query.chars().filter(|c| !c.is_control()).collect();
+    let pattern = format!(
+        "%{}%",
+        search_fold(term.trim())
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p
+         WHERE {IN_SCOPE}
+           AND ($3 = '%%' OR p.search_text LIKE $3 ESCAPE '\\'
+                OR (p.search_text IS NULL AND (lower(p.name) LIKE $3 ESCAPE '\\' OR p.email LIKE $3 ESCAPE '\\'
+                    OR lower(COALESCE(p.company, '')) LIKE $3 ESCAPE '\\')))
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4 OFFSET $5"
+    );
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)
+}
+
+/// Brings rows stored before this version up to today's keys, at start-up
+/// (after the migrations): every prospect without a `search_text` gets
+/// one, and its email is re-keyed by [`email_key`] (NFC, lower case, IDNA
+/// ASCII domain) unless another prospect of its organization already has
+/// that key (then it is left as it was, and logged, for a person to
+/// merge). Users' emails are re-keyed the same way. Returns how many
+/// prospects were updated.
+pub async fn backfill(pool: &Pool) -> sqlx::Result<u64> {
+    let mut done = 0;
+    loop {
+        let rows: Vec<(i64, i64, String, String, Option<String>)> = on_pool!(pool, p => sqlx::query_as(
+            "SELECT id, organization_id, name, email, company FROM prospects
+             WHERE search_text IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(p)
+        .await)?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut tx = pool.begin_write().await?;
+        for (id, organization_id, name, email, company) in rows {
+            let mut email = email;
+            let key = email_key(&email);
+            if key != email {
+                let moved = on_tx!(&mut tx, c => sqlx::query(
+                    "UPDATE prospects SET email = $2 WHERE id = $1 AND NOT EXISTS (
+                         SELECT 1 FROM prospects q WHERE q.organization_id = $3 AND q.email = $2)",
+                )
+                .bind(id)
+                .bind(&key)
+                .bind(organization_id)
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected()))?;
+                if moved == 1 {
+                    email = key;
+                } else {
+                    tracing::warn!(
+                        prospect = id,
+                        "prospect's email key is another prospect's: left for a person to merge"
+                    );
+                }
+            }
+            on_tx!(&mut tx, c => sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
+                .bind(id)
+                .bind(search_text(&name, &email, company.as_deref()))
+                .execute(&mut **c)
+                .await
+                .map(|_| ()))?;
+            done += 1;
+        }
+        tx.commit().await?;
+    }
+    let users: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as("SELECT id, email FROM users")
+        .fetch_all(p)
+        .await)?;
+    for (id, email) in users {
+        let key = email_key(&email);
+        if key != email {
+            on_pool!(pool, p => sqlx::query(
+                "UPDATE users SET email = $2 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users u WHERE u.email = $2)",
+            )
+            .bind(id)
+            .bind(&key)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        }
+    }
+    Ok(done)
 }
 
 /// Appends a timeline entry of `kind` with `data`.
@@ -100,7 +258,8 @@ pub async fn update(
     let owner = changes.owner.unwrap_or(before.owner_user_id);
     // The prospect's own organization: HQ may edit a location's prospect.
     on_tx!(tx, c => sqlx::query(
-        "UPDATE prospects SET name = $3, phone = $4, company = $5, stage = $6, owner_user_id = $7, updated_at = $8
+        "UPDATE prospects SET name = $3, phone = $4, company = $5, stage = $6, owner_user_id = $7, updated_at = $8,
+             search_text = $9
          WHERE organization_id = $1 AND id = $2",
     )
     .bind(before.organization_id)
@@ -111,6 +270,7 @@ pub async fn update(
     .bind(&changes.stage)
     .bind(owner)
     .bind(now_ms())
+    .bind(search_text(&changes.name, &before.email, changes.company.as_deref()))
     .execute(&mut **c)
     .await
     .map(|_| ()))?;
@@ -254,7 +414,13 @@ pub async fn tags(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<String>> {
 pub fn parse_tags(raw: &str) -> Vec<String> {
     let mut tags: Vec<String> = raw
         .split(',')
-        .map(|t| t.trim().to_lowercase())
+        .map(|t| {
+            t.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        })
+        .map(|t| t.chars().filter(|c| !c.is_control()).collect::<String>())
         .filter(|t| !t.is_empty())
         .map(|t| t.chars().take(40).collect())
         .collect();

@@ -131,7 +131,8 @@ pub async fn sign_in(
     state: Data<&AppState>,
     Form(form): Form<SignInForm>,
 ) -> AppResult<Response> {
-    let email = form.email.trim().to_lowercase();
+    // Looked up by the key every address is stored under.
+    let email = crate::domain::email_key(&form.email);
     let ip = state.rate_limits.client_ip(req);
     if let Err(wait) = state.signin_throttle.check(ip, &email) {
         tracing::warn!(ip = ?ip, "sign-in throttled");

@@ -68,10 +68,25 @@ pub async fn upload(
             "That file is not text in UTF-8: save it as “CSV UTF-8” and try again.".into(),
         );
     };
+    // Text Rally can store on either database: no NUL or other control
+    // characters but tabs and line breaks.
+    if let Some(c) = content
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return refuse(format!(
+            "That file contains a control character ({}) that Rally cannot store: is it a CSV file?",
+            c.escape_unicode()
+        ));
+    }
     if let Err(why) = import::parse(&content) {
         return refuse(format!("That file cannot be imported: {why}."));
     }
-    let filename: String = filename.chars().take(200).collect();
+    let filename: String = filename
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
     let id = work::create_import(
         &state.db.write,
         user.user.organization_id,

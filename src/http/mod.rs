@@ -9,6 +9,7 @@ mod franchise;
 mod health;
 mod held;
 mod imports;
+mod input;
 mod intake;
 mod jobs;
 pub mod metrics;
@@ -363,7 +364,7 @@ struct Frame<E> {
 impl<E: Endpoint> Endpoint for Frame<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: poem::Request) -> poem::Result<Response> {
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
         use futures::FutureExt;
         use tracing::Instrument;
         let started = std::time::Instant::now();
@@ -386,6 +387,16 @@ impl<E: Endpoint> Endpoint for Frame<E> {
                 check_declared_length_within(&req, limit)?;
                 let too_large = Arc::new(AtomicBool::new(false));
                 limit_body(&mut req, limit, too_large.clone());
+                // Control characters, broken escapes and invalid UTF-8 in
+                // the path, query or form body stop here (see `input`).
+                let mut req = match input::screen(req).await {
+                    Ok(req) => req,
+                    // The body was cut off by `limit_body`.
+                    Err(_) if too_large.load(Ordering::Relaxed) => {
+                        return Err(AppError::TooLarge.into());
+                    }
+                    Err(refused) => return Ok(refused),
+                };
                 req.extensions_mut().insert(self.state.clone());
                 let answer = self.inner.call(req).await.map(IntoResponse::into_response);
                 if too_large.load(Ordering::Relaxed) {

@@ -16,7 +16,7 @@ use crate::{
         self, Scope, people,
         prospects::{self as work, Changes, STAGES},
     },
-    domain::{Email as EmailAddress, Phone},
+    domain::fields,
     error::{AppError, AppResult},
     views::pages,
 };
@@ -116,18 +116,19 @@ pub async fn create(
     Form(form): Form<QuickAddForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
+    // The same field rules as the public form, edit and import.
     let mut problems = Vec::new();
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        problems.push(("name", "Please give a name (up to 100 characters)."));
-    }
-    let email = EmailAddress::parse(&form.email);
-    if let Err(msg) = &email {
-        problems.push(("email", *msg));
-    }
-    let phone = Phone::parse(&form.phone);
-    if let Err(msg) = &phone {
-        problems.push(("phone", *msg));
+    let name = fields::name(&form.name);
+    let email = fields::email(&form.email);
+    let phone = fields::phone(&form.phone);
+    for (field, err) in [
+        ("name", name.as_ref().err()),
+        ("email", email.as_ref().err()),
+        ("phone", phone.as_ref().err()),
+    ] {
+        if let Some(err) = err {
+            problems.push((field, err.message()));
+        }
     }
     let again =
         |problems: Vec<(&'static str, &'static str)>, existing: Option<i64>| pages::QuickAdd {
@@ -137,7 +138,7 @@ pub async fn create(
             problems,
             existing,
         };
-    let (Ok(email), Ok(phone), true) = (email, phone, problems.is_empty()) else {
+    let (Ok(name), Ok(email), Ok(phone)) = (name, email, phone) else {
         return quick_add_again(&user, &state, again(problems, None)).await;
     };
     let mut tx = state.db.write.begin_write().await?;
@@ -145,7 +146,7 @@ pub async fn create(
         &mut tx,
         user.user.organization_id,
         user.user.user_id,
-        name,
+        &name,
         email.as_str(),
         phone.as_ref().map(|p| p.as_str()),
     )
@@ -235,18 +236,20 @@ pub async fn edit(
     } else {
         Vec::new()
     };
+    // The same field rules as the public form, quick add and import: a
+    // prospect that came in through any of them can be edited.
     let mut problems = Vec::new();
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        problems.push(("name", "Please give a name (up to 100 characters)."));
-    }
-    let phone = Phone::parse(&form.phone);
-    if let Err(msg) = &phone {
-        problems.push(("phone", *msg));
-    }
-    let company = form.company.trim();
-    if company.chars().count() > 120 {
-        problems.push(("company", "Up to 120 characters, please."));
+    let name = fields::name(&form.name);
+    let phone = fields::phone(&form.phone);
+    let company = fields::company(&form.company);
+    for (field, err) in [
+        ("name", name.as_ref().err()),
+        ("phone", phone.as_ref().err()),
+        ("company", company.as_ref().err()),
+    ] {
+        if let Some(err) = err {
+            problems.push((field, err.message()));
+        }
     }
     if !STAGES.contains(&form.stage.as_str()) {
         problems.push(("stage", "Choose a stage."));
@@ -263,7 +266,8 @@ pub async fn edit(
         },
         _ => None,
     };
-    let (Ok(phone), true) = (phone, problems.is_empty()) else {
+    let (Ok(name), Ok(phone), Ok(company), true) = (name, phone, company, problems.is_empty())
+    else {
         let again = pages::ProspectEdit {
             name: form.name.clone(),
             phone: form.phone.clone(),
@@ -279,9 +283,9 @@ pub async fn edit(
         ));
     };
     let changes = Changes {
-        name: name.to_string(),
+        name,
         phone: phone.map(|p| p.as_str().to_string()),
-        company: (!company.is_empty()).then(|| company.to_string()),
+        company,
         stage: form.stage.clone(),
         owner,
         tags: work::parse_tags(&form.tags),
@@ -317,12 +321,7 @@ pub async fn add_note(
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let note = form.note.trim();
-    if note.is_empty() || note.chars().count() > 4000 {
-        return Err(AppError::BadRequest(
-            "A note needs some text (up to 4,000 characters).",
-        ));
-    }
+    let note = fields::note(&form.note).map_err(|e| AppError::BadRequest(e.message()))?;
     let mut tx = state.db.write.begin_write().await?;
     let added = work::add_note(
         &state.db.read,
@@ -330,7 +329,7 @@ pub async fn add_note(
         Scope::of(&user.user),
         id,
         &user.user.user_name,
-        note,
+        &note,
     )
     .await?;
     tx.commit().await?;

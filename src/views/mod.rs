@@ -130,3 +130,33 @@ pub fn datetime(ms: i64) -> String {
         .and_then(|t| t.format(format).ok())
         .unwrap_or_else(|| "—".into())
 }
+
+/// Characters a link built from data may carry as they are: RFC 3986's
+/// unreserved ones (and `@` in an address). Everything else, `?`, `&`,
+/// `=`, `%`, `#`, spaces and non-ASCII letters included, is
+/// percent-encoded, so no value can add headers, parameters or a fragment
+/// to the link it is put in.
+const LINK_DATA: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
+/// A `mailto:` link to exactly `email`: `victim?cc=spy@evil.test` becomes
+/// `mailto:victim%3Fcc%3Dspy@evil.test`, one recipient and no copies.
+pub fn mailto_href(email: &str) -> String {
+    format!(
+        "mailto:{}",
+        percent_encoding::utf8_percent_encode(email, LINK_DATA)
+    )
+}
+
+/// A `tel:` link for a phone number as typed: its digits, with a leading
+/// `+` kept (RFC 3966); nothing else of the value reaches the link.
+pub fn tel_href(phone: &str) -> String {
+    let trimmed = phone.trim_start();
+    let plus = if trimmed.starts_with('+') { "+" } else { "" };
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    format!("tel:{plus}{digits}")
+}

@@ -242,8 +242,8 @@ pub fn prospect_page(
             section.card {
                 h1 { (prospect.name) }
                 dl.facts {
-                    dt { "Email" } dd { a href={ "mailto:" (prospect.email) } { (prospect.email) } }
-                    @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href={ "tel:" (phone) } { (phone) } } }
+                    dt { "Email" } dd { a href=(super::mailto_href(&prospect.email)) { (prospect.email) } }
+                    @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(super::tel_href(phone)) { (phone) } } }
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
                     dt { "First seen" } dd { (datetime(prospect.created_at)) }

@@ -56,7 +56,8 @@ fn migrate_then_export_prints_csv() {
     );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "id,name,email,phone,company,source,created_at,submissions,stage,owner\n"
+        // A UTF-8 byte-order mark first, for spreadsheets.
+        "\u{feff}id,name,email,phone,company,source,created_at,submissions,stage,owner\n"
     );
 }
 

@@ -5,6 +5,7 @@
 mod account_abuse;
 mod accounts;
 mod auth_and_prospects;
+mod bad_input;
 mod cli;
 mod crash;
 mod deploy;
@@ -30,3 +31,4 @@ mod ratelimit;
 mod rehearse;
 mod roles;
 mod sqs;
+mod text_rules;

@@ -137,6 +137,8 @@ async fn quick_add_then_edit_stage_tags_and_notes() {
         .await;
     assert_eq!(res.status(), 403);
     let csv = app.page("/prospects/export.csv").await;
+    // After the UTF-8 byte-order mark (for spreadsheets).
+    let csv = csv.strip_prefix('\u{feff}').expect("a byte-order mark");
     assert!(
         csv.starts_with("id,name,email,phone,company,source,created_at,submissions,stage,owner")
     );

