@@ -166,7 +166,15 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, &'static str> {
         Some([0xfe, 0xff]) => utf16(false),
         _ => String::from_utf8(bytes).ok(),
     };
-    text.ok_or("That file is not text in UTF-8: save it as “CSV UTF-8” and try again.")
+    let text =
+        text.ok_or("That file is not text in UTF-8: save it as “CSV UTF-8” and try again.")?;
+    // No CSV holds NUL (and Postgres cannot store it): a binary file.
+    if text.contains('\0') {
+        return Err(
+            "That file is not a CSV file (it holds NUL characters): save it as “CSV UTF-8” and try again.",
+        );
+    }
+    Ok(text)
 }
 
 /// The fields a column can fill.
@@ -201,6 +209,7 @@ pub const HEADERS: &[(Field, &[&str])] = &[
             "personalemail",
             "homeemail",
             "otheremail",
+            "secondaryemail",
             "email2address",
             "email2value",
             "email3address",
@@ -935,6 +944,7 @@ mod tests {
         let decoded = decode(bytes).unwrap();
         assert_eq!(decoded, text);
         assert!(decode(vec![b'a', 0xff, b'b']).is_err());
+        assert!(decode(b"email\nana@example.com\0\n".to_vec()).is_err());
     }
 
     #[test]

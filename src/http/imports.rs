@@ -72,7 +72,12 @@ pub async fn upload(
     if let Err(why) = import::parse(&content) {
         return refuse(format!("That file cannot be imported: {why}."));
     }
-    let filename: String = filename.chars().take(200).collect();
+    // Shown on the pages and used as the prospects' source: printable only.
+    let filename: String = filename
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
     let id = work::create_import(
         &state.db.write,
         user.user.organization_id,

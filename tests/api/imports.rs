@@ -410,6 +410,22 @@ async fn a_file_without_an_email_column_is_refused_naming_the_headers_seen() {
 }
 
 #[tokio::test]
+async fn a_file_with_nul_characters_is_refused_with_a_message() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let res = upload(
+        &app,
+        &app.client,
+        "nul.csv",
+        "email,name\nnul@example.com,Nul\0Name\n",
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("NUL"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospect_imports").await, 0);
+}
+
+#[tokio::test]
 async fn a_phone_that_is_not_one_never_costs_the_person() {
     let app = spawn_app().await;
     app.sign_in().await;
