@@ -340,8 +340,8 @@ impl Columns {
 /// one that splits the header into the most columns (`,` on a tie).
 /// Returns (separator, the text from the header on, lines skipped).
 fn sniff(content: &str) -> (u8, &str, usize) {
-    let first = content.lines().next().unwrap_or("").trim();
-    let first = first.trim_matches('"');
+    // Not trimmed: `sep=` may be followed by a tab.
+    let first = content.lines().next().unwrap_or("").trim_matches('"');
     if let Some(sep) = first.strip_prefix("sep=").or(first.strip_prefix("SEP="))
         && let [sep] = sep.as_bytes()
         && sep.is_ascii()
@@ -895,6 +895,8 @@ mod tests {
             assert_eq!(rows[0].phone.as_deref(), Some("+1 555 010 1234"), "{csv}");
             assert!(rows[0].name.contains("Ana"), "{csv}");
         }
+        let rows = parse("sep=\t\nName\tE-mail\nAna\tana@example.com\n").unwrap();
+        assert_eq!(valid(&rows)[0].email, "ana@example.com");
         // Excel's sep= line counts as a line of the file.
         let rows = parse("sep=;\nName;Email\nAna;ana@example.com\n").unwrap();
         assert_eq!(rows[0].row.line, 3);

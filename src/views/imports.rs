@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use super::{Nav, datetime, layout};
 use crate::{
     db::prospects::Import,
-    import::{Action, MAX_ROWS, Plan},
+    import::{Action, MAX_ROWS, Plan, Planned},
 };
 
 pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
@@ -96,12 +96,25 @@ pub fn result(nav: Nav<'_>, import: &Import, outcome: Option<&Plan>) -> Markup {
     )
 }
 
+/// Rows shown in full; past them, only rows left out or kept with a
+/// warning (up to as many again), so no problem of a long file is hidden.
+const SHOWN: usize = 500;
+
 fn rows(plan: &Plan) -> Markup {
+    let notable = |r: &&Planned| {
+        !r.row.warnings.is_empty() || matches!(r.action, Action::Invalid { .. } | Action::NotYours)
+    };
+    let shown: Vec<&Planned> = plan
+        .rows
+        .iter()
+        .take(SHOWN)
+        .chain(plan.rows.iter().skip(SHOWN).filter(notable).take(SHOWN))
+        .collect();
     html! {
         table.jobs.import {
             thead { tr { th { "Line" } th { "Name" } th { "Email" } th { "What happens" } } }
             tbody {
-                @for r in plan.rows.iter().take(500) {
+                @for r in &shown {
                     tr {
                         td { (r.row.line) }
                         td { (r.row.name) }
@@ -120,6 +133,8 @@ fn rows(plan: &Plan) -> Markup {
                 }
             }
         }
-        @if plan.rows.len() > 500 { p.meta { "The first 500 rows are shown." } }
+        @if plan.rows.len() > shown.len() {
+            p.meta { "The first " (SHOWN) " rows are shown, and after them the rows left out or kept with a warning." }
+        }
     }
 }

@@ -522,3 +522,68 @@ async fn a_name_the_form_took_can_be_imported_again() {
     assert!(merged >= 2, "{preview}");
     assert!(preview.contains(&format!("merge into {name}")), "{preview}");
 }
+
+#[tokio::test]
+async fn a_prospect_added_between_planning_and_writing_is_merged_into_and_said_so() {
+    let app = spawn_app().await;
+    let organization_id = app
+        .count("SELECT organization_id FROM forms WHERE slug = 'demo'")
+        .await;
+    let rows = rally::import::parse(
+        "email,name,company,tags\nana@example.com,Ana From File,File Co,expo\n",
+    )
+    .unwrap();
+    let scope = rally::db::Scope::organization(organization_id);
+    let plan = rally::import::plan(&app.pool, scope, rows).await.unwrap();
+    assert_eq!(plan.new_count(), 1);
+    // Ana submits the form after the plan was made, before it is written.
+    assert_eq!(app.submit(ANA).await, 303);
+    app.drain().await;
+    let mut tx = app.pool.begin_write().await.unwrap();
+    let outcome = rally::import::apply(&mut tx, organization_id, None, &plan, "import:race.csv")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        (
+            outcome.new_count(),
+            outcome.merge_count(),
+            outcome.skip_count()
+        ),
+        (0, 1, 0),
+        "{outcome:?}"
+    );
+    // Merged: her own values kept, the file's tag added, one prospect.
+    assert_eq!(app.count("SELECT COUNT(*) FROM prospects").await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE name = 'Ana Lima' AND company = 'Lima & Co'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospect_tags WHERE tag = 'expo'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_long_file_still_shows_every_row_left_out() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let mut csv = String::from("name,email,phone\n");
+    for i in 0..700 {
+        csv.push_str(&format!("Person {i},person{i}@example.com,\n"));
+    }
+    csv.push_str("Late Bad,late-bad-email,\nLate Phone,late.phone@example.com,no phone\n");
+    let (_, preview) = preview_of(&app, "long.csv", &csv).await;
+    assert_eq!(promised(&preview), (701, 0, 1));
+    assert!(
+        preview.contains("<td>702</td><td>Late Bad</td><td>late-bad-email</td>"),
+        "{preview}"
+    );
+    assert!(preview.contains("phone “no phone”"), "{preview}");
+    assert!(!preview.contains("person600@example.com"), "{preview}");
+}
