@@ -72,7 +72,6 @@ pub async fn upload(
     if let Err(why) = import::parse(&content) {
         return refuse(format!("That file cannot be imported: {why}."));
     }
-    // Shown on the pages and used as the prospects' source: printable only.
     let filename: String = filename
         .chars()
         .filter(|c| !c.is_control())
@@ -138,14 +137,18 @@ async fn plan(
 pub struct ConfirmForm {
     #[serde(default, rename = "_csrf")]
     pub csrf: String,
-    /// [`import::Plan::digest`] of the preview that was confirmed.
+    /// [`import::Plan::digest`] of the preview that was confirmed (the
+    /// preview's form always sends it).
     #[serde(default)]
-    pub plan: String,
+    pub plan: Option<String>,
 }
 
 /// Applies the previewed plan. Planned again first: if that gives another
-/// plan (a prospect was added or changed since the preview), nothing is
-/// written and the new preview comes back with 409 and a notice.
+/// plan than the preview's digest says (a prospect was added or changed
+/// since), nothing is written and the new preview comes back with 409 and
+/// a notice. A confirmation without a digest (a client that never showed
+/// the preview) applies the plan as it is now; either way the outcome kept
+/// and shown is what was written.
 #[handler]
 pub async fn confirm(
     user: CurrentUser,
@@ -159,7 +162,7 @@ pub async fn confirm(
         return Ok(see_other(&format!("/prospects/import/{}", stored.id)));
     }
     let plan = plan(&state, &user, &stored).await?;
-    if plan.digest() != form.plan {
+    if form.plan.is_some_and(|seen| seen != plan.digest()) {
         return Ok(html_response(
             StatusCode::CONFLICT,
             pages::preview(
