@@ -286,6 +286,60 @@ pub const HEADERS: &[(Field, &[&str])] = &[
     ),
 ];
 
+impl Field {
+    /// The field's name as the pages say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Name => "name",
+            Self::FirstName => "first name",
+            Self::MiddleName => "middle name",
+            Self::LastName => "last name",
+            Self::Phone => "phone",
+            Self::Company => "company",
+            Self::Tags => "tags",
+        }
+    }
+}
+
+/// How a file's columns are read, for the preview: the separator, each
+/// column used (header as written, the field it fills; several columns of
+/// one field in the order a row's first non-empty one is taken) and the
+/// headers ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub separator: char,
+    pub used: Vec<(String, Field)>,
+    pub ignored: Vec<String>,
+}
+
+/// The [`Layout`] [`parse`] reads `content` with; `None` if it has no
+/// header.
+pub fn layout(content: &str) -> Option<Layout> {
+    let (sep, content, _) = sniff(content.trim_start_matches('\u{feff}'));
+    let headers = header_row(content, sep);
+    if headers.is_empty() {
+        return None;
+    }
+    let columns = Columns::of(&headers);
+    let mut used = Vec::new();
+    for (field, _) in HEADERS {
+        for c in columns.0.get(field).into_iter().flatten() {
+            used.push((headers[*c].clone(), *field));
+        }
+    }
+    let ignored = (0..headers.len())
+        .filter(|c| !columns.0.values().flatten().any(|u| u == c))
+        .map(|c| headers[c].clone())
+        .filter(|h| !h.is_empty())
+        .collect();
+    Some(Layout {
+        separator: char::from(sep),
+        used,
+        ignored,
+    })
+}
+
 /// `"E-mail 1 - Value"` → `"email1value"`.
 pub fn header_key(header: &str) -> String {
     header
@@ -936,6 +990,24 @@ mod tests {
         assert_eq!(ola.phone.as_deref(), Some("+47 912 34 567"));
 
         assert_eq!(header_key(" E-Mail-Adresse "), "emailadresse");
+        let layout = layout(outlook).unwrap();
+        assert_eq!(layout.separator, ',');
+        assert_eq!(
+            layout.used[..2],
+            [
+                ("E-mail Address".to_string(), Field::Email),
+                ("E-mail 2 Address".to_string(), Field::Email)
+            ]
+        );
+        assert!(
+            layout
+                .used
+                .contains(&("Mobile Phone".to_string(), Field::Phone))
+        );
+        assert!(layout.ignored.is_empty(), "{layout:?}");
+        let layout = super::layout("Notes;Email;Birthday\n").unwrap();
+        assert_eq!(layout.separator, ';');
+        assert_eq!(layout.ignored, ["Notes", "Birthday"]);
     }
 
     #[test]

@@ -116,9 +116,10 @@ pub async fn preview(
         ));
     }
     let plan = plan(&state, &user, &stored).await?;
+    let layout = import::layout(&stored.content);
     Ok(html_response(
         StatusCode::OK,
-        pages::preview(user.nav(), &stored, &plan, None),
+        pages::preview(user.nav(), &stored, &plan, layout.as_ref(), None),
     ))
 }
 
@@ -169,6 +170,7 @@ pub async fn confirm(
                 user.nav(),
                 &stored,
                 &plan,
+                import::layout(&stored.content).as_ref(),
                 Some(
                     "Your prospects changed since this preview was made, so nothing was \
                      imported. This is what the import would do now: check it, then import.",

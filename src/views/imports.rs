@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use super::{Nav, datetime, layout};
 use crate::{
     db::prospects::Import,
-    import::{Action, MAX_ROWS, Plan, Planned},
+    import::{Action, Layout, MAX_ROWS, Plan, Planned},
 };
 
 pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
@@ -40,7 +40,13 @@ pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
 
 /// The preview of `plan`, with the form that confirms it (carrying the
 /// plan's digest); `notice` says why it is shown again.
-pub fn preview(nav: Nav<'_>, import: &Import, plan: &Plan, notice: Option<&str>) -> Markup {
+pub fn preview(
+    nav: Nav<'_>,
+    import: &Import,
+    plan: &Plan,
+    read_as: Option<&Layout>,
+    notice: Option<&str>,
+) -> Markup {
     let csrf = nav.csrf.to_string();
     layout(
         "Import preview",
@@ -56,6 +62,7 @@ pub fn preview(nav: Nav<'_>, import: &Import, plan: &Plan, notice: Option<&str>)
                 @if plan.warning_count() > 0 {
                     p { strong { (plan.warning_count()) } " kept with something left out (see below)." }
                 }
+                @if let Some(read_as) = read_as { (columns(read_as)) }
                 form method="post" action={ "/prospects/import/" (import.id) "/confirm" } {
                     input type="hidden" name="_csrf" value=(csrf);
                     input type="hidden" name="plan" value=(plan.digest());
@@ -94,6 +101,36 @@ pub fn result(nav: Nav<'_>, import: &Import, outcome: Option<&Plan>) -> Markup {
             @if let Some(outcome) = outcome { (rows(outcome)) }
         },
     )
+}
+
+/// How the file's columns are read: which header fills which field, and
+/// which are ignored (so a column Rally does not know is never lost
+/// silently).
+fn columns(layout: &Layout) -> Markup {
+    let separator = match layout.separator {
+        ',' => "commas",
+        ';' => "semicolons",
+        '\t' => "tabs",
+        _ => "another character",
+    };
+    html! {
+        p.meta.columns {
+            "Columns (separated by " (separator) "): "
+            @for (i, (header, field)) in layout.used.iter().enumerate() {
+                @if i > 0 { ", " }
+                "“" (header) "” as " (field.label())
+            }
+            "."
+            @if !layout.ignored.is_empty() {
+                " Not imported: "
+                @for (i, header) in layout.ignored.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    "“" (header) "”"
+                }
+                "."
+            }
+        }
+    }
 }
 
 /// Rows shown in full; past them, only rows left out or kept with a

@@ -366,6 +366,13 @@ async fn headers_of_outlook_and_google_exports_are_recognised() {
     app.sign_in().await;
     let (preview, _) = import_as_promised(&app, "outlook.csv", case::OUTLOOK_HEADERS).await;
     assert_eq!(promised(&preview), (1, 0, 0), "{preview}");
+    // The preview says how each column is read.
+    assert!(
+        preview.contains("“E-mail Address” as email")
+            && preview.contains("“First Name” as first name")
+            && preview.contains("“Mobile Phone” as phone"),
+        "{preview}"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'ola.outlook@example.com' AND name = 'Ola Outlook Nordmann' AND company = 'Fjord AS' AND phone = '+47 912 34 567'")
             .await,
@@ -377,6 +384,10 @@ async fn headers_of_outlook_and_google_exports_are_recognised() {
                   +1 555 010 2222,Goo Inc,* myContacts ::: Expo\n";
     let (preview, _) = import_as_promised(&app, "contacts.csv", google).await;
     assert_eq!(promised(&preview), (1, 0, 0), "{preview}");
+    assert!(
+        preview.contains("Not imported: “Nickname”, “E-mail 1 - Label”, “Phone 1 - Label”."),
+        "{preview}"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'gil.google@example.com' AND name = 'Gil Google' AND company = 'Goo Inc' AND phone = '+1 555 010 2222'")
             .await,
