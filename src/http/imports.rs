@@ -1,6 +1,8 @@
 //! CSV import of prospects: upload → preview of what will happen (new,
-//! merged, left alone, invalid) → confirm. Nothing is written before the
-//! confirmation; the file is kept between the two steps.
+//! merged, left alone, invalid) → confirm → result. Nothing is written
+//! before the confirmation; the file is kept between the two steps. The
+//! confirmation writes only the plan that was previewed (its digest comes
+//! back with the form), and the result page shows what was applied.
 
 use poem::{
     Response, handler,
@@ -8,7 +10,7 @@ use poem::{
     web::{Data, Form, Multipart, Path},
 };
 
-use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
+use super::{AppState, CurrentUser, html_response, see_other};
 use crate::{
     db::{Scope, prospects as work},
     error::{AppError, AppResult},
@@ -63,10 +65,9 @@ pub async fn upload(
             import::MAX_BYTES / 1024 / 1024
         ));
     }
-    let Ok(content) = String::from_utf8(bytes) else {
-        return refuse(
-            "That file is not text in UTF-8: save it as “CSV UTF-8” and try again.".into(),
-        );
+    let content = match import::decode(bytes) {
+        Ok(content) => content,
+        Err(why) => return refuse(why.into()),
     };
     // Text Rally can store on either database: no NUL or other control
     // characters but tabs and line breaks.
@@ -110,7 +111,7 @@ async fn load(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<work:
     .ok_or(AppError::NotFound)
 }
 
-/// The preview (or, once applied, what was done).
+/// The preview (or, once applied, what was applied).
 #[handler]
 pub async fn preview(
     user: CurrentUser,
@@ -118,37 +119,81 @@ pub async fn preview(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let stored = load(&state, &user, &id).await?;
-    let rows =
-        import::parse(&stored.content).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-    let plan = import::plan(&state.db.read, Scope::of(&user.user), rows).await?;
+    if stored.applied_at.is_some() {
+        let outcome = import::outcome(&state.db.read, stored.id).await?;
+        return Ok(html_response(
+            StatusCode::OK,
+            pages::result(user.nav(), &stored, outcome.as_ref()),
+        ));
+    }
+    let plan = plan(&state, &user, &stored).await?;
+    let layout = import::layout(&stored.content);
     Ok(html_response(
         StatusCode::OK,
-        pages::preview(user.nav(), &stored, &plan),
+        pages::preview(user.nav(), &stored, &plan, layout.as_ref(), None),
     ))
 }
 
+async fn plan(
+    state: &AppState,
+    user: &CurrentUser,
+    stored: &work::Import,
+) -> AppResult<import::Plan> {
+    // The file was read at upload: it can only fail now if the rules changed.
+    let rows =
+        import::parse(&stored.content).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    Ok(import::plan(&state.db.read, Scope::of(&user.user), rows).await?)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    /// [`import::Plan::digest`] of the preview that was confirmed (the
+    /// preview's form always sends it).
+    #[serde(default)]
+    pub plan: Option<String>,
+}
+
+/// Applies the previewed plan. Planned again first: if that gives another
+/// plan than the preview's digest says (a prospect was added or changed
+/// since), nothing is written and the new preview comes back with 409 and
+/// a notice. A confirmation without a digest (a client that never showed
+/// the preview) applies the plan as it is now; either way the outcome kept
+/// and shown is what was written.
 #[handler]
 pub async fn confirm(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     user.check_csrf(&form.csrf)?;
     let stored = load(&state, &user, &id).await?;
     if stored.applied_at.is_some() {
         return Ok(see_other(&format!("/prospects/import/{}", stored.id)));
     }
-    let rows =
-        import::parse(&stored.content).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let plan = plan(&state, &user, &stored).await?;
+    if form.plan.is_some_and(|seen| seen != plan.digest()) {
+        return Ok(html_response(
+            StatusCode::CONFLICT,
+            pages::preview(
+                user.nav(),
+                &stored,
+                &plan,
+                import::layout(&stored.content).as_ref(),
+                Some(
+                    "Your prospects changed since this preview was made, so nothing was \
+                     imported. This is what the import would do now: check it, then import.",
+                ),
+            ),
+        ));
+    }
     let scope = Scope::of(&user.user);
-    // Planned again at the moment of writing: what is stored may have
-    // changed since the preview.
-    let plan = import::plan(&state.db.read, scope, rows).await?;
     let mut tx = state.db.write.begin_write().await?;
     if work::mark_import_applied(&mut tx, stored.id).await? {
         let source = format!("import:{}", stored.filename);
-        let written = import::apply(
+        let outcome = import::apply(
             &mut tx,
             user.user.organization_id,
             scope.owner,
@@ -156,7 +201,14 @@ pub async fn confirm(
             &source,
         )
         .await?;
-        tracing::info!(import = stored.id, written, "import applied");
+        import::record_outcome(&mut tx, stored.id, &outcome).await?;
+        tracing::info!(
+            import = stored.id,
+            new = outcome.new_count(),
+            merged = outcome.merge_count(),
+            left_out = outcome.skip_count(),
+            "import applied"
+        );
     }
     tx.commit().await?;
     Ok(see_other(&format!("/prospects/import/{}", stored.id)))
