@@ -250,6 +250,7 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
         submission_key: key.clone(),
         answers,
         submitted_at: now,
+        organization_id: Some(form.organization_id),
     });
     match state.intake.write(write).await {
         Ok(()) => {

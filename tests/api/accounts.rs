@@ -410,7 +410,10 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
             mailgun_base_url: stub,
             from: "x".into(),
         }),
-        rally::email::EmailSend { key },
+        rally::email::EmailSend {
+            key,
+            organization_id: None,
+        },
     )
     .await
     .unwrap();
