@@ -519,3 +519,71 @@ async fn members_may_not_see_the_jobs_dashboard() {
     assert_eq!(app.get("/ops/jobs").await.status(), 404);
     assert!(!app.page("/prospects").await.contains("href=\"/jobs\""));
 }
+
+/// `rally operators add EMAIL` makes the account with that (confirmed)
+/// address an operator; `remove` undoes it; a bad address is refused.
+#[tokio::test]
+async fn the_operators_command_adds_and_removes_operators() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let demo_owner = app.demo.email.clone();
+    rally::on_pool!(&app.pool, p => sqlx::query("UPDATE users SET email_verified_at = 1 WHERE email = $1")
+        .bind(&demo_owner)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap());
+    assert_eq!(app.get("/ops/jobs").await.status(), 404);
+    let url = match &app.database {
+        rally::config::DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+        rally::config::DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let rally = |args: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_rally"))
+                .env("DATABASE_URL", url)
+                .env(
+                    "RALLY_SECRET_KEY",
+                    "cli-test-secret-key-long-enough-for-hmac",
+                )
+                .env("RUST_LOG", "error")
+                .args(args)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = rally(&["operators", "add", "not-an-address"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not-an-address"), "{err}");
+
+    let out = rally(&["operators", "add", "Owner@Demo.Rally.Test"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rally(&["operators", "list"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "owner@demo.rally.test\n"
+    );
+    let page = app.get("/ops/jobs").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Jobs of every organization")
+    );
+
+    let out = rally(&["operators", "remove", "owner@demo.rally.test"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.get("/ops/jobs").await.status(), 404);
+}
