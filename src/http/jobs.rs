@@ -509,3 +509,22 @@ async fn keep_submission(state: &AppState, letter: &DeadLetter) -> AppResult<()>
     .map(|_| ()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn reasons_read_as_the_handler_wrote_them() {
+        assert_eq!(
+            reason(Some(r#"{"Err":"permanent: form 9 no longer exists"}"#)),
+            "form 9 no longer exists"
+        );
+        assert_eq!(
+            reason(Some("retryable: Mailgun answered 503")),
+            "Mailgun answered 503"
+        );
+        assert_eq!(reason(Some("  ")), "no reason was recorded");
+        assert_eq!(reason(None), "no reason was recorded");
+    }
+}

@@ -587,3 +587,51 @@ async fn the_operators_command_adds_and_removes_operators() {
     );
     assert_eq!(app.get("/ops/jobs").await.status(), 404);
 }
+
+/// The case: an organization invites an address the mail provider
+/// refuses, and the email job dies. Its owners see it on /jobs, in words;
+/// another organization's owner sees nothing of it.
+#[tokio::test]
+async fn an_invitation_the_provider_refuses_is_its_own_organizations_to_see() {
+    let (stub, _) = crate::accounts::mailgun_stub(vec![400]).await;
+    let app = spawn_app_with(|s| {
+        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_domain = Some("mg.rally.test".into());
+        s.mail.mailgun_base_url = stub;
+    })
+    .await;
+    app.sign_in().await;
+    let csrf = app.csrf_as(&app.client, "/people").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/people/invite",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("email", "refused@example.com"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = wait_for_page(&app, &app.client, "/jobs", "could not be sent").await;
+    assert!(
+        page.contains("invited you to Demo Co on Rally” to refused@example.com could not be sent"),
+        "{page}"
+    );
+    assert!(page.contains("Mailgun refused the message"), "{page}");
+
+    // Another organization (its own verification email goes out fine).
+    let other = sign_up_other(&app, "pat@other.test", "Other Org").await;
+    let theirs = other
+        .get(app.url("/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for secret in ["refused@example.com", "Mailgun refused", "Demo Co"] {
+        assert!(!theirs.contains(secret), "{secret} leaks: {theirs}");
+    }
+}
