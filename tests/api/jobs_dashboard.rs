@@ -313,6 +313,18 @@ async fn operators_see_every_queue_and_discard_keeping_the_answers() {
         .map(|_| ())
         .unwrap());
 
+    // And one of Demo's, waiting to retry: counted, with its last error
+    // and when it is due.
+    let demo = demo_org(&app).await;
+    insert_failed_job(
+        &app,
+        "retry-ops",
+        "bo@example.com",
+        demo,
+        "the database was busy",
+        false,
+    )
+    .await;
     let page = wait_for_page(
         &app,
         &app.client,
@@ -321,6 +333,13 @@ async fn operators_see_every_queue_and_discard_keeping_the_answers() {
     )
     .await;
     assert!(page.contains("rally.form_submission"), "{page}");
+    assert!(page.contains("Waiting to retry"), "{page}");
+    assert!(page.contains("· attempt 2 · due "), "{page}");
+    assert!(page.contains("the database was busy"), "{page}");
+    assert!(
+        page.contains("<td>0</td><td>0</td><td>1</td><td>1</td><td>1</td>"),
+        "1 done, 1 retrying, 1 dead: {page}"
+    );
     assert!(!page.contains("nobody@example.com"), "payloads stay hidden");
     // Not the organization's: its /jobs does not list it, but links here.
     let own = app.page("/jobs").await;
