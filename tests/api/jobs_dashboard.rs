@@ -654,3 +654,93 @@ async fn an_invitation_the_provider_refuses_is_its_own_organizations_to_see() {
         assert!(!theirs.contains(secret), "{secret} leaks: {theirs}");
     }
 }
+
+/// On SQS the organization travels with the message (an attribute, kept
+/// in the dead-letter queue): an organization sees and retries its own
+/// dead letters, and another's id is "already dealt with".
+#[tokio::test]
+async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
+    let moto = crate::moto::Moto::start();
+    let config = jobs::SqsConfig {
+        prefix: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let sqs = jobs::SqsQueue::new(moto.client(), config.clone());
+    sqs.create_queues(rally::jobs::QUEUES).await.unwrap();
+    let app = spawn_app_with(|s| {
+        s.queue_backend = rally::config::QueueBackend::Sqs;
+        s.sqs = config;
+        s.sqs_client = Some(moto.client());
+    })
+    .await;
+    app.sign_in().await;
+    let demo = demo_org(&app).await;
+    // Enqueued as the app does: the outbox, then the relay sends it.
+    let queue = jobs::Queue::Sqs(jobs::SqsBackend {
+        sqs,
+        store: app.pool.queue_store(),
+        kinds: rally::jobs::QUEUES.to_vec(),
+    });
+    queue
+        .enqueue(&doomed_job(
+            "00000000-0000-4000-8888-000000000005",
+            "sqs-ana@example.com",
+            Some(demo),
+        ))
+        .await
+        .unwrap();
+    let page = wait_for_page(&app, &app.client, "/jobs", "sqs-ana@example.com").await;
+    assert!(page.contains("form 987654 no longer exists"), "{page}");
+    let csrf = hidden(&page, "_csrf");
+    let id = hidden(&page, "id");
+
+    let other = sign_up_other(&app, "pat@other.test", "Other Org").await;
+    let theirs = other
+        .get(app.url("/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!theirs.contains("sqs-ana@example.com"), "{theirs}");
+    let other_csrf = hidden(&theirs, "_csrf");
+    let res = app
+        .post_as(
+            &other,
+            "/jobs/retry",
+            &[
+                ("_csrf", other_csrf.as_str()),
+                ("queue", "rally.form_submission"),
+                ("id", id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.headers()["location"], "/jobs?done=gone");
+    // Its own organization retries it: back to the queue, dead again.
+    let res = app
+        .post_as(
+            &app.client,
+            "/jobs/retry",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("queue", "rally.form_submission"),
+                ("id", id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.headers()["location"], "/jobs?done=retried");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let dead = queue
+            .dead_letters_of(jobs::Tenant::Organization(demo), 10)
+            .await
+            .unwrap();
+        if dead.len() == 1 && dead[0].id != id {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{dead:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
