@@ -175,6 +175,10 @@ pub struct Settings {
     /// each request's host when unset.
     pub public_url: Option<String>,
     pub json_logs: bool,
+    /// `RALLY_OPERATORS`: comma-separated addresses (lower-cased) of the
+    /// people who run this deployment (besides those added with `rally
+    /// operators add`): they alone see every organization's jobs.
+    pub operators: Vec<String>,
 }
 
 /// Transactional email: Mailgun when its key and domain are set, otherwise
@@ -305,6 +309,12 @@ impl Settings {
                 None => None,
             },
             json_logs: parse_or(&get, "RALLY_LOG_JSON", production)?,
+            operators: get("RALLY_OPERATORS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|email| email.trim().to_lowercase())
+                .filter(|email| !email.is_empty())
+                .collect(),
         })
     }
 

@@ -37,6 +37,11 @@ pub struct Email {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailSend {
     pub key: String,
+    /// The organization the message is sent for (an invitation's, a
+    /// verification's); `None` for a person's own password reset. Its
+    /// owners and admins see the job if it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<i64>,
 }
 
 impl Job for EmailSend {
@@ -46,6 +51,10 @@ impl Job for EmailSend {
 
     fn idempotency_key(&self) -> Option<String> {
         Some(self.key.clone())
+    }
+
+    fn organization(&self) -> Option<i64> {
+        self.organization_id
     }
 }
 
@@ -71,6 +80,7 @@ pub async fn queue(tx: &mut Tx, queue: &Queue, email: &Email) -> anyhow::Result<
             tx.queue_conn(),
             &[EmailSend {
                 key: email.key.clone(),
+                organization_id: email.organization_id,
             }],
         )
         .await?;
@@ -80,7 +90,8 @@ pub async fn queue(tx: &mut Tx, queue: &Queue, email: &Email) -> anyhow::Result<
 /// Where messages go.
 #[derive(Clone)]
 pub enum Mailer {
-    /// Stored only; admins read them at `/dev/mailbox`.
+    /// Stored only; each person reads the messages to their own address at
+    /// `/dev/mailbox`.
     Mailbox,
     Mailgun {
         client: reqwest::Client,
@@ -233,17 +244,18 @@ pub struct MailboxEntry {
     pub sent_at: Option<i64>,
 }
 
-/// An organization's messages, newest first.
-pub async fn mailbox(
-    pool: &Pool,
-    organization_id: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<MailboxEntry>> {
+/// The messages sent to user `user_id`'s own address, newest first,
+/// whatever organization sent them. The development mailbox shows only
+/// these: a reset link, a verification or an invitation is for its
+/// recipient's eyes, never for an admin of the organization (who could
+/// take the account over with it), nor for another organization.
+pub async fn mailbox(pool: &Pool, user_id: i64, limit: i64) -> sqlx::Result<Vec<MailboxEntry>> {
     on_pool!(pool, p => sqlx::query_as(
-        "SELECT id, to_addr, subject, html, text, created_at, sent_at FROM emails
-         WHERE organization_id = $1 ORDER BY id DESC LIMIT $2",
+        "SELECT e.id, e.to_addr, e.subject, e.html, e.text, e.created_at, e.sent_at
+         FROM emails e JOIN users u ON lower(e.to_addr) = lower(u.email)
+         WHERE u.id = $1 ORDER BY e.id DESC LIMIT $2",
     )
-    .bind(organization_id)
+    .bind(user_id)
     .bind(limit)
     .fetch_all(p)
     .await)

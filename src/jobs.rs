@@ -13,6 +13,10 @@ pub struct FormSubmission {
     pub submission_key: String,
     pub answers: Answers,
     pub submitted_at: i64,
+    /// The form's organization: its owners and admins see this job if it
+    /// fails (`None` in jobs enqueued before jobs carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<i64>,
 }
 
 impl Job for FormSubmission {
@@ -21,6 +25,10 @@ impl Job for FormSubmission {
 
     fn idempotency_key(&self) -> Option<String> {
         Some(self.submission_key.clone())
+    }
+
+    fn organization(&self) -> Option<i64> {
+        self.organization_id
     }
 }
 

@@ -21,6 +21,8 @@ pub mod import;
 pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
+/// The deployment's operators (the deployment-wide jobs dashboard).
+pub mod operators;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
 pub mod rehearse;
 /// Roles and the table of who may do what.

@@ -82,6 +82,22 @@ enum Command {
         #[command(subcommand)]
         what: Export,
     },
+    /// Manage the deployment's operators (who see every organization's jobs
+    /// at /ops/jobs; also RALLY_OPERATORS).
+    Operators {
+        #[command(subcommand)]
+        what: Operators,
+    },
+}
+
+#[derive(Subcommand)]
+enum Operators {
+    /// Make the account with this address an operator (once it is confirmed).
+    Add { email: String },
+    /// Stop this address being an operator.
+    Remove { email: String },
+    /// List the stored operators (RALLY_OPERATORS is listed separately).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -199,6 +215,38 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("migrating the database")?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::Operators { what } => {
+            let db = db::connect(&settings.database).await?;
+            db::migrate(&db.write).await?;
+            let parse = |email: &str| {
+                rally::domain::Email::parse(email)
+                    .map_err(|problem| anyhow::anyhow!("{email:?}: {problem}"))
+            };
+            match what {
+                Operators::Add { email } => {
+                    let email = parse(&email)?;
+                    rally::operators::add(&db.write, &email).await?;
+                    println!("{} is an operator", email.as_str());
+                }
+                Operators::Remove { email } => {
+                    let email = parse(&email)?;
+                    if rally::operators::remove(&db.write, &email).await? {
+                        println!("{} is no longer an operator", email.as_str());
+                    } else {
+                        anyhow::bail!("{} was not a stored operator", email.as_str());
+                    }
+                }
+                Operators::List => {
+                    for email in rally::operators::list(&db.read).await? {
+                        println!("{email}");
+                    }
+                    for email in &settings.operators {
+                        println!("{email} (RALLY_OPERATORS)");
+                    }
+                }
+            }
             Ok(())
         }
         Command::Export {

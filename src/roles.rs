@@ -178,7 +178,8 @@ pub enum Action {
     AddLocation,
     /// The jobs dashboard: failed work, retry and discard.
     ManageJobs,
-    /// The development mailbox.
+    /// The development mailbox: each person reads the messages sent to
+    /// their own address.
     ReadMailbox,
     /// List, release and discard held submissions (what the public form
     /// kept because it looked automated).
@@ -197,12 +198,14 @@ pub struct Rule {
 pub fn rule(action: Action) -> Rule {
     use Action::*;
     let (least, only_at) = match action {
-        UseAccount | WorkProspects | ViewPeople | ViewForms | ViewEvents => (Role::Member, None),
+        UseAccount | WorkProspects | ViewPeople | ViewForms | ViewEvents | ReadMailbox => {
+            (Role::Member, None)
+        }
         ManagePeople | EditForms | RunEvents | AssignProspects => (Role::Manager, None),
         CopyTemplate => (Role::Manager, Some(Place::Location)),
         ViewLocations => (Role::Manager, Some(Place::Hq)),
         AddLocation | PublishTemplate => (Role::Admin, Some(Place::Hq)),
-        ManageJobs | ReadMailbox | ReviewHeld => (Role::Admin, None),
+        ManageJobs | ReviewHeld => (Role::Admin, None),
         TransferOwnership | ReadAuditLog => (Role::Owner, None),
     };
     Rule { least, only_at }
@@ -258,6 +261,12 @@ pub enum Access {
     Public,
     /// A signed-in person whose role allows the action.
     SignedIn(Action),
+    /// One of the deployment's operators (`RALLY_OPERATORS` or
+    /// `rally operators add`), whatever their role: the deployment-wide
+    /// jobs dashboard. The guard asks only for a session; the handler
+    /// checks the operator list and answers 404 to anyone else, so the
+    /// page's existence is not shown.
+    Operator,
 }
 
 /// Every route and method (as in `http::route_table!`) with its access.
@@ -328,8 +337,12 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/events/:id/stream", SignedIn(ViewEvents)),
         ("post", "/events/:id/end", SignedIn(RunEvents)),
         ("get", "/jobs", SignedIn(ManageJobs)),
-        ("post", "/jobs/dead/retry", SignedIn(ManageJobs)),
-        ("post", "/jobs/dead/discard", SignedIn(ManageJobs)),
+        ("post", "/jobs/retry", SignedIn(ManageJobs)),
+        ("post", "/jobs/kept/:id/retry", SignedIn(ManageJobs)),
+        ("get", "/ops/jobs", Operator),
+        ("post", "/ops/jobs/retry", Operator),
+        ("get", "/ops/jobs/discard", Operator),
+        ("post", "/ops/jobs/discard", Operator),
         ("get", "/held", SignedIn(ReviewHeld)),
         ("post", "/held/:id/release", SignedIn(ReviewHeld)),
         ("get", "/held/:id/discard", SignedIn(ReviewHeld)),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::{
-    Conn, DeadLetter, EnqueueError, Job, QueueStats, SqlQueue, Store, outbox,
+    Conn, DeadLetter, EnqueueError, Job, QueueStats, SqlQueue, Store, Tenant, outbox,
     sqs::{Outgoing, SqsError, SqsQueue},
 };
 
@@ -83,6 +83,7 @@ impl Queue {
             messages.push(Outgoing {
                 body,
                 dedup_key: job.idempotency_key(),
+                organization: job.organization(),
             });
         }
         outbox::insert(conn, J::KIND, J::MAX_ATTEMPTS, messages).await
@@ -150,24 +151,36 @@ impl Queue {
         }
     }
 
-    /// Jobs that will not run again.
+    /// Jobs that will not run again (every organization's).
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, QueueError> {
+        self.dead_letters_of(Tenant::All, limit).await
+    }
+
+    /// Jobs of `tenant` that will not run again. On SQS, the dead-letter
+    /// queues are looked at (a few dozen messages each) and filtered by
+    /// the messages' `organization` attribute.
+    pub async fn dead_letters_of(
+        &self,
+        tenant: Tenant,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
         match self {
-            Self::Sql(queue) => Ok(queue.dead_letters(limit).await?),
+            Self::Sql(queue) => Ok(queue.dead_letters_of(tenant, limit).await?),
             Self::Sqs(backend) => {
                 let mut letters = Vec::new();
                 for kind in &backend.kinds {
-                    for letter in backend
-                        .sqs
-                        .dead_letters(kind, limit.max(0) as usize)
-                        .await?
-                    {
+                    for letter in backend.sqs.dead_letters(kind, 100).await? {
+                        if !tenant.reaches(letter.organization) {
+                            continue;
+                        }
                         letters.push(DeadLetter {
                             id: letter.id,
                             queue: letter.kind,
                             attempts: letter.attempts,
                             error: letter.error,
                             payload: letter.body,
+                            organization: letter.organization,
+                            due_at: None,
                         });
                     }
                 }
@@ -177,38 +190,93 @@ impl Queue {
         }
     }
 
-    /// Recent failures that will be retried.
-    pub async fn recent_failures(&self, limit: i64) -> Result<Vec<DeadLetter>, QueueError> {
+    /// Dead letter `id` of `queue`, if `tenant` reaches it.
+    pub async fn dead_letter(
+        &self,
+        tenant: Tenant,
+        queue: &str,
+        id: &str,
+    ) -> Result<Option<DeadLetter>, QueueError> {
         match self {
-            Self::Sql(queue) => Ok(queue.recent_failures(limit).await?),
-            Self::Sqs(backend) => Ok(outbox::recent_failures(&backend.store, limit)
+            Self::Sql(sql) => Ok(sql.dead_letter(tenant, id).await?),
+            Self::Sqs(_) => Ok(self
+                .dead_letters_of(tenant, 1000)
                 .await?
                 .into_iter()
-                .map(|(id, kind, attempt, error)| DeadLetter {
-                    id: id.to_string(),
-                    queue: kind,
-                    attempts: attempt,
-                    error: Some(error),
-                    payload: String::new(),
-                })
-                .collect()),
+                .find(|d| d.queue == queue && d.id == id)),
+        }
+    }
+
+    /// Recent failures that will be retried (every organization's).
+    pub async fn recent_failures(&self, limit: i64) -> Result<Vec<DeadLetter>, QueueError> {
+        self.recent_failures_of(Tenant::All, limit).await
+    }
+
+    /// Recent failures of `tenant` that will be retried, newest first. On
+    /// the SQL queue, one per job (its last error, and when it is due
+    /// again); on SQS, one per failed attempt (`jobs_failures`).
+    pub async fn recent_failures_of(
+        &self,
+        tenant: Tenant,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        match self {
+            Self::Sql(queue) => Ok(queue.recent_failures_of(tenant, limit).await?),
+            Self::Sqs(backend) => {
+                Ok(
+                    outbox::recent_failures(&backend.store, tenant.organization(), limit)
+                        .await?
+                        .into_iter()
+                        .map(|f| DeadLetter {
+                            id: f.id.to_string(),
+                            queue: f.kind,
+                            attempts: f.attempt,
+                            error: Some(f.error),
+                            payload: f.body.unwrap_or_default(),
+                            organization: f.organization_id,
+                            due_at: None,
+                        })
+                        .collect(),
+                )
+            }
         }
     }
 
     /// Sends dead letter `id` of `queue` back to run again, with fresh
     /// attempts. False when there is no such dead letter.
     pub async fn retry_dead(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        self.retry_dead_of(Tenant::All, queue, id).await
+    }
+
+    /// [`Queue::retry_dead`] for a dead letter `tenant` reaches; false for
+    /// any other.
+    pub async fn retry_dead_of(
+        &self,
+        tenant: Tenant,
+        queue: &str,
+        id: &str,
+    ) -> Result<bool, QueueError> {
         match self {
-            Self::Sql(sql) => Ok(sql.retry_dead(id).await?),
-            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, true).await?),
+            Self::Sql(sql) => Ok(sql.retry_dead_of(tenant, id).await?),
+            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, true, tenant).await?),
         }
     }
 
     /// Deletes dead letter `id` of `queue`. False when there is none.
     pub async fn discard_dead(&self, queue: &str, id: &str) -> Result<bool, QueueError> {
+        self.discard_dead_of(Tenant::All, queue, id).await
+    }
+
+    /// [`Queue::discard_dead`] for a dead letter `tenant` reaches.
+    pub async fn discard_dead_of(
+        &self,
+        tenant: Tenant,
+        queue: &str,
+        id: &str,
+    ) -> Result<bool, QueueError> {
         match self {
-            Self::Sql(sql) => Ok(sql.discard_dead(id).await?),
-            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, false).await?),
+            Self::Sql(sql) => Ok(sql.discard_dead_of(tenant, id).await?),
+            Self::Sqs(backend) => Ok(backend.sqs.settle_dead(queue, id, false, tenant).await?),
         }
     }
 

@@ -6,7 +6,8 @@
 //! database) and can enqueue inside the caller's
 //! own transaction, so a job that must follow a write commits with it.
 //! [`Runtime`] runs typed handlers with bounded concurrency, exponential
-//! backoff between attempts, dead-lettering of permanent failures, and one
+//! backoff between attempts (a job waiting for its next attempt goes back
+//! to its queue with a due time and holds no worker slot), dead-lettering of permanent failures, and one
 //! cancellation token for graceful shutdown.
 //!
 //! Delivery is at-least-once: a worker that dies mid-job stops heart-beating and
@@ -23,7 +24,7 @@ pub mod sqs;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
-pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store};
+pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};
 pub use runtime::{Runtime, WorkerOptions};
 pub use sqs::{SqsConfig, SqsQueue};
 
@@ -43,6 +44,15 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     /// A key that makes enqueueing idempotent: a second job of the same kind
     /// with the same key is ignored while the first is stored.
     fn idempotency_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The organization (tenant) this job works for, if any. Stored with the
+    /// job (the job table's `organization_id`, the outbox's, an SQS message's
+    /// `organization` attribute, `jobs_failures`), so that an organization's
+    /// failures can be listed and retried by that organization alone. `None`
+    /// is the deployment's own work: only operators see it.
+    fn organization(&self) -> Option<i64> {
         None
     }
 }

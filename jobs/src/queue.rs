@@ -64,7 +64,40 @@ pub struct DeadLetter {
     pub queue: String,
     pub attempts: i64,
     pub error: Option<String>,
+    /// The job's payload as JSON (SQS: the message body).
     pub payload: String,
+    /// The organization the job works for ([`crate::Job::organization`]).
+    pub organization: Option<i64>,
+    /// For a job that will be retried: when its next attempt is due (Unix
+    /// ms). `None` for dead letters, and on SQS (the message's visibility
+    /// is not readable).
+    pub due_at: Option<i64>,
+}
+
+/// Whose jobs a listing or an action may touch: the deployment's operators
+/// see every job; an organization only the jobs tagged with its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenant {
+    All,
+    Organization(i64),
+}
+
+impl Tenant {
+    /// The organization to filter on, `None` for all.
+    pub fn organization(self) -> Option<i64> {
+        match self {
+            Self::All => None,
+            Self::Organization(id) => Some(id),
+        }
+    }
+
+    /// Whether a job tagged `organization` is within this tenant's reach.
+    pub fn reaches(self, organization: Option<i64>) -> bool {
+        match self {
+            Self::All => true,
+            Self::Organization(id) => organization == Some(id),
+        }
+    }
 }
 
 /// Where the SQL queue lives: the application's database, either dialect.
@@ -106,6 +139,8 @@ pub(crate) use on_store;
 
 /// SQL written once for "this job will not run again".
 const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+/// ... for "failed, will be retried when due" ...
+const RETRYING: &str = "(status = 'Failed' AND attempts < max_attempts)";
 /// ... and for "not finished: waiting, running or retrying".
 const UNFINISHED: &str = "(status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts))";
 
@@ -162,11 +197,35 @@ impl SqlQueue {
                 )
                 .execute(pool)
                 .await?;
+                // Jobs carry their organization (see `Job::organization`).
+                // apalis names its columns in every query it makes, so an
+                // extra nullable column is invisible to it.
+                let has_organization: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pragma_table_info('Jobs') WHERE name = 'organization_id'",
+                )
+                .fetch_one(pool)
+                .await?;
+                if has_organization == 0 {
+                    sqlx::raw_sql(
+                        "ALTER TABLE Jobs ADD COLUMN organization_id INTEGER;
+                         CREATE INDEX IF NOT EXISTS jobs_organization_failed
+                            ON Jobs (organization_id, status) WHERE status IN ('Failed', 'Killed');",
+                    )
+                    .execute(pool)
+                    .await?;
+                }
             }
             Store::Postgres(pool) => {
                 let mut migrator = PostgresStorage::<()>::migrations();
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?;
+                sqlx::raw_sql(
+                    "ALTER TABLE apalis.jobs ADD COLUMN IF NOT EXISTS organization_id BIGINT;
+                     CREATE INDEX IF NOT EXISTS jobs_organization_failed
+                        ON apalis.jobs (organization_id, status) WHERE status IN ('Failed', 'Killed');",
+                )
+                .execute(pool)
+                .await?;
             }
         }
         // The SQS backend's outbox and counters live beside the queue.
@@ -199,21 +258,28 @@ impl SqlQueue {
         let mut payloads = Vec::with_capacity(jobs.len());
         let mut ids = Vec::with_capacity(jobs.len());
         let mut keys = Vec::with_capacity(jobs.len());
+        let mut organizations = Vec::with_capacity(jobs.len());
         for job in jobs {
             payloads.push(serde_json::to_vec(job)?);
             ids.push(ulid::Ulid::generate().to_string());
             keys.push(job.idempotency_key());
+            organizations.push(job.organization());
         }
         match conn {
             Conn::Sqlite(conn) => {
-                // SQLite allows 32,766 bound values per statement; 4 per row.
+                // SQLite allows 32,766 bound values per statement; 6 per row.
                 const ROWS_PER_STATEMENT: usize = 1000;
-                let rows: Vec<_> = payloads.into_iter().zip(ids).zip(keys).collect();
+                let rows: Vec<_> = payloads
+                    .into_iter()
+                    .zip(ids)
+                    .zip(keys)
+                    .zip(organizations)
+                    .collect();
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) ",
+                        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key, organization_id) ",
                     );
-                    insert.push_values(chunk, |mut row, ((payload, id), key)| {
+                    insert.push_values(chunk, |mut row, (((payload, id), key), organization)| {
                         row.push_bind(payload.as_slice())
                             .push_bind(id.as_str())
                             .push_bind(J::KIND)
@@ -223,7 +289,8 @@ impl SqlQueue {
                             .push_bind(run_at)
                             .push("0")
                             .push("'{}'")
-                            .push_bind(key.as_deref());
+                            .push_bind(key.as_deref())
+                            .push_bind(*organization);
                     });
                     insert.push(" ON CONFLICT (job_type, idempotency_key) DO NOTHING");
                     insert.build().execute(&mut *conn).await?;
@@ -232,9 +299,9 @@ impl SqlQueue {
             Conn::Postgres(conn) => {
                 // One statement for the whole batch: arrays unnested server-side.
                 sqlx::query(
-                    "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
-                     SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key
-                     FROM unnest($1::text[], $3::bytea[], $6::text[]) AS t(id, job, key)
+                    "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key, organization_id)
+                     SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key, organization
+                     FROM unnest($1::text[], $3::bytea[], $6::text[], $7::bigint[]) AS t(id, job, key, organization)
                      ON CONFLICT (job_type, idempotency_key) DO NOTHING",
                 )
                 .bind(ids)
@@ -243,6 +310,7 @@ impl SqlQueue {
                 .bind(J::MAX_ATTEMPTS as i32)
                 .bind(run_at as f64)
                 .bind(keys)
+                .bind(organizations)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -315,32 +383,78 @@ impl SqlQueue {
         Ok(stats)
     }
 
-    /// Jobs that will not run again, newest first.
+    /// Jobs that will not run again, newest first (every organization's).
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        self.failures(DEAD, limit).await
+        self.dead_letters_of(Tenant::All, limit).await
     }
 
-    /// Jobs that failed and will be tried again, newest failure first.
+    /// Jobs of `tenant` that will not run again, newest first.
+    pub async fn dead_letters_of(
+        &self,
+        tenant: Tenant,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        self.failures(DEAD, tenant, None, limit).await
+    }
+
+    /// Jobs that failed and will be tried again (every organization's).
     pub async fn recent_failures(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        self.failures("(status = 'Failed' AND attempts < max_attempts)", limit)
-            .await
+        self.recent_failures_of(Tenant::All, limit).await
     }
 
-    async fn failures(&self, filter: &str, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        let (table, error, payload) = match &self.store {
-            Store::Sqlite(_) => ("Jobs", "last_result", "CAST(job AS TEXT)"),
+    /// Jobs of `tenant` that failed and will be tried again (each waits in
+    /// its queue for its due time), newest failure first.
+    pub async fn recent_failures_of(
+        &self,
+        tenant: Tenant,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        self.failures(RETRYING, tenant, None, limit).await
+    }
+
+    /// Dead letter `id`, if it is one and `tenant` reaches it.
+    pub async fn dead_letter(
+        &self,
+        tenant: Tenant,
+        id: &str,
+    ) -> Result<Option<DeadLetter>, sqlx::Error> {
+        Ok(self.failures(DEAD, tenant, Some(id), 1).await?.pop())
+    }
+
+    async fn failures(
+        &self,
+        filter: &str,
+        tenant: Tenant,
+        id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let (table, error, payload, due) = match &self.store {
+            Store::Sqlite(_) => (
+                "Jobs",
+                "last_result",
+                "CAST(job AS TEXT)",
+                "CAST(run_at AS INTEGER) * 1000",
+            ),
             Store::Postgres(_) => (
                 "apalis.jobs",
                 "CAST(last_result AS TEXT)",
                 "convert_from(job, 'UTF8')",
+                "CAST(EXTRACT(EPOCH FROM run_at) * 1000 AS BIGINT)",
             ),
         };
         let sql = format!(
-            "SELECT id, job_type AS queue, CAST(attempts AS BIGINT) AS attempts, {error} AS error, {payload} AS payload
-             FROM {table} WHERE {filter} ORDER BY done_at DESC, id DESC LIMIT $1"
+            "SELECT id, job_type AS queue, CAST(attempts AS BIGINT) AS attempts, {error} AS error, {payload} AS payload,
+                CAST(organization_id AS BIGINT) AS organization,
+                CASE WHEN {RETRYING} THEN {due} END AS due_at
+             FROM {table} WHERE {filter}
+               AND (CAST($2 AS BIGINT) IS NULL OR organization_id = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR id = $3)
+             ORDER BY done_at DESC, id DESC LIMIT $1"
         );
         on_store!(&self.store, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(limit)
+            .bind(tenant.organization())
+            .bind(id)
             .fetch_all(pool)
             .await)
     }
@@ -348,20 +462,27 @@ impl SqlQueue {
     /// Puts a dead letter back in its queue with fresh attempts. Returns
     /// false when no dead job has that id.
     pub async fn retry_dead(&self, id: &str) -> Result<bool, sqlx::Error> {
+        self.retry_dead_of(Tenant::All, id).await
+    }
+
+    /// Puts a dead letter of `tenant` back in its queue with fresh attempts.
+    /// Returns false when `tenant` has no dead job with that id.
+    pub async fn retry_dead_of(&self, tenant: Tenant, id: &str) -> Result<bool, sqlx::Error> {
         let sql = match &self.store {
             Store::Sqlite(_) => format!(
                 "UPDATE Jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL,
                     done_at = NULL, run_at = CAST(strftime('%s', 'now') AS INTEGER)
-                 WHERE id = $1 AND {DEAD}"
+                 WHERE id = $1 AND {DEAD} AND (CAST($2 AS BIGINT) IS NULL OR organization_id = $2)"
             ),
             Store::Postgres(_) => format!(
                 "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, lock_by = NULL, lock_at = NULL,
                     done_at = NULL, run_at = now()
-                 WHERE id = $1 AND {DEAD}"
+                 WHERE id = $1 AND {DEAD} AND (CAST($2 AS BIGINT) IS NULL OR organization_id = $2)"
             ),
         };
         on_store!(&self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
+            .bind(tenant.organization())
             .execute(pool)
             .await
             .map(|done| done.rows_affected() > 0))
@@ -370,12 +491,57 @@ impl SqlQueue {
     /// Deletes a dead letter for good. Returns false when no dead job has
     /// that id.
     pub async fn discard_dead(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let sql = format!("DELETE FROM {} WHERE id = $1 AND {DEAD}", self.table());
+        self.discard_dead_of(Tenant::All, id).await
+    }
+
+    /// Deletes a dead letter of `tenant` for good. Returns false when
+    /// `tenant` has no dead job with that id.
+    pub async fn discard_dead_of(&self, tenant: Tenant, id: &str) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND {DEAD} AND (CAST($2 AS BIGINT) IS NULL OR organization_id = $2)",
+            self.table()
+        );
         on_store!(&self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
+            .bind(tenant.organization())
             .execute(pool)
             .await
             .map(|done| done.rows_affected() > 0))
+    }
+
+    /// Sends job `id`, which just failed and has attempts left, back to the
+    /// queue until `due` (its next attempt): a job waiting for a retry is a
+    /// row with a future `run_at`, not a worker sleeping on it. Written
+    /// before apalis records the failure (which leaves `run_at` alone), so
+    /// no worker can fetch the job in between.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        due: std::time::SystemTime,
+    ) -> Result<(), sqlx::Error> {
+        let due_ms = due
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match &self.store {
+            Store::Sqlite(pool) => {
+                // apalis-sqlite keeps run_at in whole seconds: round up, so a
+                // job is never due before its backoff has passed.
+                sqlx::query("UPDATE Jobs SET run_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind((due_ms + 999) / 1000)
+                    .execute(pool)
+                    .await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("UPDATE apalis.jobs SET run_at = to_timestamp($2) WHERE id = $1")
+                    .bind(id)
+                    .bind(due_ms as f64 / 1000.0)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     fn table(&self) -> &'static str {
@@ -401,29 +567,33 @@ impl SqlQueue {
             .await)
     }
 
-    /// How long, in seconds, the oldest job of `kind` that could run now has
-    /// been waiting for a worker; `None` when none is waiting.
+    /// How long, in seconds, the oldest job of `kind` that could run now
+    /// (waiting, or a retry now due) has been waiting for a worker; `None`
+    /// when none is waiting.
     pub async fn oldest_due_secs(&self, kind: &str) -> Result<Option<i64>, sqlx::Error> {
         match &self.store {
             Store::Sqlite(pool) => {
                 sqlx::query_scalar(
                     "SELECT CAST(strftime('%s', 'now') AS INTEGER) - MIN(run_at) FROM Jobs
-                     WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL
+                     WHERE job_type = $1
+                       AND ((status = 'Pending' AND lock_by IS NULL)
+                            OR (status = 'Failed' AND attempts < max_attempts))
                        AND run_at <= CAST(strftime('%s', 'now') AS INTEGER)",
                 )
                 .bind(kind)
                 .fetch_one(pool)
                 .await
             }
-            Store::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(run_at)) AS BIGINT) FROM apalis.jobs
-                     WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL AND run_at <= now()",
-                )
-                .bind(kind)
-                .fetch_one(pool)
-                .await
-            }
+            Store::Postgres(pool) => sqlx::query_scalar(
+                "SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(run_at)) AS BIGINT) FROM apalis.jobs
+                     WHERE job_type = $1
+                       AND ((status = 'Pending' AND lock_by IS NULL)
+                            OR (status = 'Failed' AND attempts < max_attempts))
+                       AND run_at <= now()",
+            )
+            .bind(kind)
+            .fetch_one(pool)
+            .await,
         }
     }
 

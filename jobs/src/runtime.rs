@@ -173,28 +173,50 @@ where
     let cfg = queue.config();
     let concurrency = options.concurrency.max(1);
     let batch = options.fetch_batch.max(concurrency);
-    let policy = AttemptsPolicy {
-        retries: J::MAX_ATTEMPTS.saturating_sub(1),
-        backoff: ExponentialBackoff::new(options.backoff_base, options.backoff_max),
-    };
+    let backoff = ExponentialBackoff::new(options.backoff_base, options.backoff_max);
     // Worker names are unique per run so that a restarted process never
     // collides with the registration of the one that died.
     let name = format!("{}-{}", J::KIND, uuid::Uuid::new_v4().simple());
-    let service = move |job: J| {
-        let handler = handler.clone();
+    let rescheduler = queue.clone();
+    // No retry layer: a retry inside the worker (apalis's `RetryLayer`)
+    // sleeps through the backoff in the job's slot, so a few failing jobs
+    // held every slot while honest ones waited. A failed attempt instead
+    // ends at once: its job's `run_at` is moved to the backoff's end, then
+    // apalis records it `Failed`, and the queue hands it out again only
+    // when due (both apalis storages fetch `Failed` jobs with attempts
+    // left once `run_at` has passed).
+    let service = move |job: J, id: TaskId, attempt: Attempt| {
+        let (handler, queue, backoff) = (handler.clone(), rescheduler.clone(), backoff.clone());
         async move {
             let span = tracing::info_span!("job", kind = J::KIND);
-            handler(job).instrument(span).await.map_err(|err| {
-                match &err {
-                    JobError::Retryable(msg) => {
-                        tracing::warn!(kind = J::KIND, error = %msg, "job failed; may retry")
-                    }
-                    JobError::Permanent(msg) => {
-                        tracing::error!(kind = J::KIND, error = %msg, "job failed permanently")
+            let result = handler(job).instrument(span).await;
+            let attempt = attempt.current().max(1);
+            match &result {
+                Ok(()) => {}
+                Err(JobError::Retryable(msg)) if attempt < J::MAX_ATTEMPTS => {
+                    let delay = backoff.delay_after(attempt as u32);
+                    tracing::warn!(
+                        kind = J::KIND,
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %msg,
+                        "job failed; back in its queue until its next attempt"
+                    );
+                    if let Err(err) = queue
+                        .reschedule(&id.to_string(), SystemTime::now() + delay)
+                        .await
+                    {
+                        tracing::error!(kind = J::KIND, error = %err, "could not delay the retry");
                     }
                 }
-                Failure(err)
-            })
+                Err(JobError::Retryable(msg)) => {
+                    tracing::error!(kind = J::KIND, attempt, error = %msg, "job failed on its last attempt; dead")
+                }
+                Err(JobError::Permanent(msg)) => {
+                    tracing::error!(kind = J::KIND, error = %msg, "job failed permanently")
+                }
+            }
+            result.map_err(Failure)
         }
     };
     let stop = {
@@ -210,7 +232,6 @@ where
             WorkerBuilder::new(name)
                 .backend($backend.poll_with_interval(cfg.poll_interval))
                 .concurrency(concurrency)
-                .retry(policy)
                 .build(service)
                 .run_until(stop)
                 .await
@@ -249,42 +270,6 @@ impl From<Failure> for BoxDynError {
             JobError::Permanent(msg) => Box::new(AbortError::new(msg)),
             retryable => Box::new(retryable),
         }
-    }
-}
-
-/// Retries a failed job after a backoff while it has attempts left, unless
-/// the handler said the failure is permanent or the worker is shutting down
-/// (then the job is released, to run again in the next process).
-#[derive(Debug, Clone)]
-struct AttemptsPolicy {
-    retries: usize,
-    backoff: ExponentialBackoff,
-}
-
-impl<T: Clone, Res> apalis::layers::retry::Policy<Task<T>, Res, BoxDynError> for AttemptsPolicy {
-    type Future = tokio::time::Sleep;
-
-    fn retry(
-        &mut self,
-        req: &mut Task<T>,
-        result: &mut Result<Res, BoxDynError>,
-    ) -> Option<Self::Future> {
-        let worker = req.data().get::<WorkerContext>()?;
-        if worker.is_shutting_down() {
-            return None;
-        }
-        match result {
-            Ok(_) => None,
-            Err(err) if err.downcast_ref::<AbortError>().is_some() => None,
-            Err(_) if req.attempt() <= self.retries => {
-                Some(tokio::time::sleep(self.backoff.next_delay()))
-            }
-            Err(_) => None,
-        }
-    }
-
-    fn clone_request(&mut self, req: &Task<T>) -> Option<Task<T>> {
-        Some(req.clone())
     }
 }
 

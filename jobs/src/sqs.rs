@@ -100,6 +100,29 @@ fn request_error<E: std::fmt::Debug>(err: aws_sdk_sqs::error::SdkError<E>) -> Sq
 pub struct Outgoing {
     pub body: String,
     pub dedup_key: Option<String>,
+    /// The job's organization, sent as the message attribute
+    /// `organization` (kept when the message is dead-lettered).
+    pub organization: Option<i64>,
+}
+
+/// The message attribute that carries a job's organization.
+const ORGANIZATION: &str = "organization";
+
+fn text_attribute(value: String) -> Result<MessageAttributeValue, SqsError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| SqsError::Request(e.to_string()))
+}
+
+/// The organization a received message carries, if any.
+fn organization_of(message: &aws_sdk_sqs::types::Message) -> Option<i64> {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(ORGANIZATION))
+        .and_then(|v| v.string_value())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Counts for one SQS queue as SQS reports them (approximate by nature).
@@ -119,6 +142,7 @@ pub struct SqsDeadLetter {
     pub attempts: i64,
     pub error: Option<String>,
     pub body: String,
+    pub organization: Option<i64>,
 }
 
 /// Handle to the SQS queues of one prefix; cheap to clone.
@@ -316,6 +340,12 @@ impl SqsQueue {
                 let mut entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&message.body);
+                if let Some(organization) = message.organization {
+                    entry = entry.message_attributes(
+                        ORGANIZATION,
+                        text_attribute(organization.to_string())?,
+                    );
+                }
                 if self.config.fifo {
                     let dedup = message
                         .dedup_key
@@ -360,6 +390,7 @@ impl SqsQueue {
                 &[Outgoing {
                     body,
                     dedup_key: job.idempotency_key(),
+                    organization: job.organization(),
                 }],
             )
             .await?;
@@ -460,6 +491,7 @@ impl SqsQueue {
                         Some("moved by the redrive policy after too many receives".into())
                     }),
                     body: message.body().unwrap_or_default().to_string(),
+                    organization: organization_of(message),
                 };
                 seen.entry(id).or_insert(letter);
             }
@@ -474,8 +506,15 @@ impl SqsQueue {
     }
 
     /// Finds dead letter `id` of `kind` and either sends it back to its
-    /// queue (`retry`) or deletes it. Returns false when it is not found.
-    pub async fn settle_dead(&self, kind: &str, id: &str, retry: bool) -> Result<bool, SqsError> {
+    /// queue (`retry`) or deletes it. Returns false when it is not found,
+    /// or belongs to an organization `tenant` does not reach.
+    pub async fn settle_dead(
+        &self,
+        kind: &str,
+        id: &str,
+        retry: bool,
+        tenant: crate::Tenant,
+    ) -> Result<bool, SqsError> {
         let url = self.url(&self.dead_letter_name(kind)).await?;
         let mut others = Vec::new();
         let mut empty = 0;
@@ -490,6 +529,7 @@ impl SqsQueue {
                 .max_number_of_messages(BATCH as i32)
                 .visibility_timeout(30)
                 .wait_time_seconds(1)
+                .message_attribute_names(ORGANIZATION)
                 .send()
                 .await
                 .map_err(request_error)?;
@@ -500,7 +540,10 @@ impl SqsQueue {
             }
             let mut hit = None;
             for message in messages {
-                if hit.is_none() && message.message_id() == Some(id) {
+                if hit.is_none()
+                    && message.message_id() == Some(id)
+                    && tenant.reaches(organization_of(&message))
+                {
                     hit = Some(message);
                 } else {
                     others.push(message.receipt_handle().unwrap_or_default().to_string());
@@ -524,6 +567,7 @@ impl SqsQueue {
                     &[Outgoing {
                         body: message.body().unwrap_or_default().to_string(),
                         dedup_key: Some(format!("retry-{id}")),
+                        organization: organization_of(&message),
                     }],
                 )
                 .await?;
@@ -570,20 +614,16 @@ impl SqsQueue {
         error: &str,
     ) -> Result<(), SqsError> {
         let dlq = self.url(&self.dead_letter_name(kind)).await?;
-        let text = |value: String| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| SqsError::Request(e.to_string()))
-        };
         let mut send = self
             .client
             .send_message()
             .queue_url(dlq)
             .message_body(message.body().unwrap_or_default())
-            .message_attributes("error", text(error.chars().take(1000).collect())?)
-            .message_attributes("attempts", text(attempts.to_string())?);
+            .message_attributes("error", text_attribute(error.chars().take(1000).collect())?)
+            .message_attributes("attempts", text_attribute(attempts.to_string())?);
+        if let Some(organization) = organization_of(message) {
+            send = send.message_attributes(ORGANIZATION, text_attribute(organization.to_string())?);
+        }
         if self.config.fifo {
             let id = message.message_id().unwrap_or_default().to_string();
             send = send
@@ -605,7 +645,21 @@ impl SqsQueue {
 /// What a worker reports as it goes, for counters kept elsewhere.
 pub trait OutcomeSink: Send + Sync + 'static {
     fn succeeded(&self, kind: &'static str);
-    fn failed(&self, kind: &'static str, attempt: u32, dead: bool, error: &str);
+    fn failed(&self, failure: Failure<'_>);
+}
+
+/// One failed attempt of a job.
+pub struct Failure<'a> {
+    pub kind: &'static str,
+    /// 1 for the first run.
+    pub attempt: u32,
+    /// Will not run again (dead-lettered).
+    pub dead: bool,
+    pub error: &'a str,
+    /// The job's organization (its message attribute).
+    pub organization: Option<i64>,
+    /// The message body (the job's payload).
+    pub body: &'a str,
 }
 
 /// Works jobs of kind `J` from SQS until `token` is cancelled: receives only
@@ -664,6 +718,7 @@ pub(crate) async fn run_worker<J, H, Fut>(
             .wait_time_seconds(queue.config.wait.as_secs().min(20) as i32)
             .visibility_timeout(visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(ORGANIZATION)
             .send();
         // Cancelling abandons the long poll; anything it had already taken
         // becomes visible again after the visibility timeout.
@@ -732,12 +787,22 @@ async fn handle<J, H, Fut>(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let last_attempt = attempt as usize >= J::MAX_ATTEMPTS.min(queue.config.max_receives as usize);
+    let failure = |dead: bool, error: &'_ str| {
+        outcomes.failed(Failure {
+            kind: J::KIND,
+            attempt,
+            dead,
+            error,
+            organization: organization_of(&message),
+            body: message.body().unwrap_or_default(),
+        })
+    };
     let job: J = match serde_json::from_str(message.body().unwrap_or_default()) {
         Ok(job) => job,
         Err(err) => {
             let error = format!("undecodable {} message: {err}", J::KIND);
             tracing::error!(kind = J::KIND, error, "dead-lettering at once");
-            outcomes.failed(J::KIND, attempt, true, &error);
+            failure(true, &error);
             if let Err(err) = queue
                 .dead_letter(J::KIND, url, &message, attempt, &error)
                 .await
@@ -790,7 +855,7 @@ async fn handle<J, H, Fut>(
         }
         Err(JobError::Retryable(error)) if !last_attempt => {
             tracing::warn!(kind = J::KIND, attempt, error, "job failed; will retry");
-            outcomes.failed(J::KIND, attempt, false, &error);
+            failure(false, &error);
             let delay = backoff.delay_after(attempt).as_secs().clamp(1, 12 * 3600) as i32;
             queue
                 .client
@@ -811,7 +876,7 @@ async fn handle<J, H, Fut>(
                 error,
                 "job failed for good; dead-lettered"
             );
-            outcomes.failed(J::KIND, attempt, true, &error);
+            failure(true, &error);
             queue
                 .dead_letter(J::KIND, url, &message, attempt, &error)
                 .await

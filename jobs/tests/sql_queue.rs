@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use jobs::{Conn, Job, JobError, QueueConfig, Runtime, SqlQueue, Store, WorkerOptions};
+use jobs::{Conn, Job, JobError, QueueConfig, Runtime, SqlQueue, Store, Tenant, WorkerOptions};
 use serde::{Deserialize, Serialize};
 use sqlx::{
     Connection,
@@ -32,6 +32,10 @@ impl Job for Ping {
     const MAX_ATTEMPTS: usize = 3;
     fn idempotency_key(&self) -> Option<String> {
         Some(format!("ping-{}", self.n))
+    }
+    /// Ping n works for organization n + 1.
+    fn organization(&self) -> Option<i64> {
+        Some(i64::from(self.n) + 1)
     }
 }
 
@@ -489,4 +493,192 @@ async fn outbox_jobs_reach_the_workers_once() {
     // Its three attempts came with it through the outbox.
     assert_eq!(attempts[600].load(Ordering::SeqCst), 3);
     assert_eq!(sql.unfinished().await.unwrap(), 0);
+}
+
+/// A job waiting for its next attempt holds no worker slot: four jobs that
+/// always fail (retryably, with a long backoff) and one honest job, four
+/// slots. Were a retry to wait in its slot (apalis's retry layer sleeps
+/// there), the honest job would wait the whole backoff; it runs at once,
+/// and the four wait in the queue, visible as failed-will-retry with their
+/// error, their organization and when they are due.
+#[tokio::test]
+async fn a_job_waiting_to_retry_holds_no_worker_slot() {
+    let (sql, _dir) = queue().await;
+    // Through the outbox (SQLite) or straight to the job table (Postgres),
+    // as the application enqueues.
+    let queue = jobs::Queue::from(sql.clone());
+    for n in 0..4 {
+        queue
+            .enqueue(&Ping {
+                n,
+                fail_times: u32::MAX,
+                permanent: false,
+            })
+            .await
+            .unwrap();
+        // Job ids are ULIDs: a new millisecond orders them, so the failing
+        // jobs are handed out first.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    queue
+        .enqueue(&Ping {
+            n: 4,
+            fail_times: 0,
+            permanent: false,
+        })
+        .await
+        .unwrap();
+    let attempts = counters(5);
+    let honest_at = Arc::new(std::sync::Mutex::new(None));
+    let started = tokio::time::Instant::now();
+    let mut runtime = Runtime::new(sql.clone(), CancellationToken::new());
+    {
+        let (attempts, honest_at) = (attempts.clone(), honest_at.clone());
+        runtime.spawn(
+            WorkerOptions {
+                concurrency: 4,
+                fetch_batch: 4,
+                stall_after: Duration::from_secs(5),
+                backoff_base: Duration::from_secs(30),
+                backoff_max: Duration::from_secs(60),
+            },
+            move |job: Ping| {
+                let (attempts, honest_at) = (attempts.clone(), honest_at.clone());
+                async move {
+                    attempts[job.n as usize].fetch_add(1, Ordering::SeqCst);
+                    if job.fail_times > 0 {
+                        return Err(JobError::retryable(format!(
+                            "flaky ping {} for someone@example.com",
+                            job.n
+                        )));
+                    }
+                    *honest_at.lock().unwrap() = Some(tokio::time::Instant::now());
+                    Ok(())
+                }
+            },
+        );
+    }
+    let deadline = started + Duration::from_secs(10);
+    while honest_at.lock().unwrap().is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let honest = honest_at.lock().unwrap().expect("the honest job ran");
+    assert!(
+        honest - started < Duration::from_secs(2),
+        "the honest job waited {:?} behind retrying jobs",
+        honest - started
+    );
+    // The failing jobs ran once each and wait for their due time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let stats = loop {
+        let stats = sql.stats().await.unwrap();
+        if (stats[0].retrying == 4 && stats[0].done == 1) || tokio::time::Instant::now() > deadline
+        {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (stats[0].done, stats[0].retrying, stats[0].running),
+        (1, 4, 0),
+        "{stats:?}"
+    );
+    let seen: Vec<_> = attempts.iter().map(|a| a.load(Ordering::SeqCst)).collect();
+    assert_eq!(seen, vec![1, 1, 1, 1, 1]);
+    let failures = sql.recent_failures(10).await.unwrap();
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for failure in &failures {
+        assert!(
+            failure
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("flaky ping"),
+            "{failure:?}"
+        );
+        let due = failure.due_at.expect("a retry has a due time");
+        assert!(
+            due > now_ms + 10_000,
+            "next attempt due after the backoff: {failure:?}"
+        );
+    }
+    // Each organization sees its own failure only.
+    let first = sql
+        .recent_failures_of(Tenant::Organization(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].organization, Some(1));
+    assert!(first[0].payload.contains("\"n\":0"), "{first:?}");
+    assert!(
+        sql.recent_failures_of(Tenant::Organization(99), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    runtime.shutdown().await;
+}
+
+/// Dead letters carry their organization; an organization retries or
+/// discards only its own.
+#[tokio::test]
+async fn dead_letters_are_reached_by_their_own_organization_only() {
+    let (sql, _dir) = queue().await;
+    let queue = jobs::Queue::from(sql.clone());
+    for n in 0..2 {
+        queue
+            .enqueue(&Ping {
+                n,
+                fail_times: u32::MAX,
+                permanent: true,
+            })
+            .await
+            .unwrap();
+    }
+    run_until(&sql, counters(2), |s| {
+        s.first().is_some_and(|q| q.dead == 2)
+    })
+    .await;
+    let dead = sql.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    let of_one = queue
+        .dead_letters_of(Tenant::Organization(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(of_one.len(), 1);
+    assert_eq!(of_one[0].organization, Some(1));
+    let other = dead.iter().find(|d| d.organization == Some(2)).unwrap();
+    // Organization 1 cannot touch organization 2's dead letter.
+    assert!(
+        !queue
+            .retry_dead_of(Tenant::Organization(1), "test.ping", &other.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !queue
+            .discard_dead_of(Tenant::Organization(1), "test.ping", &other.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        queue
+            .dead_letter(Tenant::Organization(1), "test.ping", &other.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(sql.dead_letters(10).await.unwrap().len(), 2);
+    // Its own, it can.
+    assert!(
+        queue
+            .retry_dead_of(Tenant::Organization(2), "test.ping", &other.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(sql.dead_letters(10).await.unwrap().len(), 1);
 }

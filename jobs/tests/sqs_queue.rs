@@ -39,6 +39,10 @@ impl Job for Task {
     fn idempotency_key(&self) -> Option<String> {
         Some(format!("task-{}", self.n))
     }
+    /// Task n works for organization n + 1.
+    fn organization(&self) -> Option<i64> {
+        Some(i64::from(self.n) + 1)
+    }
 }
 
 fn task(n: u32) -> Task {
@@ -217,6 +221,7 @@ async fn retries_back_off_then_dead_letter_with_the_error() {
             &[Outgoing {
                 body: "{not json".into(),
                 dedup_key: None,
+                organization: None,
             }],
         )
         .await
@@ -430,5 +435,66 @@ async fn creating_queues_again_is_harmless() {
         counter.load(Ordering::SeqCst) == 1
     })
     .await;
+    runtime.shutdown().await;
+}
+
+/// On SQS a failed attempt hides its message for the backoff and frees its
+/// slot: four always-failing jobs (long backoff) do not keep an honest one
+/// waiting with four slots. Failures carry their organization and payload.
+#[tokio::test]
+async fn a_job_waiting_to_retry_holds_no_worker_slot() {
+    let s = setup(|_| {}).await;
+    for n in 0..4 {
+        s.sqs
+            .send(&Task {
+                fail_times: u32::MAX,
+                ..task(n)
+            })
+            .await
+            .unwrap();
+    }
+    s.sqs.send(&task(4)).await.unwrap();
+    let ran = Arc::new(Mutex::new(None::<Instant>));
+    let started = Instant::now();
+    let mut runtime = Runtime::new(s.queue.clone(), CancellationToken::new());
+    {
+        let ran = ran.clone();
+        runtime.spawn(
+            WorkerOptions {
+                concurrency: 4,
+                backoff_base: Duration::from_secs(60),
+                backoff_max: Duration::from_secs(120),
+                ..WorkerOptions::default()
+            },
+            move |job: Task| {
+                let ran = ran.clone();
+                async move {
+                    if job.fail_times > 0 {
+                        return Err(JobError::retryable(format!("flaky task {}", job.n)));
+                    }
+                    *ran.lock().unwrap() = Some(Instant::now());
+                    Ok(())
+                }
+            },
+        );
+    }
+    wait_for("the honest job", Duration::from_secs(10), async || {
+        ran.lock().unwrap().is_some()
+    })
+    .await;
+    let honest = ran.lock().unwrap().unwrap() - started;
+    assert!(honest < Duration::from_secs(3), "waited {honest:?}");
+    wait_for("4 failures recorded", Duration::from_secs(10), async || {
+        s.queue.recent_failures(10).await.unwrap().len() == 4
+    })
+    .await;
+    let own = s
+        .queue
+        .recent_failures_of(jobs::Tenant::Organization(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0].organization, Some(2));
+    assert!(own[0].payload.contains("\"n\":1"), "{own:?}");
     runtime.shutdown().await;
 }

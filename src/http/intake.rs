@@ -273,6 +273,7 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
             submission_key,
             answers,
             submitted_at: now,
+            organization_id: Some(form.organization_id),
         }),
         Some(reason) => Write::Held(Box::new(NewHeld {
             organization_id: form.organization_id,

@@ -1,29 +1,64 @@
-//! The jobs dashboard: every queue's counts, recent failures, and dead
-//! letters with retry and discard. Owners and admins only. The queues are
-//! the deployment's, shared by every organization, so the page shows ids,
-//! errors and counts, never a job's payload (it holds people's details).
+//! Failed work, behind two walls.
+//!
+//! - `/jobs`: an organization's owners and admins see **their own**
+//!   organization's work that failed (jobs carry their organization: see
+//!   `::jobs::Job::organization`), described in words ("A form submission
+//!   from Ana Lima <ana@example.com> could not be saved: …"), with what
+//!   Rally will still try and when; they retry what stopped, and see (and
+//!   try again) the submissions an operator set aside.
+//! - `/ops/jobs`: the deployment-wide dashboard (every queue, counts,
+//!   errors, dead letters, retry and discard) for **operators** only
+//!   ([`crate::operators`]); anyone else gets 404 and no link to it.
+//!   Discarding a dead form submission asks first and keeps its answers
+//!   (`kept_submissions`, shown to its organization on `/jobs`).
+//!
+//! Neither page shows another organization's jobs: the organization's
+//! lists and actions filter by the job's organization in the queue itself
+//! ([`Tenant::Organization`]), never after the fact in a template.
 
+use ::jobs::{DeadLetter, Job, Tenant};
 use poem::{
     Response, handler,
     http::StatusCode,
-    web::{Data, Form, Query},
+    web::{Data, Form, Path, Query},
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
 use crate::{
+    db,
+    email::EmailSend,
     error::{AppError, AppResult},
+    jobs::FormSubmission,
+    on_pool, on_tx,
     views::jobs as pages,
 };
 
-fn allowed(user: &CurrentUser) -> AppResult<()> {
+/// Failed jobs listed per section.
+const LIST: i64 = 50;
+
+fn owner_or_admin(user: &CurrentUser) -> AppResult<Tenant> {
     if user.user.may(crate::roles::Action::ManageJobs) {
-        Ok(())
+        Ok(Tenant::Organization(user.user.organization_id))
     } else {
         Err(AppError::Forbidden(
-            "The jobs dashboard is for owners and admins.",
+            "Failed work is shown to owners and admins.",
         ))
     }
+}
+
+/// 404 unless the user is one of the deployment's operators: the
+/// dashboard does not exist for anyone else.
+async fn operator(user: &CurrentUser, state: &AppState) -> AppResult<()> {
+    if crate::operators::is_operator(&state.db.read, &state.settings, user.user.user_id).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+fn queue_failed(err: ::jobs::QueueError) -> AppError {
+    AppError::Internal(err.into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,33 +66,183 @@ pub struct Notice {
     done: Option<String>,
 }
 
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done {
+        Some("retried") => Some("It is back in line: Rally will try it again in a moment."),
+        Some("discarded") => Some(
+            "The dead letter was discarded. A form submission's answers were kept for its organization.",
+        ),
+        Some("gone") => Some("That was already dealt with."),
+        _ => None,
+    }
+}
+
+/// The reason a job failed, in the handler's words: without apalis's JSON
+/// wrapping (`{"Err": …}`) or our `retryable: ` / `permanent: ` prefixes.
+pub fn reason(error: Option<&str>) -> String {
+    let raw = error.unwrap_or("").trim();
+    let text = serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("Err").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| raw.to_string());
+    let text = text
+        .strip_prefix("retryable: ")
+        .or_else(|| text.strip_prefix("permanent: "))
+        .unwrap_or(&text)
+        .trim()
+        .to_string();
+    if text.is_empty() {
+        "no reason was recorded".into()
+    } else {
+        text
+    }
+}
+
+/// The answers of a form submission's payload, as a person reads them:
+/// (name, email, phone, company, interest).
+fn answers(payload: &serde_json::Value) -> pages::Answers {
+    let answers = &payload["answers"];
+    let field = |name: &str| {
+        answers[name]
+            .as_str()
+            .map(str::to_string)
+            .filter(|v| !v.is_empty())
+    };
+    pages::Answers {
+        name: field("name").unwrap_or_default(),
+        email: field("email").unwrap_or_default(),
+        phone: field("phone"),
+        company: field("company"),
+        interest: field("interest"),
+    }
+}
+
+/// One failed job in words.
+async fn describe(state: &AppState, letter: DeadLetter) -> AppResult<pages::Failed> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&letter.payload).unwrap_or(serde_json::Value::Null);
+    let (what, max_attempts) = match letter.queue.as_str() {
+        FormSubmission::KIND => {
+            let a = answers(&payload);
+            let what = if a.email.is_empty() {
+                "A form submission could not be saved".to_string()
+            } else if a.name.is_empty() {
+                format!("A form submission from {} could not be saved", a.email)
+            } else {
+                format!(
+                    "A form submission from {} <{}> could not be saved",
+                    a.name, a.email
+                )
+            };
+            (what, FormSubmission::MAX_ATTEMPTS)
+        }
+        EmailSend::KIND => {
+            let key = payload["key"].as_str().unwrap_or_default().to_string();
+            let found: Option<(String, String)> = on_pool!(&state.db.read, p => sqlx::query_as(
+                "SELECT to_addr, subject FROM emails WHERE key = $1",
+            )
+            .bind(&key)
+            .fetch_optional(p)
+            .await)?;
+            let what = match found {
+                Some((to, subject)) => format!("The email “{subject}” to {to} could not be sent"),
+                None => "An email could not be sent".to_string(),
+            };
+            (what, EmailSend::MAX_ATTEMPTS)
+        }
+        _ => ("A background task failed".to_string(), 0),
+    };
+    Ok(pages::Failed {
+        what,
+        reason: reason(letter.error.as_deref()),
+        attempts: letter.attempts,
+        max_attempts,
+        due_at: letter.due_at,
+        queue: letter.queue,
+        id: letter.id,
+    })
+}
+
+async fn describe_all(state: &AppState, letters: Vec<DeadLetter>) -> AppResult<Vec<pages::Failed>> {
+    let mut described = Vec::with_capacity(letters.len());
+    for letter in letters {
+        described.push(describe(state, letter).await?);
+    }
+    Ok(described)
+}
+
+#[derive(sqlx::FromRow)]
+struct KeptRow {
+    id: i64,
+    payload: String,
+    error: Option<String>,
+    kept_at: i64,
+}
+
+/// Submissions set aside by an operator, of `organization` (`None`: those
+/// whose organization is unknown, for operators).
+async fn kept(state: &AppState, organization: Option<i64>) -> AppResult<Vec<pages::Kept>> {
+    let rows: Vec<KeptRow> = on_pool!(&state.db.read, p => sqlx::query_as(
+        "SELECT id, payload, error, kept_at FROM kept_submissions
+         WHERE organization_id = $1 OR (CAST($1 AS BIGINT) IS NULL AND organization_id IS NULL)
+         ORDER BY id DESC LIMIT $2",
+    )
+    .bind(organization)
+    .bind(LIST)
+    .fetch_all(p)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let payload = serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null);
+            pages::Kept {
+                id: row.id,
+                kept_at: row.kept_at,
+                answers: answers(&payload),
+                reason: reason(row.error.as_deref()),
+            }
+        })
+        .collect())
+}
+
+/// `/jobs`: the organization's own failed work.
 #[handler]
 pub async fn index(
     user: CurrentUser,
     state: Data<&AppState>,
-    Query(notice): Query<Notice>,
+    Query(done): Query<Notice>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
+    let tenant = owner_or_admin(&user)?;
     let queue = &state.monitor;
-    let failed = |err: ::jobs::QueueError| AppError::Internal(err.into());
-    let (stats, failures, dead) = tokio::try_join!(
-        async { queue.stats().await.map_err(failed) },
-        async { queue.recent_failures(20).await.map_err(failed) },
-        async { queue.dead_letters(50).await.map_err(failed) },
+    let (retrying, dead) = tokio::try_join!(
+        async {
+            queue
+                .recent_failures_of(tenant, LIST)
+                .await
+                .map_err(queue_failed)
+        },
+        async {
+            queue
+                .dead_letters_of(tenant, LIST)
+                .await
+                .map_err(queue_failed)
+        },
     )?;
-    let notice = match notice.done.as_deref() {
-        Some("retried") => Some("The job is back in its queue."),
-        Some("discarded") => Some("The dead letter was discarded."),
-        Some("gone") => Some("That dead letter was already dealt with."),
-        _ => None,
-    };
-    let backend = match &state.queue {
-        ::jobs::Queue::Sql(_) => "SQL queue",
-        ::jobs::Queue::Sqs(_) => "Amazon SQS",
-    };
+    let retrying = describe_all(&state, retrying).await?;
+    let dead = describe_all(&state, dead).await?;
+    let kept = kept(&state, Some(user.user.organization_id)).await?;
+    let is_operator =
+        crate::operators::is_operator(&state.db.read, &state.settings, user.user.user_id).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::dashboard(user.nav(), backend, &stats, &failures, &dead, notice),
+        pages::organization(
+            user.nav(),
+            &retrying,
+            &dead,
+            &kept,
+            is_operator,
+            notice(done.done.as_deref()),
+        ),
     ))
 }
 
@@ -69,55 +254,277 @@ pub struct DeadForm {
     queue: String,
     #[serde(default)]
     id: String,
+    #[serde(default)]
+    confirm: String,
 }
 
-async fn settle(
-    user: CurrentUser,
-    state: &AppState,
-    form: DeadForm,
-    send_back: bool,
-) -> AppResult<Response> {
-    allowed(&user)?;
-    user.check_csrf(&form.csrf)?;
-    if form.id.is_empty() || form.id.len() > 200 || form.queue.len() > 200 {
-        return Err(AppError::BadRequest(
-            "Which dead letter? The form lacked its id.",
-        ));
+impl DeadForm {
+    fn check(&self) -> AppResult<()> {
+        if self.id.is_empty() || self.id.len() > 200 || self.queue.len() > 200 {
+            return Err(AppError::BadRequest(
+                "Which failed job? The form lacked its id.",
+            ));
+        }
+        Ok(())
     }
-    let done = if send_back {
-        state.queue.retry_dead(&form.queue, &form.id).await
-    } else {
-        state.queue.discard_dead(&form.queue, &form.id).await
-    }
-    .map_err(|err| AppError::Internal(err.into()))?;
-    tracing::info!(
-        queue = form.queue,
-        id = form.id,
-        send_back,
-        found = done,
-        "dead letter settled"
-    );
-    Ok(see_other(match (done, send_back) {
-        (false, _) => "/jobs?done=gone",
-        (true, true) => "/jobs?done=retried",
-        (true, false) => "/jobs?done=discarded",
-    }))
 }
 
+/// `POST /jobs/retry`: one of the organization's own dead letters runs
+/// again. Another organization's id is "already dealt with", like a
+/// missing one: nothing tells it apart.
 #[handler]
 pub async fn retry(
     user: CurrentUser,
     state: Data<&AppState>,
     Form(form): Form<DeadForm>,
 ) -> AppResult<Response> {
-    settle(user, &state, form, true).await
+    let tenant = owner_or_admin(&user)?;
+    user.check_csrf(&form.csrf)?;
+    form.check()?;
+    let done = state
+        .queue
+        .retry_dead_of(tenant, &form.queue, &form.id)
+        .await
+        .map_err(queue_failed)?;
+    tracing::info!(
+        queue = form.queue,
+        id = form.id,
+        found = done,
+        "dead letter retried by its organization"
+    );
+    Ok(see_other(if done {
+        "/jobs?done=retried"
+    } else {
+        "/jobs?done=gone"
+    }))
 }
 
+/// `POST /jobs/kept/:id/retry`: a submission an operator set aside goes
+/// back to the queue (same submission key: processing stays idempotent).
 #[handler]
-pub async fn discard(
+pub async fn retry_kept(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    owner_or_admin(&user)?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    user.check_csrf(&form.csrf)?;
+    let mut tx = state.db.write.begin_write().await?;
+    let payload: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "DELETE FROM kept_submissions WHERE id = $1 AND organization_id = $2 RETURNING payload",
+    )
+    .bind(id)
+    .bind(user.user.organization_id)
+    .fetch_optional(&mut **c)
+    .await)?;
+    let Some(payload) = payload else {
+        return Err(AppError::NotFound);
+    };
+    let mut job: FormSubmission = serde_json::from_str(&payload)
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("kept submission {id}: {err}")))?;
+    job.organization_id = Some(user.user.organization_id);
+    state.queue.enqueue_all_in(tx.queue_conn(), &[job]).await?;
+    tx.commit().await?;
+    tracing::info!(id, "kept submission sent back to its queue");
+    Ok(see_other("/jobs?done=retried"))
+}
+
+/// `/ops/jobs`: every queue, for operators.
+#[handler]
+pub async fn operations(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(done): Query<Notice>,
+) -> AppResult<Response> {
+    operator(&user, &state).await?;
+    let queue = &state.monitor;
+    let (stats, failures, dead) = tokio::try_join!(
+        async { queue.stats().await.map_err(queue_failed) },
+        async { queue.recent_failures(LIST).await.map_err(queue_failed) },
+        async { queue.dead_letters(LIST).await.map_err(queue_failed) },
+    )?;
+    let unclaimed = kept(&state, None).await?;
+    let backend = match &state.queue {
+        ::jobs::Queue::Sql(_) => "SQL queue",
+        ::jobs::Queue::Sqs(_) => "Amazon SQS",
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        pages::operations(
+            user.nav(),
+            backend,
+            &stats,
+            &failures,
+            &dead,
+            unclaimed.len(),
+            notice(done.done.as_deref()),
+        ),
+    ))
+}
+
+/// `POST /ops/jobs/retry`: any dead letter runs again.
+#[handler]
+pub async fn operations_retry(
     user: CurrentUser,
     state: Data<&AppState>,
     Form(form): Form<DeadForm>,
 ) -> AppResult<Response> {
-    settle(user, &state, form, false).await
+    operator(&user, &state).await?;
+    user.check_csrf(&form.csrf)?;
+    form.check()?;
+    let done = state
+        .queue
+        .retry_dead(&form.queue, &form.id)
+        .await
+        .map_err(queue_failed)?;
+    tracing::info!(
+        queue = form.queue,
+        id = form.id,
+        found = done,
+        "dead letter retried by an operator"
+    );
+    Ok(see_other(if done {
+        "/ops/jobs?done=retried"
+    } else {
+        "/ops/jobs?done=gone"
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeadQuery {
+    #[serde(default)]
+    queue: String,
+    #[serde(default)]
+    id: String,
+}
+
+/// `GET /ops/jobs/discard?queue=…&id=…`: what discarding would do, and the
+/// button that does it.
+#[handler]
+pub async fn operations_discard_page(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(which): Query<DeadQuery>,
+) -> AppResult<Response> {
+    operator(&user, &state).await?;
+    if which.id.is_empty() || which.id.len() > 200 || which.queue.len() > 200 {
+        return Err(AppError::BadRequest(
+            "Which dead letter? The address lacked its id.",
+        ));
+    }
+    let Some(letter) = state
+        .monitor
+        .dead_letter(Tenant::All, &which.queue, &which.id)
+        .await
+        .map_err(queue_failed)?
+    else {
+        return Ok(see_other("/ops/jobs?done=gone"));
+    };
+    let keeps_answers = letter.queue == FormSubmission::KIND;
+    let failed = describe(&state, letter).await?;
+    Ok(html_response(
+        StatusCode::OK,
+        pages::confirm_discard(user.nav(), &failed, keeps_answers),
+    ))
+}
+
+/// `POST /ops/jobs/discard` with `confirm=yes`: deletes a dead letter; a
+/// form submission's answers are first kept for its organization. Without
+/// the confirmation, back to the question.
+#[handler]
+pub async fn operations_discard(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<DeadForm>,
+) -> AppResult<Response> {
+    operator(&user, &state).await?;
+    user.check_csrf(&form.csrf)?;
+    form.check()?;
+    if form.confirm != "yes" {
+        let query = serde_urlencoded::to_string([("queue", &form.queue), ("id", &form.id)])
+            .map_err(|err| AppError::Internal(err.into()))?;
+        return Ok(see_other(&format!("/ops/jobs/discard?{query}")));
+    }
+    let Some(letter) = state
+        .queue
+        .dead_letter(Tenant::All, &form.queue, &form.id)
+        .await
+        .map_err(queue_failed)?
+    else {
+        return Ok(see_other("/ops/jobs?done=gone"));
+    };
+    if letter.queue == FormSubmission::KIND {
+        keep_submission(&state, &letter).await?;
+    }
+    let done = state
+        .queue
+        .discard_dead(&form.queue, &form.id)
+        .await
+        .map_err(queue_failed)?;
+    tracing::info!(
+        queue = form.queue,
+        id = form.id,
+        found = done,
+        "dead letter discarded by an operator"
+    );
+    Ok(see_other(if done {
+        "/ops/jobs?done=discarded"
+    } else {
+        "/ops/jobs?done=gone"
+    }))
+}
+
+/// Keeps a dead form submission's payload for its organization (the job's
+/// tag, else its form's), before the dead letter goes. Kept once per
+/// submission key.
+async fn keep_submission(state: &AppState, letter: &DeadLetter) -> AppResult<()> {
+    let job: Option<FormSubmission> = serde_json::from_str(&letter.payload).ok();
+    let mut organization = letter
+        .organization
+        .or_else(|| job.as_ref().and_then(|j| j.organization_id));
+    if organization.is_none()
+        && let Some(job) = &job
+    {
+        organization = db::form_by_id(&state.db.read, job.form_id)
+            .await?
+            .map(|form| form.organization_id);
+    }
+    let key = job
+        .as_ref()
+        .map(|j| j.submission_key.clone())
+        .unwrap_or_else(|| format!("dead letter {}", letter.id));
+    on_pool!(&state.db.write, p => sqlx::query(
+        "INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_key) DO NOTHING",
+    )
+    .bind(organization)
+    .bind(&key)
+    .bind(&letter.payload)
+    .bind(letter.error.as_deref())
+    .bind(db::now_ms())
+    .execute(p)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn reasons_read_as_the_handler_wrote_them() {
+        assert_eq!(
+            reason(Some(r#"{"Err":"permanent: form 9 no longer exists"}"#)),
+            "form 9 no longer exists"
+        );
+        assert_eq!(
+            reason(Some("retryable: Mailgun answered 503")),
+            "Mailgun answered 503"
+        );
+        assert_eq!(reason(Some("  ")), "no reason was recorded");
+        assert_eq!(reason(None), "no reason was recorded");
+    }
 }

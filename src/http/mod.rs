@@ -173,8 +173,11 @@ route_table! {
         "/held/:id/release" => { post: held::release },
         "/held/:id/discard" => { get: held::confirm_discard, post: held::discard },
         "/jobs" => { get: jobs::index },
-        "/jobs/dead/retry" => { post: jobs::retry },
-        "/jobs/dead/discard" => { post: jobs::discard },
+        "/jobs/retry" => { post: jobs::retry },
+        "/jobs/kept/:id/retry" => { post: jobs::retry_kept },
+        "/ops/jobs" => { get: jobs::operations },
+        "/ops/jobs/retry" => { post: jobs::operations_retry },
+        "/ops/jobs/discard" => { get: jobs::operations_discard_page, post: jobs::operations_discard },
         "/healthz" => { get: health::healthz },
         "/readyz" => { get: health::readyz },
         "/assets/:name" => { get: assets::asset },
@@ -197,7 +200,9 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
             .iter()
             .filter_map(|method| match roles::access(method, path) {
                 Some(Access::SignedIn(action)) => Some((*method, action)),
-                _ => None,
+                // A session first; the handler checks the operator list.
+                Some(Access::Operator) => Some((*method, Action::UseAccount)),
+                Some(Access::Public) | None => None,
             })
             .collect();
         if rules.is_empty() {

@@ -187,7 +187,7 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
         Some(nav),
         html! {
             h1 { "Development mailbox" }
-            p.meta { "No email provider is configured, so Rally keeps its messages here instead of sending them. Your organization's newest first." }
+            p.meta { "No email provider is configured, so Rally keeps its messages here instead of sending them. The messages to your address, newest first." }
             @if messages.is_empty() {
                 p.empty { "No message yet." }
             }

@@ -295,7 +295,7 @@ async fn sign_in_is_throttled_per_account_with_a_clear_message() {
 
 /// What the Mailgun stub received.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     authorization: String,
     fields: Vec<(String, String)>,
 }
@@ -308,7 +308,7 @@ type StubState = (
 
 /// A local stand-in for Mailgun's API that records each request and
 /// answers with the next scripted status (then 200).
-async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
     use poem::{EndpointExt, Route, handler, listener::TcpListener, post, web::Data};
     let received = Arc::new(Mutex::new(Vec::new()));
     let script = Arc::new(Mutex::new(script.into_iter()));
@@ -410,7 +410,10 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
             mailgun_base_url: stub,
             from: "x".into(),
         }),
-        rally::email::EmailSend { key },
+        rally::email::EmailSend {
+            key,
+            organization_id: None,
+        },
     )
     .await
     .unwrap();

@@ -77,6 +77,7 @@ async fn killed_worker_loses_and_repeats_nothing() {
             .parse()
             .unwrap(),
             submitted_at: db::now_ms(),
+            organization_id: None,
         })
         .collect();
     let mut tx = pool.begin_write().await.unwrap();

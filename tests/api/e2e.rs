@@ -323,17 +323,16 @@ async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
     .await;
     wait_for_text(&owner, "p.notice", "Invitation sent.").await;
 
-    // The invitation, as the development mailbox shows it.
-    owner.goto(&app.url("/dev/mailbox")).await.unwrap();
-    wait_for_text(&owner, "main", "invited you to Olga's Outlets").await;
-    let link = owner
-        .find(Locator::Css("a[href*='/invitations/accept']"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .expect("an invitation link");
+    // The invitation, as Rita receives it: the development mailbox shows a
+    // message to its recipient only (she reads it there once she joined).
+    let mail = app.mail("To rita@phone.test").await;
+    assert!(
+        mail.subject.contains("invited you to Olga's Outlets"),
+        "{}",
+        mail.subject
+    );
+    let link = app.mail_link("To rita@phone.test").await;
+    assert!(link.contains("/invitations/accept"), "{link}");
 
     // Rita, on her phone, accepts and joins.
     let rita = browser(&driver, true, &profiles.path().join("rita")).await;
@@ -342,6 +341,10 @@ async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
     type_into(&rita, "name", "Rita Rep").await;
     type_into(&rita, "password", "ritas password 123").await;
     click(&rita, Locator::Css("button[type=submit]")).await;
+    wait_for_text(&rita, "h1", "Prospects").await;
+    rita.goto(&app.url("/dev/mailbox")).await.unwrap();
+    wait_for_text(&rita, "main", "invited you to Olga's Outlets").await;
+    rita.goto(&app.url("/prospects")).await.unwrap();
     wait_for_text(&rita, "h1", "Prospects").await;
 
     // Quick add: open the form, three fields, send.

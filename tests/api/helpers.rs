@@ -132,6 +132,12 @@ pub fn hidden(html: &str, name: &str) -> String {
     rally::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
 }
 
+/// A stored email message.
+pub struct Mail {
+    pub subject: String,
+    pub html: String,
+}
+
 pub struct FormTokens {
     pub key: String,
     pub ts: String,
@@ -233,22 +239,37 @@ impl TestApp {
             .unwrap())
     }
 
-    /// The first link of the newest development-mailbox message that
-    /// contains `marker` (a subject, or "To someone@…"). The app's client
-    /// must be signed in as an owner or admin of the message's organization.
+    /// The first link of the newest stored message that contains `marker`
+    /// in its subject or as "To someone@…", read from the database: the
+    /// development mailbox shows a message to its recipient alone, and
+    /// tests play whoever the message is for.
     pub async fn mail_link(&self, marker: &str) -> String {
+        let mail = self.mail(marker).await;
+        let start = mail.html.find("<a href=\"").expect("a link") + "<a href=\"".len();
+        let end = start + mail.html[start..].find('"').unwrap();
+        mail.html[start..end].replace("&amp;", "&")
+    }
+
+    /// The newest stored message whose subject contains `marker`, or whose
+    /// recipient is `marker` written "To someone@…" (waits up to 20 s).
+    pub async fn mail(&self, marker: &str) -> Mail {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let page = self.page("/dev/mailbox").await;
-            if let Some(at) = page.find(marker) {
-                let rest = &page[at..];
-                let start = rest.find("<a href=\"").expect("a link") + "<a href=\"".len();
-                let end = start + rest[start..].find('"').unwrap();
-                return rest[start..end].replace("&amp;", "&");
+            let stored: Vec<(String, String, String)> = rally::on_pool!(&self.pool, p => sqlx::query_as(
+                "SELECT to_addr, subject, html FROM emails ORDER BY id DESC",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap());
+            if let Some((_, subject, html)) = stored
+                .into_iter()
+                .find(|(to, subject, _)| subject.contains(marker) || format!("To {to}") == marker)
+            {
+                return Mail { subject, html };
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no {marker:?} in the mailbox: {page}"
+                "no message for {marker:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -211,6 +211,7 @@ async fn redelivered_job_takes_effect_once() {
         submission_key: "5d7c8a0e-0000-4000-8000-000000000001".into(),
         answers,
         submitted_at: rally::db::now_ms(),
+        organization_id: None,
     };
     for _ in 0..3 {
         rally::jobs::process_submission(&app.pool, job.clone())

@@ -1,11 +1,19 @@
 //! Tenant isolation, by walking the router: a signed-in owner of
 //! organization A asks for every route with the ids of organization B's
 //! objects, and gets 404 or 403 — and B's data stays as it was and never
-//! shows on A's pages. Routes come from `rally::http::route_paths()`, so a
-//! route added later is walked without editing this test; a route with a
-//! new kind of id fails here until B has an object of that kind below.
+//! shows on A's pages. Every GET page without an id (lists, dashboards,
+//! the mailbox, exports, event pages, failed jobs, search) is opened too,
+//! with search and paging queries, after B was given data in every such
+//! place: prospects, an event, an import, an invitation, mail, dead and
+//! retrying jobs with B's address in their errors, a set-aside submission.
+//! Routes come from `rally::http::route_paths()`, so a route added later
+//! is walked without editing this test; a route with a new kind of id
+//! fails here until B has an object of that kind below.
 
-use crate::helpers::{hidden, spawn_app};
+use crate::{
+    helpers::{hidden, spawn_app},
+    jobs_dashboard::insert_failed_job,
+};
 
 /// B's secrets: none may appear on any page A can open.
 const B_SECRETS: &[&str] = &[
@@ -13,6 +21,21 @@ const B_SECRETS: &[&str] = &[
     "Bea Hidden",
     "B Launch Night",
     "bea@org-b.test",
+    "B Secret Subject",
+    "b-owner-reset-token",
+    "kept-b@org-b.test",
+];
+
+/// Queries every page without an id is opened with (search, paging, the
+/// notices, a dead letter's id).
+const QUERIES: &[&str] = &[
+    "",
+    "?q=Bea",
+    "?q=secret-b",
+    "?q=Hidden&page=2",
+    "?page=2",
+    "?done=retried",
+    "?queue=rally.form_submission&id=b-dead-1",
 ];
 
 /// Routes that are public by design (a form anyone may fill in, static
@@ -50,10 +73,56 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
              SELECT o.id, 'new@org-b.test', 'member', 'b-token-hash', u.id, $1, $1 + 86400000
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
+            // Mail of B's, to B's person.
+            "INSERT INTO emails (key, organization_id, to_addr, subject, html, text, created_at)
+             SELECT 'b-mail', id, 'bea@org-b.test', 'B Secret Subject', '<p>for Bea</p>', 'for Bea', $1
+             FROM organizations WHERE slug = 'org-b'",
+            // A person in both organizations (B's owner, a member of A's)
+            // whose reset link was tagged with A, their first membership.
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ('two@both.test', 'Tu Both', 'x', $1)",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'member', $1 FROM users u, organizations o WHERE u.email = 'two@both.test' AND o.slug = 'demo'",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'owner', $1 FROM users u, organizations o WHERE u.email = 'two@both.test' AND o.slug = 'org-b'",
+            "INSERT INTO emails (key, organization_id, to_addr, subject, html, text, created_at)
+             SELECT 'b-reset', id, 'two@both.test', 'Reset your Rally password',
+                    '<a href=\"http://x/password/reset?token=b-owner-reset-token\">reset</a>',
+                    'http://x/password/reset?token=b-owner-reset-token', $1
+             FROM organizations WHERE slug = 'demo'",
+            // A submission of B's that an operator set aside.
+            "INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
+             SELECT id, 'b-kept', '{\"form_id\":1,\"submission_key\":\"b-kept\",\"answers\":{\"name\":\"Bea Hidden\",\"email\":\"kept-b@org-b.test\",\"consent\":false},\"submitted_at\":1}', 'form gone', $1
+             FROM organizations WHERE slug = 'org-b'",
+            // A failure an SQS worker recorded for B.
+            "INSERT INTO jobs_failures (kind, attempt, dead, error, at, organization_id, body)
+             SELECT 'rally.email_send', 1, FALSE, 'Mailgun answered 500 for secret-b@org-b.test', $1, id, '{}'
+             FROM organizations WHERE slug = 'org-b'",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).execute(p).await.unwrap();
         }
     });
+    // B's failed work, with B's person's address in the errors.
+    let org_b = app
+        .count("SELECT id FROM organizations WHERE slug = 'org-b'")
+        .await;
+    insert_failed_job(
+        &app,
+        "b-dead-1",
+        "secret-b@org-b.test",
+        org_b,
+        "Mailgun refused secret-b@org-b.test",
+        true,
+    )
+    .await;
+    insert_failed_job(
+        &app,
+        "b-retrying-1",
+        "secret-b@org-b.test",
+        org_b,
+        "busy for secret-b@org-b.test",
+        false,
+    )
+    .await;
     let id_of = |sql: &'static str| app.count(sql);
     let prospect = id_of("SELECT id FROM prospects WHERE email = 'secret-b@org-b.test'").await;
     let event = id_of("SELECT id FROM events WHERE name = 'B Launch Night'").await;
@@ -63,9 +132,12 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let form = id_of("SELECT id FROM forms WHERE slug = 'org-b-form'").await;
     let location = id_of("SELECT id FROM organizations WHERE slug = 'org-b-location'").await;
     let held = id_of("SELECT id FROM held_submissions WHERE submission_key = 'b-held-key'").await;
+    let kept = id_of("SELECT id FROM kept_submissions WHERE submission_key = 'b-kept'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
-        let id = if path.starts_with("/forms/") {
+        let id = if path.starts_with("/jobs/kept/") {
+            kept
+        } else if path.starts_with("/forms/") {
             form
         } else if path.starts_with("/held/") {
             held
@@ -99,21 +171,30 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         ("note", "A was here"),
         ("user_id", "1"),
         ("queue", "rally.form_submission"),
-        ("id", "1"),
+        ("id", "b-dead-1"),
+        ("confirm", "yes"),
     ];
     let routes = rally::http::route_paths();
     assert!(routes.len() > 30, "the router lists its routes");
     let mut walked = 0;
+    let mut pages = 0;
     for (pattern, methods) in &routes {
         if PUBLIC.contains(pattern) {
             continue;
         }
         if !pattern.contains(':') {
-            // A page without ids: it must not show B's data.
+            // A page without ids: it must not show B's data, whatever it
+            // is asked to search or list.
             if methods.contains(&"get") && !pattern.ends_with("/stream") {
-                let body = app.page(pattern).await;
-                for secret in B_SECRETS {
-                    assert!(!body.contains(secret), "{pattern} shows {secret:?}");
+                for query in QUERIES {
+                    let res = app.get(&format!("{pattern}{query}")).await;
+                    let status = res.status().as_u16();
+                    assert!(status < 500, "GET {pattern}{query} answered {status}");
+                    let body = res.text().await.unwrap_or_default();
+                    for secret in B_SECRETS {
+                        assert!(!body.contains(secret), "{pattern}{query} shows {secret:?}");
+                    }
+                    pages += 1;
                 }
             }
             continue;
@@ -148,6 +229,33 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         }
     }
     assert!(walked >= 10, "walked only {walked} routes with ids");
+    assert!(pages >= 15 * QUERIES.len(), "opened only {pages} pages");
+    // The failed-work actions, which take a job's id in their form: B's
+    // dead letter is not A's to retry, nor (A being no operator) to discard.
+    for path in ["/jobs/retry", "/ops/jobs/retry", "/ops/jobs/discard"] {
+        let res = app.post_as(&app.client, path, &fields).await;
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        assert!(
+            status == 404 || location.as_deref() == Some("/jobs?done=gone"),
+            "POST {path} answered {status} {location:?}"
+        );
+    }
+    let queue = jobs::SqlQueue::new(app.pool.queue_store(), Default::default());
+    let dead = queue.dead_letters(10).await.unwrap();
+    assert!(
+        dead.iter()
+            .any(|d| d.id == "b-dead-1" && d.organization == Some(org_b)),
+        "B's dead letter stays: {dead:?}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM kept_submissions WHERE submission_key = 'b-kept'")
+            .await,
+        1
+    );
     // The one route that takes an organization's id in its form: switching
     // the session to B is refused, and A still works in A.
     let b = app

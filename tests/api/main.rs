@@ -19,6 +19,7 @@ mod imports;
 mod intake;
 mod isolation;
 mod jobs_dashboard;
+mod mailbox;
 mod metrics;
 #[path = "../support/moto.rs"]
 mod moto;

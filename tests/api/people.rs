@@ -64,8 +64,14 @@ async fn an_invited_person_creates_an_account_and_joins_with_the_role() {
     let people = app.page("/people").await;
     assert!(people.contains("rep@example.com · member"), "{people}");
     let link = app.mail_link("To rep@example.com").await;
+    // The invitation is for its recipient's eyes: not in the owner's
+    // mailbox (the recipient sees it there once they have an account).
+    assert_eq!(
+        app.mail("To rep@example.com").await.subject,
+        "Demo Owner invited you to Demo Co on Rally"
+    );
     assert!(
-        app.page("/dev/mailbox")
+        !app.page("/dev/mailbox")
             .await
             .contains("Demo Owner invited you to Demo Co on Rally")
     );
@@ -104,6 +110,18 @@ async fn an_invited_person_creates_an_account_and_joins_with_the_role() {
             .unwrap()
             .status(),
         200
+    );
+    let mailbox = browser
+        .get(app.url("/dev/mailbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        mailbox.contains("Demo Owner invited you to Demo Co on Rally"),
+        "{mailbox}"
     );
     assert_eq!(
         app.count(

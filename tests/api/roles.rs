@@ -106,6 +106,9 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
                  SELECT {org}, id, '{label}-held-key', 'too_fast',
                  '{{\"name\":\"Held {label}\",\"email\":\"{label}-held@walk.test\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}}', {now}
                  FROM forms WHERE slug = '{label}-form'"),
+        format!("INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
+                 SELECT {org}, '{label}-kept', '{{\"form_id\":' || id || ',\"submission_key\":\"{label}-kept\",\"answers\":{{\"name\":\"Kept {label}\",\"email\":\"{label}-kept@walk.test\",\"consent\":false}},\"submitted_at\":1}}', 'set aside', {now}
+                 FROM forms WHERE slug = '{label}-form'"),
     ] {
         exec(app, sql).await;
     }
@@ -164,6 +167,13 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
             ))
             .await,
         ),
+        (
+            "kept",
+            id(format!(
+                "SELECT id FROM kept_submissions WHERE submission_key = '{label}-kept'"
+            ))
+            .await,
+        ),
         ("template", hq_template),
     ])
 }
@@ -180,6 +190,7 @@ fn id_kind(pattern: &str) -> &'static str {
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
         p if p.starts_with("/held/") => "held",
+        p if p.starts_with("/jobs/kept/") => "kept",
         p => panic!("{p}: no object of the walker's own for this kind of id; add one to this test"),
     }
 }
@@ -190,6 +201,8 @@ fn expected(w: &Walker, pattern: &str) -> Result<(), Refusal> {
         None => panic!("POST {pattern} has no entry in rally::roles::ROUTES: say who may call it"),
         Some(Access::Public) => Ok(()),
         Some(Access::SignedIn(action)) => roles::check(w.role, w.place, action),
+        // No walker is an operator: the operators' pages are not there.
+        Some(Access::Operator) => Err(Refusal::NotHere),
     }
 }
 
