@@ -95,6 +95,7 @@ pub async fn release(
         submission_key: taken.submission_key,
         answers,
         submitted_at: taken.submitted_at,
+        organization_id: Some(user.user.organization_id),
     };
     state
         .queue

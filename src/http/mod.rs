@@ -369,7 +369,7 @@ struct Frame<E> {
 impl<E: Endpoint> Endpoint for Frame<E> {
     type Output = Response;
 
-    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: poem::Request) -> poem::Result<Response> {
         use futures::FutureExt;
         use tracing::Instrument;
         let started = std::time::Instant::now();
