@@ -102,6 +102,8 @@ struct Ids {
     member: i64,
     invitation: i64,
     import: i64,
+    held: i64,
+    kept: i64,
 }
 
 impl Ids {
@@ -116,6 +118,8 @@ impl Ids {
             _ if pattern.starts_with("/events/") => self.event,
             _ if pattern.starts_with("/people/invitations/") => self.invitation,
             _ if pattern.starts_with("/people/") => self.member,
+            _ if pattern.starts_with("/held/") => self.held,
+            _ if pattern.starts_with("/jobs/kept/") => self.kept,
             _ => panic!("{pattern}: no object for {param}; add one to this test"),
         };
         id.to_string()
@@ -139,6 +143,13 @@ async fn own_objects(app: &TestApp) -> Ids {
             "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
              SELECT o.id, 'walk-invited@example.com', 'member', 'walk-token-hash', u.id, $1, $1 + 86400000
              FROM organizations o, users u WHERE o.slug = 'demo' AND u.email = 'owner@demo.rally.test'",
+            "INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+             SELECT organization_id, id, 'walk-held-key', 'too_fast',
+                    '{\"name\":\"Walk Held\",\"email\":\"walk-held@example.com\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}', $1
+             FROM forms WHERE slug = 'demo'",
+            "INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
+             SELECT organization_id, 'walk-kept', '{\"form_id\":' || id || ',\"submission_key\":\"walk-kept\",\"answers\":{\"name\":\"Walk Kept\",\"email\":\"walk-kept@example.com\",\"consent\":false},\"submitted_at\":1}', 'set aside', $1
+             FROM forms WHERE slug = 'demo'",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).execute(p).await.unwrap();
         }
@@ -162,6 +173,12 @@ async fn own_objects(app: &TestApp) -> Ids {
             .await,
         import: app
             .count("SELECT id FROM prospect_imports WHERE filename = 'walk.csv'")
+            .await,
+        held: app
+            .count("SELECT id FROM held_submissions WHERE submission_key = 'walk-held-key'")
+            .await,
+        kept: app
+            .count("SELECT id FROM kept_submissions WHERE submission_key = 'walk-kept'")
             .await,
     }
 }

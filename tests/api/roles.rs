@@ -106,6 +106,10 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
                  SELECT {org}, id, '{label}-held-key', 'too_fast',
                  '{{\"name\":\"Held {label}\",\"email\":\"{label}-held@walk.test\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}}', {now}
                  FROM forms WHERE slug = '{label}-form'"),
+        format!("INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+                 SELECT {org}, id, '{label}-held-discard', 'honeypot',
+                 '{{\"name\":\"Held {label}\",\"email\":\"{label}-held2@walk.test\",\"phone\":null,\"company\":null,\"interest\":null,\"consent\":false}}', {now}
+                 FROM forms WHERE slug = '{label}-form'"),
         format!("INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
                  SELECT {org}, '{label}-kept', '{{\"form_id\":' || id || ',\"submission_key\":\"{label}-kept\",\"answers\":{{\"name\":\"Kept {label}\",\"email\":\"{label}-kept@walk.test\",\"consent\":false}},\"submitted_at\":1}}', 'set aside', {now}
                  FROM forms WHERE slug = '{label}-form'"),
@@ -168,6 +172,13 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
             .await,
         ),
         (
+            "held-discard",
+            id(format!(
+                "SELECT id FROM held_submissions WHERE submission_key = '{label}-held-discard'"
+            ))
+            .await,
+        ),
+        (
             "kept",
             id(format!(
                 "SELECT id FROM kept_submissions WHERE submission_key = '{label}-kept'"
@@ -189,7 +200,9 @@ fn id_kind(pattern: &str) -> &'static str {
         p if p.starts_with("/prospects/import/") => "import",
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
-        p if p.starts_with("/held/") => "held",
+        // Release takes its held submission away: discard needs another.
+        p if p.starts_with("/held/") && p.ends_with("/release") => "held",
+        p if p.starts_with("/held/") => "held-discard",
         p if p.starts_with("/jobs/kept/") => "kept",
         p => panic!("{p}: no object of the walker's own for this kind of id; add one to this test"),
     }
