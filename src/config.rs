@@ -244,6 +244,12 @@ impl Settings {
         if heartbeat_secs == 0 {
             bail!("RALLY_JOB_HEARTBEAT_SECS must be at least 1");
         }
+        let mail = mail_settings(&get, production)?;
+        // Links in emails are built from RALLY_PUBLIC_URL. Without it they
+        // come from the request's Host header, which a client chooses: that
+        // is acceptable only while mail stays in the development mailbox
+        // (read on this machine), never once real mail goes out.
+        let sends_real_mail = mail.mailgun_api_key.is_some();
         Ok(Self {
             bind,
             database,
@@ -292,7 +298,7 @@ impl Settings {
                 visibility: Duration::from_secs(parse_or(&get, "RALLY_SQS_VISIBILITY_SECS", 60)?),
             },
             sqs_client: None,
-            mail: mail_settings(&get, production)?,
+            mail,
             signin_per_account_per_min: parse_or(&get, "RALLY_SIGNIN_PER_ACCOUNT_PER_MIN", 5)?,
             signin_per_ip_per_min: parse_or(&get, "RALLY_SIGNIN_PER_IP_PER_MIN", 30)?,
             signup_per_ip_per_min: parse_or(&get, "RALLY_SIGNUP_PER_IP_PER_MIN", 10)?,
@@ -305,6 +311,9 @@ impl Settings {
                 Some(url) => bail!("RALLY_PUBLIC_URL: expected an http(s) address, got {url:?}"),
                 None if production => bail!(
                     "RALLY_PUBLIC_URL must be set when RALLY_ENV=production: links in emails are built from it"
+                ),
+                None if sends_real_mail => bail!(
+                    "RALLY_PUBLIC_URL must be set when Mailgun is configured: links in emails are built from it, never from a request's Host header"
                 ),
                 None => None,
             },
@@ -464,6 +473,24 @@ mod tests {
         assert!(settings(&with_token).unwrap().metrics_token.is_some());
         // Outside production /metrics may stay open on a laptop.
         assert!(settings(&[]).unwrap().metrics_token.is_none());
+    }
+
+    #[test]
+    fn real_mail_needs_a_public_url() {
+        let mailgun = [
+            ("MAILGUN_API_KEY", "key-1"),
+            ("MAILGUN_DOMAIN", "mg.rally.example"),
+        ];
+        let err = settings(&mailgun).unwrap_err().to_string();
+        assert!(err.contains("RALLY_PUBLIC_URL"), "{err}");
+        let mut with_url = mailgun.to_vec();
+        with_url.push(("RALLY_PUBLIC_URL", "https://rally.example"));
+        assert_eq!(
+            settings(&with_url).unwrap().public_url.as_deref(),
+            Some("https://rally.example")
+        );
+        // The development mailbox may build links from the request.
+        assert!(settings(&[]).unwrap().public_url.is_none());
     }
 
     #[test]

@@ -514,7 +514,7 @@ pub async fn reset(
     };
     if let Err(wait) = state
         .signin_throttle
-        .check_account(&format!("reset-password:{user_id}"))
+        .check_account_from(ip, &format!("reset-password:{user_id}"))
     {
         return Ok(too_many(wait));
     }
@@ -549,12 +549,30 @@ pub async fn reset(
     Ok(see_other("/prospects"))
 }
 
+/// True when the connection comes from this machine: a loopback peer (or a
+/// Unix socket). The peer as the socket says, never a forwarded header.
+fn from_this_machine(peer: &poem::web::RemoteAddr) -> bool {
+    match peer.as_socket_addr() {
+        Some(addr) => addr.ip().is_loopback(),
+        None => matches!(peer.0, poem::Addr::Unix(_)),
+    }
+}
+
 /// The development mailbox, while no Mailgun is configured: the messages
 /// sent to the signed-in person's own address, and no one else's (see
 /// [`email::mailbox`]).
 #[handler]
-pub async fn mailbox(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
-    if !state.mailer.is_mailbox() {
+pub async fn mailbox(
+    req: &Request,
+    user: CurrentUser,
+    state: Data<&AppState>,
+) -> AppResult<Response> {
+    // A link read here proves nothing about who owns an address (anyone can
+    // sign up with any address and read what was sent to it, an invitation
+    // or an operator's confirmation included), so the mailbox is the
+    // developer's own: it answers only on the machine Rally runs on (the
+    // peer itself, never a forwarded header), 404 to anyone else.
+    if !state.mailer.is_mailbox() || !from_this_machine(req.remote_addr()) {
         return Err(AppError::NotFound);
     }
     let messages = email::mailbox(&state.db.read, user.user.user_id, 50).await?;
@@ -562,4 +580,23 @@ pub async fn mailbox(user: CurrentUser, state: Data<&AppState>) -> AppResult<Res
         StatusCode::OK,
         pages::mailbox(user.nav(), &messages),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_this_machine;
+    use poem::web::RemoteAddr;
+
+    #[test]
+    fn the_development_mailbox_is_for_this_machine_only() {
+        let peer = |a: &str| RemoteAddr(poem::Addr::SocketAddr(a.parse().unwrap()));
+        assert!(from_this_machine(&peer("127.0.0.1:5000")));
+        assert!(from_this_machine(&peer("[::1]:5000")));
+        assert!(!from_this_machine(&peer("192.0.2.7:5000")));
+        assert!(!from_this_machine(&peer("[2001:db8::1]:5000")));
+        assert!(!from_this_machine(&RemoteAddr(poem::Addr::Custom(
+            "proxy",
+            "x".into()
+        ))));
+    }
 }

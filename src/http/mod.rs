@@ -327,6 +327,13 @@ fn is_cross_site(req: &poem::Request, public_url: Option<&str>) -> bool {
     let Some(origin) = req.header("origin") else {
         return false;
     };
+    // With RALLY_PUBLIC_URL, the one origin Rally's pages have: scheme,
+    // host and port must all match (http://rally.example is not
+    // https://rally.example). Without it (development), the request's own
+    // host.
+    if let Some(public) = public_url {
+        return !origin.eq_ignore_ascii_case(public.trim_end_matches('/'));
+    }
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"));
@@ -336,9 +343,7 @@ fn is_cross_site(req: &poem::Request, public_url: Option<&str>) -> bool {
     let own_host = req
         .header("host")
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    let public_host = public_url.and_then(|u| u.split_once("://")).map(|(_, h)| h);
-    let same = |host: Option<&str>| host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host));
-    !(same(own_host) || same(public_host))
+    !own_host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
 }
 
 /// What every request goes through, in one layer: the shared state for

@@ -135,27 +135,44 @@ impl RateLimits {
 /// Throttles account operations (sign-in, password resets, sign-up) per
 /// account and per client address, so guessing one password and sweeping
 /// many accounts from one place are both slowed down.
+///
+/// The per-account allowance is kept per (account, address) pair: five
+/// wrong passwords from an attacker's address must not lock the account's
+/// owner out of signing in from their own. A second, wider allowance per
+/// account alone ([`ACCOUNT_SPREAD`] times the pair's) still stops a
+/// guesser who spreads over many addresses.
 pub struct Throttle {
+    per_pair: DefaultKeyedRateLimiter<(Option<IpAddr>, String)>,
     per_account: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
+/// How many times the per-(account, address) allowance an account gets
+/// from all addresses together.
+pub const ACCOUNT_SPREAD: u32 = 20;
+
 impl Throttle {
+    /// `account_per_min` attempts per account from one address, and
+    /// `ACCOUNT_SPREAD` times that from all addresses; `ip_per_min` per
+    /// address over all accounts.
     pub fn new(account_per_min: u32, ip_per_min: u32) -> Self {
         let quota = |n: u32| Quota::per_minute(non_zero(n)).allow_burst(non_zero(n));
         Self {
-            per_account: DefaultKeyedRateLimiter::keyed(quota(account_per_min)),
+            per_pair: DefaultKeyedRateLimiter::keyed(quota(account_per_min)),
+            per_account: DefaultKeyedRateLimiter::keyed(quota(
+                account_per_min.saturating_mul(ACCOUNT_SPREAD),
+            )),
             per_ip: DefaultKeyedRateLimiter::keyed(quota(ip_per_min)),
             clock: DefaultClock::default(),
         }
     }
 
-    /// Admits one attempt for `account` (lower-cased email) from `ip`, or
-    /// says how long to wait.
+    /// Admits one attempt for `account` (its email key) from `ip`, or says
+    /// how long to wait.
     pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
         self.check_ip(ip)?;
-        self.check_account(account)
+        self.check_account_from(ip, account)
     }
 
     /// Admits one attempt from `ip` (any account), or says how long to wait:
@@ -171,15 +188,21 @@ impl Throttle {
         }
     }
 
-    /// Admits one attempt on `account`, or says how long to wait.
-    pub fn check_account(&self, account: &str) -> Result<(), Duration> {
+    /// Admits one attempt on `account` from `ip` (the pair's allowance, then
+    /// the account's over all addresses), or says how long to wait.
+    pub fn check_account_from(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
         let now = self.clock.now();
+        let wait = |until: governor::NotUntil<_>| until.wait_time_from(now);
+        self.per_pair
+            .check_key(&(ip, account.to_string()))
+            .map_err(wait)?;
         self.per_account
             .check_key(&account.to_string())
-            .map_err(|until| until.wait_time_from(now))
+            .map_err(wait)
     }
 
     pub fn forget_idle(&self) {
+        self.per_pair.retain_recent();
         self.per_account.retain_recent();
         self.per_ip.retain_recent();
     }
@@ -238,5 +261,27 @@ mod tests {
                 .check(Some("10.0.0.2".parse().unwrap()), "c@example.com")
                 .is_ok()
         );
+        // The account whose allowance ran out from 10.0.0.1 still signs in
+        // from its owner's own address: nobody locks another person out.
+        assert!(
+            throttle
+                .check(Some("10.0.0.3".parse().unwrap()), "a@example.com")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_account_guessed_from_many_addresses_is_throttled_all_the_same() {
+        let throttle = Throttle::new(3, 5);
+        let mut admitted = 0;
+        for i in 0..=255u8 {
+            let ip = Some(IpAddr::from([10, 9, 0, i]));
+            for _ in 0..3 {
+                if throttle.check(ip, "a@example.com").is_ok() {
+                    admitted += 1;
+                }
+            }
+        }
+        assert_eq!(admitted, 3 * ACCOUNT_SPREAD);
     }
 }

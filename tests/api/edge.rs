@@ -308,3 +308,31 @@ async fn production_answers_carry_hsts() {
         assert!(hsts.contains("max-age=31536000"), "{path}: {hsts}");
     }
 }
+
+/// With `RALLY_PUBLIC_URL` the one origin of Rally's pages is that URL:
+/// the same host over another scheme (or port) is another site.
+#[tokio::test]
+async fn the_public_url_is_the_one_origin_scheme_and_port_included() {
+    let app = spawn_app_with(|s| s.public_url = Some("https://rally.example".into())).await;
+    let sign_in = |origin: &'static str| {
+        crate::helpers::client()
+            .post(app.url("/signin"))
+            .header("origin", origin)
+            .form(&[
+                ("email", app.demo.email.as_str()),
+                ("password", app.demo.password.as_str()),
+            ])
+            .send()
+    };
+    for other in [
+        "http://rally.example",
+        "https://rally.example:8443",
+        "https://evil.rally.example",
+    ] {
+        let res = sign_in(other).await.unwrap();
+        assert_eq!(res.status(), 403, "{other}");
+        assert!(res.headers().get("set-cookie").is_none(), "{other}");
+    }
+    let res = sign_in("https://rally.example").await.unwrap();
+    assert_eq!(res.status(), 303);
+}
