@@ -116,6 +116,10 @@ impl std::fmt::Debug for Token {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Connections the kernel may hold accepted but not yet taken by Rally
+    /// (`listen(2)`'s backlog), `RALLY_LISTEN_BACKLOG`, default 8,192: a
+    /// room of 10,000 phones reconnecting at once.
+    pub listen_backlog: u32,
     pub database: DatabaseUrl,
     /// `None` until resolved by [`Settings::resolve_secret`].
     pub secret_key: Option<SecretKey>,
@@ -299,6 +303,7 @@ impl Settings {
             },
             sqs_client: None,
             mail,
+            listen_backlog: parse_or(&get, "RALLY_LISTEN_BACKLOG", 8192)?,
             signin_per_account_per_min: parse_or(&get, "RALLY_SIGNIN_PER_ACCOUNT_PER_MIN", 5)?,
             signin_per_ip_per_min: parse_or(&get, "RALLY_SIGNIN_PER_IP_PER_MIN", 30)?,
             signup_per_ip_per_min: parse_or(&get, "RALLY_SIGNUP_PER_IP_PER_MIN", 10)?,
@@ -436,6 +441,7 @@ mod tests {
         assert_eq!(s.database, DatabaseUrl::Sqlite("rally.db".into()));
         assert_eq!(s.form_min_fill, Duration::from_millis(1500));
         assert_eq!(s.held_retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.listen_backlog, 8192);
         assert!(!s.production);
     }
 

@@ -7,7 +7,7 @@ use ::jobs::{Queue, QueueConfig, Runtime, SqlQueue, SqsBackend, SqsQueue};
 use anyhow::Context;
 use poem::{
     Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    listener::{Acceptor, TcpAcceptor},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -198,15 +198,43 @@ impl WorkerProcess {
     }
 }
 
+/// Listens on `addr` with room for `backlog` connections that the kernel
+/// has accepted but Rally has not yet taken. A room of phones that all
+/// reconnect to send at once arrives as a burst of fresh connections: with
+/// the usual default (1,024, or the kernel's 128 on older systems), the
+/// kernel drops the surplus SYNs and each of those phones waits a second
+/// or more before retrying. The kernel caps the backlog at
+/// `net.core.somaxconn`; start-up warns when that is lower.
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpAcceptor> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(backlog)?;
+    if let Some(cap) = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|cap| *cap < backlog)
+    {
+        tracing::warn!(
+            requested = backlog,
+            somaxconn = cap,
+            "the kernel caps the listen backlog below RALLY_LISTEN_BACKLOG: raise net.core.somaxconn for bursts of fresh connections"
+        );
+    }
+    TcpAcceptor::from_tokio(listener)
+}
+
 impl App {
     pub async fn build(
         mut settings: Settings,
         demo: bool,
         run_workers: bool,
     ) -> anyhow::Result<Self> {
-        let acceptor = TcpListener::bind(settings.bind.to_string())
-            .into_acceptor()
-            .await
+        let acceptor = listen(settings.bind, settings.listen_backlog)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let addr = acceptor
             .local_addr()
