@@ -17,16 +17,22 @@
 
 mod backend;
 mod backoff;
+pub mod delay;
 mod outbox;
+mod poll;
 mod queue;
 mod runtime;
+pub mod schedule;
 pub mod sqs;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};
 pub use runtime::{Runtime, WorkerOptions};
+pub use schedule::{Schedule, ScheduleError, ScheduleStatus};
 pub use sqs::{SqsConfig, SqsQueue};
+/// The time types schedules hand their jobs (a tick in its zone).
+pub use {chrono, chrono_tz};
 
 use serde::{Serialize, de::DeserializeOwned};
 
