@@ -161,7 +161,8 @@ impl Queue {
         }
     }
 
-    /// Jobs not yet finished (waiting, running, retrying) across queues.
+    /// Jobs not yet finished (waiting, running, retrying) across queues;
+    /// delayed jobs count from their due time.
     pub async fn unfinished(&self) -> Result<i64, QueueError> {
         match self {
             Self::Sql(queue) => Ok(queue.unfinished().await?),
@@ -169,7 +170,9 @@ impl Queue {
                 let mut n = outbox::waiting_bound(&backend.store).await?;
                 for kind in &backend.kinds {
                     let c = backend.sqs.counts(kind).await?;
-                    n += c.visible + c.in_flight + c.delayed;
+                    // Delayed messages (and jobs held in `jobs_delayed`)
+                    // are not due: no backlog yet.
+                    n += c.visible + c.in_flight;
                 }
                 Ok(n)
             }

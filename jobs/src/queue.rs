@@ -563,12 +563,19 @@ impl SqlQueue {
 
     /// Jobs of every queue not yet finished: waiting (in the outbox too, as
     /// an upper bound: see `outbox::waiting_bound`), running or retrying.
+    /// A delayed job not yet due is no backlog: it is not counted until its
+    /// time (see [`crate::delay`]).
     pub async fn unfinished(&self) -> Result<i64, sqlx::Error> {
         // One statement, so one snapshot: read apart, a relay committing in
         // between would move jobs out of the outbox after the job table was
         // counted, and both counts would miss them.
+        let now = match self.store {
+            Store::Sqlite(_) => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Store::Postgres(_) => "now()",
+        };
         let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM {} WHERE {UNFINISHED}) + {}",
+            "SELECT (SELECT COUNT(*) FROM {} WHERE {UNFINISHED}
+                AND NOT (status = 'Pending' AND run_at > {now})) + {}",
             self.table(),
             crate::outbox::WAITING_BOUND
         );

@@ -192,6 +192,30 @@ async fn a_job_due_in_2s_runs_no_earlier_than_2s_and_no_later_than_3s() {
     }
 }
 
+/// A job due in an hour is waiting (operators see it) but no backlog:
+/// intake refuses submissions on a backlog, and jobs that cannot run yet
+/// must not make it do so.
+#[tokio::test]
+async fn a_job_not_yet_due_is_no_backlog() {
+    let (queue, _, _dir) = queues().await;
+    let runs: Runs = Default::default();
+    let runtime = start(&queue, &runs);
+    queue
+        .enqueue_in(&Later { n: 0 }, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // (On SQLite it waits in the outbox, counted, until the relay moves it.)
+    while queue.unfinished().await.unwrap() != 0 {
+        assert!(Instant::now() < deadline, "a delayed job counts as backlog");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(stats[0].pending, 1, "{stats:?}");
+    runtime.shutdown().await;
+    assert!(runs.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn a_delayed_job_survives_a_runtime_restart() {
     let (first, second, _dir) = queues().await;
