@@ -1,5 +1,6 @@
 //! Delayed jobs and schedules on SQS, against a real SQS-compatible server
-//! (moto), the outbox and held jobs in a SQLite file. SQS's longest delay
+//! (moto), the outbox and held jobs in a SQLite file (or a fresh Postgres
+//! database when `RALLY_TEST_POSTGRES` names a server). SQS's longest delay
 //! is configured down to 2 s so that "longer than SQS can hold" takes
 //! seconds, not a quarter of an hour.
 
@@ -46,13 +47,35 @@ struct Setup {
 async fn setup() -> Setup {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("outbox.db"))
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let store = Store::from(pool);
+    let store = match std::env::var("RALLY_TEST_POSTGRES") {
+        // The outbox and held jobs on Postgres (claimed with SKIP LOCKED).
+        Ok(server) if !server.is_empty() => {
+            use sqlx::Connection;
+            let server = server.trim_end_matches('/');
+            let name = format!("jobs_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let _ = admin.close().await;
+            Store::from(
+                sqlx::PgPool::connect(&format!("{server}/{name}"))
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.path().join("outbox.db"))
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5));
+            Store::from(sqlx::SqlitePool::connect_with(options).await.unwrap())
+        }
+    };
     jobs::SqlQueue::migrate(&store).await.unwrap();
     let config = SqsConfig {
         prefix: format!("t{}", uuid::Uuid::new_v4().simple()),
@@ -158,19 +181,27 @@ async fn on_sqs_a_job_due_in_2s_runs_between_2s_and_3s_plus_motos_recheck() {
         .enqueue_in(&Later { n: 0 }, Duration::from_secs(2))
         .await
         .unwrap();
-    let Store::Sqlite(pool) = s.queue.store() else {
-        unreachable!()
-    };
-    let mut tx = pool.begin().await.unwrap();
-    s.queue
-        .enqueue_all_in_after(
-            Conn::Sqlite(&mut tx),
-            &[Later { n: 1 }],
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    // And one in the caller's transaction.
+    let later = [Later { n: 1 }];
+    let two = Duration::from_secs(2);
+    match s.queue.store() {
+        Store::Sqlite(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            s.queue
+                .enqueue_all_in_after(Conn::Sqlite(&mut tx), &later, two)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            s.queue
+                .enqueue_all_in_after(Conn::Postgres(&mut tx), &later, two)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
     wait_for("both run", Duration::from_secs(8), || {
         runs.lock().unwrap().len() == 2
     })
