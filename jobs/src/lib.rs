@@ -14,6 +14,9 @@
 //! its jobs go back to the queue, so handlers must be idempotent. The crate
 //! knows nothing of the application that uses it. [`Queue`] puts the SQL
 //! queue (SQLite or Postgres) and Amazon SQS (see [`sqs`]) behind one handle.
+//! A job can be enqueued to run at a time or after a delay ([`delay`]), and
+//! a [`Schedule`] enqueues one at every tick of a cron expression in a time
+//! zone, once per tick however many processes run it ([`schedule`]).
 
 mod backend;
 mod backoff;
