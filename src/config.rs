@@ -300,6 +300,11 @@ impl Settings {
                     parse_or::<u64>(&get, "RALLY_SQS_WAIT_SECS", 20)?.min(20),
                 ),
                 visibility: Duration::from_secs(parse_or(&get, "RALLY_SQS_VISIBILITY_SECS", 60)?),
+                // SQS's own maximum is 15 minutes; longer delays wait in
+                // the database (see `jobs::delay`).
+                max_delay: Duration::from_secs(
+                    parse_or::<u64>(&get, "RALLY_SQS_MAX_DELAY_SECS", 900)?.min(900),
+                ),
             },
             sqs_client: None,
             mail,

@@ -14,19 +14,28 @@
 //! its jobs go back to the queue, so handlers must be idempotent. The crate
 //! knows nothing of the application that uses it. [`Queue`] puts the SQL
 //! queue (SQLite or Postgres) and Amazon SQS (see [`sqs`]) behind one handle.
+//! A job can be enqueued to run at a time or after a delay ([`delay`]), and
+//! a [`Schedule`] enqueues one at every tick of a cron expression in a time
+//! zone, once per tick however many processes run it ([`schedule`]).
 
 mod backend;
 mod backoff;
+pub mod delay;
 mod outbox;
+mod poll;
 mod queue;
 mod runtime;
+pub mod schedule;
 pub mod sqs;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};
 pub use runtime::{Runtime, WorkerOptions};
+pub use schedule::{Schedule, ScheduleError, ScheduleStatus};
 pub use sqs::{SqsConfig, SqsQueue};
+/// The time types schedules hand their jobs (a tick in its zone).
+pub use {chrono, chrono_tz};
 
 use serde::{Serialize, de::DeserializeOwned};
 

@@ -123,7 +123,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -138,12 +138,13 @@ pub(crate) async fn insert(
     kind: &str,
     max_attempts: usize,
     messages: Vec<Outgoing>,
+    due_ms: Option<i64>,
 ) -> Result<(), EnqueueError> {
     let now = now_ms();
     let max_attempts = max_attempts as i64;
     // Values are bound by value: sqlx copies a borrowed string into a new
     // one, which on the intake path was a copy of every job body.
-    // 7 bound values per row; SQLite allows 32,766 per statement.
+    // 8 bound values per row; SQLite allows 32,766 per statement.
     let mut rest = messages.into_iter().peekable();
     while rest.peek().is_some() {
         let chunk: Vec<_> = rest
@@ -154,7 +155,7 @@ pub(crate) async fn insert(
         macro_rules! insert_rows {
             ($db:ty, $c:expr) => {{
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO jobs_outbox (kind, body, dedup_key, created_at, job_id, max_attempts, organization_id) ",
+                    "INSERT INTO jobs_outbox (kind, body, dedup_key, created_at, job_id, max_attempts, organization_id, run_at) ",
                 );
                 insert.push_values(chunk, |mut row, (message, id)| {
                     row.push_bind(kind)
@@ -163,7 +164,8 @@ pub(crate) async fn insert(
                         .push_bind(now)
                         .push_bind(id)
                         .push_bind(max_attempts)
-                        .push_bind(message.organization);
+                        .push_bind(message.organization)
+                        .push_bind(due_ms);
                 });
                 insert.build().execute(&mut **$c).await?;
             }};
@@ -200,7 +202,8 @@ pub(crate) async fn waiting(store: &Store) -> Result<(i64, Option<i64>), sqlx::E
     Ok((n, oldest.map(|at| ((now_ms() - at) / 1000).max(0))))
 }
 
-type Row = (i64, String, String, Option<String>, Option<i64>);
+/// (id, kind, body, dedup_key, organization_id)
+pub(crate) type Row = (i64, String, String, Option<String>, Option<i64>);
 
 /// Forwards the outbox to SQS until `token` is cancelled. On Postgres, rows
 /// are claimed with `FOR UPDATE SKIP LOCKED` in a transaction that deletes
@@ -209,10 +212,12 @@ type Row = (i64, String, String, Option<String>, Option<i64>);
 /// sends, then deletes, so it never holds the write lock during a send.
 pub async fn relay(store: Store, sqs: SqsQueue, token: CancellationToken) {
     run_relay(token, || async {
-        match &store {
+        let sent = match &store {
             Store::Postgres(pool) => relay_postgres(pool, &sqs).await,
             Store::Sqlite(pool) => relay_sqlite(pool, &sqs).await,
-        }
+        }?;
+        // Delayed jobs now due within SQS's longest delay go too.
+        Ok(sent + crate::delay::release(&store, &sqs).await?)
     })
     .await
 }
@@ -280,8 +285,13 @@ where
     }
 }
 
-/// Sends rows grouped by kind; returns the ids SQS accepted.
-async fn send_rows(sqs: &SqsQueue, rows: &[Row]) -> Result<Vec<i64>, String> {
+/// Sends rows grouped by kind; returns the ids SQS accepted. A row whose
+/// id is in `due_ms` is delayed until then (`DelaySeconds`, rounded up).
+pub(crate) async fn send_rows(
+    sqs: &SqsQueue,
+    rows: &[Row],
+    due_ms: &HashMap<i64, i64>,
+) -> Result<Vec<i64>, String> {
     let mut by_kind: HashMap<&str, Vec<&Row>> = HashMap::new();
     for row in rows {
         by_kind.entry(row.1.as_str()).or_default().push(row);
@@ -297,7 +307,16 @@ async fn send_rows(sqs: &SqsQueue, rows: &[Row]) -> Result<Vec<i64>, String> {
                 organization: *organization,
             })
             .collect();
-        match sqs.send_batch(kind, &messages).await {
+        let now = now_ms();
+        let delays: Vec<i32> = rows
+            .iter()
+            .map(|row| {
+                due_ms
+                    .get(&row.0)
+                    .map_or(0, |due| crate::delay::delay_secs(*due, now))
+            })
+            .collect();
+        match sqs.send_batch_delayed(kind, &messages, &delays).await {
             Ok(accepted) => sent.extend(
                 rows.iter()
                     .zip(accepted)
@@ -325,7 +344,7 @@ async fn relay_postgres(pool: &sqlx::PgPool, sqs: &SqsQueue) -> Result<usize, St
     if rows.is_empty() {
         return Ok(0);
     }
-    let sent = send_rows(sqs, &rows).await?;
+    let sent = send_rows(sqs, &rows, &HashMap::new()).await?;
     sqlx::query("DELETE FROM jobs_outbox WHERE id = ANY($1)")
         .bind(&sent)
         .execute(&mut *tx)
@@ -346,7 +365,7 @@ async fn relay_sqlite(pool: &sqlx::SqlitePool, sqs: &SqsQueue) -> Result<usize, 
     if rows.is_empty() {
         return Ok(0);
     }
-    let sent = send_rows(sqs, &rows).await?;
+    let sent = send_rows(sqs, &rows, &HashMap::new()).await?;
     let mut delete = sqlx::QueryBuilder::new("DELETE FROM jobs_outbox WHERE id IN (");
     let mut ids = delete.separated(", ");
     for id in &sent {
@@ -401,10 +420,12 @@ async fn move_sqlite(pool: &sqlx::SqlitePool) -> Result<usize, sqlx::Error> {
         }
     }
     // `WHERE` before `ON CONFLICT` keeps SQLite from reading the upsert as
-    // a join constraint. run_at is in seconds, as apalis-sqlite keeps it.
+    // a join constraint. run_at is in seconds, as apalis-sqlite keeps it: a
+    // delayed job's due time (ms) rounded up, as `delay::sqlite_run_at` does.
     sqlx::query(
         "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key, organization_id)
-         SELECT CAST(body AS BLOB), job_id, kind, 'Pending', 0, COALESCE(max_attempts, 25), created_at / 1000, 0, '{}', dedup_key, organization_id
+         SELECT CAST(body AS BLOB), job_id, kind, 'Pending', 0, COALESCE(max_attempts, 25),
+                COALESCE((run_at + 999) / 1000, created_at / 1000), 0, '{}', dedup_key, organization_id
          FROM jobs_outbox WHERE id <= $1 ORDER BY id
          ON CONFLICT (job_type, idempotency_key) DO NOTHING",
     )
@@ -435,7 +456,7 @@ async fn move_postgres(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key, organization_id)
          SELECT t.job_id, o.kind, convert_to(o.body, 'UTF8'), 'Pending', 0, COALESCE(o.max_attempts, 25),
-                to_timestamp(o.created_at / 1000.0), 0, o.dedup_key, o.organization_id
+                to_timestamp(COALESCE(o.run_at, o.created_at) / 1000.0), 0, o.dedup_key, o.organization_id
          FROM unnest($1::bigint[], $2::text[]) AS t(id, job_id) JOIN jobs_outbox o ON o.id = t.id
          ORDER BY o.id
          ON CONFLICT (job_type, idempotency_key) DO NOTHING",

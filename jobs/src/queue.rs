@@ -230,6 +230,8 @@ impl SqlQueue {
         }
         // The SQS backend's outbox and counters live beside the queue.
         crate::outbox::migrate(store).await?;
+        crate::delay::migrate(store).await?;
+        crate::schedule::migrate(store).await?;
         Ok(())
     }
 
@@ -254,7 +256,18 @@ impl SqlQueue {
     /// bytes); a job whose idempotency key is already stored for its kind is
     /// skipped.
     pub async fn enqueue_all_in<J: Job>(conn: Conn<'_>, jobs: &[J]) -> Result<(), EnqueueError> {
-        let run_at = unix_secs(std::time::SystemTime::now());
+        Self::enqueue_all_at_in(conn, jobs, std::time::SystemTime::now()).await
+    }
+
+    /// [`SqlQueue::enqueue_all_in`], the jobs due at `at` (a row's
+    /// `run_at`, the same column a retry waits on: see [`crate::delay`]).
+    /// On SQLite `run_at` is whole seconds, rounded up for a time to come.
+    pub async fn enqueue_all_at_in<J: Job>(
+        conn: Conn<'_>,
+        jobs: &[J],
+        at: std::time::SystemTime,
+    ) -> Result<(), EnqueueError> {
+        let due_ms = crate::delay::unix_ms(at);
         let mut payloads = Vec::with_capacity(jobs.len());
         let mut ids = Vec::with_capacity(jobs.len());
         let mut keys = Vec::with_capacity(jobs.len());
@@ -286,7 +299,7 @@ impl SqlQueue {
                             .push("'Pending'")
                             .push("0")
                             .push_bind(J::MAX_ATTEMPTS as i64)
-                            .push_bind(run_at)
+                            .push_bind(crate::delay::sqlite_run_at(due_ms))
                             .push("0")
                             .push("'{}'")
                             .push_bind(key.as_deref())
@@ -308,7 +321,7 @@ impl SqlQueue {
                 .bind(J::KIND)
                 .bind(payloads)
                 .bind(J::MAX_ATTEMPTS as i32)
-                .bind(run_at as f64)
+                .bind(crate::delay::postgres_run_at(due_ms))
                 .bind(keys)
                 .bind(organizations)
                 .execute(&mut *conn)
@@ -519,24 +532,21 @@ impl SqlQueue {
         id: &str,
         due: std::time::SystemTime,
     ) -> Result<(), sqlx::Error> {
-        let due_ms = due
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let due_ms = crate::delay::unix_ms(due);
         match &self.store {
             Store::Sqlite(pool) => {
-                // apalis-sqlite keeps run_at in whole seconds: round up, so a
-                // job is never due before its backoff has passed.
+                // apalis-sqlite keeps run_at in whole seconds: rounded up, so
+                // a job is never due before its backoff has passed.
                 sqlx::query("UPDATE Jobs SET run_at = $2 WHERE id = $1")
                     .bind(id)
-                    .bind((due_ms + 999) / 1000)
+                    .bind(crate::delay::sqlite_run_at(due_ms))
                     .execute(pool)
                     .await?;
             }
             Store::Postgres(pool) => {
                 sqlx::query("UPDATE apalis.jobs SET run_at = to_timestamp($2) WHERE id = $1")
                     .bind(id)
-                    .bind(due_ms as f64 / 1000.0)
+                    .bind(crate::delay::postgres_run_at(due_ms))
                     .execute(pool)
                     .await?;
             }
@@ -553,12 +563,19 @@ impl SqlQueue {
 
     /// Jobs of every queue not yet finished: waiting (in the outbox too, as
     /// an upper bound: see `outbox::waiting_bound`), running or retrying.
+    /// A delayed job not yet due is no backlog: it is not counted until its
+    /// time (see [`crate::delay`]).
     pub async fn unfinished(&self) -> Result<i64, sqlx::Error> {
         // One statement, so one snapshot: read apart, a relay committing in
         // between would move jobs out of the outbox after the job table was
         // counted, and both counts would miss them.
+        let now = match self.store {
+            Store::Sqlite(_) => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Store::Postgres(_) => "now()",
+        };
         let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM {} WHERE {UNFINISHED}) + {}",
+            "SELECT (SELECT COUNT(*) FROM {} WHERE {UNFINISHED}
+                AND NOT (status = 'Pending' AND run_at > {now})) + {}",
             self.table(),
             crate::outbox::WAITING_BOUND
         );

@@ -152,6 +152,17 @@ impl Runtime {
         });
     }
 
+    /// Runs `schedules` (see [`crate::schedule`]): each tick's job is
+    /// enqueued once, whichever of the runtimes sharing the database
+    /// claims it. Stops with the runtime.
+    pub fn schedule(&mut self, schedules: Vec<crate::Schedule>) {
+        self.workers.spawn(crate::schedule::run(
+            self.queue.clone(),
+            schedules,
+            self.token.clone(),
+        ));
+    }
+
     /// Cancels every worker and waits until each has stopped.
     pub async fn shutdown(mut self) {
         self.token.cancel();
@@ -230,7 +241,10 @@ where
     macro_rules! run_on {
         ($backend:expr) => {
             WorkerBuilder::new(name)
-                .backend($backend.poll_with_interval(cfg.poll_interval))
+                .backend(apalis_core::backend::ext::poll_strategy::PollWith::new(
+                    $backend,
+                    crate::poll::Rearming::new(cfg.poll_interval),
+                ))
                 .concurrency(concurrency)
                 .build(service)
                 .run_until(stop)

@@ -40,6 +40,8 @@ pub use aws_sdk_sqs as aws;
 
 /// SQS accepts messages (body and attributes) of at most 256 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// SQS's longest per-message delay (`DelaySeconds`): 15 minutes.
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// Entries per `SendMessageBatch` / messages per `ReceiveMessage`, at most.
 const BATCH: usize = 10;
 
@@ -57,6 +59,11 @@ pub struct SqsConfig {
     pub wait: Duration,
     /// Longest a received message is hidden before a heartbeat extends it.
     pub visibility: Duration,
+    /// Longest delay SQS holds a message for (`DelaySeconds`; SQS's own
+    /// maximum is 15 minutes). A job due later waits in the database
+    /// (`jobs_delayed`) until it is due within this, then is sent with
+    /// the rest as its delay: see [`crate::delay`].
+    pub max_delay: Duration,
 }
 
 impl Default for SqsConfig {
@@ -67,6 +74,7 @@ impl Default for SqsConfig {
             fifo: false,
             wait: Duration::from_secs(20),
             visibility: Duration::from_secs(60),
+            max_delay: MAX_DELAY,
         }
     }
 }
@@ -331,6 +339,18 @@ impl SqsQueue {
         kind: &str,
         messages: &[Outgoing],
     ) -> Result<Vec<bool>, SqsError> {
+        self.send_batch_delayed(kind, messages, &[]).await
+    }
+
+    /// [`SqsQueue::send_batch`], message `i` hidden for `delays[i]` seconds
+    /// (`DelaySeconds`, at most 900; none when `delays` is shorter, and
+    /// never on FIFO queues, which take no per-message delay).
+    pub(crate) async fn send_batch_delayed(
+        &self,
+        kind: &str,
+        messages: &[Outgoing],
+        delays: &[i32],
+    ) -> Result<Vec<bool>, SqsError> {
         let url = self.url(&self.queue_name(kind)).await?;
         let mut accepted = vec![false; messages.len()];
         for (chunk_index, chunk) in messages.chunks(BATCH).enumerate() {
@@ -345,6 +365,12 @@ impl SqsQueue {
                         ORGANIZATION,
                         text_attribute(organization.to_string())?,
                     );
+                }
+                if let Some(&delay) = delays.get(chunk_index * BATCH + i)
+                    && delay > 0
+                    && !self.config.fifo
+                {
+                    entry = entry.delay_seconds(delay.min(MAX_DELAY.as_secs() as i32));
                 }
                 if self.config.fifo {
                     let dedup = message

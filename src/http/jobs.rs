@@ -340,10 +340,15 @@ pub async fn operations(
 ) -> AppResult<Response> {
     operator(&user, &state).await?;
     let queue = &state.monitor;
-    let (stats, failures, dead) = tokio::try_join!(
+    let (stats, failures, dead, schedules) = tokio::try_join!(
         async { queue.stats().await.map_err(queue_failed) },
         async { queue.recent_failures(LIST).await.map_err(queue_failed) },
         async { queue.dead_letters(LIST).await.map_err(queue_failed) },
+        async {
+            ::jobs::schedule::statuses(queue.store())
+                .await
+                .map_err(|err| queue_failed(err.into()))
+        },
     )?;
     let unclaimed = kept(&state, None).await?;
     let backend = match &state.queue {
@@ -354,10 +359,13 @@ pub async fn operations(
         StatusCode::OK,
         pages::operations(
             user.nav(),
-            backend,
-            &stats,
-            &failures,
-            &dead,
+            pages::Operations {
+                backend,
+                stats: &stats,
+                failures: &failures,
+                dead: &dead,
+                schedules: &schedules,
+            },
             unclaimed.len(),
             notice(done.done.as_deref()),
         ),

@@ -4,7 +4,7 @@
 use maud::{Markup, html};
 
 use super::{Nav, datetime, layout};
-use jobs::{DeadLetter, QueueStats};
+use jobs::{DeadLetter, QueueStats, ScheduleStatus};
 
 /// A form submission's answers, as a person reads them.
 #[derive(Debug, Clone, Default)]
@@ -132,18 +132,33 @@ pub fn organization(
     )
 }
 
-/// `/ops/jobs`: every queue's counts, the jobs waiting to retry with their
-/// last error, and dead letters with Retry and Discard. Ids, errors and
-/// counts; never a payload.
+/// What the operators' dashboard shows of the queue backend.
+pub struct Operations<'a> {
+    /// "SQL queue" or "Amazon SQS".
+    pub backend: &'a str,
+    pub stats: &'a [QueueStats],
+    pub failures: &'a [DeadLetter],
+    pub dead: &'a [DeadLetter],
+    /// Periodic schedules with their last and next run.
+    pub schedules: &'a [ScheduleStatus],
+}
+
+/// `/ops/jobs`: every queue's counts, the schedules with their last and
+/// next run, the jobs waiting to retry with their last error, and dead
+/// letters with Retry and Discard. Ids, errors and counts; never a payload.
 pub fn operations(
     nav: Nav<'_>,
-    backend: &str,
-    stats: &[QueueStats],
-    failures: &[DeadLetter],
-    dead: &[DeadLetter],
+    view: Operations<'_>,
     unclaimed_kept: usize,
     notice: Option<&str>,
 ) -> Markup {
+    let Operations {
+        backend,
+        stats,
+        failures,
+        dead,
+        schedules,
+    } = view;
     let csrf = nav.csrf.to_string();
     layout(
         "Operations",
@@ -169,6 +184,30 @@ pub fn operations(
                                     td { (s.pending) } td { (s.running) } td { (s.done) }
                                     td { (s.retrying) } td { (s.dead) }
                                     td { @match s.oldest_pending_secs { Some(secs) => { (secs) " s" }, None => "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Schedules" }
+                @if schedules.is_empty() {
+                    p.empty { "No periodic job is scheduled." }
+                } @else {
+                    table.jobs {
+                        thead { tr {
+                            th { "Schedule" } th { "Queue" } th { "When" }
+                            th { "Last run" } th { "Next run" }
+                        } }
+                        tbody {
+                            @for s in schedules {
+                                tr {
+                                    td { (s.name) }
+                                    td { code { (s.kind) } }
+                                    td { code { (s.cron) } " (" (s.zone) ")" }
+                                    td { @match s.last_tick { Some(tick) => (datetime(tick)), None => "not yet" } }
+                                    td { (datetime(s.next_due)) }
                                 }
                             }
                         }

@@ -744,3 +744,72 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A periodic job, for the operators' view of schedules.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Digest {
+    day: String,
+}
+
+impl jobs::Job for Digest {
+    const KIND: &'static str = "test.digest";
+}
+
+/// Operators see each periodic schedule with its expression, its zone,
+/// its last run ("not yet" before the first) and its next run.
+#[tokio::test]
+async fn operators_see_each_schedule_with_its_last_and_next_run() {
+    let app = spawn_app_with(|s| s.operators = vec!["Owner@Demo.Rally.Test".into()]).await;
+    app.sign_in().await;
+    let demo_owner = app.demo.email.clone();
+    rally::on_pool!(&app.pool, p => sqlx::query("UPDATE users SET email_verified_at = 1 WHERE email = $1")
+        .bind(&demo_owner)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap());
+    let page = app.page("/ops/jobs").await;
+    assert!(page.contains("No periodic job is scheduled."), "{page}");
+    let queue = jobs::Queue::Sql(queue(&app).await);
+    let nightly = || {
+        vec![
+            jobs::Schedule::new("nightly-digest", "30 2 * * *", "Europe/Paris", |tick| {
+                Digest {
+                    day: tick.date_naive().to_string(),
+                }
+            })
+            .unwrap(),
+        ]
+    };
+    jobs::schedule::register(queue.store(), &nightly())
+        .await
+        .unwrap();
+    let next = jobs::schedule::statuses(queue.store()).await.unwrap()[0].next_due;
+    let page = app.page("/ops/jobs").await;
+    for text in [
+        "nightly-digest",
+        "test.digest",
+        "30 2 * * *",
+        "Europe/Paris",
+        "not yet",
+        &rally::views::datetime(next),
+    ] {
+        assert!(page.contains(text), "{text} missing: {page}");
+    }
+    // A night passes: the tick runs, and shows as the last run.
+    let last = next - 24 * 3600 * 1000;
+    rally::on_pool!(&app.pool, p => sqlx::query("UPDATE jobs_schedules SET next_due = $1")
+        .bind(last)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap());
+    assert_eq!(
+        jobs::schedule::run_due(&queue, &nightly()).await.unwrap(),
+        1
+    );
+    let page = app.page("/ops/jobs").await;
+    assert!(!page.contains("not yet"), "{page}");
+    assert!(page.contains(&rally::views::datetime(last)), "{page}");
+    assert!(page.contains(&rally::views::datetime(next)), "{page}");
+}
