@@ -14,17 +14,26 @@
 //! its jobs go back to the queue, so handlers must be idempotent. The crate
 //! knows nothing of the application that uses it. [`Queue`] puts the SQL
 //! queue (SQLite or Postgres) and Amazon SQS (see [`sqs`]) behind one handle.
+//! [`Registry`] is an application's one list of job kinds and handlers;
+//! [`inbox`] stores inbound webhooks once and enqueues their processing.
+//! The crate's own tables are versioned (see [`MIGRATIONS_TABLE`]).
 
 mod backend;
 mod backoff;
+pub mod inbox;
+mod migrations;
 mod outbox;
 mod queue;
+mod registry;
 mod runtime;
 pub mod sqs;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
+pub use inbox::{InboundEvent, InboxError};
+pub use migrations::MIGRATIONS_TABLE;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};
+pub use registry::{Registry, UnknownQueue};
 pub use runtime::{Runtime, WorkerOptions};
 pub use sqs::{SqsConfig, SqsQueue};
 
