@@ -498,3 +498,44 @@ async fn a_job_waiting_to_retry_holds_no_worker_slot() {
     assert!(own[0].payload.contains("\"n\":1"), "{own:?}");
     runtime.shutdown().await;
 }
+
+/// A second kind, for counts per kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Note {
+    n: u32,
+}
+
+impl Job for Note {
+    const KIND: &'static str = "test.note";
+}
+
+#[tokio::test]
+async fn jobs_waiting_in_the_outbox_count_under_their_own_kind() {
+    let setup = setup(|_| {}).await;
+    setup.sqs.create_queues(&[Note::KIND]).await.unwrap();
+    let Queue::Sqs(backend) = &setup.queue else {
+        unreachable!()
+    };
+    // Task first: the kind the outbox used to be counted under.
+    let queue = Queue::Sqs(SqsBackend {
+        kinds: vec![Task::KIND, Note::KIND],
+        ..backend.clone()
+    });
+    // No relay runs: the jobs stay in the outbox.
+    for n in 0..3 {
+        queue.enqueue(&Note { n }).await.unwrap();
+    }
+    queue.enqueue(&task(1)).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    let pending = |kind: &str| stats.iter().find(|s| s.queue == kind).unwrap().pending;
+    assert_eq!(pending(Note::KIND), 3, "{stats:?}");
+    assert_eq!(pending(Task::KIND), 1, "{stats:?}");
+    let oldest = |kind: &str| {
+        stats
+            .iter()
+            .find(|s| s.queue == kind)
+            .unwrap()
+            .oldest_pending_secs
+    };
+    assert!(oldest(Note::KIND).is_some(), "{stats:?}");
+}
