@@ -667,7 +667,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         ..Default::default()
     };
     let sqs = jobs::SqsQueue::new(moto.client(), config.clone());
-    sqs.create_queues(rally::jobs::QUEUES).await.unwrap();
+    sqs.create_queues(&rally::jobs::queues()).await.unwrap();
     let app = spawn_app_with(|s| {
         s.queue_backend = rally::config::QueueBackend::Sqs;
         s.sqs = config;
@@ -680,7 +680,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
     let queue = jobs::Queue::Sqs(jobs::SqsBackend {
         sqs,
         store: app.pool.queue_store(),
-        kinds: rally::jobs::QUEUES.to_vec(),
+        kinds: rally::jobs::queues(),
     });
     queue
         .enqueue(&doomed_job(
