@@ -346,6 +346,11 @@ pub async fn operations(
         async { queue.dead_letters(LIST).await.map_err(queue_failed) },
     )?;
     let unclaimed = kept(&state, None).await?;
+    // Inbound webhook events, newest first: received, processed, failed
+    // (will be tried again) and dead.
+    let inbound = ::jobs::inbox::events(queue.store(), None, LIST)
+        .await
+        .map_err(|err| queue_failed(err.into()))?;
     let backend = match &state.queue {
         ::jobs::Queue::Sql(_) => "SQL queue",
         ::jobs::Queue::Sqs(_) => "Amazon SQS",
@@ -359,6 +364,7 @@ pub async fn operations(
             &failures,
             &dead,
             unclaimed.len(),
+            &inbound,
             notice(done.done.as_deref()),
         ),
     ))

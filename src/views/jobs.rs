@@ -142,6 +142,7 @@ pub fn operations(
     failures: &[DeadLetter],
     dead: &[DeadLetter],
     unclaimed_kept: usize,
+    inbound: &[jobs::inbox::Entry],
     notice: Option<&str>,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
@@ -213,6 +214,23 @@ pub fn operations(
                                     input type="hidden" name="id" value=(d.id);
                                     button.link type="submit" { "Discard…" }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !inbound.is_empty() {
+                section.card {
+                    h2 { "Inbound webhook events" }
+                    ul.failures {
+                        @for e in inbound {
+                            li {
+                                code { (e.provider) } " · " code { (e.event_id) } " · "
+                                strong { (e.status.as_str()) } " · " (e.attempts) " attempts · received "
+                                (datetime(e.received_at))
+                                @if let Some(at) = e.finished_at { " · finished " (datetime(at)) }
+                                @if e.purged { " · request purged" }
+                                @if let Some(error) = &e.error { " · " span.error { (error) } }
                             }
                         }
                     }
