@@ -63,24 +63,27 @@ pub struct Context {
     pub mailer: crate::email::Mailer,
 }
 
-/// Rally's job kinds, their handlers and options: the one list from which
-/// the workers, `rally worker --queues`, `rally queues create`, the SQS
-/// backend's queues, the dashboards and `/metrics` all come. A feature
-/// with jobs adds its `register` line here.
-pub fn registry() -> Registry<Context> {
-    Registry::new()
-        .register(
-            WorkerOptions::default(),
-            |ctx: Context, job: FormSubmission| async move {
-                process_submission(&ctx.pool, job).await
-            },
-        )
-        .register(
-            WorkerOptions::default(),
-            |ctx: Context, job: crate::email::EmailSend| async move {
-                crate::email::send(&ctx.pool, &ctx.mailer, job).await
-            },
-        )
+/// Rally's job kinds, their handlers and options, built once: the one list
+/// from which the workers, `rally worker --queues`, `rally queues create`,
+/// the SQS backend's queues, the dashboards and `/metrics` all come. A
+/// feature with jobs adds its `register` line here.
+pub fn registry() -> &'static Registry<Context> {
+    static REGISTRY: std::sync::LazyLock<Registry<Context>> = std::sync::LazyLock::new(|| {
+        Registry::new()
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: FormSubmission| async move {
+                    process_submission(&ctx.pool, job).await
+                },
+            )
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: crate::email::EmailSend| async move {
+                    crate::email::send(&ctx.pool, &ctx.mailer, job).await
+                },
+            )
+    });
+    &REGISTRY
 }
 
 /// Every queue (job kind) Rally has, in the order `rally worker` lists them.
