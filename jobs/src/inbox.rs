@@ -252,7 +252,9 @@ where
         Err(JobError::Retryable(msg)) if attempt < InboundEvent::MAX_ATTEMPTS as i64 => {
             (Status::Failed, Some(msg.as_str()))
         }
-        Err(JobError::Retryable(msg) | JobError::Permanent(msg)) => (Status::Dead, Some(msg.as_str())),
+        Err(JobError::Retryable(msg) | JobError::Permanent(msg)) => {
+            (Status::Dead, Some(msg.as_str()))
+        }
     };
     let finished = matches!(status, Status::Processed | Status::Dead).then(now_ms);
     let error: Option<String> = error.map(|e| e.chars().take(2000).collect());
@@ -282,7 +284,17 @@ pub async fn events(
     status: Option<Status>,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    type Row = (i64, String, String, String, i64, Option<String>, i64, Option<i64>, bool);
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+        i64,
+        Option<i64>,
+        bool,
+    );
     let sql = "SELECT id, provider, event_id, status, CAST(attempts AS BIGINT), error, received_at,
             finished_at, purged_at IS NOT NULL
          FROM jobs_inbox WHERE (CAST($1 AS TEXT) IS NULL OR status = $1)
@@ -295,7 +307,17 @@ pub async fn events(
     Ok(rows
         .into_iter()
         .map(
-            |(id, provider, event_id, status, attempts, error, received_at, finished_at, purged)| {
+            |(
+                id,
+                provider,
+                event_id,
+                status,
+                attempts,
+                error,
+                received_at,
+                finished_at,
+                purged,
+            )| {
                 Entry {
                     id,
                     provider,

@@ -74,12 +74,22 @@ async fn the_same_event_accepted_ten_times_at_once_is_one_row_and_one_job() {
         }
     }
     assert_eq!(new, 1, "exactly one delivery is new");
-    assert_eq!(rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await, 1);
+    assert_eq!(
+        rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await,
+        1
+    );
     assert_eq!(inbox_jobs(&queue).await, 1);
 
     // The same id from another provider is another event.
-    assert!(inbox::accept(&queue, "mailgun", "evt_1", &[], b"x").await.unwrap());
-    assert_eq!(rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await, 2);
+    assert!(
+        inbox::accept(&queue, "mailgun", "evt_1", &[], b"x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await,
+        2
+    );
     assert_eq!(inbox_jobs(&queue).await, 2);
 }
 
@@ -98,15 +108,21 @@ async fn a_bad_provider_or_event_id_is_refused_and_nothing_stored() {
             Err(InboxError::Invalid(_))
         ));
     }
-    assert_eq!(rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await, 0);
+    assert_eq!(
+        rows(queue.store(), "SELECT COUNT(*) FROM jobs_inbox").await,
+        0
+    );
     assert_eq!(inbox_jobs(&queue).await, 0);
 }
+
+/// What the handler saw: (event id, body, headers) per run.
+type Seen = Arc<std::sync::Mutex<Vec<(String, Vec<u8>, Vec<(String, String)>)>>>;
 
 #[derive(Clone)]
 struct Ctx {
     store: Store,
     runs: Arc<AtomicUsize>,
-    seen: Arc<std::sync::Mutex<Vec<(String, Vec<u8>, Vec<(String, String)>)>>>,
+    seen: Seen,
 }
 
 /// Events of provider "flaky" fail once, "broken" always (permanently),
@@ -158,12 +174,26 @@ async fn inbound_events_are_processed_and_their_outcomes_shown() {
         runs: Arc::default(),
         seen: Arc::default(),
     };
-    assert!(inbox::accept(&queue, "stripe", "evt_ok", &headers(), b"\x00raw\xff").await.unwrap());
-    assert!(inbox::accept(&queue, "flaky", "evt_flaky", &[], b"{}").await.unwrap());
-    assert!(inbox::accept(&queue, "broken", "evt_bad", &[], b"{}").await.unwrap());
+    assert!(
+        inbox::accept(&queue, "stripe", "evt_ok", &headers(), b"\x00raw\xff")
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox::accept(&queue, "flaky", "evt_flaky", &[], b"{}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox::accept(&queue, "broken", "evt_bad", &[], b"{}")
+            .await
+            .unwrap()
+    );
 
     let mut runtime = Runtime::new(queue.clone(), CancellationToken::new());
-    registry().start(&mut runtime, ctx.clone(), &[], None).unwrap();
+    registry()
+        .start(&mut runtime, ctx.clone(), &[], None)
+        .unwrap();
     let events = wait_for(&queue, |events| {
         events.len() == 3
             && events
@@ -176,9 +206,15 @@ async fn inbound_events_are_processed_and_their_outcomes_shown() {
     assert_eq!(by_id("evt_ok").attempts, 1);
     assert_eq!(by_id("evt_flaky").status, Status::Processed);
     assert_eq!(by_id("evt_flaky").attempts, 2);
-    assert_eq!(by_id("evt_flaky").error.as_deref(), Some("provider API busy"));
+    assert_eq!(
+        by_id("evt_flaky").error.as_deref(),
+        Some("provider API busy")
+    );
     assert_eq!(by_id("evt_bad").status, Status::Dead);
-    assert_eq!(by_id("evt_bad").error.as_deref(), Some("unknown event type"));
+    assert_eq!(
+        by_id("evt_bad").error.as_deref(),
+        Some("unknown event type")
+    );
     assert!(by_id("evt_ok").finished_at.is_some());
 
     // The handler saw the request byte for byte, headers in order.
@@ -188,29 +224,51 @@ async fn inbound_events_are_processed_and_their_outcomes_shown() {
     assert_eq!(ok.2, headers());
 
     // Operators can list by status.
-    let dead = inbox::events(queue.store(), Some(Status::Dead), 10).await.unwrap();
+    let dead = inbox::events(queue.store(), Some(Status::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id, "evt_bad");
 
     // A redelivery, even of a processed event, runs nothing again.
     let runs = ctx.runs.load(Ordering::SeqCst);
-    assert!(!inbox::accept(&queue, "stripe", "evt_ok", &headers(), b"again").await.unwrap());
+    assert!(
+        !inbox::accept(&queue, "stripe", "evt_ok", &headers(), b"again")
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ctx.runs.load(Ordering::SeqCst), runs);
     runtime.shutdown().await;
 
     // Retention: finished events lose their request, keep their row; an
     // event still to run keeps its request however old.
-    assert!(inbox::accept(&queue, "stripe", "evt_waiting", &[], b"{}").await.unwrap());
+    assert!(
+        inbox::accept(&queue, "stripe", "evt_waiting", &[], b"{}")
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(inbox::purge(queue.store(), Duration::from_secs(3600)).await.unwrap(), 0);
-    assert_eq!(inbox::purge(queue.store(), Duration::ZERO).await.unwrap(), 3);
+    assert_eq!(
+        inbox::purge(queue.store(), Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        inbox::purge(queue.store(), Duration::ZERO).await.unwrap(),
+        3
+    );
     let events = inbox::events(queue.store(), None, 10).await.unwrap();
     assert_eq!(events.len(), 4);
     for event in &events {
         assert_eq!(event.purged, event.event_id != "evt_waiting", "{event:?}");
     }
-    assert!(!inbox::accept(&queue, "stripe", "evt_ok", &[], b"late").await.unwrap());
+    assert!(
+        !inbox::accept(&queue, "stripe", "evt_ok", &[], b"late")
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -221,7 +279,10 @@ async fn the_registry_lists_its_kinds_and_refuses_unknown_queues() {
     let err = registry.check(&["nope".to_string()]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("no queue named \"nope\"; the queues are: {}", InboundEvent::KIND)
+        format!(
+            "no queue named \"nope\"; the queues are: {}",
+            InboundEvent::KIND
+        )
     );
     assert_eq!(
         registry.options(InboundEvent::KIND).unwrap().backoff_base,

@@ -41,14 +41,14 @@ async fn reads_every_column(store: &Store) {
         Store::Sqlite(_) => ("Jobs", "organization_id"),
         Store::Postgres(_) => ("apalis.jobs", "organization_id"),
     };
-    scalar(
-        store,
-        &format!("SELECT COUNT({org}) FROM {jobs}"),
-    )
-    .await;
+    scalar(store, &format!("SELECT COUNT({org}) FROM {jobs}")).await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, kind, body, dedup_key, created_at, job_id, max_attempts, organization_id FROM jobs_outbox) AS t").await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, kind, attempt, dead, error, at, organization_id, body FROM jobs_failures) AS t").await;
-    scalar(store, "SELECT COUNT(*) FROM (SELECT kind, succeeded, failed, dead FROM jobs_outcomes) AS t").await;
+    scalar(
+        store,
+        "SELECT COUNT(*) FROM (SELECT kind, succeeded, failed, dead FROM jobs_outcomes) AS t",
+    )
+    .await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, provider, event_id, headers, body, received_at, status, attempts, error, finished_at, purged_at FROM jobs_inbox) AS t").await;
 }
 
@@ -117,8 +117,22 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     assert_eq!(versions(&store).await, vec![1, 2]);
     reads_every_column(&store).await;
     // What was there is kept.
-    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM jobs_outbox WHERE dedup_key = 'old-1'").await, 1);
-    assert_eq!(scalar(&store, "SELECT CAST(succeeded AS BIGINT) FROM jobs_outcomes").await, 7);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM jobs_outbox WHERE dedup_key = 'old-1'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT CAST(succeeded AS BIGINT) FROM jobs_outcomes"
+        )
+        .await,
+        7
+    );
     // Upgrading again changes nothing.
     SqlQueue::migrate(&store).await.unwrap();
     assert_eq!(versions(&store).await, vec![1, 2]);
@@ -134,7 +148,11 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     loop {
         let stats = queue.stats().await.unwrap();
         let moved = scalar(&store, "SELECT COUNT(*) FROM jobs_outbox").await == 0;
-        if moved && stats.iter().any(|s| s.queue == "test.old" && s.pending == 1) {
+        if moved
+            && stats
+                .iter()
+                .any(|s| s.queue == "test.old" && s.pending == 1)
+        {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{stats:?}");

@@ -359,13 +359,15 @@ pub async fn operations(
         StatusCode::OK,
         pages::operations(
             user.nav(),
-            backend,
-            &stats,
-            &failures,
-            &dead,
-            unclaimed.len(),
-            &inbound,
-            notice(done.done.as_deref()),
+            pages::Operations {
+                backend,
+                stats: &stats,
+                failures: &failures,
+                dead: &dead,
+                unclaimed_kept: unclaimed.len(),
+                inbound: &inbound,
+                notice: notice(done.done.as_deref()),
+            },
         ),
     ))
 }

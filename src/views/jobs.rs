@@ -135,16 +135,28 @@ pub fn organization(
 /// `/ops/jobs`: every queue's counts, the jobs waiting to retry with their
 /// last error, and dead letters with Retry and Discard. Ids, errors and
 /// counts; never a payload.
-pub fn operations(
-    nav: Nav<'_>,
-    backend: &str,
-    stats: &[QueueStats],
-    failures: &[DeadLetter],
-    dead: &[DeadLetter],
-    unclaimed_kept: usize,
-    inbound: &[jobs::inbox::Entry],
-    notice: Option<&str>,
-) -> Markup {
+/// What the operators' dashboard shows.
+pub struct Operations<'a> {
+    pub backend: &'a str,
+    pub stats: &'a [QueueStats],
+    pub failures: &'a [DeadLetter],
+    pub dead: &'a [DeadLetter],
+    pub unclaimed_kept: usize,
+    /// Inbound webhook events, newest first.
+    pub inbound: &'a [jobs::inbox::Entry],
+    pub notice: Option<&'a str>,
+}
+
+pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
+    let Operations {
+        backend,
+        stats,
+        failures,
+        dead,
+        unclaimed_kept,
+        inbound,
+        notice,
+    } = board;
     let csrf = nav.csrf.to_string();
     layout(
         "Operations",

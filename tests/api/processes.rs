@@ -93,8 +93,7 @@ async fn worker_refuses_an_unknown_queue_by_name() {
 /// once every one of them has ended: none outlives the database it uses.
 async fn shutdown_waits_for_every_background_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let settings =
-        crate::helpers::test_settings(crate::helpers::fresh_database(dir.path()).await);
+    let settings = crate::helpers::test_settings(crate::helpers::fresh_database(dir.path()).await);
     let app = rally::startup::App::build(settings, false, true)
         .await
         .unwrap();
