@@ -539,3 +539,53 @@ async fn jobs_waiting_in_the_outbox_count_under_their_own_kind() {
     };
     assert!(oldest(Note::KIND).is_some(), "{stats:?}");
 }
+
+#[tokio::test]
+async fn an_inbound_event_accepted_ten_times_at_once_is_one_row_and_one_message() {
+    let setup = setup(|_| {}).await;
+    setup
+        .sqs
+        .create_queues(&[jobs::InboundEvent::KIND])
+        .await
+        .unwrap();
+    let mut accepting = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let queue = setup.queue.clone();
+        accepting.spawn(async move {
+            jobs::inbox::accept(&queue, "wistia", "evt_sqs", &[], b"{}").await
+        });
+    }
+    let mut new = 0;
+    while let Some(accepted) = accepting.join_next().await {
+        new += usize::from(accepted.unwrap().unwrap());
+    }
+    assert_eq!(new, 1);
+    let Store::Sqlite(pool) = setup.queue.store() else {
+        unreachable!()
+    };
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs_inbox")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
+    // The processing job waits in the outbox for the relay, as any job.
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs_outbox WHERE kind = 'jobs.inbound_event'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting, 1);
+    // Relayed, it is one message in its SQS queue.
+    let token = CancellationToken::new();
+    let relay = tokio::spawn({
+        let (queue, token) = (setup.queue.clone(), token.clone());
+        async move { queue.relay(token).await }
+    });
+    wait_for("the relay", Duration::from_secs(10), async || {
+        let counts = setup.sqs.counts(jobs::InboundEvent::KIND).await.unwrap();
+        counts.visible + counts.in_flight == 1
+    })
+    .await;
+    token.cancel();
+    relay.await.unwrap();
+}
