@@ -1,6 +1,6 @@
 //! Rally's job payloads and their handlers.
 
-use ::jobs::{Job, JobError, Runtime, WorkerOptions};
+use ::jobs::{Job, JobError, Registry, WorkerOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::{db, domain::Answers};
@@ -56,47 +56,37 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
     Ok(())
 }
 
-/// Every queue (job kind) Rally has, in the order `rally worker` lists them.
-pub const QUEUES: &[&str] = &[FormSubmission::KIND, crate::email::EmailSend::KIND];
-
-/// Checks `--queues` names: each must be one of [`QUEUES`].
-pub fn check_queues(queues: &[String]) -> anyhow::Result<()> {
-    for queue in queues {
-        if !QUEUES.contains(&queue.as_str()) {
-            anyhow::bail!(
-                "no queue named {queue:?}; the queues are: {}",
-                QUEUES.join(", ")
-            );
-        }
-    }
-    Ok(())
+/// What Rally's job handlers work with, built at start-up.
+#[derive(Clone)]
+pub struct Context {
+    pub pool: db::Pool,
+    pub mailer: crate::email::Mailer,
 }
 
-/// Starts the workers this process runs: those of `queues`, or of every
-/// queue when it is empty.
-pub fn start_workers(
-    runtime: &mut Runtime,
-    pool: db::Pool,
-    mailer: crate::email::Mailer,
-    concurrency: usize,
-    queues: &[String],
-) {
-    let wanted = |kind: &str| queues.is_empty() || queues.iter().any(|q| q == kind);
-    let options = WorkerOptions {
-        concurrency,
-        ..WorkerOptions::default()
-    };
-    if wanted(FormSubmission::KIND) {
-        let pool = pool.clone();
-        runtime.spawn(options.clone(), move |job: FormSubmission| {
-            let pool = pool.clone();
-            async move { process_submission(&pool, job).await }
-        });
-    }
-    if wanted(crate::email::EmailSend::KIND) {
-        runtime.spawn(options, move |job: crate::email::EmailSend| {
-            let (pool, mailer) = (pool.clone(), mailer.clone());
-            async move { crate::email::send(&pool, &mailer, job).await }
-        });
-    }
+/// Rally's job kinds, their handlers and options, built once: the one list
+/// from which the workers, `rally worker --queues`, `rally queues create`,
+/// the SQS backend's queues, the dashboards and `/metrics` all come. A
+/// feature with jobs adds its `register` line here.
+pub fn registry() -> &'static Registry<Context> {
+    static REGISTRY: std::sync::LazyLock<Registry<Context>> = std::sync::LazyLock::new(|| {
+        Registry::new()
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: FormSubmission| async move {
+                    process_submission(&ctx.pool, job).await
+                },
+            )
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: crate::email::EmailSend| async move {
+                    crate::email::send(&ctx.pool, &ctx.mailer, job).await
+                },
+            )
+    });
+    &REGISTRY
+}
+
+/// Every queue (job kind) Rally has, in the order `rally worker` lists them.
+pub fn queues() -> Vec<&'static str> {
+    registry().kinds()
 }

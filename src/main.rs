@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let sqs = rally::startup::sqs_queue(&settings).await;
             let names = sqs
-                .create_queues(rally::jobs::QUEUES)
+                .create_queues(&rally::jobs::queues())
                 .await
                 .context("creating SQS queues")?;
             for name in names {

@@ -51,10 +51,22 @@ enum Watcher {
 }
 
 impl Watcher {
-    async fn processed(&self) -> anyhow::Result<i64> {
+    /// Submissions processed so far. From the database, exactly this run's
+    /// (form-submission entries of the run's own prospects, whatever else
+    /// the instance writes meanwhile); from `/metrics`, every form
+    /// submission the instance has processed, so other traffic during the
+    /// run counts too.
+    async fn processed(&self, run_id: &str) -> anyhow::Result<i64> {
         match self {
             Self::Database(db) => {
-                Ok(crate::db::scalar(&db.read, "SELECT COUNT(*) FROM timeline_entries").await?)
+                let pattern = format!("rehearsal-{run_id}-%");
+                Ok(crate::on_pool!(&db.read, p => sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
+                     WHERE t.kind = 'form_submission' AND p.email LIKE $1",
+                )
+                .bind(&pattern)
+                .fetch_one(p)
+                .await)?)
             }
             Self::Metrics { client, url, token } => {
                 let mut req = client.get(url);
@@ -348,7 +360,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         None => None,
     };
     let before = match &watcher {
-        Some(watcher) => Some(watcher.processed().await?),
+        Some(watcher) => Some(watcher.processed(&run_id).await?),
         None => None,
     };
 
@@ -384,7 +396,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         let answered = Instant::now();
         let deadline = answered + Duration::from_secs(300);
         loop {
-            let done = watcher.processed().await? - before;
+            let done = watcher.processed(&run_id).await? - before;
             processed = Some(done);
             if done >= accepted {
                 drain = Some(answered.elapsed());

@@ -9,7 +9,7 @@ use poem::{
     Server,
     listener::{Acceptor, TcpAcceptor},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::{QueueBackend, Settings},
@@ -32,6 +32,7 @@ pub struct App {
     pub demo: Option<DemoCredentials>,
     workers: Option<Runtime>,
     intake_writer: tokio::task::JoinHandle<()>,
+    background: TaskTracker,
     token: CancellationToken,
     shutdown_timeout: Duration,
 }
@@ -47,13 +48,20 @@ fn demo_password(secret: &crate::config::SecretKey) -> String {
 }
 
 /// Hourly: finished jobs past their retention go (their submissions' effects
-/// stay idempotent through the timeline's unique submission key).
+/// stay idempotent through the timeline's unique submission key), and so do
+/// the raw requests of inbound webhook events finished as long ago (their
+/// rows stay, so a redelivery is still recognised).
 async fn prune_jobs(queue: Queue, retention: Duration, token: CancellationToken) {
     loop {
         match queue.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "pruned finished jobs"),
             Err(err) => tracing::warn!(error = %err, "pruning finished jobs failed"),
+        }
+        match ::jobs::inbox::purge(queue.store(), retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "purged inbound events' requests past retention"),
+            Err(err) => tracing::warn!(error = %err, "purging inbound events failed"),
         }
         tokio::select! {
             () = token.cancelled() => return,
@@ -96,7 +104,7 @@ pub async fn open_queue(settings: &Settings, pool: &db::Pool) -> Queue {
         QueueBackend::Sqs => Queue::Sqs(SqsBackend {
             sqs: sqs_queue(settings).await,
             store: pool.queue_store(),
-            kinds: crate::jobs::QUEUES.to_vec(),
+            kinds: crate::jobs::queues(),
         }),
     }
 }
@@ -127,16 +135,33 @@ async fn stop_workers(runtime: Runtime, timeout: Duration) {
 /// On SQS, every process (web or worker) forwards the outbox, so jobs reach
 /// SQS whichever processes run. The SQL queue's relay comes with the
 /// workers' runtime instead, so a web process spends itself on intake.
-fn relay_sqs_outbox(queue: &Queue, token: &CancellationToken) {
+fn relay_sqs_outbox(background: &TaskTracker, queue: &Queue, token: &CancellationToken) {
     if let Queue::Sqs(_) = queue {
         let (queue, token) = (queue.clone(), token.child_token());
-        tokio::spawn(async move { queue.relay(token).await });
+        background.spawn(async move { queue.relay(token).await });
+    }
+}
+
+/// Waits, at most `timeout`, for the loops started with the process (relay,
+/// prune, purge, samplers), which end when the shutdown token is
+/// cancelled: none is still touching the database when it closes.
+async fn stop_background(background: &TaskTracker, timeout: Duration) {
+    background.close();
+    if tokio::time::timeout(timeout, background.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            running = background.len(),
+            "background loops still running at the shutdown timeout"
+        );
     }
 }
 
 /// `rally worker`: the job workers alone, no HTTP.
 pub struct WorkerProcess {
     runtime: Runtime,
+    background: TaskTracker,
     db: db::Db,
     token: CancellationToken,
     shutdown_timeout: Duration,
@@ -150,34 +175,39 @@ impl WorkerProcess {
         queues: &[String],
         concurrency: Option<usize>,
     ) -> anyhow::Result<Self> {
-        crate::jobs::check_queues(queues)?;
+        let registry = crate::jobs::registry();
+        registry.check(queues)?;
         let db = db::connect(&settings.database).await?;
         db::migrate(&db.write)
             .await
             .context("migrating the database")?;
         let queue = open_queue(&settings, &db.write).await;
         let token = CancellationToken::new();
-        tokio::spawn(prune_jobs(
+        let background = TaskTracker::new();
+        background.spawn(prune_jobs(
             queue.clone(),
             settings.job_retention,
             token.child_token(),
         ));
-        tokio::spawn(purge_held(
+        background.spawn(purge_held(
             db.write.clone(),
             settings.held_retention,
             token.child_token(),
         ));
-        relay_sqs_outbox(&queue, &token);
+        relay_sqs_outbox(&background, &queue, &token);
         let mut runtime = Runtime::new(queue, token.child_token());
-        crate::jobs::start_workers(
+        registry.start(
             &mut runtime,
-            db.write.clone(),
-            crate::email::Mailer::from_settings(&settings.mail),
-            concurrency.unwrap_or(settings.worker_concurrency).max(1),
+            crate::jobs::Context {
+                pool: db.write.clone(),
+                mailer: crate::email::Mailer::from_settings(&settings.mail),
+            },
             queues,
-        );
+            Some(concurrency.unwrap_or(settings.worker_concurrency)),
+        )?;
         Ok(Self {
             runtime,
+            background,
             db,
             token,
             shutdown_timeout: settings.shutdown_timeout,
@@ -193,6 +223,7 @@ impl WorkerProcess {
     pub async fn run(self) -> anyhow::Result<()> {
         self.token.cancelled().await;
         stop_workers(self.runtime, self.shutdown_timeout).await;
+        stop_background(&self.background, self.shutdown_timeout).await;
         self.db.close().await;
         Ok(())
     }
@@ -258,28 +289,33 @@ impl App {
         let monitor = queue.with_store(db.read.queue_store());
         let mailer = crate::email::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
-        relay_sqs_outbox(&queue, &token);
-        let workers = run_workers.then(|| {
-            tokio::spawn(prune_jobs(
+        let background = TaskTracker::new();
+        relay_sqs_outbox(&background, &queue, &token);
+        let workers = if run_workers {
+            background.spawn(prune_jobs(
                 queue.clone(),
                 settings.job_retention,
                 token.child_token(),
             ));
-            tokio::spawn(purge_held(
+            background.spawn(purge_held(
                 db.write.clone(),
                 settings.held_retention,
                 token.child_token(),
             ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
-            crate::jobs::start_workers(
+            crate::jobs::registry().start(
                 &mut runtime,
-                db.write.clone(),
-                mailer.clone(),
-                settings.worker_concurrency,
+                crate::jobs::Context {
+                    pool: db.write.clone(),
+                    mailer: mailer.clone(),
+                },
                 &[],
-            );
-            runtime
-        });
+                Some(settings.worker_concurrency),
+            )?;
+            Some(runtime)
+        } else {
+            None
+        };
         let (intake, intake_writer) = Intake::start(
             db.write.clone(),
             queue.clone(),
@@ -291,7 +327,7 @@ impl App {
             settings.max_queue_backlog,
         ));
         // Sampled on the read pool, so it never waits behind writers.
-        tokio::spawn(limits.clone().watch_backlog(
+        background.spawn(limits.clone().watch_backlog(
             monitor.clone(),
             Duration::from_millis(500),
             token.child_token(),
@@ -301,7 +337,7 @@ impl App {
             settings.rate_ip_burst,
             settings.trusted_proxies.clone(),
         ));
-        tokio::spawn(
+        background.spawn(
             rate_limits
                 .clone()
                 .clean_up(Duration::from_secs(5), token.child_token()),
@@ -315,7 +351,7 @@ impl App {
             settings.signin_per_account_per_min,
             settings.signup_per_ip_per_min,
         ));
-        tokio::spawn({
+        background.spawn({
             let (throttle, token) = (signin_throttle.clone(), token.child_token());
             let signups = signup_throttle.clone();
             async move {
@@ -354,6 +390,7 @@ impl App {
             demo,
             workers,
             intake_writer,
+            background,
             token,
             shutdown_timeout,
         })
@@ -362,6 +399,13 @@ impl App {
     /// A token that, when cancelled, shuts the app down gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.token.clone()
+    }
+
+    /// The loops started with the app (relay, prune, purge, backlog
+    /// sampler, limiter clean-ups): [`App::run`] waits for every one of
+    /// them to end before it returns.
+    pub fn background(&self) -> TaskTracker {
+        self.background.clone()
     }
 
     /// Serves until the shutdown token is cancelled: stops accepting, lets
@@ -393,6 +437,7 @@ impl App {
         if let Some(workers) = self.workers {
             stop_workers(workers, quarter).await;
         }
+        stop_background(&self.background, quarter).await;
         db.close().await;
         served.context("HTTP server failed")
     }

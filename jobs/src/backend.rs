@@ -132,17 +132,19 @@ impl Queue {
             Self::Sql(queue) => Ok(queue.stats().await?),
             Self::Sqs(backend) => {
                 let outcomes = outbox::outcomes(&backend.store).await?;
-                let (waiting, oldest) = outbox::waiting(&backend.store).await?;
+                // Jobs still in the outbox wait under their own kind.
+                let waiting = outbox::waiting_by_kind(&backend.store).await?;
                 // Delayed jobs held for SQS wait too (`delay::held`).
                 let held = crate::delay::held(&backend.store).await?;
                 let mut stats = Vec::new();
-                for (i, kind) in backend.kinds.iter().enumerate() {
+                for kind in &backend.kinds {
                     let counts = backend.sqs.counts(kind).await?;
                     let (succeeded, failed, dead) =
                         outcomes.get(*kind).copied().unwrap_or_default();
-                    // The outbox is not split by kind in the count; with
-                    // one kind per deployment today, it goes to the first.
-                    let outbox_waiting = if i == 0 { waiting } else { 0 };
+                    let (outbox_waiting, oldest) = match waiting.get(*kind) {
+                        Some(&(n, oldest)) => (n, Some(oldest)),
+                        None => (0, None),
+                    };
                     stats.push(QueueStats {
                         queue: kind.to_string(),
                         pending: counts.visible
@@ -153,7 +155,7 @@ impl Queue {
                         done: succeeded,
                         retrying: (failed - dead).max(0),
                         dead: counts.dead,
-                        oldest_pending_secs: if i == 0 { oldest } else { None },
+                        oldest_pending_secs: oldest,
                     });
                 }
                 Ok(stats)

@@ -17,20 +17,29 @@
 //! A job can be enqueued to run at a time or after a delay ([`delay`]), and
 //! a [`Schedule`] enqueues one at every tick of a cron expression in a time
 //! zone, once per tick however many processes run it ([`schedule`]).
+//! [`Registry`] is an application's one list of job kinds and handlers;
+//! [`inbox`] stores inbound webhooks once and enqueues their processing.
+//! The crate's own tables are versioned (see [`MIGRATIONS_TABLE`]).
 
 mod backend;
 mod backoff;
 pub mod delay;
+pub mod inbox;
+mod migrations;
 mod outbox;
 mod poll;
 mod queue;
+mod registry;
 mod runtime;
 pub mod schedule;
 pub mod sqs;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
+pub use inbox::{InboundEvent, InboxError};
+pub use migrations::MIGRATIONS_TABLE;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};
+pub use registry::{Registry, UnknownQueue};
 pub use runtime::{Runtime, WorkerOptions};
 pub use schedule::{Schedule, ScheduleError, ScheduleStatus};
 pub use sqs::{SqsConfig, SqsQueue};

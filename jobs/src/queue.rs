@@ -173,8 +173,9 @@ impl SqlQueue {
         &self.config
     }
 
-    /// Creates or upgrades the queue's tables. Safe beside the application's
-    /// own migrations in the same database (each ignores the other's).
+    /// Creates or upgrades the queue's tables: apalis's, then the crate's own
+    /// (versioned in `jobs_schema_migrations`, see [`crate::MIGRATIONS_TABLE`]).
+    /// Safe beside the application's own migrations in the same database.
     pub async fn migrate(store: &Store) -> Result<(), sqlx::migrate::MigrateError> {
         match store {
             Store::Sqlite(pool) => {
@@ -184,54 +185,16 @@ impl SqlQueue {
                 let mut migrator = SqliteStorage::<()>::migrations();
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?;
-                // apalis-sqlite acknowledges a batch by looking up every job
-                // still carrying the worker's id in `lock_by`, and finished
-                // jobs keep it: a busy worker's acks grow with all it has ever
-                // done (quadratic over a 10,000-job burst). A finished job
-                // needs no lock, so release it.
-                sqlx::query(
-                    "CREATE TRIGGER IF NOT EXISTS jobs_release_lock_when_done
-                     AFTER UPDATE OF status ON Jobs
-                     WHEN NEW.status = 'Done' AND NEW.lock_by IS NOT NULL
-                     BEGIN UPDATE Jobs SET lock_by = NULL WHERE id = NEW.id; END",
-                )
-                .execute(pool)
-                .await?;
-                // Jobs carry their organization (see `Job::organization`).
-                // apalis names its columns in every query it makes, so an
-                // extra nullable column is invisible to it.
-                let has_organization: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM pragma_table_info('Jobs') WHERE name = 'organization_id'",
-                )
-                .fetch_one(pool)
-                .await?;
-                if has_organization == 0 {
-                    sqlx::raw_sql(
-                        "ALTER TABLE Jobs ADD COLUMN organization_id INTEGER;
-                         CREATE INDEX IF NOT EXISTS jobs_organization_failed
-                            ON Jobs (organization_id, status) WHERE status IN ('Failed', 'Killed');",
-                    )
-                    .execute(pool)
-                    .await?;
-                }
             }
             Store::Postgres(pool) => {
                 let mut migrator = PostgresStorage::<()>::migrations();
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?;
-                sqlx::raw_sql(
-                    "ALTER TABLE apalis.jobs ADD COLUMN IF NOT EXISTS organization_id BIGINT;
-                     CREATE INDEX IF NOT EXISTS jobs_organization_failed
-                        ON apalis.jobs (organization_id, status) WHERE status IN ('Failed', 'Killed');",
-                )
-                .execute(pool)
-                .await?;
             }
         }
-        // The SQS backend's outbox and counters live beside the queue.
-        crate::outbox::migrate(store).await?;
-        crate::delay::migrate(store).await?;
-        crate::schedule::migrate(store).await?;
+        // The crate's own tables (outbox, counters, inbox, the job table's
+        // additions), versioned: see `migrations`.
+        crate::migrations::run(store).await?;
         Ok(())
     }
 

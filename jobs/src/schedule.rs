@@ -203,14 +203,6 @@ impl Schedule {
     }
 }
 
-pub(crate) async fn migrate(store: &Store) -> Result<(), sqlx::Error> {
-    let sql = "CREATE TABLE IF NOT EXISTS jobs_schedules (
-            name TEXT PRIMARY KEY, kind TEXT NOT NULL, cron TEXT NOT NULL, zone TEXT NOT NULL,
-            next_due BIGINT NOT NULL, last_tick BIGINT, last_run_at BIGINT)";
-    on_store!(store, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()))?;
-    Ok(())
-}
-
 /// Records `schedules` in `jobs_schedules`: a new one, or one whose
 /// expression or zone changed, becomes due at its first tick after now; an
 /// unchanged one keeps its due tick. Safe to run from every process.

@@ -498,3 +498,94 @@ async fn a_job_waiting_to_retry_holds_no_worker_slot() {
     assert!(own[0].payload.contains("\"n\":1"), "{own:?}");
     runtime.shutdown().await;
 }
+
+/// A second kind, for counts per kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Note {
+    n: u32,
+}
+
+impl Job for Note {
+    const KIND: &'static str = "test.note";
+}
+
+#[tokio::test]
+async fn jobs_waiting_in_the_outbox_count_under_their_own_kind() {
+    let setup = setup(|_| {}).await;
+    setup.sqs.create_queues(&[Note::KIND]).await.unwrap();
+    let Queue::Sqs(backend) = &setup.queue else {
+        unreachable!()
+    };
+    // Task first: the kind the outbox used to be counted under.
+    let queue = Queue::Sqs(SqsBackend {
+        kinds: vec![Task::KIND, Note::KIND],
+        ..backend.clone()
+    });
+    // No relay runs: the jobs stay in the outbox.
+    for n in 0..3 {
+        queue.enqueue(&Note { n }).await.unwrap();
+    }
+    queue.enqueue(&task(1)).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    let pending = |kind: &str| stats.iter().find(|s| s.queue == kind).unwrap().pending;
+    assert_eq!(pending(Note::KIND), 3, "{stats:?}");
+    assert_eq!(pending(Task::KIND), 1, "{stats:?}");
+    let oldest = |kind: &str| {
+        stats
+            .iter()
+            .find(|s| s.queue == kind)
+            .unwrap()
+            .oldest_pending_secs
+    };
+    assert!(oldest(Note::KIND).is_some(), "{stats:?}");
+}
+
+#[tokio::test]
+async fn an_inbound_event_accepted_ten_times_at_once_is_one_row_and_one_message() {
+    let setup = setup(|_| {}).await;
+    setup
+        .sqs
+        .create_queues(&[jobs::InboundEvent::KIND])
+        .await
+        .unwrap();
+    let mut accepting = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let queue = setup.queue.clone();
+        accepting.spawn(async move {
+            jobs::inbox::accept(&queue, "wistia", "evt_sqs", &[], b"{}").await
+        });
+    }
+    let mut new = 0;
+    while let Some(accepted) = accepting.join_next().await {
+        new += usize::from(accepted.unwrap().unwrap());
+    }
+    assert_eq!(new, 1);
+    let Store::Sqlite(pool) = setup.queue.store() else {
+        unreachable!()
+    };
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs_inbox")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
+    // The processing job waits in the outbox for the relay, as any job.
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs_outbox WHERE kind = 'jobs.inbound_event'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting, 1);
+    // Relayed, it is one message in its SQS queue.
+    let token = CancellationToken::new();
+    let relay = tokio::spawn({
+        let (queue, token) = (setup.queue.clone(), token.clone());
+        async move { queue.relay(token).await }
+    });
+    wait_for("the relay", Duration::from_secs(10), async || {
+        let counts = setup.sqs.counts(jobs::InboundEvent::KIND).await.unwrap();
+        counts.visible + counts.in_flight == 1
+    })
+    .await;
+    token.cancel();
+    relay.await.unwrap();
+}

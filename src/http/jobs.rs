@@ -351,6 +351,11 @@ pub async fn operations(
         },
     )?;
     let unclaimed = kept(&state, None).await?;
+    // Inbound webhook events, newest first: received, processed, failed
+    // (will be tried again) and dead.
+    let inbound = ::jobs::inbox::events(queue.store(), None, LIST)
+        .await
+        .map_err(|err| queue_failed(err.into()))?;
     let backend = match &state.queue {
         ::jobs::Queue::Sql(_) => "SQL queue",
         ::jobs::Queue::Sqs(_) => "Amazon SQS",
@@ -365,9 +370,10 @@ pub async fn operations(
                 failures: &failures,
                 dead: &dead,
                 schedules: &schedules,
+                unclaimed_kept: unclaimed.len(),
+                inbound: &inbound,
+                notice: notice(done.done.as_deref()),
             },
-            unclaimed.len(),
-            notice(done.done.as_deref()),
         ),
     ))
 }

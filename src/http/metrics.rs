@@ -205,7 +205,16 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
     // Queue state comes from the database (the read pool), shared by every
     // process; a failing query leaves these out rather than failing the scrape.
     match state.monitor.stats().await {
-        Ok(stats) => {
+        Ok(mut stats) => {
+            // Every registered queue has its series, from its first scrape.
+            for kind in crate::jobs::queues() {
+                if !stats.iter().any(|s| s.queue == kind) {
+                    stats.push(::jobs::QueueStats {
+                        queue: kind.to_string(),
+                        ..Default::default()
+                    });
+                }
+            }
             let _ = writeln!(
                 text,
                 "# HELP rally_queue_jobs Jobs by queue and state\n# TYPE rally_queue_jobs gauge"

@@ -132,7 +132,10 @@ pub fn organization(
     )
 }
 
-/// What the operators' dashboard shows of the queue backend.
+/// What the operators' dashboard shows: every queue's counts, the
+/// schedules with their last and next run, the jobs waiting to retry with
+/// their last error, dead letters with Retry and Discard, and inbound
+/// webhook events. Ids, errors and counts; never a payload.
 pub struct Operations<'a> {
     /// "SQL queue" or "Amazon SQS".
     pub backend: &'a str,
@@ -141,24 +144,23 @@ pub struct Operations<'a> {
     pub dead: &'a [DeadLetter],
     /// Periodic schedules with their last and next run.
     pub schedules: &'a [ScheduleStatus],
+    pub unclaimed_kept: usize,
+    /// Inbound webhook events, newest first.
+    pub inbound: &'a [jobs::inbox::Entry],
+    pub notice: Option<&'a str>,
 }
 
-/// `/ops/jobs`: every queue's counts, the schedules with their last and
-/// next run, the jobs waiting to retry with their last error, and dead
-/// letters with Retry and Discard. Ids, errors and counts; never a payload.
-pub fn operations(
-    nav: Nav<'_>,
-    view: Operations<'_>,
-    unclaimed_kept: usize,
-    notice: Option<&str>,
-) -> Markup {
+pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
     let Operations {
         backend,
         stats,
         failures,
         dead,
         schedules,
-    } = view;
+        unclaimed_kept,
+        inbound,
+        notice,
+    } = board;
     let csrf = nav.csrf.to_string();
     layout(
         "Operations",
@@ -252,6 +254,23 @@ pub fn operations(
                                     input type="hidden" name="id" value=(d.id);
                                     button.link type="submit" { "Discard…" }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !inbound.is_empty() {
+                section.card {
+                    h2 { "Inbound webhook events" }
+                    ul.failures {
+                        @for e in inbound {
+                            li {
+                                code { (e.provider) } " · " code { (e.event_id) } " · "
+                                strong { (e.status.as_str()) } " · " (e.attempts) " attempts · received "
+                                (datetime(e.received_at))
+                                @if let Some(at) = e.finished_at { " · finished " (datetime(at)) }
+                                @if e.purged { " · request purged" }
+                                @if let Some(error) = &e.error { " · " span.error { (error) } }
                             }
                         }
                     }

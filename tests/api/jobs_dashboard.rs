@@ -667,7 +667,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         ..Default::default()
     };
     let sqs = jobs::SqsQueue::new(moto.client(), config.clone());
-    sqs.create_queues(rally::jobs::QUEUES).await.unwrap();
+    sqs.create_queues(&rally::jobs::queues()).await.unwrap();
     let app = spawn_app_with(|s| {
         s.queue_backend = rally::config::QueueBackend::Sqs;
         s.sqs = config;
@@ -680,7 +680,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
     let queue = jobs::Queue::Sqs(jobs::SqsBackend {
         sqs,
         store: app.pool.queue_store(),
-        kinds: rally::jobs::QUEUES.to_vec(),
+        kinds: rally::jobs::queues(),
     });
     queue
         .enqueue(&doomed_job(
@@ -743,6 +743,36 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         assert!(tokio::time::Instant::now() < deadline, "{dead:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+/// Inbound webhook events show on the operators' dashboard with where
+/// they stand; a redelivery adds nothing.
+async fn operators_see_inbound_webhook_events() {
+    let app = spawn_app_with(|s| s.operators = vec!["Owner@Demo.Rally.Test".into()]).await;
+    app.sign_in().await;
+    let demo_owner = app.demo.email.clone();
+    rally::on_pool!(&app.pool, p => sqlx::query("UPDATE users SET email_verified_at = 1 WHERE email = $1")
+        .bind(&demo_owner)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap());
+    let page = app.page("/ops/jobs").await;
+    assert!(!page.contains("Inbound webhook events"), "{page}");
+    let queue = jobs::Queue::Sql(queue(&app).await);
+    for _ in 0..2 {
+        jobs::inbox::accept(&queue, "stripe", "evt_dash_1", &[], b"{}")
+            .await
+            .unwrap();
+    }
+    let page = app.page("/ops/jobs").await;
+    assert!(page.contains("Inbound webhook events"), "{page}");
+    assert_eq!(page.matches("evt_dash_1").count(), 1, "{page}");
+    assert!(
+        page.contains("<code>stripe</code> · <code>evt_dash_1</code> · <strong>received</strong>"),
+        "{page}"
+    );
 }
 
 /// A periodic job, for the operators' view of schedules.

@@ -119,3 +119,26 @@ async fn metrics_token_is_required_when_configured() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+/// Every queue of the job registry has its series from the first scrape,
+/// before any job of its kind exists.
+async fn every_registered_queue_is_in_the_metrics() {
+    let app = spawn_app_without_workers(|_| {}).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for queue in rally::jobs::queues() {
+        let label = format!("queue=\"{queue}\"");
+        for state in ["pending", "running", "retrying", "done", "dead"] {
+            let state = format!("state=\"{state}\"");
+            assert_eq!(
+                value(&text, "rally_queue_jobs", &[&label, &state]),
+                Some(0.0),
+                "{queue} {state}: {text}"
+            );
+        }
+        assert_eq!(
+            value(&text, "rally_queue_oldest_pending_seconds", &[&label]),
+            Some(0.0)
+        );
+    }
+}

@@ -86,3 +86,29 @@ async fn worker_refuses_an_unknown_queue_by_name() {
         "{err}"
     );
 }
+
+#[tokio::test]
+/// The loops the app starts (prune, purge, backlog sampler, limiter
+/// clean-ups; the SQS relay on SQS) are tracked, and shutdown returns only
+/// once every one of them has ended: none outlives the database it uses.
+async fn shutdown_waits_for_every_background_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = crate::helpers::test_settings(crate::helpers::fresh_database(dir.path()).await);
+    let app = rally::startup::App::build(settings, false, true)
+        .await
+        .unwrap();
+    let background = app.background();
+    assert!(background.len() >= 5, "loops tracked: {}", background.len());
+    let token = app.shutdown_token();
+    let run = tokio::spawn(app.run());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!background.is_empty());
+    token.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("shutdown finishes")
+        .unwrap()
+        .unwrap();
+    assert!(background.is_closed());
+    assert!(background.is_empty(), "still running: {}", background.len());
+}

@@ -77,3 +77,64 @@ async fn rehearsal_watches_a_deployed_instance_through_its_metrics() {
     assert!(report.drain.is_some());
     assert_eq!(report.duplicates, None, "only the database can tell");
 }
+
+#[tokio::test]
+/// Whatever else the instance writes to timelines during a rehearsal (a
+/// note every few milliseconds here) is not counted as the rehearsal's
+/// processed submissions: the report waits for exactly its own.
+async fn rehearsal_counts_only_its_own_submissions() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.submit(&[("name", "Other"), ("email", "other@example.com")])
+            .await,
+        303
+    );
+    app.drain().await;
+    let prospect = app.count("SELECT MIN(id) FROM prospects").await;
+    let db = rally::db::connect(&app.database).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let notes = tokio::spawn({
+        let (stop, pool) = (stop.clone(), db.write.clone());
+        async move {
+            let mut written = 0;
+            while !stop.is_cancelled() {
+                rally::on_pool!(&pool, p => sqlx::query(
+                    "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+                     VALUES ($1, 'note', '{}', $2)",
+                )
+                .bind(prospect)
+                .bind(rally::db::now_ms())
+                .execute(p)
+                .await
+                .map(|_| ())
+                .unwrap());
+                written += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            written
+        }
+    });
+    let report = run(Options {
+        url: app.url("/f/demo"),
+        people: 20,
+        think: Duration::from_millis(300),
+        arrival_concurrency: 20,
+        timeout: Duration::from_secs(30),
+        watch: Some(Watch::Database(app.database.clone())),
+        progress: false,
+    })
+    .await
+    .unwrap();
+    stop.cancel();
+    assert!(notes.await.unwrap() > 0);
+    assert_eq!(report.accepted(), 20, "{report}");
+    assert_eq!(report.processed, Some(20), "{report}");
+    assert!(report.drain.is_some(), "{report}");
+    assert_eq!(report.duplicates, Some(0));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM timeline_entries WHERE kind = 'form_submission'")
+            .await,
+        21
+    );
+    db.close().await;
+}
