@@ -38,7 +38,11 @@ pub async fn fresh_database(dir: &Path) -> DatabaseUrl {
             let server = server.trim_end_matches('/');
             let template = postgres_template(server).await;
             let name = format!("rally_test_{}", uuid::Uuid::new_v4().simple());
-            postgres_admin(server, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+            postgres_admin(
+                server,
+                &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            )
+            .await;
             DatabaseUrl::Postgres(format!("{server}/{name}"))
         }
         _ => DatabaseUrl::Sqlite(dir.join("rally.db")),
