@@ -263,9 +263,9 @@ pub enum Access {
     SignedIn(Action),
     /// One of the deployment's operators (`RALLY_OPERATORS` or
     /// `rally operators add`), whatever their role: the deployment-wide
-    /// jobs dashboard. The guard asks only for a session; the handler
-    /// checks the operator list and answers 404 to anyone else, so the
-    /// page's existence is not shown.
+    /// jobs dashboard. The route's guard checks the operator list and
+    /// answers 404 to anyone else (before the CSRF token), so the page's
+    /// existence is not shown.
     Operator,
 }
 

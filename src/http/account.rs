@@ -12,7 +12,7 @@ use poem::{
 use serde::Deserialize;
 
 use super::{
-    AppState, CsrfForm, CurrentUser, HASHING_BUSY, auth, html_response, retry_later, see_other,
+    AppState, CurrentUser, HASHING_BUSY, auth, form_again, html_response, retry_later, see_other,
 };
 use crate::{
     db,
@@ -121,10 +121,7 @@ pub async fn sign_up(
         problems.push(("kind", "Please choose what kind of organization it is."));
     }
     let (Ok(email), true) = (email, problems.is_empty()) else {
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::sign_up(&form, &problems),
-        ));
+        return Ok(form_again(pages::sign_up(&form, &problems)));
     };
     let ip = state.rate_limits.client_ip(req);
     if let Err(wait) = state.signup_throttle.check(ip, email.as_str()) {
@@ -136,7 +133,7 @@ pub async fn sign_up(
         return Ok(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
-            pages::sign_up(&form, &problems),
+            form_again(pages::sign_up(&form, &problems)),
         ));
     }
     let email_taken = || {
@@ -144,10 +141,7 @@ pub async fn sign_up(
             "email",
             "An account already uses this email. Sign in, or reset your password.",
         )];
-        html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::sign_up(&form, &problems),
-        )
+        form_again(pages::sign_up(&form, &problems))
     };
     // Cheap checks first: a taken address is answered without hashing.
     if db::user_by_email(&state.db.read, email.as_str())
@@ -163,7 +157,7 @@ pub async fn sign_up(
             return Ok(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 security::BUSY_RETRY_AFTER,
-                pages::sign_up(&form, &problems),
+                form_again(pages::sign_up(&form, &problems)),
             ));
         }
         Err(err) => return Err(err.into()),
@@ -302,9 +296,7 @@ pub async fn resend_verification(
     req: &Request,
     user: CurrentUser,
     state: Data<&AppState>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let account = db::account(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -333,8 +325,6 @@ pub async fn resend_verification(
 
 #[derive(Debug, Deserialize)]
 pub struct SwitchForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     organization_id: String,
 }
@@ -343,11 +333,11 @@ pub struct SwitchForm {
 #[handler]
 pub async fn switch_organization(
     req: &Request,
-    user: CurrentUser,
+    // Signed in: the route's guard checked the session and its CSRF token.
+    _user: CurrentUser,
     state: Data<&AppState>,
     Form(form): Form<SwitchForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let id: i64 = form
         .organization_id
         .parse()
@@ -364,9 +354,7 @@ pub async fn sign_out_everywhere(
     jar: &CookieJar,
     user: CurrentUser,
     state: Data<&AppState>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let ended = db::delete_sessions_of(&state.db.write, user.user.user_id).await?;
     tracing::info!(
         user_id = user.user.user_id,
@@ -395,13 +383,10 @@ pub async fn forgot(
     Form(form): Form<ForgotForm>,
 ) -> AppResult<Response> {
     let Ok(email) = EmailAddress::parse(&form.email) else {
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::forgot(
-                &form.email,
-                Some("Please enter the email address of your account."),
-            ),
-        ));
+        return Ok(form_again(pages::forgot(
+            &form.email,
+            Some("Please enter the email address of your account."),
+        )));
     };
     let ip = state.rate_limits.client_ip(req);
     if let Err(wait) = state
@@ -411,12 +396,12 @@ pub async fn forgot(
         return Ok(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
-            pages::forgot(
+            form_again(pages::forgot(
                 &form.email,
                 Some(
                     "Too many requests for this address or from here. Wait a minute, then try again.",
                 ),
-            ),
+            )),
         ));
     }
     // The same answer whether or not an account uses the address: the page
@@ -489,10 +474,10 @@ pub async fn reset(
         retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
-            pages::reset(
+            form_again(pages::reset(
                 &form.token,
                 Some("Too many attempts. Wait a minute, then try again."),
-            ),
+            )),
         )
     };
     if let Err(wait) = state.signin_throttle.check_ip(ip) {
@@ -503,10 +488,7 @@ pub async fn reset(
         (form.password != form.confirm).then_some("The two passwords are not the same.")
     });
     if let Some(problem) = problem {
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::reset(&form.token, Some(problem)),
-        ));
+        return Ok(form_again(pages::reset(&form.token, Some(problem))));
     }
     let token_hash = security::sha256_hex(&form.token);
     let Some(user_id) = db::email_token_user(&state.db.read, &token_hash, "reset").await? else {
@@ -524,7 +506,7 @@ pub async fn reset(
             return Ok(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 security::BUSY_RETRY_AFTER,
-                pages::reset(&form.token, Some(HASHING_BUSY)),
+                form_again(pages::reset(&form.token, Some(HASHING_BUSY))),
             ));
         }
         Err(err) => return Err(err.into()),

@@ -12,7 +12,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, html_response, retry_later, see_other};
+use super::{AppState, form_again, html_response, retry_later, see_other};
 use crate::{
     db::{self, SessionUser},
     error::{AppError, AppResult},
@@ -38,23 +38,6 @@ impl CurrentUser {
             organization_name: &self.user.organization_name,
             csrf: &self.csrf,
             can_see_jobs: self.user.may(crate::roles::Action::ManageJobs),
-        }
-    }
-
-    /// Checks a submitted CSRF token against this session's.
-    pub fn check_csrf(&self, submitted: &str) -> AppResult<()> {
-        let same = submitted.len() == self.csrf.len()
-            && submitted
-                .bytes()
-                .zip(self.csrf.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "This form was out of date. Go back, reload the page and try again.",
-            ))
         }
     }
 }
@@ -143,7 +126,7 @@ pub async fn sign_in(
         return Ok(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
-            pages::sign_in(&form.email, Some(&message)),
+            form_again(pages::sign_in(&form.email, Some(&message))),
         ));
     }
     let user = db::user_by_email(&state.db.read, &email).await?;
@@ -173,19 +156,16 @@ pub async fn sign_in(
             return Ok(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 security::BUSY_RETRY_AFTER,
-                pages::sign_in(&form.email, Some(super::HASHING_BUSY)),
+                form_again(pages::sign_in(&form.email, Some(super::HASHING_BUSY))),
             ));
         }
         Err(err) => return Err(err.into()),
     };
     let Some(user) = user.filter(|_| valid) else {
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::sign_in(
-                &form.email,
-                Some("That email and password do not match an account."),
-            ),
-        ));
+        return Ok(form_again(pages::sign_in(
+            &form.email,
+            Some("That email and password do not match an account."),
+        )));
     };
     start_session(req, jar, &state, user.id).await?;
     Ok(see_other("/prospects"))
@@ -228,11 +208,10 @@ pub fn clear_session_cookie(jar: &CookieJar) {
 pub async fn sign_out(
     req: &Request,
     jar: &CookieJar,
-    user: CurrentUser,
+    // Signed in: the route's guard checked the session and its CSRF token.
+    _user: CurrentUser,
     state: Data<&AppState>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     if let Some(token) = session_token(req) {
         db::delete_session(&state.db.write, &security::sha256_hex(&token)).await?;
     }

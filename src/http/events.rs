@@ -14,7 +14,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
     db::{self, now_ms},
     domain::text,
@@ -48,8 +48,6 @@ pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Respo
 
 #[derive(Deserialize)]
 pub struct NewEventForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -63,7 +61,6 @@ pub async fn create(
     state: Data<&AppState>,
     Form(form): Form<NewEventForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let org = user.user.organization_id;
     let forms = db::forms_of(&state.db.read, org).await?;
     let form_id = form
@@ -97,10 +94,7 @@ pub async fn create(
         show_names: form.show_names.is_some(),
         error: error.as_deref(),
     };
-    Ok(html_response(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        pages::index(user.nav(), &events, &forms, &new),
-    ))
+    Ok(form_again(pages::index(user.nav(), &events, &forms, &new)))
 }
 
 /// The QR code as inline SVG (without the XML prolog a document would have).
@@ -205,9 +199,7 @@ pub async fn end(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let event = load(&state, &user, &id).await?;
     db::end_event(
         &state.db.write,

@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CsrfForm, CurrentUser, html_response, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
     db::{self, franchise},
     error::{AppError, AppResult},
@@ -23,12 +23,12 @@ async fn hq_of(state: &AppState, user: &CurrentUser) -> AppResult<Option<i64>> {
         .and_then(|o| o.parent_id))
 }
 
+/// The forms page, with `new` in its "new form" fields.
 async fn list(
     state: &AppState,
     user: &CurrentUser,
-    status: StatusCode,
     new: &pages::FormFields,
-) -> AppResult<Response> {
+) -> AppResult<maud::Markup> {
     let forms = db::forms_of(&state.db.read, user.user.organization_id).await?;
     let templates = match hq_of(state, user).await? {
         Some(hq) => franchise::templates(&state.db.read, hq).await?,
@@ -37,21 +37,17 @@ async fn list(
     let is_hq = db::organization(&state.db.read, user.user.organization_id)
         .await?
         .is_some_and(|o| o.is_hq());
-    Ok(html_response(
-        status,
-        pages::index(user.nav(), &forms, &templates, is_hq, new),
-    ))
+    Ok(pages::index(user.nav(), &forms, &templates, is_hq, new))
 }
 
 #[handler]
 pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
-    list(&state, &user, StatusCode::OK, &pages::FormFields::default()).await
+    let page = list(&state, &user, &pages::FormFields::default()).await?;
+    Ok(html_response(StatusCode::OK, page))
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct FormForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -88,15 +84,9 @@ pub async fn create(
     state: Data<&AppState>,
     Form(form): Form<FormForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     if let Some(problem) = check(&form) {
-        return list(
-            &state,
-            &user,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &fields(&form, Some(problem)),
-        )
-        .await;
+        let page = list(&state, &user, &fields(&form, Some(problem))).await?;
+        return Ok(form_again(page));
     }
     let thanks = if form.thank_you.trim().is_empty() {
         DEFAULT_THANKS
@@ -150,13 +140,13 @@ pub async fn edit(
     Path(id): Path<String>,
     Form(values): Form<FormForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&values.csrf)?;
     let form = own_form(&state, &user, &id).await?;
     if let Some(problem) = check(&values) {
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::edit(user.nav(), &form, &fields(&values, Some(problem))),
-        ));
+        return Ok(form_again(pages::edit(
+            user.nav(),
+            &form,
+            &fields(&values, Some(problem)),
+        )));
     }
     let thanks = if values.thank_you.trim().is_empty() {
         DEFAULT_THANKS
@@ -177,8 +167,6 @@ pub async fn edit(
 
 #[derive(Debug, Deserialize)]
 pub struct TemplateForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     publish: String,
 }
@@ -191,7 +179,6 @@ pub async fn template(
     Path(id): Path<String>,
     Form(form): Form<TemplateForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let own = own_form(&state, &user, &id).await?;
     let is_hq = db::organization(&state.db.read, user.user.organization_id)
         .await?
@@ -217,9 +204,7 @@ pub async fn copy(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let hq = hq_of(&state, &user).await?.ok_or(AppError::NotFound)?;
     let chosen = franchise::templates(&state.db.read, hq)

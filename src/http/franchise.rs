@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
     db::{self, franchise, people},
     error::{AppError, AppResult},
@@ -50,8 +50,6 @@ pub async fn index(
 
 #[derive(Debug, Deserialize)]
 pub struct LocationForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     name: String,
 }
@@ -62,21 +60,17 @@ pub async fn create(
     state: Data<&AppState>,
     Form(form): Form<LocationForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let hq = hq(&state, &user).await?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 120 {
         let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::locations(
-                user.nav(),
-                &hq,
-                &rollups,
-                Some("Please name the location (up to 120 characters)."),
-                None,
-            ),
-        ));
+        return Ok(form_again(pages::locations(
+            user.nav(),
+            &hq,
+            &rollups,
+            Some("Please name the location (up to 120 characters)."),
+            None,
+        )));
     }
     let mut tx = state.db.write.begin_write().await?;
     franchise::create_location(&mut tx, hq.id, name, user.user.user_id).await?;

@@ -10,7 +10,7 @@ use poem::{
     web::{Data, Form, Multipart, Path},
 };
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
     db::{Scope, prospects as work},
     error::{AppError, AppResult},
@@ -29,33 +29,22 @@ pub async fn upload(
     state: Data<&AppState>,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let mut csrf = String::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|_| AppError::BadRequest("The upload could not be read."))?
     {
-        match field.name() {
-            Some("_csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("file") => {
-                let name = field.file_name().unwrap_or("import.csv").to_string();
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|_| AppError::BadRequest("The file could not be read."))?;
-                file = Some((name, bytes));
-            }
-            _ => {}
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("import.csv").to_string();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|_| AppError::BadRequest("The file could not be read."))?;
+            file = Some((name, bytes));
         }
     }
-    user.check_csrf(&csrf)?;
-    let refuse = |message: String| {
-        Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::upload(user.nav(), Some(&message)),
-        ))
-    };
+    let refuse = |message: String| Ok(form_again(pages::upload(user.nav(), Some(&message))));
     let Some((filename, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return refuse("Choose a CSV file to import.".into());
     };
@@ -147,8 +136,6 @@ async fn plan(
 
 #[derive(Debug, serde::Deserialize)]
 pub struct ConfirmForm {
-    #[serde(default, rename = "_csrf")]
-    pub csrf: String,
     /// [`import::Plan::digest`] of the preview that was confirmed (the
     /// preview's form always sends it).
     #[serde(default)]
@@ -168,7 +155,6 @@ pub async fn confirm(
     Path(id): Path<String>,
     Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let stored = load(&state, &user, &id).await?;
     if stored.applied_at.is_some() {
         return Ok(see_other(&format!("/prospects/import/{}", stored.id)));

@@ -101,7 +101,7 @@ fn acknowledge(htmx: bool, form: &Form) -> Response {
 }
 
 /// The form again with the person's values and messages: a fragment under
-/// htmx, the whole page otherwise.
+/// htmx, the whole page otherwise ([`super::form_again_in`]).
 fn form_again(
     htmx: bool,
     form: &Form,
@@ -109,15 +109,11 @@ fn form_again(
     tokens: &FormTokens<'_>,
     messages: &FormMessages<'_>,
 ) -> Response {
-    let fragment = pages::public_form(form, input, tokens, messages);
-    let markup = if htmx {
-        fragment
-    } else {
-        pages::public_form_page(form, fragment)
-    };
-    let mut res = html_response(StatusCode::UNPROCESSABLE_ENTITY, markup);
-    no_store(&mut res);
-    res
+    super::form_again_in(
+        htmx,
+        pages::public_form(form, input, tokens, messages),
+        |fragment| pages::public_form_page(form, fragment),
+    )
 }
 
 /// `POST /f/{slug}`. An endpoint rather than a `#[handler]` so that it owns
@@ -310,16 +306,15 @@ fn too_many(
     tokens: &FormTokens<'_>,
     wait: std::time::Duration,
 ) -> Response {
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     let messages = FormMessages {
         form: Some("That was sent too many times in a row. Wait a moment, then tap Send again."),
         ..FormMessages::default()
     };
-    let mut res = form_again(htmx, form, input, tokens, &messages);
-    res.set_status(StatusCode::TOO_MANY_REQUESTS);
-    res.headers_mut()
-        .insert("retry-after", poem::http::HeaderValue::from(secs));
-    res
+    super::retry_later(
+        StatusCode::TOO_MANY_REQUESTS,
+        wait,
+        form_again(htmx, form, input, tokens, &messages),
+    )
 }
 
 /// Seconds a person (or htmx) should wait before sending again when busy.
@@ -343,13 +338,11 @@ fn busy(
         retry_after: Some(RETRY_AFTER_SECS),
         ..FormMessages::default()
     };
-    let mut res = form_again(htmx, form, input, tokens, &messages);
-    res.set_status(StatusCode::SERVICE_UNAVAILABLE);
-    res.headers_mut().insert(
-        "retry-after",
-        poem::http::HeaderValue::from(RETRY_AFTER_SECS),
-    );
-    res
+    super::retry_later(
+        StatusCode::SERVICE_UNAVAILABLE,
+        std::time::Duration::from_secs(RETRY_AFTER_SECS),
+        form_again(htmx, form, input, tokens, &messages),
+    )
 }
 
 #[cfg(test)]

@@ -128,33 +128,86 @@ impl Default for Metrics {
     }
 }
 
-/// The route pattern for a path, so that labels stay few whatever addresses
-/// clients invent.
+/// The label of `POST /f/{slug}`, which `Frame` answers without looking
+/// the route up (the same label [`route_label`] gives).
+pub const SUBMIT_ROUTE: &str = "/f/{slug}";
+
+/// One route of the table, ready to match a path against.
+struct RoutePattern {
+    /// Each segment: `Some(literal)`, or `None` for a parameter.
+    segments: Vec<Option<&'static str>>,
+    /// Which segments are literal, the first one the highest bit: of two
+    /// patterns matching a path, the one with the literal earlier wins, as
+    /// in the router (`/prospects/import` before `/prospects/:id`).
+    literal_bits: u64,
+    /// The pattern with `{name}` for `:name`, e.g. `/prospects/{id}`.
+    label: String,
+}
+
+/// The route table's patterns, built once.
+fn patterns() -> &'static [RoutePattern] {
+    static PATTERNS: std::sync::OnceLock<Vec<RoutePattern>> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        super::ROUTE_PATTERNS
+            .iter()
+            .map(|pattern| {
+                let segments: Vec<Option<&'static str>> = pattern
+                    .strip_prefix('/')
+                    .unwrap_or(pattern)
+                    .split('/')
+                    .map(|s| (!s.starts_with(':')).then_some(s))
+                    .collect();
+                let literal_bits = segments
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .filter(|(_, s)| s.is_some())
+                    .fold(0u64, |bits, (i, _)| bits | (1 << (63 - i)));
+                let label = pattern
+                    .split('/')
+                    .map(|s| match s.strip_prefix(':') {
+                        Some(name) => format!("{{{name}}}"),
+                        None => s.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                RoutePattern {
+                    segments,
+                    literal_bits,
+                    label,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The label of a request path: the route-table pattern that matches it
+/// (`/prospects/12/edit` → `/prospects/{id}/edit`), or `other` for a path
+/// no route matches, so that labels stay as few as the routes whatever
+/// addresses clients invent. Allocates nothing.
 pub fn route_label(path: &str) -> &'static str {
-    let mut segments = path.trim_matches('/').split('/');
-    let mut first = [""; 3];
-    let mut n = 0;
-    for segment in segments.by_ref().take(3) {
-        first[n] = segment;
-        n += 1;
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let count = path.split('/').count();
+    let mut best: Option<&'static RoutePattern> = None;
+    for pattern in patterns() {
+        if pattern.segments.len() != count
+            || best.is_some_and(|b| b.literal_bits >= pattern.literal_bits)
+        {
+            continue;
+        }
+        let matches = pattern
+            .segments
+            .iter()
+            .zip(path.split('/'))
+            .all(|(want, got)| match want {
+                Some(literal) => *literal == got,
+                None => !got.is_empty(),
+            });
+        if matches {
+            best = Some(pattern);
+        }
     }
-    if segments.next().is_some() {
-        return "other";
-    }
-    match &first[..n] {
-        [""] => "/",
-        ["f", _] => "/f/{slug}",
-        ["f", _, "thanks"] => "/f/{slug}/thanks",
-        ["prospects"] => "/prospects",
-        ["prospects", _] => "/prospects/{id}",
-        ["signin"] => "/signin",
-        ["signout"] => "/signout",
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
-        ["assets", _] => "/assets/{name}",
-        _ => "other",
-    }
+    best.map_or("other", |p| p.label.as_str())
 }
 
 /// A method label without allocating: the methods Rally answers, or "other".
@@ -277,9 +330,45 @@ mod tests {
     #[test]
     fn routes_have_few_labels() {
         assert_eq!(route_label("/f/demo"), "/f/{slug}");
+        assert_eq!(route_label("/f/demo"), super::SUBMIT_ROUTE);
         assert_eq!(route_label("/f/demo/thanks"), "/f/{slug}/thanks");
         assert_eq!(route_label("/prospects/12"), "/prospects/{id}");
+        assert_eq!(route_label("/prospects/12/edit"), "/prospects/{id}/edit");
+        assert_eq!(route_label("/prospects/import"), "/prospects/import");
+        assert_eq!(route_label("/prospects/import/3"), "/prospects/import/{id}");
+        assert_eq!(
+            route_label("/prospects/export.csv"),
+            "/prospects/export.csv"
+        );
+        assert_eq!(
+            route_label("/forms/templates/4/copy"),
+            "/forms/templates/{id}/copy"
+        );
+        assert_eq!(route_label("/people/invite"), "/people/invite");
+        assert_eq!(route_label("/people/5/role"), "/people/{id}/role");
         assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/wp-admin/x.php"), "other");
+        assert_eq!(route_label("/prospects/"), "other");
+        assert_eq!(route_label("/prospects/1/2/3/4"), "other");
+    }
+
+    #[test]
+    fn every_route_of_the_table_is_its_own_label() {
+        for pattern in crate::http::ROUTE_PATTERNS {
+            let path: String = pattern
+                .split('/')
+                .map(|s| if s.starts_with(':') { "7" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let label = pattern
+                .split('/')
+                .map(|s| match s.strip_prefix(':') {
+                    Some(name) => format!("{{{name}}}"),
+                    None => s.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert_eq!(route_label(&path), label, "{path}");
+        }
     }
 }

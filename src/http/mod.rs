@@ -3,6 +3,7 @@
 pub mod account;
 pub mod assets;
 mod auth;
+pub mod csrf;
 mod events;
 mod forms;
 mod franchise;
@@ -84,14 +85,6 @@ pub struct State {
     pub settings: Arc<Settings>,
 }
 
-/// A form whose only field is the session's CSRF token (sign out, delete,
-/// confirm, …).
-#[derive(Debug, serde::Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    pub csrf: String,
-}
-
 /// Largest request body a route accepts, in bytes, whether the request
 /// declares its length or sends it chunked (see [`body_limit`]).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -114,6 +107,10 @@ pub fn body_limit(path: &str) -> usize {
 /// a route added here is covered without editing the test).
 macro_rules! route_table {
     ($( $path:literal => { $($method:ident : $handler:expr),+ $(,)? } ),* $(,)?) => {
+        /// Every route's path pattern, in the table's order (metrics label
+        /// requests by them: `metrics::route_label`).
+        pub const ROUTE_PATTERNS: &[&str] = &[$($path),*];
+
         fn route_entries() -> Vec<(&'static str, Vec<&'static str>, poem::endpoint::BoxEndpoint<'static>)> {
             vec![$((
                 $path,
@@ -195,13 +192,12 @@ pub fn route_paths() -> Vec<(&'static str, Vec<&'static str>)> {
 pub fn routes(state: AppState) -> impl IntoEndpoint {
     let mut router = Route::new();
     for (path, methods, endpoint) in route_entries() {
-        // Each method's action from the role table (`crate::roles::ROUTES`).
-        let rules: Vec<(&'static str, Action)> = methods
+        // Each method's need from the role table (`crate::roles::ROUTES`).
+        let rules: Vec<(&'static str, Need)> = methods
             .iter()
             .filter_map(|method| match roles::access(method, path) {
-                Some(Access::SignedIn(action)) => Some((*method, action)),
-                // A session first; the handler checks the operator list.
-                Some(Access::Operator) => Some((*method, Action::UseAccount)),
+                Some(Access::SignedIn(action)) => Some((*method, Need::Action(action))),
+                Some(Access::Operator) => Some((*method, Need::Operator)),
                 Some(Access::Public) | None => None,
             })
             .collect();
@@ -233,15 +229,28 @@ pub fn routes(state: AppState) -> impl IntoEndpoint {
     }
 }
 
+/// What a signed-in route asks of the person calling it.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// A role that allows the action (`roles::check`).
+    Action(Action),
+    /// One of the deployment's operators (`crate::operators`); anyone
+    /// else is told there is nothing here (404), whatever they send.
+    Operator,
+}
+
 /// Enforces the role table for one route: before the handler runs, the
-/// signed-in user (else a redirect to sign in) must be allowed the route's
-/// action (else 403, or 404 where the organization has nothing of the
-/// kind). The user is left in the request for the handler's
-/// [`CurrentUser`], so the session is read once.
+/// signed-in user (else a redirect to sign in) must be an operator where
+/// the route is for operators (else 404), must send the session's CSRF
+/// token with any request that can change something (else 403, see
+/// [`csrf`]), and must be allowed the route's action (else 403, or 404
+/// where the organization has nothing of the kind). The user is left in
+/// the request for the handler's [`CurrentUser`], so the session is read
+/// once.
 struct Guard<E> {
     inner: E,
-    /// (method as in the route table, action).
-    rules: Vec<(&'static str, Action)>,
+    /// (method as in the route table, need).
+    rules: Vec<(&'static str, Need)>,
 }
 
 impl<E: Endpoint> Endpoint for Guard<E> {
@@ -252,16 +261,39 @@ impl<E: Endpoint> Endpoint for Guard<E> {
             poem::http::Method::HEAD => "get",
             ref other => other.as_str(),
         };
-        let action = self
+        let need = self
             .rules
             .iter()
             .find(|(m, _)| m.eq_ignore_ascii_case(method))
-            .map(|(_, action)| *action);
-        if let Some(action) = action {
+            .map(|(_, need)| *need);
+        if let Some(need) = need {
             let user = {
                 use poem::FromRequest;
                 CurrentUser::from_request_without_body(&req).await?
             };
+            let action = match need {
+                Need::Action(action) => action,
+                Need::Operator => {
+                    let state = req
+                        .data::<AppState>()
+                        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("app state missing")))?;
+                    let operator = crate::operators::is_operator(
+                        &state.db.read,
+                        &state.settings,
+                        user.user.user_id,
+                    )
+                    .await
+                    .map_err(AppError::from)?;
+                    if !operator {
+                        return Err(AppError::NotFound.into());
+                    }
+                    Action::UseAccount
+                }
+            };
+            // Before the role: a forged request learns nothing else.
+            if csrf::is_unsafe(req.method()) {
+                csrf::verify(&mut req, &user).await?;
+            }
             if let Err(refusal) = roles::check(user.user.role, user.user.place(), action) {
                 return Err(match refusal {
                     roles::Refusal::NotHere => AppError::NotFound,
@@ -378,7 +410,13 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         use futures::FutureExt;
         use tracing::Instrument;
         let started = std::time::Instant::now();
-        let route = metrics::route_label(req.uri().path());
+        // The public form's submissions skip the router, and the label
+        // search with it.
+        let route = if intake::is_submit(&req) {
+            metrics::SUBMIT_ROUTE
+        } else {
+            metrics::route_label(req.uri().path())
+        };
         let method = metrics::method_label(req.method());
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         let mut res = async move {
@@ -495,14 +533,32 @@ fn error_response(err: poem::Error) -> Response {
     html_response(status, views::error_page(title, message))
 }
 
-/// A page answered with `status` (429 or 503) and `Retry-After: wait`: the
-/// form comes back with what was typed and says when to try again.
-pub fn retry_later(status: StatusCode, wait: std::time::Duration, markup: Markup) -> Response {
-    let mut response = html_response(status, markup);
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(wait.as_secs().max(1)),
-    );
+/// A form shown again after its input was refused: **422** with `page`,
+/// the form carrying what the person typed and a message by each field
+/// (or for the whole form). Every handler re-shows its form this way; a
+/// form that htmx sends uses [`form_again_in`]. Never cached (`Frame`
+/// answers `Cache-Control: no-store`).
+pub fn form_again(page: Markup) -> Response {
+    html_response(StatusCode::UNPROCESSABLE_ENTITY, page)
+}
+
+/// [`form_again`] for a form htmx may send (the public form): `form`
+/// alone when htmx sent it (it swaps the form in place), else the whole
+/// page around it (`page(form)`).
+pub fn form_again_in(htmx: bool, form: Markup, page: impl FnOnce(Markup) -> Markup) -> Response {
+    form_again(if htmx { form } else { page(form) })
+}
+
+/// A form shown again ([`form_again`]) because of load, not its input:
+/// answered with `status` (429 or 503) and `Retry-After`, `wait` in whole
+/// seconds rounded up (at least 1); the form says when to try again.
+pub fn retry_later(status: StatusCode, wait: std::time::Duration, form: Response) -> Response {
+    let mut response = form;
+    response.set_status(status);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     response
 }
 

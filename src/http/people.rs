@@ -19,7 +19,7 @@ use poem::{
 use serde::Deserialize;
 
 use super::{
-    AppState, CsrfForm, CurrentUser, account::public_base, auth, html_response, see_other,
+    AppState, CurrentUser, account::public_base, auth, form_again, html_response, see_other,
 };
 use crate::{
     db::{self, franchise, people},
@@ -81,8 +81,6 @@ async fn locations_for(state: &AppState, user: &CurrentUser) -> AppResult<Vec<(i
 
 #[derive(Debug, Default, Deserialize)]
 pub struct InviteForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -99,7 +97,6 @@ pub async fn invite(
     state: Data<&AppState>,
     Form(form): Form<InviteForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let org = user.user.organization_id;
     let email = EmailAddress::parse(&form.email);
     let role = form.role.parse::<Role>().ok().filter(|r| *r != Role::Owner);
@@ -146,18 +143,15 @@ pub async fn invite(
             location: form.location.clone(),
             problem,
         };
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::index(
-                user.nav(),
-                &user.user,
-                &members,
-                &invitations,
-                &locations,
-                &again,
-                None,
-            ),
-        ));
+        return Ok(form_again(pages::index(
+            user.nav(),
+            &user.user,
+            &members,
+            &invitations,
+            &locations,
+            &again,
+            None,
+        )));
     };
     let token = security::random_token();
     let hash = security::sha256_hex(&token);
@@ -195,9 +189,7 @@ pub async fn revoke(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let invitation = people::pending_invitation(&state.db.read, user.user.organization_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -231,8 +223,6 @@ async fn subordinate(state: &AppState, user: &CurrentUser, id: i64) -> AppResult
 
 #[derive(Debug, Deserialize)]
 pub struct RoleForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     role: String,
 }
@@ -244,7 +234,6 @@ pub async fn change_role(
     Path(id): Path<i64>,
     Form(form): Form<RoleForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let member = subordinate(&state, &user, id).await?;
     let Some(role) = form
         .role
@@ -276,9 +265,7 @@ pub async fn remove(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     subordinate(&state, &user, id).await?;
     let mut tx = state.db.write.begin_write().await?;
     people::remove_member(&mut tx, user.user.organization_id, id, user.user.user_id).await?;
@@ -288,8 +275,6 @@ pub async fn remove(
 
 #[derive(Debug, Deserialize)]
 pub struct TransferForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     user_id: String,
 }
@@ -300,7 +285,6 @@ pub async fn transfer(
     state: Data<&AppState>,
     Form(form): Form<TransferForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let to: i64 = form
         .user_id
         .parse()
@@ -414,7 +398,7 @@ pub async fn accept(
     let account = db::user_by_email(&state.db.read, &invitation.email).await?;
     let user_id = match (&user, account) {
         (Some(user), _) => {
-            user.check_csrf(&form.csrf)?;
+            super::csrf::check(user, &form.csrf)?;
             if !is_invitee(&state, user, &invitation).await? {
                 return Err(AppError::Forbidden(
                     "This invitation is for another email address. Sign out, then open the link again.",
@@ -429,17 +413,14 @@ pub async fn accept(
             let problem = super::account::name_problem(name)
                 .or_else(|| super::account::password_problem(&form.password));
             if let Some(problem) = problem {
-                return Ok(html_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    pages::accept(
-                        &invitation,
-                        &form.token,
-                        None,
-                        &pages::AcceptView::CreateAccount {
-                            problem: Some(problem),
-                        },
-                    ),
-                ));
+                return Ok(form_again(pages::accept(
+                    &invitation,
+                    &form.token,
+                    None,
+                    &pages::AcceptView::CreateAccount {
+                        problem: Some(problem),
+                    },
+                )));
             }
             let password_hash = match state.hasher.hash(form.password.clone()).await {
                 Ok(hash) => hash,
@@ -447,14 +428,14 @@ pub async fn accept(
                     return Ok(super::retry_later(
                         StatusCode::SERVICE_UNAVAILABLE,
                         security::BUSY_RETRY_AFTER,
-                        pages::accept(
+                        form_again(pages::accept(
                             &invitation,
                             &form.token,
                             None,
                             &pages::AcceptView::CreateAccount {
                                 problem: Some(super::HASHING_BUSY),
                             },
-                        ),
+                        )),
                     ));
                 }
                 Err(err) => return Err(err.into()),

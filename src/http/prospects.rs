@@ -10,7 +10,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, is_htmx, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, is_htmx, see_other};
 use crate::{
     db::{
         self, Scope, people,
@@ -98,8 +98,6 @@ async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db
 
 #[derive(Debug, Default, Deserialize)]
 pub struct QuickAddForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -115,7 +113,6 @@ pub async fn create(
     state: Data<&AppState>,
     Form(form): Form<QuickAddForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     // The same field rules as the public form, edit and import.
     let mut problems = Vec::new();
     let name = fields::name(&form.name);
@@ -173,10 +170,12 @@ async fn quick_add_again(
     let rows = db::search_prospects(&state.db.read, Scope::of(&user.user), "", 26, 0).await?;
     let has_next = rows.len() > 25;
     let results = pages::prospect_results(&rows[..rows.len().min(25)], "", 1, has_next);
-    Ok(html_response(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        pages::prospects_page(user.nav(), results, "", &form),
-    ))
+    Ok(form_again(pages::prospects_page(
+        user.nav(),
+        results,
+        "",
+        &form,
+    )))
 }
 
 fn may_assign(user: &CurrentUser) -> bool {
@@ -205,8 +204,6 @@ pub async fn edit_page(
 
 #[derive(Debug, Deserialize)]
 pub struct EditForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -227,7 +224,6 @@ pub async fn edit(
     Path(id): Path<String>,
     Form(form): Form<EditForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let scope = Scope::of(&user.user);
     let prospect = visible(&state, &user, &id).await?;
     let id = prospect.id;
@@ -277,10 +273,12 @@ pub async fn edit(
             tags: form.tags.clone(),
             problems,
         };
-        return Ok(html_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::prospect_edit(user.nav(), &prospect, &again, &members),
-        ));
+        return Ok(form_again(pages::prospect_edit(
+            user.nav(),
+            &prospect,
+            &again,
+            &members,
+        )));
     };
     let changes = Changes {
         name,
@@ -306,8 +304,6 @@ pub async fn edit(
 
 #[derive(Debug, Deserialize)]
 pub struct NoteForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     note: String,
 }
@@ -319,7 +315,6 @@ pub async fn add_note(
     Path(id): Path<String>,
     Form(form): Form<NoteForm>,
 ) -> AppResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let note = fields::note(&form.note).map_err(|e| AppError::BadRequest(e.message()))?;
     let mut tx = state.db.write.begin_write().await?;

@@ -1,11 +1,9 @@
 //! Accounts: sign-up with an organization, email verification through the
 //! development mailbox, password reset, sign out everywhere, sign-in
-//! throttling, and Mailgun against a local stub that checks what it gets.
+//! throttling, and Mailgun against a wiremock stub that checks every request
+//! it gets.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use crate::helpers::{client, hidden, spawn_app, spawn_app_with};
 
@@ -293,61 +291,89 @@ async fn sign_in_is_throttled_per_account_with_a_clear_message() {
     assert_eq!(attempt("someone@else.test").await.status(), 422);
 }
 
-/// What the Mailgun stub received.
-#[derive(Debug, Clone)]
-pub(crate) struct Received {
-    authorization: String,
-    fields: Vec<(String, String)>,
+/// The API key the Mailgun tests configure.
+pub(crate) const MAILGUN_KEY: &str = "key-test-123";
+
+/// Mailgun's messages API played by wiremock (on a port it binds itself):
+/// `POST /v3/mg.rally.test/messages` answers with each status of `script`
+/// in turn, then 200 with a message id. Any other request gets wiremock's
+/// 404; [`mailgun_requests`] checks every request received.
+pub(crate) async fn mailgun_stub(script: Vec<u16>) -> wiremock::MockServer {
+    use wiremock::{
+        Mock, MockServer, ResponseTemplate,
+        matchers::{method, path},
+    };
+    let server = MockServer::start().await;
+    let answer = |status: u16| {
+        ResponseTemplate::new(status).set_body_raw(
+            r#"{"id":"<stub-1@mg.rally.test>","message":"Queued. Thank you."}"#,
+            "application/json",
+        )
+    };
+    for status in script {
+        Mock::given(method("POST"))
+            .and(path("/v3/mg.rally.test/messages"))
+            .respond_with(answer(status))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/v3/mg.rally.test/messages"))
+        .respond_with(answer(200))
+        .mount(&server)
+        .await;
+    server
 }
 
-/// What the stub keeps: the requests, and the statuses still to answer.
-type StubState = (
-    Arc<Mutex<Vec<Received>>>,
-    Arc<Mutex<std::vec::IntoIter<u16>>>,
-);
-
-/// A local stand-in for Mailgun's API that records each request and
-/// answers with the next scripted status (then 200).
-pub(crate) async fn mailgun_stub(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Received>>>) {
-    use poem::{EndpointExt, Route, handler, listener::TcpListener, post, web::Data};
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(Mutex::new(script.into_iter()));
-    #[handler]
-    async fn messages(
-        req: &poem::Request,
-        body: poem::Body,
-        Data(state): Data<&StubState>,
-    ) -> poem::Response {
-        let bytes = body.into_vec().await.unwrap();
-        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap();
-        state.0.lock().unwrap().push(Received {
-            authorization: req.header("authorization").unwrap_or("").to_string(),
-            fields,
-        });
-        let status = state.1.lock().unwrap().next().unwrap_or(200);
-        poem::Response::builder()
-            .status(poem::http::StatusCode::from_u16(status).unwrap())
-            .content_type("application/json")
-            .body(r#"{"id":"<stub-1@mg.rally.test>","message":"Queued. Thank you."}"#)
-    }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let app = Route::new()
-        .at("/v3/:domain/messages", post(messages))
-        .data((received.clone(), script));
-    tokio::spawn(poem::Server::new(TcpListener::bind(addr.to_string())).run(app));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    (format!("http://{addr}"), received)
+/// Every request the Mailgun stub received, each checked to be what
+/// Mailgun's API takes: `POST /v3/{domain}/messages`, basic auth with the
+/// API key, a urlencoded body; returned as each request's form fields.
+pub(crate) async fn mailgun_requests(server: &wiremock::MockServer) -> Vec<Vec<(String, String)>> {
+    use base64::Engine;
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("api:{MAILGUN_KEY}"))
+    );
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .map(|request| {
+            assert_eq!(request.method.as_str(), "POST", "{request:?}");
+            assert_eq!(
+                request.url.path(),
+                "/v3/mg.rally.test/messages",
+                "{request:?}"
+            );
+            assert_eq!(
+                request
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok()),
+                Some(expected_auth.as_str()),
+                "{request:?}"
+            );
+            assert!(
+                request
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")),
+                "{request:?}"
+            );
+            serde_urlencoded::from_bytes(&request.body).expect("a urlencoded form")
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn mailgun_sends_once_per_key_and_retries_on_429() {
-    let (stub, received) = mailgun_stub(vec![429]).await;
+    let stub = mailgun_stub(vec![429]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_api_key = Some(rally::config::Token(MAILGUN_KEY.into()));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
-        s.mail.mailgun_base_url = stub.clone();
+        s.mail.mailgun_base_url = stub.uri();
         s.mail.from = "Rally <no-reply@mg.rally.test>".into();
     })
     .await;
@@ -361,31 +387,24 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
         .await;
     assert_eq!(res.status(), 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while received.lock().unwrap().len() < 2 {
+    while mailgun_requests(&stub).await.len() < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            received.lock().unwrap()
+            mailgun_requests(&stub).await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.drain().await;
-    let got = received.lock().unwrap().clone();
+    let got = mailgun_requests(&stub).await;
     assert_eq!(got.len(), 2, "429, then sent once: {got:?}");
-    use base64::Engine;
-    let expected_auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("api:key-test-123")
-    );
-    let field = |r: &Received, name: &str| {
-        r.fields
-            .iter()
+    let field = |r: &Vec<(String, String)>, name: &str| {
+        r.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
     for request in &got {
-        assert_eq!(request.authorization, expected_auth);
         assert_eq!(field(request, "to"), app.demo.email);
         assert_eq!(field(request, "from"), "Rally <no-reply@mg.rally.test>");
         assert_eq!(field(request, "subject"), "Reset your Rally password");
@@ -405,9 +424,9 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
     rally::email::send(
         &app.pool,
         &rally::email::Mailer::from_settings(&rally::config::MailSettings {
-            mailgun_api_key: Some(rally::config::Token("key-test-123".into())),
+            mailgun_api_key: Some(rally::config::Token(MAILGUN_KEY.into())),
             mailgun_domain: Some("mg.rally.test".into()),
-            mailgun_base_url: stub,
+            mailgun_base_url: stub.uri(),
             from: "x".into(),
         }),
         rally::email::EmailSend {
@@ -417,7 +436,7 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
     )
     .await
     .unwrap();
-    assert_eq!(received.lock().unwrap().len(), 2);
+    assert_eq!(mailgun_requests(&stub).await.len(), 2);
     // With Mailgun configured there is no development mailbox.
     app.sign_in().await;
     assert_eq!(app.get("/dev/mailbox").await.status(), 404);
@@ -425,11 +444,11 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
 
 #[tokio::test]
 async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
-    let (stub, received) = mailgun_stub(vec![400]).await;
+    let stub = mailgun_stub(vec![400]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_api_key = Some(rally::config::Token(MAILGUN_KEY.into()));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
-        s.mail.mailgun_base_url = stub;
+        s.mail.mailgun_base_url = stub.uri();
     })
     .await;
     app.post_as(
@@ -453,8 +472,9 @@ async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
             .contains("Mailgun refused the message (400"),
         "{dead:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(received.lock().unwrap().len(), 1, "not retried");
+    // Dead now: a retry would have come before, so one request means none.
+    let got = mailgun_requests(&stub).await;
+    assert_eq!(got.len(), 1, "not retried: {got:?}");
     assert_eq!(
         app.count("SELECT COUNT(*) FROM emails WHERE sent_at IS NULL AND error LIKE '%400%'")
             .await,

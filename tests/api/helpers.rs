@@ -27,27 +27,63 @@ impl Drop for TestApp {
     }
 }
 
-/// A fresh, empty database for one test: a SQLite file in `dir`, or, when
-/// `RALLY_TEST_POSTGRES` names a server (`postgres://user@host:port`), a new
-/// database on it (`.ci/run` drops those of earlier runs).
+/// A fresh database for one test: a SQLite file in `dir` (migrated when
+/// the app starts), or, when `RALLY_TEST_POSTGRES` names a server
+/// (`postgres://user@host:port`), a new database on it, copied from a
+/// template migrated once per test process (`bin/test` drops both kinds
+/// when done).
 pub async fn fresh_database(dir: &Path) -> DatabaseUrl {
     match std::env::var("RALLY_TEST_POSTGRES") {
         Ok(server) if !server.is_empty() => {
-            use sqlx::Connection;
             let server = server.trim_end_matches('/');
+            let template = postgres_template(server).await;
             let name = format!("rally_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .expect("RALLY_TEST_POSTGRES answers");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let _ = admin.close().await;
+            postgres_admin(
+                server,
+                &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            )
+            .await;
             DatabaseUrl::Postgres(format!("{server}/{name}"))
         }
         _ => DatabaseUrl::Sqlite(dir.join("rally.db")),
     }
+}
+
+/// Runs one statement on the server's `postgres` database.
+async fn postgres_admin(server: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("RALLY_TEST_POSTGRES answers");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+}
+
+/// A database with Rally's and the job queue's migrations applied, made
+/// once per test process: copying it (`CREATE DATABASE … TEMPLATE`) is
+/// much quicker than migrating a new database for every test. The app
+/// still runs its migrations at start-up (they find nothing to do).
+async fn postgres_template(server: &str) -> String {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("rally_test_template_{}", uuid::Uuid::new_v4().simple());
+            postgres_admin(server, &format!("CREATE DATABASE {name}")).await;
+            let db = rally::db::connect(&DatabaseUrl::Postgres(format!("{server}/{name}")))
+                .await
+                .expect("the template database opens");
+            rally::db::migrate(&db.write)
+                .await
+                .expect("the template database migrates");
+            // A template must have no connections when it is copied.
+            db.close().await;
+            name
+        })
+        .await
+        .clone()
 }
 
 pub fn test_settings(database: DatabaseUrl) -> Settings {

@@ -612,11 +612,11 @@ async fn the_operators_command_adds_and_removes_operators() {
 /// another organization's owner sees nothing of it.
 #[tokio::test]
 async fn an_invitation_the_provider_refuses_is_its_own_organizations_to_see() {
-    let (stub, _) = crate::accounts::mailgun_stub(vec![400]).await;
+    let stub = crate::accounts::mailgun_stub(vec![400]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token("key-test-123".into()));
+        s.mail.mailgun_api_key = Some(rally::config::Token(crate::accounts::MAILGUN_KEY.into()));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
-        s.mail.mailgun_base_url = stub;
+        s.mail.mailgun_base_url = stub.uri();
     })
     .await;
     app.sign_in().await;
@@ -639,6 +639,12 @@ async fn an_invitation_the_provider_refuses_is_its_own_organizations_to_see() {
         "{page}"
     );
     assert!(page.contains("Mailgun refused the message"), "{page}");
+    let sent = crate::accounts::mailgun_requests(&stub).await;
+    assert!(
+        sent.iter()
+            .any(|fields| fields.contains(&("to".into(), "refused@example.com".into()))),
+        "{sent:?}"
+    );
 
     // Another organization (its own verification email goes out fine).
     let other = sign_up_other(&app, "pat@other.test", "Other Org").await;

@@ -8,6 +8,7 @@ mod auth_and_prospects;
 mod bad_input;
 mod cli;
 mod crash;
+mod csrf;
 mod deploy;
 mod e2e;
 mod edge;

@@ -142,3 +142,79 @@ async fn every_registered_queue_is_in_the_metrics() {
         );
     }
 }
+
+/// Request labels come from the route table: each request is counted under
+/// the pattern of the route that matches it (whatever it answered), and a
+/// path no route matches under "other", so labels stay as few as routes.
+#[tokio::test]
+async fn requests_are_labelled_by_their_route_pattern() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    for path in [
+        "/prospects/999999/edit",
+        "/prospects/import",
+        "/people",
+        "/forms",
+        "/events/999999",
+        "/no/such/page",
+        "/wp-admin/setup.php",
+    ] {
+        app.get(path).await;
+    }
+    let res = app
+        .post_as(&app.client, "/jobs/kept/7/retry", &[("_csrf", "forged")])
+        .await;
+    assert_eq!(res.status(), 403);
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let count = |labels: &[&str]| {
+        value(&text, "rally_http_requests_total", labels)
+            .unwrap_or_else(|| panic!("{labels:?} missing:\n{text}"))
+    };
+    assert_eq!(
+        count(&["route=\"/prospects/{id}/edit\"", "status=\"404\""]),
+        1.0
+    );
+    assert_eq!(
+        count(&["route=\"/prospects/import\"", "status=\"200\""]),
+        1.0
+    );
+    assert_eq!(count(&["route=\"/people\"", "status=\"200\""]), 1.0);
+    assert_eq!(count(&["route=\"/forms\"", "status=\"200\""]), 1.0);
+    assert_eq!(count(&["route=\"/events/{id}\"", "status=\"404\""]), 1.0);
+    assert_eq!(
+        count(&[
+            "route=\"/jobs/kept/{id}/retry\"",
+            "method=\"POST\"",
+            "status=\"403\""
+        ]),
+        1.0
+    );
+    assert_eq!(count(&["route=\"other\"", "status=\"404\""]), 2.0);
+    // Every label is a route of the table, or "other".
+    let known: Vec<String> = rally::http::route_paths()
+        .into_iter()
+        .map(|(pattern, _)| {
+            pattern
+                .split('/')
+                .map(|s| match s.strip_prefix(':') {
+                    Some(name) => format!("{{{name}}}"),
+                    None => s.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .chain(["other".to_string()])
+        .collect();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("rally_http_requests_total{"))
+    {
+        let route = line
+            .split("route=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        assert!(known.iter().any(|k| k == route), "{route}: {line}");
+    }
+}

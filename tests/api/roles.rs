@@ -13,16 +13,16 @@ use rally::roles::{self, Access, Place, Refusal, Role};
 
 use crate::helpers::{TestApp, client, hidden, spawn_app_with};
 
-const PASSWORD: &str = "walker password 1";
+pub(crate) const PASSWORD: &str = "walker password 1";
 
-struct Walker {
-    label: &'static str,
-    email: String,
-    role: Role,
-    place: Place,
-    user_id: i64,
-    organization_id: i64,
-    client: reqwest::Client,
+pub(crate) struct Walker {
+    pub(crate) label: &'static str,
+    pub(crate) email: String,
+    pub(crate) role: Role,
+    pub(crate) place: Place,
+    pub(crate) user_id: i64,
+    pub(crate) organization_id: i64,
+    pub(crate) client: reqwest::Client,
 }
 
 async fn exec(app: &TestApp, sql: String) {
@@ -85,7 +85,11 @@ async fn walker(
 }
 
 /// The walker's own objects, by the kind of id in a path.
-async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'static str, i64> {
+pub(crate) async fn fixtures(
+    app: &TestApp,
+    w: &Walker,
+    hq_template: i64,
+) -> HashMap<&'static str, i64> {
     let (org, label, me) = (w.organization_id, w.label, w.user_id);
     let now = rally::db::now_ms();
     for sql in [
@@ -190,7 +194,7 @@ async fn fixtures(app: &TestApp, w: &Walker, hq_template: i64) -> HashMap<&'stat
 }
 
 /// The fixture for the id in `pattern`.
-fn id_kind(pattern: &str) -> &'static str {
+pub(crate) fn id_kind(pattern: &str) -> &'static str {
     match pattern {
         p if p.starts_with("/forms/templates/") => "template",
         p if p.starts_with("/forms/") => "form",
