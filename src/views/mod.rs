@@ -65,7 +65,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                             a href="/account" { "Account" }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(nav.csrf);
-                                button.link type="submit" { "Sign out " (nav.user_name) }
+                                button.link type="submit" title={ "Signed in as " (nav.user_name) } { "Sign out" }
                             }
                         }
                     }
