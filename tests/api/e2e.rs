@@ -512,3 +512,50 @@ async fn every_signed_in_page_fits_a_phone() {
     assert!(too_wide.is_empty(), "wider than a phone: {too_wide:#?}");
     browser.close().await.unwrap();
 }
+
+/// Back to the public form (a kiosk, a shared phone) shows it empty: the
+/// browser's form restoration would otherwise hand the next person the
+/// previous person's answers. The hidden tokens stay as the server sent them.
+#[tokio::test]
+async fn back_to_the_public_form_shows_it_empty() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let js = browser(&driver, true, profiles.path()).await;
+    js.goto(&app.url("/f/demo")).await.unwrap();
+    type_into(&js, "f-name", "Previous Person").await;
+    type_into(&js, "f-email", "previous@example.com").await;
+    type_into(&js, "f-phone", "+1 555 010 9999").await;
+    type_into(&js, "f-interest", "Private things").await;
+    click(&js, Locator::Id("f-consent")).await;
+    // Away without sending (a thank-you page is any page), then Back.
+    js.goto(&app.url("/f/demo/thanks")).await.unwrap();
+    wait_for_text(&js, "#intake-form", "Thank you").await;
+    js.back().await.unwrap();
+    wait_for_text(&js, "h1", "Meet Demo Co").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = js
+        .execute(
+            "var f = document.getElementById('intake-form');
+             return [f['name'].value, f['email'].value, f['phone'].value, f['interest'].value,
+                     f['consent'].checked, f['_key'].value, f['_key'].getAttribute('value'),
+                     performance.getEntriesByType('navigation')[0].type];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state[7], serde_json::json!("back_forward"), "{state}");
+    assert_eq!(
+        state.as_array().unwrap()[..5],
+        serde_json::json!(["", "", "", "", false])
+            .as_array()
+            .unwrap()[..],
+        "the previous person's answers are gone: {state}"
+    );
+    assert!(
+        !state[5].as_str().unwrap().is_empty(),
+        "a submission key: {state}"
+    );
+    assert_eq!(state[5], state[6], "the key the server rendered: {state}");
+    js.close().await.unwrap();
+}
