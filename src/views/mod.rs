@@ -122,6 +122,12 @@ pub fn error_page(title: &str, message: &str) -> Markup {
     )
 }
 
+/// A count with its noun: `plural(1, "day", "days")` is "1 day",
+/// `plural(2, "day", "days")` "2 days", `plural(0, …)` "0 days".
+pub fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// A timestamp in ms as "2026-11-26 13:45 UTC".
 pub fn datetime(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
