@@ -41,7 +41,7 @@ fn meta(held: &Held) -> Markup {
 fn retention(days: u64) -> String {
     format!(
         "Held submissions are deleted after {}.",
-        plural(days, "day", "days")
+        plural(days.try_into().unwrap_or(i64::MAX), "day", "days")
     )
 }
 
@@ -77,7 +77,7 @@ pub fn index(
                 p.empty { "Nothing is held. Submissions that look automated wait here for you." }
             } @else {
                 p.meta #held-count {
-                    (plural(total as u64, "submission held", "submissions held"))
+                    (plural(total, "submission held", "submissions held"))
                     @if total > rows.len() as i64 { ", the newest " (rows.len()) " shown" }
                 }
                 ul.held {
@@ -150,7 +150,7 @@ pub fn notice(held: i64) -> Markup {
     html! {
         @if held > 0 {
             p.notice role="status" {
-                a href="/held" { (plural(held as u64, "submission", "submissions")) " held for review" }
+                a href="/held" { (plural(held, "submission", "submissions")) " held for review" }
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, datetime, layout, plural};
 use jobs::{DeadLetter, QueueStats};
 
 /// A form submission's answers, as a person reads them.
@@ -100,7 +100,7 @@ pub fn organization(
                         @for d in dead {
                             li {
                                 strong { (d.what) } ": " span.error { (d.reason) } ". "
-                                "Rally stopped after " (d.attempts) " tries. "
+                                "Rally stopped after " (plural(d.attempts, "try", "tries")) ". "
                                 form.inline method="post" action="/jobs/retry" {
                                     input type="hidden" name="_csrf" value=(csrf);
                                     input type="hidden" name="queue" value=(d.queue);
@@ -200,7 +200,7 @@ pub fn operations(
                     ul.failures {
                         @for d in dead {
                             li {
-                                code { (d.queue) } " · " code { (d.id) } " · " (d.attempts) " attempts · "
+                                code { (d.queue) } " · " code { (d.id) } " · " (plural(d.attempts, "attempt", "attempts")) " · "
                                 span.error { (d.error.as_deref().unwrap_or("no error recorded")) }
                                 form.inline method="post" action="/ops/jobs/retry" {
                                     input type="hidden" name="_csrf" value=(csrf);
@@ -219,7 +219,7 @@ pub fn operations(
                 }
             }
             @if unclaimed_kept > 0 {
-                p.meta { (unclaimed_kept) " set-aside submissions belong to no organization any more (their form is gone); they stay in kept_submissions." }
+                p.meta { (plural(unclaimed_kept.try_into().unwrap_or(i64::MAX), "set-aside submission belongs", "set-aside submissions belong")) " to no organization any more (their form is gone); they stay in kept_submissions." }
             }
         },
     )

@@ -124,7 +124,7 @@ pub fn error_page(title: &str, message: &str) -> Markup {
 
 /// A count with its noun: `plural(1, "day", "days")` is "1 day",
 /// `plural(2, "day", "days")` "2 days", `plural(0, …)` "0 days".
-pub fn plural(count: u64, one: &str, many: &str) -> String {
+pub fn plural(count: i64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
