@@ -1,4 +1,5 @@
-// Rally's only script: when the server is too busy to take a form (503), htmx
+// Rally's only script. It empties the public form on Back (below), and when
+// the server is too busy to take a form (503), htmx
 // swaps the form back in with everything typed and a data-retry-after hint;
 // this sends it again by itself, with exponential backoff and jitter, and
 // shows that it is sending. The submission key stays the same, so a resend
@@ -30,6 +31,38 @@
       window.htmx.trigger(form, "submit");
     }, delay * 1000);
   }
+
+  // Back (or Forward) to the public form: the browser refills it with what
+  // was typed before, so at a kiosk or on a shared phone the next person
+  // would see (and could send) the previous person's answers. Empty the
+  // fields the person fills in; the hidden tokens stay as the server sent
+  // them. A page kept whole in the back-forward cache still holds the
+  // previous key: fetch the form afresh instead (a GET, never a resend).
+  window.addEventListener("pageshow", function (event) {
+    var form = document.getElementById("intake-form");
+    if (!form || form.tagName !== "FORM") { return; }
+    var entry = window.performance && performance.getEntriesByType
+      ? performance.getEntriesByType("navigation")[0] : null;
+    if (event.persisted) {
+      window.location.replace(window.location.href);
+      return;
+    }
+    if (!entry || entry.type !== "back_forward") { return; }
+    var fields = form.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.type === "hidden") { continue; }
+      if (field.type === "checkbox" || field.type === "radio") {
+        field.checked = field.defaultChecked;
+      } else if (field.tagName === "SELECT") {
+        for (var j = 0; j < field.options.length; j++) {
+          field.options[j].selected = field.options[j].defaultSelected;
+        }
+      } else {
+        field.value = field.defaultValue;
+      }
+    }
+  });
 
   document.addEventListener("htmx:load", function (event) {
     var elt = event.detail && event.detail.elt;

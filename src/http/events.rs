@@ -22,6 +22,11 @@ use crate::{
     views::events::{self as pages, NewEvent},
 };
 
+/// Whether `user` may start and end events (their forms are shown only then).
+fn may_run(user: &CurrentUser) -> bool {
+    user.user.may(crate::roles::Action::RunEvents)
+}
+
 async fn load(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::Event> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     db::event(&state.db.read, user.user.organization_id, id)
@@ -42,7 +47,7 @@ pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Respo
     };
     Ok(html_response(
         StatusCode::OK,
-        pages::index(user.nav(), &events, &forms, &new),
+        pages::index(user.nav(), &events, &forms, &new, may_run(&user)),
     ))
 }
 
@@ -94,7 +99,13 @@ pub async fn create(
         show_names: form.show_names.is_some(),
         error: error.as_deref(),
     };
-    Ok(form_again(pages::index(user.nav(), &events, &forms, &new)))
+    Ok(form_again(pages::index(
+        user.nav(),
+        &events,
+        &forms,
+        &new,
+        may_run(&user),
+    )))
 }
 
 /// The QR code as inline SVG (without the XML prolog a document would have).
@@ -134,7 +145,15 @@ pub async fn live(
     } else {
         Vec::new()
     };
-    let page = pages::live(user.nav(), &event, &url, &qr_svg(&url)?, count, &recent);
+    let page = pages::live(
+        user.nav(),
+        may_run(&user),
+        &event,
+        &url,
+        &qr_svg(&url)?,
+        count,
+        &recent,
+    );
     Ok(html_response(StatusCode::OK, page))
 }
 

@@ -33,6 +33,17 @@ fn allowed(user: &CurrentUser) -> AppResult<()> {
     }
 }
 
+/// Held days, for the page: `RALLY_HELD_RETENTION_DAYS`.
+fn retention_days(state: &AppState) -> u64 {
+    state.settings.held_retention.as_secs() / (24 * 3600)
+}
+
+/// 404, said kindly: what was asked for is no longer held (or never was
+/// this organization's: the same answer).
+fn gone(user: &CurrentUser) -> Response {
+    html_response(StatusCode::NOT_FOUND, pages::gone(user.nav()))
+}
+
 fn parse_id(id: &str) -> AppResult<i64> {
     id.parse().map_err(|_| AppError::NotFound)
 }
@@ -62,7 +73,7 @@ pub async fn index(
     };
     Ok(html_response(
         StatusCode::OK,
-        pages::index(user.nav(), &rows, total, notice),
+        pages::index(user.nav(), &rows, total, retention_days(&state), notice),
     ))
 }
 
@@ -82,9 +93,9 @@ pub async fn release(
     let mut tx = state.db.write.begin_write().await?;
     // Not held (any more) in this organization: 404, the same answer as
     // for another organization's id.
-    let taken = held::take(&mut tx, user.user.organization_id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let Some(taken) = held::take(&mut tx, user.user.organization_id, id).await? else {
+        return Ok(gone(&user));
+    };
     let answers = serde_json::from_str(&taken.answers).map_err(|err| {
         AppError::Internal(anyhow::anyhow!("held submission {id} answers: {err}"))
     })?;
@@ -118,12 +129,12 @@ pub async fn confirm_discard(
 ) -> AppResult<Response> {
     allowed(&user)?;
     let id = parse_id(&id)?;
-    let held = held::get(&state.db.read, user.user.organization_id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let Some(held) = held::get(&state.db.read, user.user.organization_id, id).await? else {
+        return Ok(gone(&user));
+    };
     Ok(html_response(
         StatusCode::OK,
-        pages::confirm_discard(user.nav(), &held),
+        pages::confirm_discard(user.nav(), &held, retention_days(&state)),
     ))
 }
 
@@ -137,9 +148,12 @@ pub async fn discard(
     allowed(&user)?;
     let id = parse_id(&id)?;
     let mut tx = state.db.write.begin_write().await?;
-    held::take(&mut tx, user.user.organization_id, id)
+    if held::take(&mut tx, user.user.organization_id, id)
         .await?
-        .ok_or(AppError::NotFound)?;
+        .is_none()
+    {
+        return Ok(gone(&user));
+    }
     tx.commit().await?;
     tracing::info!(
         organization_id = user.user.organization_id,

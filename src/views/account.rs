@@ -52,6 +52,31 @@ pub fn notice(title: &str, message: &str) -> Markup {
     )
 }
 
+/// "Check your email" after a password reset request, the same whether or
+/// not an account uses the address. `development_log`: the development
+/// mailbox is in use, and the link was written to the server log (the
+/// mailbox shows mail only to its signed-in recipient).
+pub fn reset_requested(development_log: bool) -> Markup {
+    layout(
+        "Check your email",
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Check your email" }
+                p { "If an account uses that address, we sent it a link to choose a new password. The link works for one hour." }
+                @if development_log {
+                    p.notice #development-mail {
+                        "This is a development instance: no email leaves it. The development mailbox "
+                        "shows each person their own mail once signed in, so to reset a forgotten "
+                        "password, read the link in the server log."
+                    }
+                }
+                p { a href="/signin" { "Sign in" } " · " a href="/prospects" { "Go to Rally" } }
+            }
+        },
+    )
+}
+
 pub fn account(
     nav: Nav<'_>,
     account: &Account,

@@ -2,7 +2,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{Nav, datetime, layout, layout_with_head};
+use super::{Nav, datetime, layout, layout_with_head, plural};
 use crate::db::{Event, EventSummary, Form};
 
 pub struct NewEvent<'a> {
@@ -12,7 +12,15 @@ pub struct NewEvent<'a> {
     pub error: Option<&'a str>,
 }
 
-pub fn index(nav: Nav<'_>, events: &[Event], forms: &[Form], new: &NewEvent<'_>) -> Markup {
+/// `GET /events`: the list, and the form to start one for those who may
+/// run events (`may_run`).
+pub fn index(
+    nav: Nav<'_>,
+    events: &[Event],
+    forms: &[Form],
+    new: &NewEvent<'_>,
+    may_run: bool,
+) -> Markup {
     let csrf = nav.csrf.to_string();
     layout(
         "Events",
@@ -31,7 +39,7 @@ pub fn index(nav: Nav<'_>, events: &[Event], forms: &[Form], new: &NewEvent<'_>)
                     }
                 }
             }
-            section.card {
+            @if may_run { section.card {
                 h2 { "Start an event" }
                 @if let Some(msg) = new.error { p.alert role="alert" { (msg) } }
                 form method="post" action="/events" {
@@ -54,14 +62,17 @@ pub fn index(nav: Nav<'_>, events: &[Event], forms: &[Form], new: &NewEvent<'_>)
                     }
                     button.primary type="submit" { "Start the event" }
                 }
+            } } @else if events.is_empty() {
+                p.meta { "Owners, admins and managers start events." }
             }
         },
     )
 }
 
-/// The live counter, as the projector page shows it and as the stream sends it.
+/// The live counter with its noun ("1 submission", "2 submissions"), as
+/// the projector page shows it and as the stream sends it.
 pub fn counter(count: i64) -> Markup {
-    html! { span.count { (count) } }
+    html! { span.count { (count) } (if count == 1 { " submission" } else { " submissions" }) }
 }
 
 /// First names for the projector feed, newest last.
@@ -78,8 +89,11 @@ pub fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or("")
 }
 
+/// `GET /events/{id}/live`: the projector page; "End the event" (behind a
+/// second, confirming button) for those who may run events (`may_run`).
 pub fn live(
     nav: Nav<'_>,
+    may_run: bool,
     event: &Event,
     form_url: &str,
     qr_svg: &str,
@@ -99,19 +113,24 @@ pub fn live(
                 h1 { (event.name) }
                 div.qr { (PreEscaped(qr_svg)) }
                 p.form-url { (form_url) }
-                p.counter { span sse-swap="count" { (counter(count)) } " submissions" }
+                p.counter { span sse-swap="count" { (counter(count)) } }
                 @if event.show_names {
                     ul.names sse-swap="names" hx-swap="beforeend" { (names(recent)) }
                 }
             }
-            @if event.ends_at.is_none() {
-                form.inline method="post" action={ "/events/" (event.id) "/end" } {
-                    input type="hidden" name="_csrf" value=(csrf);
-                    button type="submit" { "End the event" }
+            p { a href={ "/events/" (event.id) } { "Summary" } }
+            @if may_run && event.ends_at.is_none() {
+                // Asks first, without JavaScript: the first button opens
+                // the second, which ends the event.
+                details.end-event {
+                    summary.button.small { "End the event…" }
+                    form.actions method="post" action={ "/events/" (event.id) "/end" } {
+                        input type="hidden" name="_csrf" value=(csrf);
+                        span { "Submissions after now no longer count for this event (the form stays open). End it?" }
+                        button.small.danger type="submit" { "Yes, end the event" }
+                    }
                 }
-                " · "
             }
-            a href={ "/events/" (event.id) } { "Summary" }
         },
     )
 }
@@ -135,7 +154,7 @@ pub fn chart(times: &[i64], from: i64, to: i64) -> Markup {
             @for (i, n) in buckets.iter().enumerate() {
                 @let h = n * H / max;
                 rect x=(i as i64 * bar_w + 1) y=(H - h) width=(bar_w - 2) height=(h) fill="#2f5bea" {
-                    title { (n) " submissions" }
+                    title { (plural(*n, "submission", "submissions")) }
                 }
             }
             line x1="0" y1=(H) x2=(W) y2=(H) stroke="#5d6676";

@@ -56,7 +56,7 @@ pub fn preview(
             section.card {
                 h1 { "Import of " (import.filename) }
                 @if let Some(notice) = notice { p.alert role="alert" { (notice) } }
-                p { strong { (plan.new_count()) } " new prospects, "
+                p { strong { (plan.new_count()) } (if plan.new_count() == 1 { " new prospect, " } else { " new prospects, " })
                     strong { (plan.merge_count()) } " merged into existing ones (blanks filled, nothing erased, tags added), "
                     strong { (plan.skip_count()) } " left out." }
                 @if plan.warning_count() > 0 {

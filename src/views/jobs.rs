@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, datetime, layout, plural};
 use jobs::{DeadLetter, QueueStats, ScheduleStatus};
 
 /// A form submission's answers, as a person reads them.
@@ -100,7 +100,7 @@ pub fn organization(
                         @for d in dead {
                             li {
                                 strong { (d.what) } ": " span.error { (d.reason) } ". "
-                                "Rally stopped after " (d.attempts) " tries. "
+                                "Rally stopped after " (plural(d.attempts, "try", "tries")) ". "
                                 form.inline method="post" action="/jobs/retry" {
                                     input type="hidden" name="_csrf" value=(csrf);
                                     input type="hidden" name="queue" value=(d.queue);
@@ -241,7 +241,7 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                     ul.failures {
                         @for d in dead {
                             li {
-                                code { (d.queue) } " · " code { (d.id) } " · " (d.attempts) " attempts · "
+                                code { (d.queue) } " · " code { (d.id) } " · " (plural(d.attempts, "attempt", "attempts")) " · "
                                 span.error { (d.error.as_deref().unwrap_or("no error recorded")) }
                                 form.inline method="post" action="/ops/jobs/retry" {
                                     input type="hidden" name="_csrf" value=(csrf);
@@ -266,7 +266,7 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                         @for e in inbound {
                             li {
                                 code { (e.provider) } " · " code { (e.event_id) } " · "
-                                strong { (e.status.as_str()) } " · " (e.attempts) " attempts · received "
+                                strong { (e.status.as_str()) } " · " (plural(e.attempts, "attempt", "attempts")) " · received "
                                 (datetime(e.received_at))
                                 @if let Some(at) = e.finished_at { " · finished " (datetime(at)) }
                                 @if e.purged { " · request purged" }
@@ -277,7 +277,7 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                 }
             }
             @if unclaimed_kept > 0 {
-                p.meta { (unclaimed_kept) " set-aside submissions belong to no organization any more (their form is gone); they stay in kept_submissions." }
+                p.meta { (plural(unclaimed_kept.try_into().unwrap_or(i64::MAX), "set-aside submission belongs", "set-aside submissions belong")) " to no organization any more (their form is gone); they stay in kept_submissions." }
             }
         },
     )

@@ -65,7 +65,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                             a href="/account" { "Account" }
                             form.inline method="post" action="/signout" {
                                 input type="hidden" name="_csrf" value=(nav.csrf);
-                                button.link type="submit" { "Sign out " (nav.user_name) }
+                                button.link type="submit" title={ "Signed in as " (nav.user_name) } { "Sign out" }
                             }
                         }
                     }
@@ -120,6 +120,12 @@ pub fn error_page(title: &str, message: &str) -> Markup {
             }
         },
     )
+}
+
+/// A count with its noun: `plural(1, "day", "days")` is "1 day",
+/// `plural(2, "day", "days")` "2 days", `plural(0, …)` "0 days".
+pub fn plural(count: i64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// A timestamp in ms as "2026-11-26 13:45 UTC".

@@ -124,6 +124,9 @@ pub fn thank_you(form: &Form) -> Markup {
         div #intake-form.card.thanks role="status" {
             h2 { "Thank you!" }
             p { (form.thank_you) }
+            // A fresh form for the next person (a kiosk, a shared phone):
+            // a new page, not Back, which would show these answers again.
+            p { a href={ "/f/" (form.slug) } { "Send another response" } }
         }
     }
 }

@@ -46,6 +46,21 @@ async fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -> Client {
+    browser_with(driver, javascript, profile, false).await
+}
+
+/// A browser whose viewport is exactly a 390 × 844 phone (a desktop window
+/// cannot be narrower than 500 px, so this emulates the phone's screen).
+async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_with(driver, true, profile, true).await
+}
+
+async fn browser_with(
+    driver: &Driver,
+    javascript: bool,
+    profile: &std::path::Path,
+    phone: bool,
+) -> Client {
     // Two TLS back-ends are linked in; rustls needs to be told which to use.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut options = serde_json::json!({
@@ -58,6 +73,11 @@ async fn browser(driver: &Driver, javascript: bool, profile: &std::path::Path) -
     });
     if let Ok(binary) = std::env::var("CHROMIUM") {
         options["binary"] = binary.into();
+    }
+    if phone {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 },
+        });
     }
     if !javascript {
         options["prefs"] =
@@ -378,4 +398,164 @@ async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
     );
     rita.close().await.unwrap();
     owner.close().await.unwrap();
+}
+
+/// Every signed-in page fits a 390-px phone: nothing scrolls sideways, not
+/// the header's navigation, not a 150-character name without spaces.
+#[tokio::test]
+async fn every_signed_in_page_fits_a_phone() {
+    let app = spawn_app().await;
+    let long = "Wolfeschlegelsteinhausenbergerdorff".repeat(5);
+    let long_email = format!("{}@{}.test", "a".repeat(60), "b".repeat(60));
+    let now = rally::db::now_ms();
+    let held_answers = serde_json::json!({
+        "name": long, "email": long_email, "phone": "+1 555 010 2233",
+        "company": long, "interest": long, "consent": true,
+    })
+    .to_string();
+    rally::on_pool!(&app.pool, p => {
+        for sql in [
+            "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at)
+             SELECT id, $2, $3, $3, 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+            "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+             SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 FROM prospects WHERE email = $2",
+            "INSERT INTO forms (organization_id, slug, title, is_template, created_at)
+             SELECT id, 'long-form', $3, FALSE, $1 FROM organizations WHERE slug = 'demo'",
+            "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
+             SELECT organization_id, id, $3, $1, $1 FROM forms WHERE slug = 'long-form'",
+            "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
+             SELECT 'long-location', $3, 'location', id, $1 FROM organizations WHERE slug = 'demo'",
+            "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
+             SELECT o.id, m.user_id, 'long.csv', 'email,name\n' || $2 || ',' || $3 || '\n', $1
+             FROM organizations o JOIN memberships m ON m.organization_id = o.id WHERE o.slug = 'demo' AND m.role = 'owner'",
+            "INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+             SELECT organization_id, id, 'long-held', 'too_fast', $4, $1 FROM forms WHERE slug = 'long-form'",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .bind(now).bind(&long_email).bind(&long).bind(&held_answers)
+                .execute(p).await.unwrap();
+        }
+    });
+    let id_of = |sql: &'static str| app.count(sql);
+    let prospect = id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%'").await;
+    let form = id_of("SELECT id FROM forms WHERE slug = 'long-form'").await;
+    let event = id_of("SELECT id FROM events WHERE name LIKE 'Wolfe%'").await;
+    let location = id_of("SELECT id FROM organizations WHERE slug = 'long-location'").await;
+    let import = id_of("SELECT id FROM prospect_imports WHERE filename = 'long.csv'").await;
+    let held = id_of("SELECT id FROM held_submissions WHERE submission_key = 'long-held'").await;
+    let id_for = |path: &str| -> i64 {
+        [
+            ("/forms/", form),
+            ("/held/", held),
+            ("/locations/", location),
+            ("/prospects/import/", import),
+            ("/prospects/", prospect),
+            ("/events/", event),
+        ]
+        .iter()
+        .find(|(start, _)| path.starts_with(start))
+        .unwrap_or_else(|| panic!("{path}: no object for this kind of id; add one to this test"))
+        .1
+    };
+
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let browser = phone(&driver, profiles.path()).await;
+    sign_in(&browser, &app).await;
+    // Not pages: public ones, streams, files and probes.
+    let skip = [
+        "/f/:slug",
+        "/f/:slug/thanks",
+        "/assets/:name",
+        "/events/:id/stream",
+        "/prospects/export.csv",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ];
+    let mut too_wide = Vec::new();
+    let mut opened = 0;
+    for (pattern, methods) in rally::http::route_paths() {
+        if !methods.contains(&"get") || skip.contains(&pattern) {
+            continue;
+        }
+        let path: String = pattern
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with(':') {
+                    id_for(pattern).to_string()
+                } else {
+                    segment.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        browser.goto(&app.url(&path)).await.unwrap();
+        let width = browser
+            .execute(
+                "return [document.documentElement.scrollWidth, location.pathname, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        opened += 1;
+        if width[0].as_i64().unwrap() > 390 {
+            too_wide.push(format!("{path} → {}: {}px", width[1], width[0]));
+        }
+    }
+    assert!(opened >= 20, "opened only {opened} pages");
+    let viewport = browser
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(viewport, serde_json::json!(390), "a phone's viewport");
+    assert!(too_wide.is_empty(), "wider than a phone: {too_wide:#?}");
+    browser.close().await.unwrap();
+}
+
+/// Back to the public form (a kiosk, a shared phone) shows it empty: the
+/// browser's form restoration would otherwise hand the next person the
+/// previous person's answers. The hidden tokens stay as the server sent them.
+#[tokio::test]
+async fn back_to_the_public_form_shows_it_empty() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let js = browser(&driver, true, profiles.path()).await;
+    js.goto(&app.url("/f/demo")).await.unwrap();
+    type_into(&js, "f-name", "Previous Person").await;
+    type_into(&js, "f-email", "previous@example.com").await;
+    type_into(&js, "f-phone", "+1 555 010 9999").await;
+    type_into(&js, "f-interest", "Private things").await;
+    click(&js, Locator::Id("f-consent")).await;
+    // Away without sending (a thank-you page is any page), then Back.
+    js.goto(&app.url("/f/demo/thanks")).await.unwrap();
+    wait_for_text(&js, "#intake-form", "Thank you").await;
+    js.back().await.unwrap();
+    wait_for_text(&js, "h1", "Meet Demo Co").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = js
+        .execute(
+            "var f = document.getElementById('intake-form');
+             return [f['name'].value, f['email'].value, f['phone'].value, f['interest'].value,
+                     f['consent'].checked, f['_key'].value, f['_key'].getAttribute('value'),
+                     performance.getEntriesByType('navigation')[0].type];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state[7], serde_json::json!("back_forward"), "{state}");
+    assert_eq!(
+        state.as_array().unwrap()[..5],
+        serde_json::json!(["", "", "", "", false])
+            .as_array()
+            .unwrap()[..],
+        "the previous person's answers are gone: {state}"
+    );
+    assert!(
+        !state[5].as_str().unwrap().is_empty(),
+        "a submission key: {state}"
+    );
+    assert_eq!(state[5], state[6], "the key the server rendered: {state}");
+    js.close().await.unwrap();
 }

@@ -308,3 +308,72 @@ async fn events_need_a_session_and_stay_in_their_organization() {
         "{list}"
     );
 }
+
+/// Members see events but not the actions their role may not take; those
+/// who may run events end one through a second, confirming button.
+#[tokio::test]
+async fn event_actions_are_shown_to_those_who_may_take_them() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let token = csrf(&app).await;
+    let form_id = app.count("SELECT id FROM forms WHERE slug = 'demo'").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/events",
+            &[
+                ("_csrf", token.as_str()),
+                ("name", "Launch night"),
+                ("form_id", &form_id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let event = app
+        .count("SELECT id FROM events WHERE name = 'Launch night'")
+        .await;
+    let live = format!("/events/{event}/live");
+
+    let owner_events = app.page("/events").await;
+    assert!(owner_events.contains("Start an event"), "{owner_events}");
+    let owner_live = app.page(&live).await;
+    assert!(
+        owner_live.contains("End the event…")
+            && owner_live.contains("<details class=\"end-event\">")
+            && owner_live.contains("Yes, end the event"),
+        "asks first: {owner_live}"
+    );
+    assert!(
+        owner_live.contains("0</span> submissions</span>"),
+        "{owner_live}"
+    );
+
+    let (member, _) = crate::people::join(&app, "rep@events.test", "member").await;
+    let member_events = app.page_as(&member, "/events").await;
+    assert!(member_events.contains("Launch night"), "{member_events}");
+    assert!(
+        !member_events.contains("Start an event") && !member_events.contains("action=\"/events\""),
+        "{member_events}"
+    );
+    let member_live = app.page_as(&member, &live).await;
+    assert!(member_live.contains("Launch night"), "{member_live}");
+    assert!(
+        !member_live.contains("End the event") && !member_live.contains("/end\""),
+        "{member_live}"
+    );
+
+    // One submission: "1 submission", on the projector and the summary's chart.
+    assert_eq!(
+        app.submit(&[("name", "Ana Lima"), ("email", "ana@example.com")])
+            .await,
+        303
+    );
+    app.drain().await;
+    let owner_live = app.page(&live).await;
+    assert!(
+        owner_live.contains("1</span> submission</span>"),
+        "{owner_live}"
+    );
+    let summary = app.page(&format!("/events/{event}")).await;
+    assert!(summary.contains("<title>1 submission</title>"), "{summary}");
+}

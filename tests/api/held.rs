@@ -275,3 +275,71 @@ async fn held_submissions_thanked_before_a_kill_are_kept() {
         0
     );
 }
+
+/// The list and the confirmation show every answer (phone, company,
+/// interest, consent) and how long held submissions are kept; exact
+/// repeats are marked; a submission already discarded is said to be so.
+#[tokio::test]
+async fn held_page_shows_full_answers_retention_and_repeats() {
+    let app = spawn_app_with(|s| {
+        s.form_min_fill = Duration::from_secs(60);
+        s.held_retention = Duration::from_secs(14 * 24 * 3600);
+    })
+    .await;
+    for _ in 0..2 {
+        let tokens = app.form_tokens().await;
+        assert_eq!(app.post_form(&tokens, ANA, false).await.status(), 303);
+    }
+    let tokens = app.form_tokens().await;
+    let bo = [("name", "Bo Chen"), ("email", "bo@example.com")];
+    assert_eq!(app.post_form(&tokens, &bo, false).await.status(), 303);
+    app.sign_in().await;
+
+    let page = app.page("/held").await;
+    for shown in [
+        "+1 555 010 9999",
+        "Lima &amp; Co",
+        "The live demo",
+        "Yes, may be contacted",
+        "Held submissions are deleted after 14 days.",
+        "3 submissions held",
+        "Sent 2 times with the same answers",
+    ] {
+        assert!(page.contains(shown), "{shown:?} missing: {page}");
+    }
+    assert_eq!(
+        page.matches("Sent 2 times").count(),
+        2,
+        "both of Ana's marked, not Bo's: {page}"
+    );
+
+    let bo = held_id(&app, "bo@example.com").await;
+    let confirm = app.page(&format!("/held/{bo}/discard")).await;
+    assert!(
+        confirm.contains("Bo Chen") && confirm.contains("Consent"),
+        "{confirm}"
+    );
+    let ana: i64 = app
+        .count("SELECT MIN(id) FROM held_submissions WHERE answers LIKE '%ana@example.com%'")
+        .await;
+    let confirm = app.page(&format!("/held/{ana}/discard")).await;
+    assert!(
+        confirm.contains("+1 555 010 9999") && confirm.contains("The live demo"),
+        "{confirm}"
+    );
+    let res = app
+        .post_as(
+            &app.client,
+            &format!("/held/{ana}/discard"),
+            &[("_csrf", hidden(&confirm, "_csrf").as_str())],
+        )
+        .await;
+    assert_eq!(res.headers()["location"], "/held?done=discarded");
+    assert!(app.page("/held").await.contains("2 submissions held"));
+
+    // The same discard link again: 404, said kindly.
+    let again = app.get(&format!("/held/{ana}/discard")).await;
+    assert_eq!(again.status(), 404);
+    let again = again.text().await.unwrap();
+    assert!(again.contains("already released or discarded"), "{again}");
+}

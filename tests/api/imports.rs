@@ -58,7 +58,7 @@ async fn preview_then_confirm_merges_and_adds() {
     let preview_url = res.headers()["location"].to_str().unwrap().to_string();
     let preview = app.page(&preview_url).await;
     assert!(
-        preview.contains("<strong>1</strong> new prospects")
+        preview.contains("<strong>1</strong> new prospect,")
             && preview.contains("<strong>2</strong> merged")
             && preview.contains("<strong>2</strong> left out"),
         "{preview}"
@@ -191,7 +191,7 @@ fn promised(preview: &str) -> (i64, i64, i64) {
             .unwrap()
     };
     (
-        number("</strong> new prospects"),
+        number("</strong> new prospect"),
         number("</strong> merged"),
         number("</strong> left out"),
     )

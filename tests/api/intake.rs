@@ -468,3 +468,27 @@ async fn bad_requests_get_precise_errors_never_500() {
     assert_eq!(res.status(), 405);
     assert_eq!(app.jobs_stored().await, 0);
 }
+
+/// After a submission the next person gets a fresh form from a link, both
+/// on the thank-you page (no JavaScript) and in the htmx thank-you fragment.
+#[tokio::test]
+async fn thank_you_offers_a_fresh_form_for_the_next_person() {
+    let app = spawn_app().await;
+    let fresh = r#"<a href="/f/demo">Send another response</a>"#;
+    let page = app.page("/f/demo/thanks").await;
+    assert!(page.contains(fresh), "{page}");
+    let tokens = app.form_tokens().await;
+    let res = app
+        .post_form(
+            &tokens,
+            &[("name", "Kiosk Kim"), ("email", "kim@example.com")],
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let fragment = res.text().await.unwrap();
+    assert!(
+        fragment.contains("Thank you") && fragment.contains(fresh),
+        "{fragment}"
+    );
+}

@@ -175,7 +175,7 @@ async fn organizations_see_and_retry_only_their_own_failed_work() {
         page.contains("A form submission from Nobody &lt;ana@example.com&gt; could not be saved"),
         "{page}"
     );
-    assert!(page.contains("Rally stopped after 1 tries"), "{page}");
+    assert!(page.contains("Rally stopped after 1 try."), "{page}");
     assert!(
         page.contains("A form submission from Nobody &lt;bo@example.com&gt; could not be saved"),
         "{page}"

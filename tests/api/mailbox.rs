@@ -79,3 +79,39 @@ async fn authentication_mail_is_for_its_recipient_alone() {
         303
     );
 }
+
+/// A person who forgot their password cannot sign in to read the
+/// development mailbox: on a development instance the reset link goes to
+/// the server log, and "Check your email" says so (for any address alike).
+/// In production nothing is logged and nothing is said.
+#[tokio::test]
+async fn a_forgotten_password_on_a_development_instance_points_to_the_server_log() {
+    let app = spawn_app().await;
+    for address in [app.demo.email.as_str(), "nobody@example.com"] {
+        let page = app
+            .post_as(&client(), "/password/forgot", &[("email", address)])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Check your email") && page.contains("read the link in the server log"),
+            "{page}"
+        );
+        assert!(!page.contains("token="), "no link on the page: {page}");
+    }
+
+    let production = crate::helpers::spawn_app_with(|s| s.production = true).await;
+    let page = production
+        .post_as(
+            &client(),
+            "/password/forgot",
+            &[("email", "nobody@example.com")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Check your email"), "{page}");
+    assert!(!page.contains("server log"), "{page}");
+}

@@ -263,7 +263,7 @@ async fn a_long_name_from_the_form_can_be_edited_and_imported_again() {
     );
     let preview = import(&app, csv.as_bytes()).await;
     assert!(
-        preview.contains("<strong>1</strong> new prospects"),
+        preview.contains("<strong>1</strong> new prospect,"),
         "{preview}"
     );
     assert_eq!(
