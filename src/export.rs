@@ -101,10 +101,12 @@ pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<(
         let id = p.id.to_string();
         let created = datetime(p.created_at);
         let submissions = p.submissions.to_string();
+        // The domain in Unicode; import reads it back to the same key.
+        let email = crate::domain::display_email(&p.email);
         let cells = [
             cell(&id),
             cell(&p.name),
-            cell(&p.email),
+            cell(&email),
             phone_cell(p.phone.as_deref().unwrap_or_default()),
             cell(p.company.as_deref().unwrap_or_default()),
             cell(&p.source),

@@ -10,7 +10,7 @@ use crate::db::held::{Held, HeldReason};
 fn answers(held: &Held) -> Markup {
     match held.parsed_answers() {
         Some(a) => html! {
-            strong.name { (a.name) } " · " (a.email.as_str())
+            strong.name { (a.name) } " · " (crate::domain::display_email(a.email.as_str()))
             @if let Some(phone) = &a.phone { " · " (phone.as_str()) }
             @if let Some(company) = &a.company { " · " (company) }
             @if let Some(interest) = &a.interest { br; span.meta { (interest) } }
