@@ -592,6 +592,7 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
                 ("email", "nul@example.com"),
                 ("password", "a long enough password"),
                 ("organization", "Nul Org"),
+                ("kind", "business"),
             ],
         )
         .await;
@@ -660,7 +661,7 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
     // Four public submissions with a NUL in a field, then an honest one:
     // all are taken and stored, cleaned, and nothing is left retrying.
     for i in 1..=4 {
-        let email = format!("nul{i}@example.com");
+        let email = format!("nulform{i}@example.com");
         let tokens = app.form_tokens().await;
         let res = app
             .post_form(
@@ -693,7 +694,7 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
     );
     app.drain().await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'nul_@example.com' AND name = 'NulPerson'")
+        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'nulform_@example.com' AND name = 'NulPerson'")
             .await,
         4
     );
