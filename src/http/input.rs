@@ -232,8 +232,14 @@ mod tests {
             ]
         };
         assert_eq!(control_in(&pairs("nul\0"), |_| true), None);
-        assert_eq!(control_in(&pairs("two\nlines"), |_| false), Some("note".into()));
-        assert_eq!(control_in(&pairs("nul\0"), |n| n == "q"), Some("note".into()));
+        assert_eq!(
+            control_in(&pairs("two\nlines"), |_| false),
+            Some("note".into())
+        );
+        assert_eq!(
+            control_in(&pairs("nul\0"), |n| n == "q"),
+            Some("note".into())
+        );
         assert_eq!(
             control_in(&[("x\0".into(), String::new())], |_| true),
             Some("x\\u{0}".into())

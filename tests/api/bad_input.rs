@@ -598,8 +598,10 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         .await;
     assert!(res.status().is_redirection(), "{}", res.status());
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM users WHERE email = 'nul@example.com' AND name = 'NulPerson'")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM users WHERE email = 'nul@example.com' AND name = 'NulPerson'"
+        )
+        .await,
         1
     );
 
@@ -619,8 +621,10 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'nul@example.com' AND name = 'NulPerson'")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email = 'nul@example.com' AND name = 'NulPerson'"
+        )
+        .await,
         1
     );
     let res = app.get("/prospects?q=Nul%00Pers").await;
@@ -653,8 +657,10 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'nul2@example.com' AND name = 'NulTwo'")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email = 'nul2@example.com' AND name = 'NulTwo'"
+        )
+        .await,
         1
     );
 
@@ -699,8 +705,10 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         4
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'some1@example.com' AND company = 'Co'")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email = 'some1@example.com' AND company = 'Co'"
+        )
+        .await,
         1
     );
     assert_eq!(

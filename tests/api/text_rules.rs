@@ -507,7 +507,11 @@ async fn invisible_characters_are_cleaned_and_nothing_typed_is_lost() {
         "NulBell Person"
     );
     assert_eq!(
-        stored(&app, &format!("SELECT phone FROM prospects WHERE id = {id}")).await,
+        stored(
+            &app,
+            &format!("SELECT phone FROM prospects WHERE id = {id}")
+        )
+        .await,
         "+1 555 0100"
     );
     // A note: line breaks kept (VT and CR LF as \n), NUL and BEL dropped.
@@ -521,7 +525,11 @@ async fn invisible_characters_are_cleaned_and_nothing_typed_is_lost() {
             ],
         )
         .await;
-    assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
     let data = stored(
         &app,
         &format!("SELECT data FROM timeline_entries WHERE prospect_id = {id} AND kind = 'note'"),
@@ -604,8 +612,10 @@ async fn unicode_email_domains_are_shown_in_unicode() {
     let preview = import(&app, csv.as_bytes()).await;
     assert!(preview.contains("<strong>1</strong> new"), "{preview}");
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM prospects WHERE email = '{key}'"))
-            .await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM prospects WHERE email = '{key}'"
+        ))
+        .await,
         1
     );
 }
@@ -627,7 +637,10 @@ async fn phones_with_extensions_and_slashes_are_kept_everywhere() {
     app.drain().await;
     app.sign_in().await;
     assert_eq!(
-        prospect_row(&app, "form.ext@example.com").await.1.as_deref(),
+        prospect_row(&app, "form.ext@example.com")
+            .await
+            .1
+            .as_deref(),
         Some("+1 555-010-1234 ext. 12")
     );
     let csrf = app.csrf_as(&app.client, "/prospects").await;
@@ -645,7 +658,10 @@ async fn phones_with_extensions_and_slashes_are_kept_everywhere() {
         .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
-        prospect_row(&app, "quick.slash@example.com").await.1.as_deref(),
+        prospect_row(&app, "quick.slash@example.com")
+            .await
+            .1
+            .as_deref(),
         Some("030/1234567")
     );
     let id = app
@@ -670,7 +686,64 @@ async fn phones_with_extensions_and_slashes_are_kept_everywhere() {
         .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     assert_eq!(
-        prospect_row(&app, "form.ext@example.com").await.1.as_deref(),
+        prospect_row(&app, "form.ext@example.com")
+            .await
+            .1
+            .as_deref(),
         Some("(555) 010-2000 x34")
     );
+}
+
+/// Search ignores accents ("jose" finds "José"), on both databases; rows
+/// whose search text an older fold made are made again at start-up.
+#[tokio::test]
+async fn search_ignores_accents_and_old_rows_are_refolded() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.submit(&[("name", "José Martín"), ("email", "jose.m@example.com")])
+            .await,
+        303
+    );
+    app.drain().await;
+    app.sign_in().await;
+    for query in ["jose", "JOSE", "martin", "José", "Jose\u{301}"] {
+        let page = app
+            .page(&format!(
+                "/prospects?q={}",
+                query.replace('\u{301}', "%CC%81")
+            ))
+            .await;
+        assert!(page.contains("José Martín"), "{query:?} does not find José");
+    }
+    // A row whose search text the fold before accents made (version 1).
+    rally::on_pool!(&app.pool, p => {
+        sqlx::query(
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at, search_text)
+             SELECT id, 'francois@example.com', 'François Old', 'import', 1, 1, 'françois old\nfrancois@example.com\n' FROM organizations WHERE slug = 'demo'",
+        )
+        .execute(p)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE search_fold_version SET version = 1").execute(p).await.unwrap();
+    });
+    assert!(
+        !app.page("/prospects?q=francois%20old")
+            .await
+            .contains("François Old")
+    );
+    // What start-up runs after the migrations.
+    let updated = rally::db::prospects::backfill(&app.pool).await.unwrap();
+    assert_eq!(updated, 2, "every row made again");
+    assert!(
+        app.page("/prospects?q=francois%20old")
+            .await
+            .contains("François Old")
+    );
+    assert_eq!(
+        app.count("SELECT MAX(version) FROM search_fold_version")
+            .await,
+        rally::domain::SEARCH_FOLD_VERSION
+    );
+    // Once: the next start-up has nothing to do.
+    assert_eq!(rally::db::prospects::backfill(&app.pool).await.unwrap(), 0);
 }
