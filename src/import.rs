@@ -168,7 +168,8 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, &'static str> {
     };
     let text =
         text.ok_or("That file is not text in UTF-8: save it as “CSV UTF-8” and try again.")?;
-    // No CSV holds NUL (and Postgres cannot store it): a binary file.
+    // No CSV holds NUL (and Postgres cannot store it): a binary file. Other
+    // control characters are left to the field rules, which clean them.
     if text.contains('\0') {
         return Err(
             "That file is not a CSV file (it holds NUL characters): save it as “CSV UTF-8” and try again.",

@@ -747,3 +747,27 @@ async fn search_ignores_accents_and_old_rows_are_refolded() {
     // Once: the next start-up has nothing to do.
     assert_eq!(rally::db::prospects::backfill(&app.pool).await.unwrap(), 0);
 }
+
+/// A CSV whose cells hold control characters other than NUL (a vertical
+/// tab some exports use for a line break, a bell) is imported with them
+/// cleaned by the field rules, as a form's would be.
+#[tokio::test]
+async fn imported_cells_are_cleaned_like_typed_fields() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let preview = import(
+        &app,
+        "name,email,company,phone\nVera\u{b}Tab,vera@example.com,Bell\u{7} Co,+1 555\u{1b} 0100\n"
+            .as_bytes(),
+    )
+    .await;
+    assert!(preview.contains("<strong>1</strong> new"), "{preview}");
+    assert_eq!(
+        prospect_row(&app, "vera@example.com").await,
+        (
+            "Vera Tab".to_string(),
+            Some("+1 555 0100".to_string()),
+            Some("Bell Co".to_string())
+        )
+    );
+}
