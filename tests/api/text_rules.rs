@@ -771,3 +771,35 @@ async fn imported_cells_are_cleaned_like_typed_fields() {
         )
     );
 }
+
+/// An account with a Unicode domain sees it in Unicode on /account and on
+/// the mailbox's "To" line (the confirmation message sent at sign-up).
+#[tokio::test]
+async fn an_accounts_unicode_domain_is_shown_in_unicode() {
+    let app = spawn_app().await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/signup",
+            &[
+                ("name", "Ivan Petrov"),
+                ("email", "Ivan@пример.рф"),
+                ("password", "a long enough password"),
+                ("organization", "Primer"),
+                ("kind", "business"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'ivan@xn--e1afmkfd.xn--p1ai'")
+            .await,
+        1
+    );
+    let account = app.page("/account").await;
+    assert!(account.contains("ivan@пример.рф"), "{account}");
+    app.drain().await;
+    let mailbox = app.page("/dev/mailbox").await;
+    assert!(mailbox.contains("To ivan@пример.рф"), "{mailbox}");
+    assert!(!mailbox.contains("To ivan@xn--"), "{mailbox}");
+}
