@@ -90,10 +90,11 @@ pub fn display_email(key: &str) -> std::borrow::Cow<'_, str> {
     let Some((local, domain)) = key.rsplit_once('@') else {
         return Cow::Borrowed(key);
     };
-    if !domain
-        .split('.')
-        .any(|label| label.len() > 4 && label[..4].eq_ignore_ascii_case("xn--"))
-    {
+    if !domain.split('.').any(|label| {
+        label
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+    }) {
         return Cow::Borrowed(key);
     }
     let (unicode, result) = idna::domain_to_unicode(domain);
@@ -795,6 +796,8 @@ mod tests {
         // Not decodable: as stored.
         assert_eq!(display_email("a@xn--zz.com"), "a@xn--zz.com");
         assert_eq!(display_email("not an address"), "not an address");
+        // Typed text (an import row it refused) is shown as it is.
+        assert_eq!(display_email("a@aüü.de"), "a@aüü.de");
     }
 
     #[test]
