@@ -58,13 +58,16 @@ pub fn cell(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// A phone cell: a value that is a valid phone number (digits, spaces and
-/// `+ - ( ) .` only, see [`Phone`]) is data, not a formula, and is written
-/// as it is, so `+1 555 0100` survives export and import unchanged; any
-/// other value gets the rule of [`cell`].
+/// A phone cell: a value that is a valid phone number without an extension
+/// (digits, spaces and `+ - ( ) . /` only, see [`Phone`]) is data, not a
+/// formula, and is written as it is, so `+1 555 0100` survives export and
+/// import unchanged; any other value (an extension such as `x34` reads as
+/// a cell reference) gets the rule of [`cell`], which import undoes.
 pub fn phone_cell(value: &str) -> Cow<'_, str> {
     match Phone::parse(value) {
-        Ok(Some(phone)) if phone.as_str() == value => Cow::Borrowed(value),
+        Ok(Some(phone)) if phone.as_str() == value && Phone::split_extension(value).is_none() => {
+            Cow::Borrowed(value)
+        }
         _ => cell(value),
     }
 }
@@ -101,10 +104,12 @@ pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<(
         let id = p.id.to_string();
         let created = datetime(p.created_at);
         let submissions = p.submissions.to_string();
+        // The domain in Unicode; import reads it back to the same key.
+        let email = crate::domain::display_email(&p.email);
         let cells = [
             cell(&id),
             cell(&p.name),
-            cell(&p.email),
+            cell(&email),
             phone_cell(p.phone.as_deref().unwrap_or_default()),
             cell(p.company.as_deref().unwrap_or_default()),
             cell(&p.source),

@@ -168,7 +168,8 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, &'static str> {
     };
     let text =
         text.ok_or("That file is not text in UTF-8: save it as “CSV UTF-8” and try again.")?;
-    // No CSV holds NUL (and Postgres cannot store it): a binary file.
+    // No CSV holds NUL (and Postgres cannot store it): a binary file. Other
+    // control characters are left to the field rules, which clean them.
     if text.contains('\0') {
         return Err(
             "That file is not a CSV file (it holds NUL characters): save it as “CSV UTF-8” and try again.",
@@ -557,7 +558,8 @@ impl<'a> LineCounter<'a> {
 }
 
 /// One record through the form's field rules. A phone that the rules
-/// refuse is dropped with a warning (the person is kept); any other field
+/// refuse is dropped with a warning ("phone not imported: …"; the row is
+/// still new or merged, the person kept); any other field
 /// they refuse makes the row invalid, named with its typed value.
 fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parsed {
     let mut name = columns.get(Field::Name, record).to_string();
@@ -602,12 +604,15 @@ fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parse
         .map_err(|e| problems.push(describe("company", &typed.company, e.message())))
         .ok()
         .flatten();
-    // A phone those rules refuse is dropped with a warning: the person stays.
+    // A phone those rules refuse is dropped with a warning in plain words
+    // (not the form's request to type it again): the person stays.
     let phone = fields::phone(&typed.phone)
-        .map_err(|e| {
+        .map_err(|_| {
             warnings.push(format!(
-                "{} left out",
-                describe("phone", &typed.phone, e.message())
+                "phone not imported: “{}” is not a phone number Rally can read \
+                 (digits, spaces, + - ( ) . / and an extension such as “ext. 12”); \
+                 the rest of the row is imported",
+                shown(&typed.phone, 60)
             ))
         })
         .ok()
@@ -1017,6 +1022,35 @@ mod tests {
         let rows = parse("name,email,phone\nAna,ana@example.com,call me maybe\n").unwrap();
         let ana = valid(&rows)[0];
         assert_eq!(ana.phone, None);
-        assert!(ana.warnings[0].contains("“call me maybe”"), "{ana:?}");
+        assert!(
+            ana.warnings[0].starts_with("phone not imported: “call me maybe”"),
+            "{ana:?}"
+        );
+    }
+
+    #[test]
+    fn phones_with_extensions_and_slashes_are_kept_as_typed() {
+        let rows = parse(
+            "name,email,phone\n\
+             Ext Person,ext.person@example.com,+1 555-010-1234 ext. 12\n\
+             X Person,x.person@example.com,(555) 010-2000 x34\n\
+             Slash Person,slash.person@example.com,030/1234567\n",
+        )
+        .unwrap();
+        let phones: Vec<_> = valid(&rows)
+            .iter()
+            .map(|r| {
+                assert!(r.warnings.is_empty(), "{r:?}");
+                r.phone.clone().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            phones,
+            [
+                "+1 555-010-1234 ext. 12",
+                "(555) 010-2000 x34",
+                "030/1234567"
+            ]
+        );
     }
 }

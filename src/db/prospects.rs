@@ -5,7 +5,7 @@
 use super::{IN_SCOPE, PROSPECT_COLUMNS, Prospect, Scope, Tx, now_ms, prospect};
 use crate::{
     db::Pool,
-    domain::{email_key, email_unicode, search_fold},
+    domain::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
     on_pool, on_tx,
 };
 
@@ -147,6 +147,7 @@ pub async fn search(
 /// merge). Users' emails are re-keyed the same way. Returns how many
 /// prospects were updated.
 pub async fn backfill(pool: &Pool) -> sqlx::Result<u64> {
+    refold(pool).await?;
     let mut done = 0;
     loop {
         let rows: Vec<(i64, i64, String, String, Option<String>)> = on_pool!(pool, p => sqlx::query_as(
@@ -209,6 +210,42 @@ pub async fn backfill(pool: &Pool) -> sqlx::Result<u64> {
         }
     }
     Ok(done)
+}
+
+/// When the stored search texts were made by an older [`search_fold`]
+/// (`search_fold_version` below [`SEARCH_FOLD_VERSION`]), clears them all
+/// and records today's version, in one transaction: [`backfill`] then
+/// makes them again (and search compares cleared rows as before until it
+/// has).
+async fn refold(pool: &Pool) -> sqlx::Result<()> {
+    let version: Option<i64> = on_pool!(pool, p => sqlx::query_scalar(
+        "SELECT MAX(version) FROM search_fold_version",
+    )
+    .fetch_one(p)
+    .await)?;
+    if version.unwrap_or(0) >= SEARCH_FOLD_VERSION {
+        return Ok(());
+    }
+    let mut tx = pool.begin_write().await?;
+    on_tx!(&mut tx, c => sqlx::query("UPDATE prospects SET search_text = NULL")
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    on_tx!(&mut tx, c => sqlx::query("DELETE FROM search_fold_version")
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    on_tx!(&mut tx, c => sqlx::query("INSERT INTO search_fold_version (version) VALUES ($1)")
+        .bind(SEARCH_FOLD_VERSION)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await?;
+    tracing::info!(
+        version = SEARCH_FOLD_VERSION,
+        "search fold changed: prospects' search text made again"
+    );
+    Ok(())
 }
 
 /// Appends a timeline entry of `kind` with `data`.

@@ -58,17 +58,9 @@ pub async fn upload(
         Ok(content) => content,
         Err(why) => return refuse(why.into()),
     };
-    // Text Rally can store on either database: no NUL or other control
-    // characters but tabs and line breaks.
-    if let Some(c) = content
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        return refuse(format!(
-            "That file contains a control character ({}) that Rally cannot store: is it a CSV file?",
-            c.escape_unicode()
-        ));
-    }
+    // `decode` refused NUL (a binary file; Postgres cannot store it);
+    // other control characters in a cell (a vertical tab for a line break
+    // in some exports) are cleaned by the field rules, like a form's.
     if let Err(why) = import::parse(&content) {
         return refuse(format!("That file cannot be imported: {why}."));
     }

@@ -3,28 +3,50 @@
 //! look up or choke on text that a database would refuse (Postgres refuses
 //! U+0000 in text; SQLite stores it) and both databases behave alike.
 //!
+//! Nothing a person typed is refused for a character they cannot see:
+//! control characters in what people type are normalised by
+//! `domain::fields::clean` (the rule every field uses), not refused.
+//!
 //! - Path: a segment whose percent-decoding is not UTF-8 or holds a
 //!   control character cannot name anything: **404**.
-//! - Query string: a broken `%` escape or invalid UTF-8 is **400**; a
-//!   control character in a parameter is **422**, naming the parameter.
+//! - Query string: a broken `%` escape or invalid UTF-8 is **400**. The
+//!   parameters people type ([`TYPED_QUERY`]: the search box) are cleaned
+//!   in place (a NUL dropped, the search made); a control character in any
+//!   other parameter (ids, pages, tokens: links Rally makes never hold
+//!   one) is **422**, naming the parameter.
 //! - Form bodies (`application/x-www-form-urlencoded`): read up to
 //!   [`BODY_LIMIT`] (**413** past it, declared or chunked); a broken
-//!   escape or invalid UTF-8 is **400**; a control character other than
-//!   tab, line feed and carriage return (which long text may hold) is
-//!   **422**, naming the field.
+//!   escape or invalid UTF-8 is **400**; a control character in a field's
+//!   *name* (no person types one) is **422**; in a value it is cleaned in
+//!   place as long text (line breaks kept as `\n`, NUL, BEL, ESC… dropped),
+//!   and the handler's field rules then make one-line fields one line.
 //!
 //! Field rules beyond that (lengths, one-line fields, email addresses) are
 //! `domain::fields`, applied by the handlers that store prospects. The
 //! public form's submission (`POST /f/{slug}`) does not come through here:
 //! its handler parses its body strictly and its fields with those rules.
 
-use poem::{Body, Request, Response, http::StatusCode};
+use poem::{
+    Body, Request, Response,
+    http::{StatusCode, Uri, uri::PathAndQuery},
+};
 
 use super::{BODY_LIMIT, html_response};
-use crate::{domain::parse_urlencoded, views};
+use crate::{
+    domain::{
+        fields::{Lines, clean},
+        parse_urlencoded,
+    },
+    views,
+};
 
-/// The request, unchanged but for its body having been read (and put
-/// back), or the answer refusing it.
+/// Query parameters that carry what a person typed, cleaned rather than
+/// refused.
+pub const TYPED_QUERY: &[&str] = &["q"];
+
+/// The request, with control characters in typed text cleaned (its query
+/// and form body rewritten if so) and its body read and put back, or the
+/// answer refusing it.
 pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
     if !path_is_text(req.uri().path()) {
         return Err(refuse(
@@ -41,7 +63,7 @@ pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
                 "This address could not be read: its query has a broken %-escape or is not valid UTF-8.".into(),
             )
         })?;
-        if let Some(name) = control_in(&pairs, false) {
+        if let Some(name) = control_in(&pairs, |name| TYPED_QUERY.contains(&name)) {
             return Err(refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Not accepted",
@@ -49,6 +71,14 @@ pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
                     "The address's “{name}” contains a control character (such as a NUL byte), which Rally does not accept. Please remove it and try again."
                 ),
             ));
+        }
+        if let Some(cleaned) = cleaned(&pairs) {
+            let path_and_query = format!("{}?{cleaned}", req.uri().path());
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = PathAndQuery::try_from(path_and_query).ok();
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
         }
     }
     if req.header("content-type").is_some_and(is_form_encoded) {
@@ -61,18 +91,37 @@ pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
                     .into(),
             )
         })?;
-        if let Some(name) = control_in(&pairs, true) {
+        if let Some(name) = control_in(&pairs, |_| true) {
             return Err(refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Not accepted",
                 format!(
-                    "The field “{name}” contains a control character (such as a NUL byte), which Rally cannot store. Please remove it and send the form again."
+                    "The form's field name “{name}” contains a control character (such as a NUL byte), which Rally does not accept."
                 ),
             ));
         }
-        req.set_body(bytes);
+        match cleaned(&pairs) {
+            Some(body) => req.set_body(body),
+            None => req.set_body(bytes),
+        }
     }
     Ok(req)
+}
+
+/// The pairs encoded again with their values put through
+/// [`clean`] (as long text), or `None` when that changes nothing.
+fn cleaned(pairs: &[(String, String)]) -> Option<String> {
+    use std::borrow::Cow;
+    let values: Vec<Cow<'_, str>> = pairs.iter().map(|(_, v)| clean(v, Lines::Many)).collect();
+    if values.iter().all(|v| matches!(v, Cow::Borrowed(_))) {
+        return None;
+    }
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .zip(&values)
+        .map(|((name, _), value)| (name.as_str(), value.as_ref()))
+        .collect();
+    serde_urlencoded::to_string(pairs).ok()
 }
 
 /// Whether a body of this media type is what poem's `Form` reads:
@@ -101,17 +150,15 @@ fn path_is_text(path: &str) -> bool {
     })
 }
 
-/// The name of the first pair holding a control character (in its name
-/// or value); tabs and line breaks count only when `allow_breaks` is
-/// false. The name is shown escaped if it is itself the culprit.
-fn control_in(pairs: &[(String, String)], allow_breaks: bool) -> Option<String> {
-    let bad = |s: &str| {
-        s.chars()
-            .any(|c| c.is_control() && !(allow_breaks && matches!(c, '\t' | '\n' | '\r')))
-    };
+/// The name of the first pair holding a control character in its name,
+/// or in its value unless `value_cleaned(name)` says that value is typed
+/// text to be cleaned. The name is shown escaped if it is itself the
+/// culprit.
+fn control_in(pairs: &[(String, String)], value_cleaned: impl Fn(&str) -> bool) -> Option<String> {
+    let bad = |s: &str| s.chars().any(char::is_control);
     pairs
         .iter()
-        .find(|(name, value)| bad(name) || bad(value))
+        .find(|(name, value)| bad(name) || (!value_cleaned(name) && bad(value)))
         .map(|(name, _)| name.escape_default().to_string())
 }
 
@@ -184,12 +231,37 @@ mod tests {
                 ("note".to_string(), v.to_string()),
             ]
         };
-        assert_eq!(control_in(&pairs("two\nlines\tand\r\n"), true), None);
-        assert_eq!(control_in(&pairs("two\nlines"), false), Some("note".into()));
-        assert_eq!(control_in(&pairs("nul\0"), true), Some("note".into()));
+        assert_eq!(control_in(&pairs("nul\0"), |_| true), None);
         assert_eq!(
-            control_in(&[("x\0".into(), String::new())], true),
+            control_in(&pairs("two\nlines"), |_| false),
+            Some("note".into())
+        );
+        assert_eq!(
+            control_in(&pairs("nul\0"), |n| n == "q"),
+            Some("note".into())
+        );
+        assert_eq!(
+            control_in(&[("x\0".into(), String::new())], |_| true),
             Some("x\\u{0}".into())
+        );
+    }
+
+    #[test]
+    fn typed_values_are_cleaned_and_encoded_again() {
+        let pairs = |v: &str| {
+            vec![
+                ("_csrf".to_string(), "t0k=n".to_string()),
+                ("note".to_string(), v.to_string()),
+            ]
+        };
+        assert_eq!(cleaned(&pairs("two\nlines\tand tab")), None);
+        let body = cleaned(&pairs("Nul\0 Bell\u{7}\u{b}VT\r\nCRLF")).unwrap();
+        assert_eq!(
+            parse_urlencoded(body.as_bytes()).unwrap(),
+            vec![
+                ("_csrf".to_string(), "t0k=n".to_string()),
+                ("note".to_string(), "Nul Bell\nVT\nCRLF".to_string()),
+            ]
         );
     }
 }

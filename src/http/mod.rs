@@ -10,7 +10,7 @@ mod franchise;
 mod health;
 mod held;
 mod imports;
-mod input;
+pub mod input;
 mod intake;
 mod jobs;
 pub mod metrics;

@@ -97,7 +97,7 @@ pub fn account(
                 dl {
                     dt { "Name" } dd { (account.name) }
                     dt { "Email" } dd {
-                        (account.email) " "
+                        (crate::domain::display_email(&account.email)) " "
                         @if account.email_verified_at.is_some() { span.badge { "confirmed" } }
                         @else { span.badge.warn { "not confirmed yet" } }
                     }
@@ -219,7 +219,7 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
             @for m in messages {
                 article.card.mail id={ "mail-" (m.id) } {
                     h2 { (m.subject) }
-                    p.meta { "To " (m.to_addr) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
+                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
                     (linked_text(&m.text))
                 }
             }

@@ -155,7 +155,7 @@ fn rows(plan: &Plan) -> Markup {
                     tr {
                         td { (r.row.line) }
                         td { (r.row.name) }
-                        td { (r.row.email) }
+                        td { (crate::domain::display_email(&r.row.email)) }
                         td {
                             @match &r.action {
                                 Action::New => "new",

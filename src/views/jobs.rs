@@ -44,7 +44,7 @@ fn answers(a: &Answers) -> Markup {
     html! {
         dl.answers {
             dt { "Name" } dd { (a.name) }
-            dt { "Email" } dd { (a.email) }
+            dt { "Email" } dd { (crate::domain::display_email(&a.email)) }
             @if let Some(phone) = &a.phone { dt { "Phone" } dd { (phone) } }
             @if let Some(company) = &a.company { dt { "Company" } dd { (company) } }
             @if let Some(interest) = &a.interest { dt { "Interest" } dd { (interest) } }

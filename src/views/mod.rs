@@ -159,10 +159,15 @@ pub fn mailto_href(email: &str) -> String {
 }
 
 /// A `tel:` link for a phone number as typed: its digits, with a leading
-/// `+` kept (RFC 3966); nothing else of the value reaches the link.
+/// `+` kept, and an extension as `;ext=` (RFC 3966: `x34` → `;ext=34`);
+/// nothing else of the value reaches the link.
 pub fn tel_href(phone: &str) -> String {
     let trimmed = phone.trim_start();
     let plus = if trimmed.starts_with('+') { "+" } else { "" };
-    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    format!("tel:{plus}{digits}")
+    let (number, ext) = match crate::domain::Phone::split_extension(trimmed) {
+        Some((number, ext)) => (number, format!(";ext={ext}")),
+        None => (trimmed, String::new()),
+    };
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    format!("tel:{plus}{digits}{ext}")
 }

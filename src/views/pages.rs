@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use super::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
     db::{Form, Prospect, TimelineEntry, people::Member, prospects::STAGES},
-    domain::FormInput,
+    domain::{FormInput, display_email},
 };
 
 /// The quick-add form's state when it comes back.
@@ -179,7 +179,7 @@ pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next
                         li {
                             a href={ "/prospects/" (p.id) } {
                                 strong.name { (p.name) }
-                                span.email { (p.email) }
+                                span.email { (display_email(&p.email)) }
                                 @if let Some(company) = &p.company { span.company { (company) } }
                                 span.meta {
                                     span.stage { (p.stage) } " · "
@@ -245,7 +245,7 @@ pub fn prospect_page(
             section.card {
                 h1 { (prospect.name) }
                 dl.facts {
-                    dt { "Email" } dd { a href=(super::mailto_href(&prospect.email)) { (prospect.email) } }
+                    dt { "Email" } dd { a href=(super::mailto_href(&prospect.email)) { (display_email(&prospect.email)) } }
                     @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(super::tel_href(phone)) { (phone) } } }
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
@@ -378,7 +378,7 @@ pub fn prospect_edit(
             p { a href={ "/prospects/" (prospect.id) } { "← Back" } }
             section.card {
                 h1 { "Edit " (prospect.name) }
-                p.meta { (prospect.email) }
+                p.meta { (display_email(&prospect.email)) }
                 form method="post" action={ "/prospects/" (prospect.id) "/edit" } {
                     input type="hidden" name="_csrf" value=(csrf);
                     (labelled_input("e-name", "name", "Name", "text", &form.name, (true, "off"), problem(&form.problems, "name")))
