@@ -324,7 +324,13 @@ pub mod fields {
     ///   (U+2029) — are `\n` in [`Lines::Many`]; in [`Lines::One`] a run of
     ///   them and tabs is a single space;
     /// - every other control character (C0, DEL, C1: NUL, BEL, ESC…) is
-    ///   removed.
+    ///   removed, and so are the format characters that hide or reorder
+    ///   text: bidirectional embeddings, overrides and isolates (U+202A–
+    ///   U+202E, U+2066–U+2069: `Bob \u{202E}gnp.exe` shows as
+    ///   "Bob exe.png"), ZERO WIDTH SPACE, WORD JOINER and the byte-order
+    ///   mark (U+200B, U+2060, U+FEFF). ZERO WIDTH (NON-)JOINER and the
+    ///   left-to-right / right-to-left marks stay: emoji, Indic and Persian
+    ///   text need them, and they reorder nothing (Unicode TR #9, TR #36).
     ///
     /// Neither trims nor normalises; borrowed when there is nothing to do.
     pub fn clean(raw: &str, lines: Lines) -> Cow<'_, str> {
@@ -334,9 +340,16 @@ pub mod fields {
                 '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
             )
         };
+        let hidden = |c: char| {
+            c.is_control()
+                || matches!(
+                    c,
+                    '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}' | '\u{2060}' | '\u{feff}'
+                )
+        };
         let untouched = |c: char| match lines {
-            Lines::One => !c.is_control() && !is_break(c),
-            Lines::Many => (!c.is_control() && !is_break(c)) || c == '\t' || c == '\n',
+            Lines::One => !hidden(c) && !is_break(c),
+            Lines::Many => (!hidden(c) && !is_break(c)) || c == '\t' || c == '\n',
         };
         if raw.chars().all(untouched) {
             return Cow::Borrowed(raw);
@@ -362,7 +375,7 @@ pub mod fields {
                 (Lines::Many, c) if is_break(c) => out.push('\n'),
                 (Lines::Many, '\t') => out.push('\t'),
                 // Removed: a run of spaces stays one across it.
-                (_, c) if c.is_control() => continue,
+                (_, c) if hidden(c) => continue,
                 (_, c) => out.push(c),
             }
             in_space = false;
@@ -728,6 +741,32 @@ mod tests {
             fields::clean("plain\ttext\n", fields::Lines::Many),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn characters_that_hide_or_reorder_text_are_removed() {
+        let one = |raw: &str| fields::clean(raw, fields::Lines::One).into_owned();
+        assert_eq!(one("Bob \u{202e}gnp.exe"), "Bob gnp.exe");
+        assert_eq!(one("\u{2066}a\u{2069}\u{202a}b\u{202c}"), "ab");
+        assert_eq!(one("\u{feff}Ana\u{200b}\u{2060} Lima"), "Ana Lima");
+        // Joiners and direction marks carry meaning and reorder nothing.
+        for kept in [
+            "👩\u{200d}💻",
+            "می\u{200c}خواهم",
+            "abc\u{200f}",
+            "\u{200e}שלום",
+        ] {
+            assert_eq!(one(kept), kept);
+        }
+        assert_eq!(
+            fields::name("Eve \u{202e}gnp.exe").unwrap(),
+            "Eve gnp.exe",
+            "every field takes the one rule"
+        );
+        assert_eq!(
+            Email::parse("ana\u{202e}@example.com").unwrap().as_str(),
+            "ana@example.com"
+        );
     }
 
     #[test]

@@ -41,7 +41,6 @@ const RELAY_BATCH: i64 = 100;
 /// behind one (about 5 ms on SQLite).
 const SQL_RELAY_BATCH: i64 = 512;
 
-
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
