@@ -50,6 +50,9 @@ async fn reads_every_column(store: &Store) {
     )
     .await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, provider, event_id, headers, body, received_at, status, attempts, error, finished_at, purged_at FROM jobs_inbox) AS t").await;
+    scalar(store, "SELECT COUNT(*) FROM (SELECT id, kind, body, dedup_key, organization_id, run_at FROM jobs_delayed) AS t").await;
+    scalar(store, "SELECT COUNT(*) FROM (SELECT name, kind, cron, zone, next_due, last_tick, last_run_at FROM jobs_schedules) AS t").await;
+    scalar(store, "SELECT COUNT(*) FROM (SELECT run_at FROM jobs_outbox) AS t").await;
 }
 
 #[tokio::test]
@@ -58,7 +61,7 @@ async fn a_fresh_database_gets_every_migration_once() {
     let store = support::store::store(dir.path()).await;
     SqlQueue::migrate(&store).await.unwrap();
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2]);
+    assert_eq!(versions(&store).await, vec![1, 2, 3]);
     reads_every_column(&store).await;
 }
 
@@ -114,7 +117,7 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     }
 
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2]);
+    assert_eq!(versions(&store).await, vec![1, 2, 3]);
     reads_every_column(&store).await;
     // What was there is kept.
     assert_eq!(
@@ -135,7 +138,7 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     );
     // Upgrading again changes nothing.
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2]);
+    assert_eq!(versions(&store).await, vec![1, 2, 3]);
 
     // The old job still reaches the job table, and the queue works.
     let queue = Queue::Sql(SqlQueue::new(store.clone(), QueueConfig::default()));
