@@ -52,7 +52,11 @@ async fn reads_every_column(store: &Store) {
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, provider, event_id, headers, body, received_at, status, attempts, error, finished_at, purged_at FROM jobs_inbox) AS t").await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT id, kind, body, dedup_key, organization_id, run_at FROM jobs_delayed) AS t").await;
     scalar(store, "SELECT COUNT(*) FROM (SELECT name, kind, cron, zone, next_due, last_tick, last_run_at FROM jobs_schedules) AS t").await;
-    scalar(store, "SELECT COUNT(*) FROM (SELECT run_at FROM jobs_outbox) AS t").await;
+    scalar(
+        store,
+        "SELECT COUNT(*) FROM (SELECT run_at FROM jobs_outbox) AS t",
+    )
+    .await;
 }
 
 #[tokio::test]
