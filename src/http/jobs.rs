@@ -371,22 +371,29 @@ pub async fn operations_retry(
     Form(form): Form<DeadForm>,
 ) -> AppResult<Response> {
     form.check()?;
-    let done = state
+    let found = state
         .queue
         .retry_dead(&form.queue, &form.id)
         .await
         .map_err(queue_failed)?;
+    Ok(operator_done(&form, found, "retried"))
+}
+
+/// After an operator's retry or discard of a dead letter: logs it and goes
+/// back to the page, saying `done` (`retried`, `discarded`) when the dead
+/// letter was there, else that it was gone.
+fn operator_done(form: &DeadForm, found: bool, done: &'static str) -> Response {
     tracing::info!(
         queue = form.queue,
         id = form.id,
-        found = done,
-        "dead letter retried by an operator"
+        found,
+        "dead letter {done} by an operator"
     );
-    Ok(see_other(if done {
-        "/ops/jobs?done=retried"
+    see_other(&if found {
+        format!("/ops/jobs?done={done}")
     } else {
-        "/ops/jobs?done=gone"
-    }))
+        "/ops/jobs?done=gone".to_owned()
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,22 +460,12 @@ pub async fn operations_discard(
     if letter.queue == FormSubmission::KIND {
         keep_submission(&state, &letter).await?;
     }
-    let done = state
+    let found = state
         .queue
         .discard_dead(&form.queue, &form.id)
         .await
         .map_err(queue_failed)?;
-    tracing::info!(
-        queue = form.queue,
-        id = form.id,
-        found = done,
-        "dead letter discarded by an operator"
-    );
-    Ok(see_other(if done {
-        "/ops/jobs?done=discarded"
-    } else {
-        "/ops/jobs?done=gone"
-    }))
+    Ok(operator_done(&form, found, "discarded"))
 }
 
 /// Keeps a dead form submission's payload for its organization (the job's
