@@ -3,6 +3,9 @@
 //! does both). Owners and admins of the form's organization list them,
 //! release one (it becomes a prospect as any submission does, through the
 //! FormSubmission job) or discard it after confirming.
+//!
+//! Every route here is `SignedIn(ReviewHeld)` in `crate::roles::ROUTES`:
+//! the route's guard lets only owners and admins reach these handlers.
 
 use poem::{
     Response, handler,
@@ -21,17 +24,6 @@ use crate::{
 
 /// At most this many held submissions on the page, newest first.
 const LIST_LIMIT: i64 = 200;
-
-/// Who may see and decide held submissions: owners and admins.
-fn allowed(user: &CurrentUser) -> AppResult<()> {
-    if user.user.may(crate::roles::Action::ReviewHeld) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "Held submissions are for owners and admins.",
-        ))
-    }
-}
 
 /// Held days, for the page: `RALLY_HELD_RETENTION_DAYS`.
 fn retention_days(state: &AppState) -> u64 {
@@ -60,7 +52,6 @@ pub async fn index(
     state: Data<&AppState>,
     Query(notice): Query<Notice>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let org = user.user.organization_id;
     let (rows, total) = tokio::try_join!(
         held::list(&state.db.read, org, LIST_LIMIT),
@@ -88,7 +79,6 @@ pub async fn release(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let id = parse_id(&id)?;
     let mut tx = state.db.write.begin_write().await?;
     // Not held (any more) in this organization: 404, the same answer as
@@ -127,7 +117,6 @@ pub async fn confirm_discard(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let id = parse_id(&id)?;
     let Some(held) = held::get(&state.db.read, user.user.organization_id, id).await? else {
         return Ok(gone(&user));
@@ -145,7 +134,6 @@ pub async fn discard(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let id = parse_id(&id)?;
     let mut tx = state.db.write.begin_write().await?;
     if held::take(&mut tx, user.user.organization_id, id)
