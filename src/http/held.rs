@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{AppState, CurrentUser, html_response, see_other};
 use crate::{
-    db::held,
+    db::{Tx, held},
     error::{AppError, AppResult},
     jobs::FormSubmission,
     views::held as pages,
@@ -38,6 +38,22 @@ fn gone(user: &CurrentUser) -> Response {
 
 fn parse_id(id: &str) -> AppResult<i64> {
     id.parse().map_err(|_| AppError::NotFound)
+}
+
+/// Release and discard: in a new write transaction, takes the held
+/// submission with the path's `id` out of the user's organization. `None`
+/// when it is not held (any more) there: the caller answers 404, the same
+/// as for another organization's id. The transaction is the caller's to
+/// finish.
+async fn take(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<Option<(Tx, i64, held::Taken)>> {
+    let id = parse_id(id)?;
+    let mut tx = state.db.write.begin_write().await?;
+    let taken = held::take(&mut tx, user.user.organization_id, id).await?;
+    Ok(taken.map(|taken| (tx, id, taken)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,11 +95,7 @@ pub async fn release(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.write.begin_write().await?;
-    // Not held (any more) in this organization: 404, the same answer as
-    // for another organization's id.
-    let Some(taken) = held::take(&mut tx, user.user.organization_id, id).await? else {
+    let Some((mut tx, id, taken)) = take(&state, &user, &id).await? else {
         return Ok(gone(&user));
     };
     let answers = serde_json::from_str(&taken.answers).map_err(|err| {
@@ -134,14 +146,9 @@ pub async fn discard(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.write.begin_write().await?;
-    if held::take(&mut tx, user.user.organization_id, id)
-        .await?
-        .is_none()
-    {
+    let Some((tx, id, _)) = take(&state, &user, &id).await? else {
         return Ok(gone(&user));
-    }
+    };
     tx.commit().await?;
     tracing::info!(
         organization_id = user.user.organization_id,
