@@ -63,15 +63,8 @@ pub(super) async fn verify(req: &mut Request, user: &CurrentUser) -> poem::Resul
 /// The `_csrf` field of the request's form, if it has one.
 async fn submitted(req: &mut Request) -> poem::Result<Option<String>> {
     let content_type = req.header("content-type").unwrap_or_default().to_string();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let multipart = essence == "multipart/form-data";
-    let urlencoded = essence == "application/x-www-form-urlencoded"
-        || (essence.starts_with("application/") && essence.ends_with("+x-www-form-urlencoded"));
+    let multipart = super::input::media_type(&content_type) == "multipart/form-data";
+    let urlencoded = super::input::is_form_encoded(&content_type);
     if !multipart && !urlencoded {
         return Ok(None);
     }

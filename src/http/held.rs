@@ -3,6 +3,9 @@
 //! does both). Owners and admins of the form's organization list them,
 //! release one (it becomes a prospect as any submission does, through the
 //! FormSubmission job) or discard it after confirming.
+//!
+//! Every route here is `SignedIn(ReviewHeld)` in `crate::roles::ROUTES`:
+//! the route's guard lets only owners and admins reach these handlers.
 
 use poem::{
     Response, handler,
@@ -13,7 +16,7 @@ use serde::Deserialize;
 
 use super::{AppState, CurrentUser, html_response, see_other};
 use crate::{
-    db::held,
+    db::{Tx, held},
     error::{AppError, AppResult},
     jobs::FormSubmission,
     views::held as pages,
@@ -21,17 +24,6 @@ use crate::{
 
 /// At most this many held submissions on the page, newest first.
 const LIST_LIMIT: i64 = 200;
-
-/// Who may see and decide held submissions: owners and admins.
-fn allowed(user: &CurrentUser) -> AppResult<()> {
-    if user.user.may(crate::roles::Action::ReviewHeld) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "Held submissions are for owners and admins.",
-        ))
-    }
-}
 
 /// Held days, for the page: `RALLY_HELD_RETENTION_DAYS`.
 fn retention_days(state: &AppState) -> u64 {
@@ -48,6 +40,22 @@ fn parse_id(id: &str) -> AppResult<i64> {
     id.parse().map_err(|_| AppError::NotFound)
 }
 
+/// Release and discard: in a new write transaction, takes the held
+/// submission with the path's `id` out of the user's organization. `None`
+/// when it is not held (any more) there: the caller answers 404, the same
+/// as for another organization's id. The transaction is the caller's to
+/// finish.
+async fn take(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<Option<(Tx, i64, held::Taken)>> {
+    let id = parse_id(id)?;
+    let mut tx = state.db.write.begin_write().await?;
+    let taken = held::take(&mut tx, user.user.organization_id, id).await?;
+    Ok(taken.map(|taken| (tx, id, taken)))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Notice {
     done: Option<String>,
@@ -60,7 +68,6 @@ pub async fn index(
     state: Data<&AppState>,
     Query(notice): Query<Notice>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let org = user.user.organization_id;
     let (rows, total) = tokio::try_join!(
         held::list(&state.db.read, org, LIST_LIMIT),
@@ -88,12 +95,7 @@ pub async fn release(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
-    let id = parse_id(&id)?;
-    let mut tx = state.db.write.begin_write().await?;
-    // Not held (any more) in this organization: 404, the same answer as
-    // for another organization's id.
-    let Some(taken) = held::take(&mut tx, user.user.organization_id, id).await? else {
+    let Some((mut tx, id, taken)) = take(&state, &user, &id).await? else {
         return Ok(gone(&user));
     };
     let answers = serde_json::from_str(&taken.answers).map_err(|err| {
@@ -127,7 +129,6 @@ pub async fn confirm_discard(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
     let id = parse_id(&id)?;
     let Some(held) = held::get(&state.db.read, user.user.organization_id, id).await? else {
         return Ok(gone(&user));
@@ -145,15 +146,9 @@ pub async fn discard(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    allowed(&user)?;
-    let id = parse_id(&id)?;
-    let mut tx = state.db.write.begin_write().await?;
-    if held::take(&mut tx, user.user.organization_id, id)
-        .await?
-        .is_none()
-    {
+    let Some((tx, id, _)) = take(&state, &user, &id).await? else {
         return Ok(gone(&user));
-    }
+    };
     tx.commit().await?;
     tracing::info!(
         organization_id = user.user.organization_id,

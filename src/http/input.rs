@@ -124,20 +124,29 @@ fn cleaned(pairs: &[(String, String)]) -> Option<String> {
     serde_urlencoded::to_string(pairs).ok()
 }
 
-/// Whether a body of this media type is what poem's `Form` reads:
-/// `application/x-www-form-urlencoded`, in any case, or any
-/// `application/…+x-www-form-urlencoded`, with any parameters.
-fn is_form_encoded(content_type: &str) -> bool {
-    let essence = content_type
+/// A `Content-Type` header's media type without its parameters, trimmed
+/// and in lower case: `multipart/form-data; boundary=…` is
+/// `multipart/form-data`.
+pub(super) fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence.split_once('/').is_some_and(|(kind, subtype)| {
-        kind == "application"
-            && (subtype == "x-www-form-urlencoded" || subtype.ends_with("+x-www-form-urlencoded"))
-    })
+        .to_ascii_lowercase()
+}
+
+/// Whether a body of this media type is what poem's `Form` reads:
+/// `application/x-www-form-urlencoded`, in any case, or any
+/// `application/…+x-www-form-urlencoded`, with any parameters.
+pub(super) fn is_form_encoded(content_type: &str) -> bool {
+    media_type(content_type)
+        .split_once('/')
+        .is_some_and(|(kind, subtype)| {
+            kind == "application"
+                && (subtype == "x-www-form-urlencoded"
+                    || subtype.ends_with("+x-www-form-urlencoded"))
+        })
 }
 
 /// Whether every segment of the raw path decodes to text without control
