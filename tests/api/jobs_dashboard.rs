@@ -325,13 +325,16 @@ async fn operators_see_every_queue_and_discard_keeping_the_answers() {
         false,
     )
     .await;
+    // The counts and the lists are separate reads: wait until the dead
+    // job is counted as dead (not still in flight), not only listed.
     let page = wait_for_page(
         &app,
         &app.client,
         "/ops/jobs",
-        "form 987654 no longer exists",
+        "<td>0</td><td>0</td><td>1</td><td>1</td><td>1</td>",
     )
     .await;
+    assert!(page.contains("form 987654 no longer exists"), "{page}");
     assert!(page.contains("rally.form_submission"), "{page}");
     assert!(page.contains("Waiting to retry"), "{page}");
     assert!(page.contains("· attempt 2 · due "), "{page}");
