@@ -70,4 +70,18 @@
       schedule(elt);
     }
   });
+
+  // Sign-up: the browser's time zone (an IANA name such as Europe/Paris)
+  // goes with the form in a hidden field, so times are shown in the
+  // person's zone from the start; without JavaScript it stays empty and
+  // the server uses UTC.
+  document.addEventListener("DOMContentLoaded", function () {
+    var fields = document.querySelectorAll("input[data-browser-zone]");
+    if (!fields.length) { return; }
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    for (var i = 0; i < fields.length; i++) {
+      if (!fields[i].value) { fields[i].value = zone; }
+    }
+  });
 })();

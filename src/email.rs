@@ -261,7 +261,7 @@ pub async fn mailbox(pool: &Pool, user_id: i64, limit: i64) -> sqlx::Result<Vec<
     .await)
 }
 
-fn message(
+pub(crate) fn message(
     key: String,
     organization_id: Option<i64>,
     to: &str,

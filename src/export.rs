@@ -13,7 +13,7 @@ use std::{borrow::Cow, io::Write};
 
 use anyhow::Context;
 
-use crate::{db, domain::Phone, views::datetime};
+use crate::{db, domain::Phone, views::utc_datetime};
 
 /// The UTF-8 byte-order mark every export starts with.
 pub const BOM: &str = "\u{feff}";
@@ -102,7 +102,7 @@ pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<(
     ])?;
     for p in rows {
         let id = p.id.to_string();
-        let created = datetime(p.created_at);
+        let created = utc_datetime(p.created_at);
         let submissions = p.submissions.to_string();
         // The domain in Unicode; import reads it back to the same key.
         let email = crate::domain::display_email(&p.email);

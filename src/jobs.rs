@@ -34,7 +34,11 @@ impl Job for FormSubmission {
 
 /// Turns a submission into a prospect and a timeline entry, at most once per
 /// submission key however often it is delivered.
-pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<(), JobError> {
+pub async fn process_submission(
+    pool: &db::Pool,
+    queue: &::jobs::Queue,
+    job: FormSubmission,
+) -> Result<(), JobError> {
     let form = db::form_by_id(pool, job.form_id)
         .await
         .map_err(JobError::retryable)?
@@ -49,6 +53,11 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
     )
     .await
     .map_err(JobError::retryable)?;
+    if applied {
+        crate::notifications::lead_arrived(&mut tx, queue, &form, &job)
+            .await
+            .map_err(|e| JobError::retryable(e.to_string()))?;
+    }
     tx.commit().await.map_err(JobError::retryable)?;
     if !applied {
         tracing::info!(form_id = form.id, "submission already processed; skipped");
@@ -61,6 +70,8 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
 pub struct Context {
     pub pool: db::Pool,
     pub mailer: crate::email::Mailer,
+    /// For handlers that enqueue (notification emails).
+    pub queue: ::jobs::Queue,
 }
 
 /// Rally's job kinds, their handlers and options, built once: the one list
@@ -73,13 +84,19 @@ pub fn registry() -> &'static Registry<Context> {
             .register(
                 WorkerOptions::default(),
                 |ctx: Context, job: FormSubmission| async move {
-                    process_submission(&ctx.pool, job).await
+                    process_submission(&ctx.pool, &ctx.queue, job).await
                 },
             )
             .register(
                 WorkerOptions::default(),
                 |ctx: Context, job: crate::email::EmailSend| async move {
                     crate::email::send(&ctx.pool, &ctx.mailer, job).await
+                },
+            )
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: crate::notifications::MorningSummary| async move {
+                    crate::notifications::run_summary(&ctx.pool, &ctx.queue, job).await
                 },
             )
     });

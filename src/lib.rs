@@ -13,6 +13,8 @@ pub mod email;
 pub mod error;
 /// CSV export of prospects.
 pub mod export;
+/// The home page: my day, my leads, the week's counts.
+pub mod home;
 /// Routes, handlers and middleware.
 pub mod http;
 /// CSV import of prospects: parse, plan, apply.
@@ -21,6 +23,8 @@ pub mod import;
 pub mod intake;
 /// Job payloads and handlers.
 pub mod jobs;
+/// Notifications: in the app and by email; the morning summary.
+pub mod notifications;
 /// The deployment's operators (the deployment-wide jobs dashboard).
 pub mod operators;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
@@ -31,7 +35,11 @@ pub mod roles;
 pub mod security;
 /// Building and running the app.
 pub mod startup;
+/// Follow-up tasks on prospects.
+pub mod tasks;
 /// Logging set-up.
 pub mod telemetry;
+/// Time zones of people and organizations.
+pub mod time_zones;
 /// maud views.
 pub mod views;

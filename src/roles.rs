@@ -184,6 +184,10 @@ pub enum Action {
     /// List, release and discard held submissions (what the public form
     /// kept because it looked automated).
     ReviewHeld,
+    /// Follow-up tasks on prospects in their scope: add, done, snooze.
+    FollowUp,
+    /// The organization's settings (its time zone).
+    ManageOrganization,
 }
 
 /// Who may take an action: at least `least`, in an organization of the
@@ -198,14 +202,13 @@ pub struct Rule {
 pub fn rule(action: Action) -> Rule {
     use Action::*;
     let (least, only_at) = match action {
-        UseAccount | WorkProspects | ViewPeople | ViewForms | ViewEvents | ReadMailbox => {
-            (Role::Member, None)
-        }
+        UseAccount | WorkProspects | ViewPeople | ViewForms | ViewEvents | ReadMailbox
+        | FollowUp => (Role::Member, None),
         ManagePeople | EditForms | RunEvents | AssignProspects => (Role::Manager, None),
         CopyTemplate => (Role::Manager, Some(Place::Location)),
         ViewLocations => (Role::Manager, Some(Place::Hq)),
         AddLocation | PublishTemplate => (Role::Admin, Some(Place::Hq)),
-        ManageJobs | ReviewHeld => (Role::Admin, None),
+        ManageJobs | ReviewHeld | ManageOrganization => (Role::Admin, None),
         TransferOwnership | ReadAuditLog => (Role::Owner, None),
     };
     Rule { least, only_at }
@@ -274,7 +277,7 @@ pub const ROUTES: &[(&str, &str, Access)] = {
     use Access::*;
     use Action::*;
     &[
-        ("get", "/", Public),
+        ("get", "/", SignedIn(WorkProspects)),
         ("get", "/f/:slug", Public),
         ("post", "/f/:slug", Public),
         ("get", "/f/:slug/thanks", Public),
@@ -288,6 +291,9 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/account", SignedIn(UseAccount)),
         ("post", "/account/verify", SignedIn(UseAccount)),
         ("post", "/account/organization", SignedIn(UseAccount)),
+        ("post", "/account/preferences", SignedIn(UseAccount)),
+        ("get", "/notifications", SignedIn(UseAccount)),
+        ("post", "/notifications/read", SignedIn(UseAccount)),
         ("get", "/password/forgot", Public),
         ("post", "/password/forgot", Public),
         ("get", "/password/reset", Public),
@@ -330,6 +336,9 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("get", "/prospects/:id/edit", SignedIn(WorkProspects)),
         ("post", "/prospects/:id/edit", SignedIn(WorkProspects)),
         ("post", "/prospects/:id/notes", SignedIn(WorkProspects)),
+        ("post", "/prospects/:id/tasks", SignedIn(FollowUp)),
+        ("post", "/tasks/:id/done", SignedIn(FollowUp)),
+        ("post", "/tasks/:id/snooze", SignedIn(FollowUp)),
         ("get", "/events", SignedIn(ViewEvents)),
         ("post", "/events", SignedIn(RunEvents)),
         ("get", "/events/:id", SignedIn(ViewEvents)),

@@ -195,12 +195,14 @@ impl WorkerProcess {
             token.child_token(),
         ));
         relay_sqs_outbox(&background, &queue, &token);
-        let mut runtime = Runtime::new(queue, token.child_token());
+        let mut runtime = Runtime::new(queue.clone(), token.child_token());
+        runtime.schedule(crate::notifications::schedules());
         registry.start(
             &mut runtime,
             crate::jobs::Context {
                 pool: db.write.clone(),
                 mailer: crate::email::Mailer::from_settings(&settings.mail),
+                queue,
             },
             queues,
             Some(concurrency.unwrap_or(settings.worker_concurrency)),
@@ -303,11 +305,13 @@ impl App {
                 token.child_token(),
             ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
+            runtime.schedule(crate::notifications::schedules());
             crate::jobs::registry().start(
                 &mut runtime,
                 crate::jobs::Context {
                     pool: db.write.clone(),
                     mailer: mailer.clone(),
+                    queue: queue.clone(),
                 },
                 &[],
                 Some(settings.worker_concurrency),

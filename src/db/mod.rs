@@ -277,6 +277,10 @@ pub struct SessionUser {
     /// The organization's `kind` and its HQ, for [`SessionUser::place`].
     pub organization_kind: String,
     pub organization_parent_id: Option<i64>,
+    /// The person's zone, else the organization's (an IANA name).
+    pub time_zone: String,
+    /// Notifications in this organization not read yet.
+    pub unread_notifications: i64,
 }
 
 impl SessionUser {
@@ -289,6 +293,11 @@ impl SessionUser {
     /// [`crate::roles::rule`]).
     pub fn may(&self, action: crate::roles::Action) -> bool {
         crate::roles::allows(self.role, self.place(), action)
+    }
+
+    /// The zone times are shown in to this person.
+    pub fn zone(&self) -> crate::time_zones::Tz {
+        crate::time_zones::resolve(&self.time_zone)
     }
 }
 
@@ -560,7 +569,11 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
     on_pool!(pool, p => sqlx::query_as(
         "SELECT u.id AS user_id, u.name AS user_name, o.id AS organization_id,
                 o.name AS organization_name, m.role, o.kind AS organization_kind,
-                o.parent_id AS organization_parent_id
+                o.parent_id AS organization_parent_id,
+                COALESCE(u.time_zone, o.time_zone) AS time_zone,
+                CAST((SELECT COUNT(*) FROM notifications n
+                      WHERE n.user_id = u.id AND n.organization_id = o.id AND n.read_at IS NULL) AS BIGINT)
+                    AS unread_notifications
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN memberships m ON m.user_id = u.id
@@ -607,7 +620,7 @@ pub async fn switch_organization(
     .map(|r| r.rows_affected() == 1))
 }
 
-const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
+pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
     (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
     p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
     p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name";
@@ -615,7 +628,7 @@ const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.sou
 /// The scope's condition on `p`, with the organization as `$1` and the
 /// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations
 /// (organizations whose parent it is); any other organization has none.
-const IN_SCOPE: &str =
+pub(crate) const IN_SCOPE: &str =
     "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
     AND ($2 IS NULL OR p.owner_user_id = $2)";
 

@@ -78,6 +78,9 @@ pub struct SignUpForm {
     pub organization: String,
     #[serde(default)]
     pub kind: String,
+    /// The browser's zone, filled in by `rally.js` (empty without it).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// A field's message, for the form coming back.
@@ -177,6 +180,11 @@ pub async fn sign_up(
         Err(db::SignUpError::EmailTaken) => return Ok(email_taken()),
         Err(db::SignUpError::Database(err)) => return Err(err.into()),
     };
+    // The browser's zone for the person and their new organization; one
+    // this build does not know (or none, without JavaScript) leaves UTC.
+    if let Some(zone) = crate::time_zones::parse(&form.time_zone) {
+        crate::time_zones::set_on_sign_up(&mut tx, user_id, org_id, zone).await?;
+    }
     let link = new_token_link(&mut tx, &req_base(req, &state), user_id, "verify").await?;
     let message = email::verification(
         format!("verify-{}", link.1),
@@ -259,6 +267,7 @@ pub async fn verify(state: Data<&AppState>, Query(q): Query<TokenQuery>) -> AppR
 pub struct AccountQuery {
     welcome: Option<String>,
     sent: Option<String>,
+    saved: Option<String>,
 }
 
 #[handler]
@@ -267,27 +276,41 @@ pub async fn account_page(
     state: Data<&AppState>,
     Query(q): Query<AccountQuery>,
 ) -> AppResult<Response> {
-    let account = db::account(&state.db.read, user.user.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let memberships = db::memberships_of(&state.db.read, user.user.user_id).await?;
     let notice = if q.welcome.is_some() {
         Some("Welcome to Rally! We sent you an email to confirm your address.")
     } else if q.sent.is_some() {
         Some("We sent you a new confirmation email.")
+    } else if q.saved.is_some() {
+        Some("Your choices are saved.")
     } else {
         None
     };
+    let preferences = crate::notifications::routes::section(&state, &user, None, &[]).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::account(
-            user.nav(),
-            &account,
-            user.user.role,
-            &memberships,
-            user.user.organization_id,
-            notice,
-        ),
+        page(&state, &user, notice, preferences).await?,
+    ))
+}
+
+/// The account page with its preferences section (`preferences`).
+pub async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    notice: Option<&str>,
+    preferences: maud::Markup,
+) -> AppResult<maud::Markup> {
+    let account = db::account(&state.db.read, user.user.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let memberships = db::memberships_of(&state.db.read, user.user.user_id).await?;
+    Ok(pages::account(
+        user.nav(),
+        &account,
+        user.user.role,
+        &memberships,
+        user.user.organization_id,
+        notice,
+        preferences,
     ))
 }
 

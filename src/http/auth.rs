@@ -38,6 +38,8 @@ impl CurrentUser {
             organization_name: &self.user.organization_name,
             csrf: &self.csrf,
             can_see_jobs: self.user.may(crate::roles::Action::ManageJobs),
+            zone: self.user.zone(),
+            unread: self.user.unread_notifications,
         }
     }
 }
@@ -77,11 +79,6 @@ fn is_https(req: &Request, state: &AppState) -> bool {
     state.settings.production
         || req.uri().scheme_str() == Some("https")
         || req.header("x-forwarded-proto") == Some("https")
-}
-
-#[handler]
-pub fn home() -> Response {
-    see_other("/prospects")
 }
 
 #[derive(Deserialize)]

@@ -122,7 +122,7 @@ macro_rules! route_table {
 }
 
 route_table! {
-        "/" => { get: auth::home },
+        "/" => { get: crate::home::routes::home },
         "/f/:slug" => { get: intake::show, post: intake::Submit },
         "/f/:slug/thanks" => { get: intake::thanks },
         "/signin" => { get: auth::sign_in_page, post: auth::sign_in },
@@ -133,6 +133,9 @@ route_table! {
         "/account" => { get: account::account_page },
         "/account/verify" => { post: account::resend_verification },
         "/account/organization" => { post: account::switch_organization },
+        "/account/preferences" => { post: crate::notifications::routes::save },
+        "/notifications" => { get: crate::notifications::routes::index },
+        "/notifications/read" => { post: crate::notifications::routes::read },
         "/password/forgot" => { get: account::forgot_page, post: account::forgot },
         "/password/reset" => { get: account::reset_page, post: account::reset },
         "/dev/mailbox" => { get: account::mailbox },
@@ -161,6 +164,9 @@ route_table! {
         "/prospects/:id" => { get: prospects::show },
         "/prospects/:id/edit" => { get: prospects::edit_page, post: prospects::edit },
         "/prospects/:id/notes" => { post: prospects::add_note },
+        "/prospects/:id/tasks" => { post: crate::tasks::routes::create },
+        "/tasks/:id/done" => { post: crate::tasks::routes::done },
+        "/tasks/:id/snooze" => { post: crate::tasks::routes::snooze },
         "/events" => { get: events::index, post: events::create },
         "/events/:id" => { get: events::summary },
         "/events/:id/live" => { get: events::live },

@@ -55,7 +55,7 @@ pub async fn index(
     .await?;
     let has_next = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
-    let results = pages::prospect_results(&rows, &search, page, has_next);
+    let results = pages::prospect_results(&rows, &search, page, has_next, user.user.zone());
     // Search-as-you-type swaps only the results; anything else gets the page.
     if is_htmx(req) && req.header("hx-target") == Some("prospect-results") {
         return Ok(html_response(StatusCode::OK, results));
@@ -80,12 +80,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let prospect = visible(&state, &user, &id).await?;
-    let timeline = db::timeline(&state.db.read, prospect.id).await?;
-    let tags = work::tags(&state.db.read, prospect.id).await?;
-    Ok(html_response(
-        StatusCode::OK,
-        pages::prospect_page(user.nav(), &prospect, &tags, &timeline),
-    ))
+    let page =
+        crate::tasks::routes::prospect_page(&state, &user, &prospect, &Default::default()).await?;
+    Ok(html_response(StatusCode::OK, page))
 }
 
 /// Prospect `id` (from the path) if the user's scope may see it.
@@ -169,7 +166,13 @@ async fn quick_add_again(
 ) -> AppResult<Response> {
     let rows = db::search_prospects(&state.db.read, Scope::of(&user.user), "", 26, 0).await?;
     let has_next = rows.len() > 25;
-    let results = pages::prospect_results(&rows[..rows.len().min(25)], "", 1, has_next);
+    let results = pages::prospect_results(
+        &rows[..rows.len().min(25)],
+        "",
+        1,
+        has_next,
+        user.user.zone(),
+    );
     Ok(form_again(pages::prospects_page(
         user.nav(),
         results,
@@ -298,6 +301,21 @@ pub async fn edit(
         &user.user.user_name,
     )
     .await?;
+    // A lead given to someone else: they are told (unless they turned it off).
+    if let Some(Some(assignee)) = changes.owner
+        && prospect.owner_user_id != Some(assignee)
+        && assignee != user.user.user_id
+    {
+        let assignment = crate::notifications::Assignment {
+            organization_id: prospect.organization_id,
+            assignee,
+            prospect_id: id,
+            prospect_name: &changes.name,
+            by: &user.user.user_name,
+            at: db::now_ms(),
+        };
+        crate::notifications::assigned(&mut tx, &state.queue, &assignment).await?;
+    }
     tx.commit().await?;
     Ok(see_other(&format!("/prospects/{id}")))
 }

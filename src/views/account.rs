@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, labelled_input, layout, problem};
+use super::{Nav, UTC, datetime, labelled_input, layout, problem};
 use crate::{db::Account, email::MailboxEntry, http::account::SignUpForm};
 
 pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> Markup {
@@ -15,6 +15,7 @@ pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> 
                 h1 { "Start with Rally" }
                 p { "Create your account and your organization. You will be its owner." }
                 form method="post" action="/signup" novalidate {
+                    input type="hidden" name="time_zone" value=(form.time_zone) data-browser-zone;
                     (labelled_input("name", "name", "Your name", "text", &form.name, (true, "name"), problem(problems, "name")))
                     (labelled_input("email", "email", "Work email", "email", &form.email, (true, "email"), problem(problems, "email")))
                     (labelled_input("password", "password", "Password (at least 10 characters)", "password", "", (true, "new-password"), problem(problems, "password")))
@@ -84,6 +85,7 @@ pub fn account(
     memberships: &[(i64, String, crate::roles::Role)],
     current: i64,
     notice: Option<&str>,
+    preferences: Markup,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
     let mailbox = nav.can_see_jobs;
@@ -130,6 +132,7 @@ pub fn account(
                     }
                 }
             }
+            (preferences)
             section.card {
                 h2 { "Sessions" }
                 p { "Signed in on a device you no longer use? End every session, this one included." }
@@ -219,7 +222,7 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
             @for m in messages {
                 article.card.mail id={ "mail-" (m.id) } {
                     h2 { (m.subject) }
-                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
+                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at, UTC)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
                     (linked_text(&m.text))
                 }
             }

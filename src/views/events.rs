@@ -2,7 +2,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{Nav, datetime, layout, layout_with_head, plural};
+use super::{Nav, UTC, datetime, layout, layout_with_head, plural};
 use crate::db::{Event, EventSummary, Form};
 
 pub struct NewEvent<'a> {
@@ -34,7 +34,7 @@ pub fn index(
                     @for e in events {
                         li { a href={ "/events/" (e.id) (if e.ends_at.is_none() { "/live" } else { "" }) } {
                             strong.name { (e.name) }
-                            span.meta { (datetime(e.starts_at)) @if e.ends_at.is_none() { " · live" } @else { " · ended" } }
+                            span.meta { (datetime(e.starts_at, UTC)) @if e.ends_at.is_none() { " · live" } @else { " · ended" } }
                         } }
                     }
                 }
@@ -158,8 +158,8 @@ pub fn chart(times: &[i64], from: i64, to: i64) -> Markup {
                 }
             }
             line x1="0" y1=(H) x2=(W) y2=(H) stroke="#5d6676";
-            text x="0" y=(H + 16) font-size="12" fill="#5d6676" { (datetime(from)) }
-            text x=(W) y=(H + 16) font-size="12" fill="#5d6676" text-anchor="end" { (datetime(to)) }
+            text x="0" y=(H + 16) font-size="12" fill="#5d6676" { (datetime(from, UTC)) }
+            text x=(W) y=(H + 16) font-size="12" fill="#5d6676" text-anchor="end" { (datetime(to, UTC)) }
         }
     }
 }
@@ -172,8 +172,8 @@ pub fn summary(nav: Nav<'_>, event: &Event, s: &EventSummary, until: i64) -> Mar
             p { a href="/events" { "← All events" } }
             h1 { (event.name) }
             p.lead {
-                (datetime(event.starts_at)) " – "
-                @if let Some(end) = event.ends_at { (datetime(end)) } @else { "still live · " a href={ "/events/" (event.id) "/live" } { "projector" } }
+                (datetime(event.starts_at, UTC)) " – "
+                @if let Some(end) = event.ends_at { (datetime(end, UTC)) } @else { "still live · " a href={ "/events/" (event.id) "/live" } { "projector" } }
             }
             dl.totals {
                 div { dt { "Submissions" } dd { (s.submissions) } }

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, UTC, datetime, layout};
 use crate::db::{Organization, franchise::Rollup, people::Member};
 
 pub fn locations(
@@ -71,7 +71,7 @@ pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
             @if members.is_empty() { p.empty { "Nobody yet." } }
             ul.people {
                 @for m in members {
-                    li { strong { (m.name) } " " span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at)) } }
+                    li { strong { (m.name) } " " span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at, UTC)) } }
                 }
             }
         },

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout, plural};
+use super::{Nav, UTC, datetime, layout, plural};
 use crate::db::held::{Held, HeldReason};
 
 /// A held submission's answers, every one as the person typed it (escaped):
@@ -31,7 +31,7 @@ fn answers(held: &Held) -> Markup {
 fn meta(held: &Held) -> Markup {
     html! {
         p.meta {
-            (datetime(held.submitted_at)) " · " (held.form_title) " · "
+            (datetime(held.submitted_at, UTC)) " · " (held.form_title) " · "
             (HeldReason::describe(&held.reason))
         }
     }

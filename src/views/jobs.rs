@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout, plural};
+use super::{Nav, UTC, datetime, layout, plural};
 use jobs::{DeadLetter, QueueStats, ScheduleStatus};
 
 /// A form submission's answers, as a person reads them.
@@ -82,7 +82,7 @@ pub fn organization(
                             li {
                                 strong { (f.what) } ": " span.error { (f.reason) } ". "
                                 "Rally will try again"
-                                @if let Some(due) = f.due_at { " at " (datetime(due)) }
+                                @if let Some(due) = f.due_at { " at " (datetime(due, UTC)) }
                                 " (tried " (f.attempts)
                                 @if f.max_attempts > 0 { " of " (f.max_attempts) }
                                 " times)."
@@ -118,7 +118,7 @@ pub fn organization(
                     p.meta { "Rally's operators took these out of the queue; their answers are kept here. Try again once the reason is fixed." }
                     @for k in kept {
                         article.kept id={ "kept-" (k.id) } {
-                            p.meta { "Set aside " (datetime(k.kept_at)) " · " span.error { (k.reason) } }
+                            p.meta { "Set aside " (datetime(k.kept_at, UTC)) " · " span.error { (k.reason) } }
                             (answers(&k.answers))
                             form.inline method="post" action={ "/jobs/kept/" (k.id) "/retry" } {
                                 input type="hidden" name="_csrf" value=(csrf);
@@ -208,8 +208,8 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                                     td { (s.name) }
                                     td { code { (s.kind) } }
                                     td { code { (s.cron) } " (" (s.zone) ")" }
-                                    td { @match s.last_tick { Some(tick) => (datetime(tick)), None => "not yet" } }
-                                    td { (datetime(s.next_due)) }
+                                    td { @match s.last_tick { Some(tick) => (datetime(tick, UTC)), None => "not yet" } }
+                                    td { (datetime(s.next_due, UTC)) }
                                 }
                             }
                         }
@@ -225,7 +225,7 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                         @for f in failures {
                             li {
                                 code { (f.queue) } " · attempt " (f.attempts)
-                                @if let Some(due) = f.due_at { " · due " (datetime(due)) }
+                                @if let Some(due) = f.due_at { " · due " (datetime(due, UTC)) }
                                 " · "
                                 span.error { (f.error.as_deref().unwrap_or("no error recorded")) }
                             }
@@ -267,8 +267,8 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                             li {
                                 code { (e.provider) } " · " code { (e.event_id) } " · "
                                 strong { (e.status.as_str()) } " · " (plural(e.attempts, "attempt", "attempts")) " · received "
-                                (datetime(e.received_at))
-                                @if let Some(at) = e.finished_at { " · finished " (datetime(at)) }
+                                (datetime(e.received_at, UTC))
+                                @if let Some(at) = e.finished_at { " · finished " (datetime(at, UTC)) }
                                 @if e.purged { " · request purged" }
                                 @if let Some(error) = &e.error { " · " span.error { (error) } }
                             }

@@ -28,6 +28,10 @@ pub struct Nav<'a> {
     pub csrf: &'a str,
     /// Owners and admins get a link to the jobs dashboard.
     pub can_see_jobs: bool,
+    /// The viewer's time zone: every time on the page is shown in it.
+    pub zone: crate::time_zones::Tz,
+    /// Notifications not read yet, counted in the header.
+    pub unread: i64,
 }
 
 pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
@@ -53,10 +57,11 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
             body {
                 @if let Some(nav) = nav {
                     header.topbar {
-                        a.brand href="/prospects" { "Rally" }
+                        a.brand href="/" { "Rally" }
                         span.org { (nav.organization_name) }
                         nav {
                             a href="/prospects" { "Prospects" }
+                            (crate::notifications::views::header_link(nav.unread))
                             a href="/events" { "Events" }
                             a href="/forms" { "Forms" }
                             a href="/people" { "People" }
@@ -128,8 +133,20 @@ pub fn plural(count: i64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-/// A timestamp in ms as "2026-11-26 13:45 UTC".
-pub fn datetime(ms: i64) -> String {
+/// For pages that show times without a viewer's zone at hand.
+pub const UTC: crate::time_zones::Tz = crate::time_zones::Tz::UTC;
+
+/// A timestamp in ms in the viewer's `zone`, the zone named:
+/// "2026-11-26 09:30 · Europe/Paris".
+pub fn datetime(ms: i64, zone: crate::time_zones::Tz) -> String {
+    crate::time_zones::local(ms, zone)
+        .format("%Y-%m-%d %H:%M · ")
+        .to_string()
+        + zone.name()
+}
+
+/// A timestamp in ms as "2026-11-26 13:45 UTC" (the CSV export's format).
+pub fn utc_datetime(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()

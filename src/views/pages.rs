@@ -158,7 +158,13 @@ pub fn sign_in(email: &str, error: Option<&str>) -> Markup {
 }
 
 /// The search results table with its pager: the part search-as-you-type swaps.
-pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next: bool) -> Markup {
+pub fn prospect_results(
+    prospects: &[Prospect],
+    query: &str,
+    page: i64,
+    has_next: bool,
+    zone: crate::time_zones::Tz,
+) -> Markup {
     let link = |p: i64| {
         format!(
             "/prospects?{}",
@@ -183,7 +189,7 @@ pub fn prospect_results(prospects: &[Prospect], query: &str, page: i64, has_next
                                 @if let Some(company) = &p.company { span.company { (company) } }
                                 span.meta {
                                     span.stage { (p.stage) } " · "
-                                    (datetime(p.created_at)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" }
+                                    (datetime(p.created_at, zone)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" }
                                     @if let Some(owner) = &p.owner_name { " · " (owner) }
                                 }
                             }
@@ -235,8 +241,10 @@ pub fn prospect_page(
     prospect: &Prospect,
     tags: &[String],
     timeline: &[TimelineEntry],
+    tasks: Markup,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
+    let zone = nav.zone;
     layout(
         &prospect.name,
         Some(nav),
@@ -249,7 +257,7 @@ pub fn prospect_page(
                     @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(super::tel_href(phone)) { (phone) } } }
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
-                    dt { "First seen" } dd { (datetime(prospect.created_at)) }
+                    dt { "First seen" } dd { (datetime(prospect.created_at, zone)) }
                     dt { "Organization" } dd { (prospect.location_name) }
                     dt { "Stage" } dd { span.stage { (prospect.stage) } }
                     dt { "Owner" } dd { (prospect.owner_name.as_deref().unwrap_or("nobody yet")) }
@@ -259,6 +267,7 @@ pub fn prospect_page(
                 }
                 p { a href={ "/prospects/" (prospect.id) "/edit" } { "Edit" } }
             }
+            (tasks)
             section.card {
                 form method="post" action={ "/prospects/" (prospect.id) "/notes" } {
                     input type="hidden" name="_csrf" value=(csrf);
@@ -271,7 +280,7 @@ pub fn prospect_page(
             }
             h2 { "Timeline" }
             ol.timeline {
-                @for entry in timeline { (timeline_entry(entry)) }
+                @for entry in timeline { (timeline_entry(entry, zone)) }
             }
         },
     )
@@ -306,10 +315,10 @@ fn answers(data: &str) -> Vec<(String, String)> {
     known.chain(other).collect()
 }
 
-fn timeline_entry(entry: &TimelineEntry) -> Markup {
+fn timeline_entry(entry: &TimelineEntry, zone: crate::time_zones::Tz) -> Markup {
     html! {
         li {
-            p.when { (datetime(entry.created_at)) }
+            p.when { (datetime(entry.created_at, zone)) }
             @match entry.kind.as_str() {
                 "form_submission" => {
                     p { "Submitted " strong { (entry.form_title.as_deref().unwrap_or("a form")) } }

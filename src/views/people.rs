@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use super::{Nav, UTC, datetime, layout};
 use crate::{
     db::{
         SessionUser,
@@ -43,7 +43,7 @@ pub fn index(
                     @for m in members {
                         li id={ "member-" (m.user_id) } {
                             strong.name { (m.name) } " "
-                            span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at)) }
+                            span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at, UTC)) }
                             @if m.user_id != me.user_id && me.role.outranks(m.role) && me.may(Action::ManagePeople) {
                                 form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
                                     input type="hidden" name="_csrf" value=(csrf);
@@ -96,7 +96,7 @@ pub fn index(
                         ul.people {
                             @for i in invitations {
                                 li {
-                                    (crate::domain::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at))
+                                    (crate::domain::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at, UTC))
                                     @if me.role.outranks(i.role) {
                                     form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
                                         input type="hidden" name="_csrf" value=(csrf);
@@ -145,7 +145,7 @@ pub fn audit(nav: Nav<'_>, entries: &[AuditEntry]) -> Markup {
             ul.failures {
                 @for e in entries {
                     li {
-                        span.meta { (datetime(e.created_at)) } " · "
+                        span.meta { (datetime(e.created_at, UTC)) } " · "
                         strong { (e.action.replace('_', " ")) }
                         @if let Some(actor) = &e.actor { " by " (actor) }
                         @if let Some(subject) = &e.subject { " · " (subject) }

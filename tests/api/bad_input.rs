@@ -72,6 +72,13 @@ const FIELDS: &[&str] = &[
     "signed_out",
     "welcome",
     "send_back",
+    "due",
+    "for",
+    "back",
+    "time_zone",
+    "organization_time_zone",
+    "notify_assigned",
+    "notify_summary",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -95,6 +102,12 @@ fn plausible(field: &str, ids: &Ids) -> String {
         "queue" => "rally.form_submission".into(),
         "id" => "1".into(),
         "website" | "owner" | "starts_at" => String::new(),
+        "due" => "2026-06-15T09:30".into(),
+        "for" => "hour".into(),
+        "back" => "/".into(),
+        "time_zone" => "Europe/Paris".into(),
+        "organization_time_zone" => "Pacific/Auckland".into(),
+        "notify_assigned" | "notify_summary" => "on".into(),
         _ => "walk".into(),
     }
 }
@@ -110,6 +123,7 @@ struct Ids {
     import: i64,
     held: i64,
     kept: i64,
+    task: i64,
 }
 
 impl Ids {
@@ -126,6 +140,7 @@ impl Ids {
             _ if pattern.starts_with("/people/") => self.member,
             _ if pattern.starts_with("/held/") => self.held,
             _ if pattern.starts_with("/jobs/kept/") => self.kept,
+            _ if pattern.starts_with("/tasks/") => self.task,
             _ => panic!("{pattern}: no object for {param}; add one to this test"),
         };
         id.to_string()
@@ -156,6 +171,9 @@ async fn own_objects(app: &TestApp) -> Ids {
             "INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
              SELECT organization_id, 'walk-kept', '{\"form_id\":' || id || ',\"submission_key\":\"walk-kept\",\"answers\":{\"name\":\"Walk Kept\",\"email\":\"walk-kept@example.com\",\"consent\":false},\"submitted_at\":1}', 'set aside', $1
              FROM forms WHERE slug = 'demo'",
+            "INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
+             SELECT p.organization_id, p.id, u.id, 'call', 'walk task', $1, $1
+             FROM prospects p, users u WHERE p.email = 'walked@example.com' AND u.email = 'owner@demo.rally.test'",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).execute(p).await.unwrap();
         }
@@ -185,6 +203,9 @@ async fn own_objects(app: &TestApp) -> Ids {
             .await,
         kept: app
             .count("SELECT id FROM kept_submissions WHERE submission_key = 'walk-kept'")
+            .await,
+        task: app
+            .count("SELECT id FROM tasks WHERE note = 'walk task'")
             .await,
     }
 }
@@ -299,6 +320,9 @@ async fn post_cases(app: &TestApp, pattern: &str, csrf: &str, ids: &Ids) -> Vec<
         "title",
         "intro",
         "token",
+        "due",
+        "time_zone",
+        "organization_time_zone",
     ] {
         let mut pairs = base.clone();
         for (f, v) in pairs.iter_mut() {

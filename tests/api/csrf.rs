@@ -54,6 +54,13 @@ async fn fingerprint(app: &TestApp) -> Vec<(&'static str, i64)> {
         "SELECT COUNT(*) FROM kept_submissions",
         "SELECT COUNT(*) FROM emails",
         "SELECT COUNT(*) FROM audit_log",
+        "SELECT COUNT(*) FROM tasks",
+        "SELECT COUNT(*) FROM tasks WHERE done_at IS NULL",
+        "SELECT CAST(COALESCE(SUM(due_at), 0) AS BIGINT) FROM tasks",
+        "SELECT COUNT(*) FROM notifications WHERE read_at IS NULL",
+        "SELECT COUNT(*) FROM users WHERE notify_assigned = TRUE AND notify_new_lead = TRUE AND notify_summary = TRUE",
+        "SELECT COUNT(*) FROM users WHERE time_zone IS NOT NULL",
+        "SELECT COUNT(*) FROM organizations WHERE time_zone <> 'UTC'",
     ];
     let mut out = Vec::new();
     for sql in queries {
@@ -142,6 +149,11 @@ async fn every_signed_in_post_refuses_a_missing_or_wrong_csrf_token() {
         ("queue", "rally.form_submission"),
         ("id", "1"),
         ("confirm", "yes"),
+        ("kind", "call"),
+        ("due", "2026-06-15T09:30"),
+        ("for", "week"),
+        ("time_zone", "Europe/Paris"),
+        ("organization_time_zone", "Asia/Tokyo"),
     ];
     let mut walked = 0;
     for pattern in posts.iter().filter(|p| !PUBLIC_POSTS.contains(p)) {

@@ -311,6 +311,14 @@ impl TestApp {
         }
     }
 
+    /// The app's job queue (the SQL queue on its database).
+    pub fn queue(&self) -> jobs::Queue {
+        jobs::Queue::Sql(jobs::SqlQueue::new(
+            self.pool.queue_store(),
+            Default::default(),
+        ))
+    }
+
     /// Jobs stored in the queue, in any state.
     pub async fn jobs_stored(&self) -> i64 {
         jobs::SqlQueue::new(self.pool.queue_store(), Default::default())

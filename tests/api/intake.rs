@@ -214,7 +214,7 @@ async fn redelivered_job_takes_effect_once() {
         organization_id: None,
     };
     for _ in 0..3 {
-        rally::jobs::process_submission(&app.pool, job.clone())
+        rally::jobs::process_submission(&app.pool, &app.queue(), job.clone())
             .await
             .unwrap();
     }

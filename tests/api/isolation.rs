@@ -24,6 +24,8 @@ const B_SECRETS: &[&str] = &[
     "B Secret Subject",
     "b-owner-reset-token",
     "kept-b@org-b.test",
+    "B Secret Task",
+    "B Secret Notification",
 ];
 
 /// Queries every page without an id is opened with (search, paging, the
@@ -93,6 +95,17 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
              SELECT id, 'b-kept', '{\"form_id\":1,\"submission_key\":\"b-kept\",\"answers\":{\"name\":\"Bea Hidden\",\"email\":\"kept-b@org-b.test\",\"consent\":false},\"submitted_at\":1}', 'form gone', $1
              FROM organizations WHERE slug = 'org-b'",
+            // A follow-up of B's, and a notification of B's person's (also
+            // one in B for the person in both organizations).
+            "INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
+             SELECT p.organization_id, p.id, u.id, 'call', 'B Secret Task', $1 - 3600000, $1
+             FROM prospects p, users u WHERE p.email = 'secret-b@org-b.test' AND u.email = 'bea@org-b.test'",
+            "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
+             SELECT p.organization_id, u.id, 'assigned', p.id, 'B Secret Notification', 'b-note-1', $1
+             FROM prospects p, users u WHERE p.email = 'secret-b@org-b.test' AND u.email = 'bea@org-b.test'",
+            "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
+             SELECT p.organization_id, u.id, 'new_lead', p.id, 'B Secret Notification', 'b-note-2', $1
+             FROM prospects p, users u WHERE p.email = 'secret-b@org-b.test' AND u.email = 'two@both.test'",
             // A failure an SQS worker recorded for B.
             "INSERT INTO jobs_failures (kind, attempt, dead, error, at, organization_id, body)
              SELECT 'rally.email_send', 1, FALSE, 'Mailgun answered 500 for secret-b@org-b.test', $1, id, '{}'
@@ -133,6 +146,7 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let location = id_of("SELECT id FROM organizations WHERE slug = 'org-b-location'").await;
     let held = id_of("SELECT id FROM held_submissions WHERE submission_key = 'b-held-key'").await;
     let kept = id_of("SELECT id FROM kept_submissions WHERE submission_key = 'b-kept'").await;
+    let task = id_of("SELECT id FROM tasks WHERE note = 'B Secret Task'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
         let id = if path.starts_with("/jobs/kept/") {
@@ -153,6 +167,8 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             invitation
         } else if path.starts_with("/people/") {
             person
+        } else if path.starts_with("/tasks/") {
+            task
         } else {
             panic!("{path}: no object of organization B for this kind of id; add one to this test")
         };
@@ -173,6 +189,9 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         ("queue", "rally.form_submission"),
         ("id", "b-dead-1"),
         ("confirm", "yes"),
+        ("kind", "call"),
+        ("due", "2026-06-15T09:30"),
+        ("for", "week"),
     ];
     let routes = rally::http::route_paths();
     assert!(routes.len() > 30, "the router lists its routes");
@@ -309,5 +328,16 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         app.count("SELECT COUNT(*) FROM held_submissions WHERE submission_key = 'b-held-key'")
             .await,
         1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tasks WHERE note = 'B Secret Task' AND done_at IS NULL AND due_at < created_at")
+            .await,
+        1,
+        "B's follow-up is neither done nor snoozed"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notifications WHERE text = 'B Secret Notification' AND read_at IS NULL")
+            .await,
+        2
     );
 }

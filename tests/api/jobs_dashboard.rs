@@ -831,7 +831,7 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
         "30 2 * * *",
         "Europe/Paris",
         "not yet",
-        &rally::views::datetime(next),
+        &rally::views::datetime(next, rally::views::UTC),
     ] {
         assert!(page.contains(text), "{text} missing: {page}");
     }
@@ -849,6 +849,12 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
     );
     let page = app.page("/ops/jobs").await;
     assert!(!page.contains("not yet"), "{page}");
-    assert!(page.contains(&rally::views::datetime(last)), "{page}");
-    assert!(page.contains(&rally::views::datetime(next)), "{page}");
+    assert!(
+        page.contains(&rally::views::datetime(last, rally::views::UTC)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&rally::views::datetime(next, rally::views::UTC)),
+        "{page}"
+    );
 }

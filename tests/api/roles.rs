@@ -117,6 +117,8 @@ pub(crate) async fn fixtures(
         format!("INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
                  SELECT {org}, '{label}-kept', '{{\"form_id\":' || id || ',\"submission_key\":\"{label}-kept\",\"answers\":{{\"name\":\"Kept {label}\",\"email\":\"{label}-kept@walk.test\",\"consent\":false}},\"submitted_at\":1}}', 'set aside', {now}
                  FROM forms WHERE slug = '{label}-form'"),
+        format!("INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
+                 SELECT {org}, id, {me}, 'call', 'walk', {now}, {now} FROM prospects WHERE email = '{label}-prospect@walk.test'"),
     ] {
         exec(app, sql).await;
     }
@@ -190,6 +192,13 @@ pub(crate) async fn fixtures(
             .await,
         ),
         ("template", hq_template),
+        (
+            "task",
+            id(format!(
+                "SELECT t.id FROM tasks t JOIN prospects p ON p.id = t.prospect_id WHERE p.email = '{label}-prospect@walk.test'"
+            ))
+            .await,
+        ),
     ])
 }
 
@@ -208,6 +217,7 @@ pub(crate) fn id_kind(pattern: &str) -> &'static str {
         p if p.starts_with("/held/") && p.ends_with("/release") => "held",
         p if p.starts_with("/held/") => "held-discard",
         p if p.starts_with("/jobs/kept/") => "kept",
+        p if p.starts_with("/tasks/") => "task",
         p => panic!("{p}: no object of the walker's own for this kind of id; add one to this test"),
     }
 }
@@ -248,6 +258,9 @@ async fn post(app: &TestApp, w: &Walker, path: &str, ids: &HashMap<&str, i64>) -
         ("id", "1"),
         ("token", "not-a-token"),
         ("password", "x"),
+        ("kind", "call"),
+        ("due", "2026-06-15T09:30"),
+        ("for", "hour"),
     ];
     let res = app.post_as(&w.client, path, &fields).await;
     let status = res.status().as_u16();

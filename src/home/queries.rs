@@ -1,0 +1,171 @@
+//! The home page's reads. Each takes the viewer's [`Scope`].
+
+use crate::{
+    db::{IN_SCOPE, PROSPECT_COLUMNS, Pool, Prospect, Scope},
+    on_pool,
+};
+
+/// Prospects of the scope that arrived after `since`, newest first.
+pub async fn new_since(
+    pool: &Pool,
+    scope: Scope,
+    since: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Prospect>> {
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE} AND p.created_at > $3
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $4"
+    );
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(p)
+        .await)
+}
+
+/// How many prospects of the scope arrived after `since`.
+pub async fn count_new_since(pool: &Pool, scope: Scope, since: i64) -> sqlx::Result<i64> {
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM prospects p WHERE {IN_SCOPE} AND p.created_at > $3"
+    );
+    on_pool!(pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(since)
+        .fetch_one(p)
+        .await)
+}
+
+/// Open prospects (neither customer nor lost) owned by `user_id` in the
+/// organization's scope, most recently changed first.
+pub async fn assigned_to(
+    pool: &Pool,
+    organization_id: i64,
+    user_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Prospect>> {
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE}
+           AND p.stage NOT IN ('customer', 'lost')
+         ORDER BY p.updated_at DESC, p.id DESC LIMIT $3"
+    );
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .bind(Some(user_id))
+        .bind(limit)
+        .fetch_all(p)
+        .await)
+}
+
+/// The hottest open prospects: a placeholder rule until lead scoring, the
+/// most recent engagement (a form submission) in the last 30 days first.
+/// Returns each prospect with its last engagement.
+pub async fn hottest(
+    pool: &Pool,
+    scope: Scope,
+    now: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Prospect, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        prospect: Prospect,
+        engaged_at: i64,
+    }
+    let sql = format!(
+        "SELECT {PROSPECT_COLUMNS}, e.engaged_at FROM prospects p
+         JOIN (SELECT t.prospect_id, CAST(MAX(t.created_at) AS BIGINT) AS engaged_at FROM timeline_entries t
+               WHERE t.kind = 'form_submission' AND t.created_at > $3 GROUP BY t.prospect_id) e
+           ON e.prospect_id = p.id
+         WHERE {IN_SCOPE} AND p.stage NOT IN ('customer', 'lost')
+         ORDER BY e.engaged_at DESC, p.id DESC LIMIT $4"
+    );
+    let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(now - 30 * 24 * 3600 * 1000)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.prospect, r.engaged_at))
+        .collect())
+}
+
+/// A period's counts: prospects new in it, and prospects moved to
+/// contacted, customer (won) and lost in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub new: i64,
+    pub contacted: i64,
+    pub won: i64,
+    pub lost: i64,
+}
+
+/// The scope's counts in `[from, to)`.
+pub async fn counts(pool: &Pool, scope: Scope, from: i64, to: i64) -> sqlx::Result<Counts> {
+    let new_sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM prospects p
+         WHERE {IN_SCOPE} AND p.created_at >= $3 AND p.created_at < $4"
+    );
+    let new: i64 = on_pool!(pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(new_sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(from)
+        .bind(to)
+        .fetch_one(p)
+        .await)?;
+    // Stage changes are timeline entries of kind `stage` whose JSON data
+    // names the stage moved to (`"to":"contacted"`, as serde_json writes it).
+    let moved_sql = format!(
+        "SELECT CAST(COUNT(DISTINCT t.prospect_id) AS BIGINT) FROM timeline_entries t
+         JOIN prospects p ON p.id = t.prospect_id
+         WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $4
+           AND t.data LIKE $5"
+    );
+    let mut moved = [0i64; 3];
+    for (slot, stage) in moved.iter_mut().zip(["contacted", "customer", "lost"]) {
+        let sql = moved_sql.clone();
+        *slot = on_pool!(pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(scope.organization_id)
+            .bind(scope.owner)
+            .bind(from)
+            .bind(to)
+            .bind(format!("%\"to\":\"{stage}\"%"))
+            .fetch_one(p)
+            .await)?;
+    }
+    Ok(Counts {
+        new,
+        contacted: moved[0],
+        won: moved[1],
+        lost: moved[2],
+    })
+}
+
+/// Records a look at the home page at `now` and returns the time leads
+/// count as new after: the look before the current visit (a visit being
+/// looks less than 30 minutes apart), so reloading keeps the list.
+pub async fn visit(pool: &Pool, user_id: i64, organization_id: i64, now: i64) -> sqlx::Result<i64> {
+    const VISIT_MS: i64 = 30 * 60 * 1000;
+    // A first visit counts the last week as new.
+    let first = now - 7 * 24 * 3600 * 1000;
+    on_pool!(pool, p => sqlx::query_scalar(
+        "INSERT INTO home_visits (user_id, organization_id, seen_at, seen_before) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, organization_id) DO UPDATE SET
+             seen_before = CASE WHEN $3 - home_visits.seen_at > $5 THEN home_visits.seen_at
+                                ELSE home_visits.seen_before END,
+             seen_at = $3
+         RETURNING seen_before",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .bind(now)
+    .bind(first)
+    .bind(VISIT_MS)
+    .fetch_one(p)
+    .await)
+}

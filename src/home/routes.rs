@@ -1,0 +1,72 @@
+//! `GET /`: the home page.
+
+use poem::{Response, handler, http::StatusCode, web::Data};
+
+use super::{
+    queries,
+    views::{Home, Week, page},
+};
+use crate::{
+    db::{self, Scope},
+    error::AppResult,
+    http::{AppState, CurrentUser, html_response},
+    roles::{Place, Role},
+    time_zones,
+};
+
+#[handler]
+pub async fn home(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    let now = db::now_ms();
+    let markup = render(&state, &user, now).await?;
+    Ok(html_response(StatusCode::OK, markup))
+}
+
+/// The home page of `user` at `now`.
+pub async fn render(state: &AppState, user: &CurrentUser, now: i64) -> AppResult<maud::Markup> {
+    let pool = &state.db.read;
+    let zone = user.user.zone();
+    let scope = Scope::of(&user.user);
+    let me = user.user.user_id;
+    let tomorrow = time_zones::start_of_next_day(now, zone);
+    let tasks = crate::tasks::queries::open_due(pool, scope, me, tomorrow, 50).await?;
+    let since = queries::visit(&state.db.write, me, user.user.organization_id, now).await?;
+    let new_leads = queries::new_since(pool, scope, since, 10).await?;
+    let new_count = queries::count_new_since(pool, scope, since).await?;
+    let assigned = queries::assigned_to(pool, user.user.organization_id, me, 10).await?;
+    let hottest = queries::hottest(pool, scope, now, 5).await?;
+    let week = time_zones::start_of_week(now, zone);
+    let last_week = time_zones::start_of_previous_week(now, zone);
+    let mine = Scope {
+        organization_id: user.user.organization_id,
+        owner: Some(me),
+    };
+    let mut scopes = vec![("You", mine)];
+    if user.user.role > Role::Member {
+        let label = if user.user.place() == Place::Hq {
+            "All locations"
+        } else {
+            "Your team"
+        };
+        scopes.push((label, Scope::organization(user.user.organization_id)));
+    }
+    let mut weeks = Vec::new();
+    for (label, scope) in scopes {
+        weeks.push(Week {
+            label,
+            this: queries::counts(pool, scope, week, now + 1).await?,
+            last: queries::counts(pool, scope, last_week, week).await?,
+        });
+    }
+    Ok(page(
+        user.nav(),
+        &Home {
+            now,
+            tasks: &tasks,
+            new_leads: &new_leads,
+            new_count,
+            assigned: &assigned,
+            hottest: &hottest,
+            weeks: &weeks,
+        },
+    ))
+}

@@ -1,0 +1,113 @@
+//! The home page.
+
+use maud::{Markup, html};
+
+use super::queries::Counts;
+use crate::{
+    db::Prospect,
+    domain::display_email,
+    tasks::{queries::Task, views::item},
+    time_zones::Tz,
+    views::{Nav, datetime, layout},
+};
+
+/// A row of the week's counts: who it covers, this week's and last week's.
+pub struct Week {
+    pub label: &'static str,
+    pub this: Counts,
+    pub last: Counts,
+}
+
+/// Everything the home page shows.
+pub struct Home<'a> {
+    pub now: i64,
+    pub tasks: &'a [Task],
+    pub new_leads: &'a [Prospect],
+    pub new_count: i64,
+    pub assigned: &'a [Prospect],
+    pub hottest: &'a [(Prospect, i64)],
+    pub weeks: &'a [Week],
+}
+
+fn change(this: i64, last: i64) -> Markup {
+    let diff = this - last;
+    html! {
+        span.change.up[diff > 0].down[diff < 0] title={ "last week: " (last) } {
+            @if diff > 0 { "+" (diff) } @else if diff < 0 { "−" (-diff) } @else { "±0" }
+        }
+    }
+}
+
+fn prospect_line(p: &Prospect, zone: Tz, when: i64) -> Markup {
+    html! {
+        li {
+            a href={ "/prospects/" (p.id) } {
+                strong.name { (p.name) }
+                span.email { (display_email(&p.email)) }
+                span.meta { span.stage { (p.stage) } " · " (datetime(when, zone)) }
+            }
+        }
+    }
+}
+
+pub fn page(nav: Nav<'_>, home: &Home<'_>) -> Markup {
+    let zone = nav.zone;
+    let csrf = nav.csrf.to_string();
+    let name = nav.user_name.to_string();
+    layout(
+        "Home",
+        Some(nav),
+        html! {
+            h1 { "Good day, " (name) }
+            div.home {
+                section.card #today {
+                    h2 { "Today" }
+                    @if home.tasks.is_empty() {
+                        p.empty { "No follow-up due today. Add one from a prospect's page." }
+                    } @else {
+                        ul.tasks { @for t in home.tasks { (item(t, &csrf, zone, home.now, "/", true)) } }
+                    }
+                }
+                section.card #new-leads {
+                    h2 { "New leads since you last looked" " " span.badge { (home.new_count) } }
+                    @if home.new_leads.is_empty() { p.empty { "Nothing new." } }
+                    @else {
+                        ul.prospects { @for p in home.new_leads { (prospect_line(p, zone, p.created_at)) } }
+                        @if home.new_count > home.new_leads.len() as i64 { p { a href="/prospects" { "See all prospects" } } }
+                    }
+                }
+                section.card #assigned {
+                    h2 { "Assigned to you" }
+                    @if home.assigned.is_empty() { p.empty { "No open lead is assigned to you." } }
+                    @else { ul.prospects { @for p in home.assigned { (prospect_line(p, zone, p.updated_at)) } } }
+                }
+                section.card #hottest {
+                    h2 { "Hottest prospects" }
+                    @if home.hottest.is_empty() { p.empty { "No prospect has engaged in the last 30 days." } }
+                    @else { ul.prospects { @for (p, at) in home.hottest { (prospect_line(p, zone, *at)) } } }
+                    p.small { "For now “hottest” means the most recent engagement (a form sent in the last 30 days); lead scoring will replace this rule." }
+                }
+                section.card #week {
+                    h2 { "This week" }
+                    div.table-wrap {
+                        table.counts {
+                            thead { tr { th { "" } th { "New" } th { "Contacted" } th { "Won" } th { "Lost" } } }
+                            tbody {
+                                @for w in home.weeks {
+                                    tr data-row=(w.label) {
+                                        th scope="row" { (w.label) }
+                                        td.new { (w.this.new) " " (change(w.this.new, w.last.new)) }
+                                        td.contacted { (w.this.contacted) " " (change(w.this.contacted, w.last.contacted)) }
+                                        td.won { (w.this.won) " " (change(w.this.won, w.last.won)) }
+                                        td.lost { (w.this.lost) " " (change(w.this.lost, w.last.lost)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    p.small { "Weeks start on Monday in " (zone.name()) "; the change is against the whole of last week. Won means moved to customer." }
+                }
+            }
+        },
+    )
+}

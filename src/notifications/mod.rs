@@ -1,0 +1,268 @@
+//! Notifications: a person is told, in the app (`/notifications`, with the
+//! unread count in the header) and by email (the `EmailSend` job, through
+//! Mailgun or the development mailbox), when a lead is assigned to them,
+//! when a new lead arrives on a form of theirs (forms have no owner: the
+//! form's organization's owners and admins), and each morning at 08:00 in
+//! their time zone with the follow-ups due that day. Each kind can be
+//! turned off on the account page (then neither the entry nor the email).
+//!
+//! Every notification has a key, unique in `notifications` and `emails`, so
+//! a job that runs again stores and sends nothing new. The morning summary
+//! is an hourly schedule (`jobs::schedule`: one run per tick whichever
+//! process claims it); its job finds the people whose local time is 08:00
+//! and records one `summary_sends` row per (person, local date) in the
+//! transaction that queues their summary, so a person gets one a day
+//! however many workers run and however often a tick runs.
+
+pub mod queries;
+pub mod routes;
+pub mod views;
+
+use ::jobs::{Job, JobError, Queue, Schedule};
+use chrono::Timelike;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    db::{self, Pool, Tx},
+    email,
+    time_zones::{self, Tz},
+};
+use queries::{Kind, New};
+
+/// How long new-lead emails to one person about one form are gathered into
+/// one: a burst of a thousand submissions is one email, not a thousand
+/// (each lead still has its entry in the app).
+pub const NEW_LEAD_EMAIL_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// A lead given to someone.
+pub struct Assignment<'a> {
+    /// The prospect's organization.
+    pub organization_id: i64,
+    pub assignee: i64,
+    pub prospect_id: i64,
+    pub prospect_name: &'a str,
+    /// Who assigned it (their name).
+    pub by: &'a str,
+    pub at: i64,
+}
+
+/// Tells the assignee that a prospect was assigned to them, unless they
+/// turned it off. In the caller's transaction.
+pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow::Result<()> {
+    let Assignment {
+        organization_id,
+        assignee,
+        prospect_id,
+        prospect_name,
+        by,
+        at,
+    } = *a;
+    let Some(person) = queries::member(tx, organization_id, assignee, Kind::Assigned).await? else {
+        return Ok(());
+    };
+    if !person.wants {
+        return Ok(());
+    }
+    let text = format!("{by} assigned {prospect_name} to you.");
+    let key = format!("assigned:{prospect_id}:{assignee}:{at}");
+    let stored = queries::insert(
+        tx,
+        &New {
+            organization_id,
+            user_id: assignee,
+            kind: Kind::Assigned,
+            prospect_id: Some(prospect_id),
+            text: &text,
+            key: &key,
+            at,
+        },
+    )
+    .await?;
+    if stored {
+        let message = views::email(
+            format!("notify-{key}"),
+            organization_id,
+            &person,
+            &format!("{prospect_name} is yours"),
+            &text,
+            &[],
+        );
+        email::queue(tx, queue, &message).await?;
+    }
+    Ok(())
+}
+
+/// Tells the form's owners that a lead arrived (submission
+/// `submission_key` on `form`), in the job's transaction.
+pub async fn new_lead(
+    tx: &mut Tx,
+    queue: &Queue,
+    form: &db::Form,
+    submission_key: &str,
+    prospect_id: i64,
+    name: &str,
+    submitted_at: i64,
+) -> anyhow::Result<()> {
+    let people = queries::form_owners(tx, form.organization_id, Kind::NewLead).await?;
+    let text = format!("New lead on {}: {name}.", form.title);
+    for person in people.iter().filter(|p| p.wants) {
+        let key = format!("new_lead:{submission_key}:{}", person.id);
+        let stored = queries::insert(
+            tx,
+            &New {
+                organization_id: form.organization_id,
+                user_id: person.id,
+                kind: Kind::NewLead,
+                prospect_id: Some(prospect_id),
+                text: &text,
+                key: &key,
+                at: submitted_at,
+            },
+        )
+        .await?;
+        if stored {
+            let window = submitted_at.div_euclid(NEW_LEAD_EMAIL_WINDOW_MS);
+            let message = views::email(
+                format!("new-lead-{}-{}-{window}", person.id, form.id),
+                form.organization_id,
+                person,
+                &format!("New lead on {}", form.title),
+                &text,
+                &["More leads may have arrived since: Rally lists each one under Notifications."],
+            );
+            email::queue(tx, queue, &message).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A submission was applied (the FormSubmission job, in its transaction):
+/// the form's owners are told about the lead.
+pub async fn lead_arrived(
+    tx: &mut Tx,
+    queue: &Queue,
+    form: &db::Form,
+    job: &crate::jobs::FormSubmission,
+) -> anyhow::Result<()> {
+    let prospect: Option<(i64, String)> = crate::on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, name FROM prospects WHERE organization_id = $1 AND email = $2",
+    )
+    .bind(form.organization_id)
+    .bind(job.answers.email.as_str())
+    .fetch_optional(&mut **c)
+    .await)?;
+    let Some((prospect_id, name)) = prospect else {
+        return Ok(());
+    };
+    new_lead(
+        tx,
+        queue,
+        form,
+        &job.submission_key,
+        prospect_id,
+        &name,
+        job.submitted_at,
+    )
+    .await
+}
+
+/// The hourly job: the tick it was enqueued for (Unix ms).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MorningSummary {
+    pub tick: i64,
+}
+
+impl Job for MorningSummary {
+    const KIND: &'static str = "rally.morning_summary";
+    const MAX_ATTEMPTS: usize = 5;
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+}
+
+/// The name of the morning summary's schedule.
+pub const SUMMARY_SCHEDULE: &str = "rally.morning_summary";
+
+/// Rally's periodic schedules: the morning summary, at the top of every
+/// hour (UTC; each person's 08:00 falls on one of them, or on one of them
+/// at half past for zones a half-hour off).
+pub fn schedules() -> Vec<Schedule> {
+    vec![
+        Schedule::new(SUMMARY_SCHEDULE, "0 * * * *", "UTC", |tick| {
+            MorningSummary {
+                tick: tick.timestamp_millis(),
+            }
+        })
+        .expect("the morning summary's schedule is valid"),
+    ]
+}
+
+/// The job's handler.
+pub async fn run_summary(pool: &Pool, queue: &Queue, job: MorningSummary) -> Result<(), JobError> {
+    morning_summary(pool, queue, job.tick)
+        .await
+        .map(|_| ())
+        .map_err(|e| JobError::retryable(e.to_string()))
+}
+
+/// Sends the morning summary to everyone whose local hour at `now` is
+/// 08 and who has not had today's: returns how many were queued. `now` is
+/// the tick (tests pass their own clock).
+pub async fn morning_summary(pool: &Pool, queue: &Queue, now: i64) -> anyhow::Result<usize> {
+    let mut sent = 0;
+    for (user_id, address, name, zone) in queries::summary_readers(pool).await? {
+        let zone: Tz = time_zones::resolve(zone.as_deref().unwrap_or("UTC"));
+        let local = time_zones::local(now, zone);
+        if local.hour() != 8 {
+            continue;
+        }
+        let date = local.date_naive().to_string();
+        let until = time_zones::start_of_next_day(now, zone);
+        let tasks = crate::tasks::queries::open_due_for_person(pool, user_id, until).await?;
+        let mut tx = pool.begin_write().await?;
+        if !queries::claim_summary(&mut tx, user_id, &date, now).await? {
+            tx.commit().await?;
+            continue;
+        }
+        if !tasks.is_empty() {
+            let person = queries::Recipient {
+                id: user_id,
+                email: address,
+                name,
+                wants: true,
+            };
+            let mut organizations: Vec<i64> = tasks.iter().map(|t| t.organization_id).collect();
+            organizations.sort_unstable();
+            organizations.dedup();
+            let text = format!(
+                "Today: {} due.",
+                crate::views::plural(tasks.len() as i64, "follow-up", "follow-ups")
+            );
+            for organization_id in &organizations {
+                queries::insert(
+                    &mut tx,
+                    &New {
+                        organization_id: *organization_id,
+                        user_id,
+                        kind: Kind::Summary,
+                        prospect_id: None,
+                        text: &text,
+                        key: &format!("summary:{user_id}:{date}:{organization_id}"),
+                        at: now,
+                    },
+                )
+                .await?;
+            }
+            let message = views::summary_email(
+                format!("summary-{user_id}-{date}"),
+                organizations[0],
+                &person,
+                &tasks,
+                zone,
+                now,
+            );
+            email::queue(&mut tx, queue, &message).await?;
+            sent += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(sent)
+}

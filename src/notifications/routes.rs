@@ -1,0 +1,154 @@
+//! `GET /notifications`, `POST /notifications/read`, and the account
+//! page's `POST /account/preferences` (time zones and notification kinds).
+
+use poem::{
+    Response, handler,
+    http::StatusCode,
+    web::{Data, Form},
+};
+use serde::Deserialize;
+
+use super::{
+    queries::{self, Preferences},
+    views,
+};
+use crate::{
+    db,
+    error::{AppError, AppResult},
+    http::{AppState, CurrentUser, form_again, html_response, see_other},
+    roles::Action,
+};
+
+#[handler]
+pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    let list = queries::list(
+        &state.db.read,
+        user.user.user_id,
+        user.user.organization_id,
+        100,
+    )
+    .await?;
+    Ok(html_response(
+        StatusCode::OK,
+        views::page(user.nav(), &list),
+    ))
+}
+
+#[handler]
+pub async fn read(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    queries::mark_all_read(
+        &state.db.write,
+        user.user.user_id,
+        user.user.organization_id,
+        db::now_ms(),
+    )
+    .await?;
+    Ok(see_other("/notifications"))
+}
+
+/// The account page's preferences section, as stored or as sent back.
+pub async fn section(
+    state: &AppState,
+    user: &CurrentUser,
+    sent: Option<(&Preferences, &str, Option<&str>)>,
+    problems: &[(&'static str, &'static str)],
+) -> AppResult<maud::Markup> {
+    let stored = queries::preferences(&state.db.read, user.user.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let organization = if user.user.may(Action::ManageOrganization) {
+        Some(queries::organization_zone(&state.db.read, user.user.organization_id).await?)
+    } else {
+        None
+    };
+    Ok(match sent {
+        Some((prefs, zone, org)) => views::preferences(&user.csrf, prefs, zone, org, problems),
+        None => views::preferences(
+            &user.csrf,
+            &stored,
+            stored.time_zone.as_deref().unwrap_or(""),
+            organization.as_deref(),
+            problems,
+        ),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreferencesForm {
+    #[serde(default)]
+    time_zone: String,
+    organization_time_zone: Option<String>,
+    notify_assigned: Option<String>,
+    notify_new_lead: Option<String>,
+    notify_summary: Option<String>,
+}
+
+#[handler]
+pub async fn save(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(form): Form<PreferencesForm>,
+) -> AppResult<Response> {
+    let mut problems = Vec::new();
+    // Empty: the organization's zone.
+    let zone = if form.time_zone.trim().is_empty() {
+        None
+    } else {
+        match crate::time_zones::parse(&form.time_zone) {
+            Some(zone) => Some(zone.name().to_string()),
+            None => {
+                problems.push((
+                    "time_zone",
+                    "Choose a time zone from the list (for example Europe/Paris).",
+                ));
+                None
+            }
+        }
+    };
+    let organization_zone = match &form.organization_time_zone {
+        Some(_) if !user.user.may(Action::ManageOrganization) => {
+            return Err(AppError::Forbidden(
+                "Only admins and the owner can change the organization's time zone.",
+            ));
+        }
+        Some(raw) => match crate::time_zones::parse(raw) {
+            Some(zone) => Some(zone.name().to_string()),
+            None => {
+                problems.push((
+                    "organization_time_zone",
+                    "Choose a time zone from the list (for example Europe/Paris).",
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let on = |v: &Option<String>| v.is_some();
+    let prefs = Preferences {
+        time_zone: zone,
+        notify_assigned: on(&form.notify_assigned),
+        notify_new_lead: on(&form.notify_new_lead),
+        notify_summary: on(&form.notify_summary),
+    };
+    if !problems.is_empty() {
+        let zone_typed: String = form.time_zone.chars().take(64).collect();
+        let org_typed: Option<String> = form
+            .organization_time_zone
+            .as_ref()
+            .map(|z| z.chars().take(64).collect());
+        let section = section(
+            &state,
+            &user,
+            Some((&prefs, &zone_typed, org_typed.as_deref())),
+            &problems,
+        )
+        .await?;
+        let page = crate::http::account::page(&state, &user, None, section).await?;
+        return Ok(form_again(page));
+    }
+    queries::save_preferences(&state.db.write, user.user.user_id, &prefs).await?;
+    if let Some(zone) = organization_zone {
+        queries::set_organization_zone(&state.db.write, user.user.organization_id, &zone).await?;
+    }
+    Ok(see_other("/account?saved=1#preferences"))
+}

@@ -1,0 +1,139 @@
+//! The rep's day in real headless Chromium, on a 390 × 844 phone and a
+//! 1280 × 800 desktop: add a follow-up on a prospect, see it on the home
+//! page, mark it done there; nothing scrolls sideways.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::{
+    e2e::{Driver, chromedriver, click, type_into, wait_for_text},
+    helpers::*,
+    tasks::quick_add,
+};
+
+async fn browser(driver: &Driver, profile: &std::path::Path, phone: bool) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let size = if phone { "390,844" } else { "1280,800" };
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", format!("--window-size={size}"),
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if let Ok(binary) = std::env::var("CHROMIUM") {
+        options["binary"] = binary.into();
+    }
+    if phone {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0 },
+        });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromium session")
+}
+
+async fn fits(client: &Client, what: &str) {
+    let width = client
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        width[0].as_i64().unwrap() <= width[1].as_i64().unwrap(),
+        "{what} scrolls sideways: {width}"
+    );
+}
+
+async fn day_of_a_rep(phone: bool) {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let name = if phone { "Pia Phone" } else { "Dee Desk" };
+    let prospect = quick_add(&app, &app.client, name, "rep-day@example.com").await;
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), phone).await;
+    let expected = if phone { 390 } else { 1280 };
+    assert_eq!(
+        client
+            .execute("return window.innerWidth;", vec![])
+            .await
+            .unwrap(),
+        serde_json::json!(expected)
+    );
+    client.goto(&app.url("/signin")).await.unwrap();
+    type_into(&client, "email", &app.demo.email).await;
+    type_into(&client, "password", &app.demo.password).await;
+    click(&client, Locator::Css("button[type=submit]")).await;
+    wait_for_text(&client, "h1", "Prospects").await;
+
+    // A follow-up due an hour ago (the demo organization's zone is UTC).
+    client
+        .goto(&app.url(&format!("/prospects/{prospect}")))
+        .await
+        .unwrap();
+    wait_for_text(&client, "h1", name).await;
+    click(&client, Locator::Css("#tasks details summary")).await;
+    let due = chrono::Utc::now() - chrono::Duration::hours(1);
+    client
+        .execute(
+            "document.getElementById('task-due').value = arguments[0];",
+            vec![serde_json::json!(due.format("%Y-%m-%dT%H:%M").to_string())],
+        )
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#task-kind option[value=email]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_into(&client, "task-note", "Send the price list").await;
+    fits(&client, "the prospect page with its form open").await;
+    click(&client, Locator::Css("#add-task button[type=submit]")).await;
+    wait_for_text(&client, "#tasks", "Send the price list").await;
+    wait_for_text(&client, "#tasks", "overdue").await;
+    fits(&client, "the prospect page with a task").await;
+
+    // Home shows it; Done there takes it off.
+    client.goto(&app.url("/")).await.unwrap();
+    wait_for_text(&client, "#today", "Send the price list").await;
+    wait_for_text(&client, "#today", name).await;
+    fits(&client, "the home page").await;
+    click(&client, Locator::Css("#today form[action$='/done'] button")).await;
+    wait_for_text(&client, "#today", "No follow-up due today").await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM tasks WHERE done_at IS NOT NULL AND note = 'Send the price list'"
+        )
+        .await,
+        1
+    );
+    fits(&client, "the home page after done").await;
+    client.goto(&app.url("/notifications")).await.unwrap();
+    wait_for_text(&client, "h1", "Notifications").await;
+    fits(&client, "the notifications page").await;
+    client.goto(&app.url("/account")).await.unwrap();
+    wait_for_text(&client, "#preferences", "Your time zone").await;
+    fits(&client, "the account page").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rep_adds_a_follow_up_and_finishes_it_from_home_on_a_phone() {
+    day_of_a_rep(true).await;
+}
+
+#[tokio::test]
+async fn a_rep_adds_a_follow_up_and_finishes_it_from_home_on_a_desktop() {
+    day_of_a_rep(false).await;
+}
