@@ -149,7 +149,7 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
             sqlx::query("INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at) VALUES ($1, $2, 'W', 'manual', $3, $3)")
                 .bind(org).bind(email).bind(at).execute(p).await.unwrap();
         }
-        for (email, to, at) in [("w1@example.com", "contacted", monday_auckland + 1000), ("w0@example.com", "lost", monday_auckland - 1000)] {
+        for (email, to, at) in [("w1@example.com", "contacted", monday_auckland + 1000), ("w0@example.com", "lost", ms("2026-06-14T12:00:00Z") - 1000)] {
             sqlx::query("INSERT INTO timeline_entries (prospect_id, kind, data, created_at) SELECT id, 'stage', $2, $3 FROM prospects WHERE email = $1")
                 .bind(email).bind(stage(to)).bind(at).execute(p).await.unwrap();
         }
