@@ -8,7 +8,7 @@ CREATE TABLE tasks (
     id               INTEGER PRIMARY KEY,
     -- the prospect's organization (a location's, when HQ adds one)
     organization_id  INTEGER NOT NULL REFERENCES organizations(id),
-    prospect_id      INTEGER NOT NULL REFERENCES prospects(id),
+    prospect_id      INTEGER NOT NULL REFERENCES prospects(id) ON DELETE CASCADE,
     -- whose follow-up it is (who added it)
     user_id          INTEGER NOT NULL REFERENCES users(id),
     -- call | email | meeting | other

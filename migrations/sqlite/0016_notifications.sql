@@ -1,13 +1,14 @@
 -- #15: what a person is told (in the app at /notifications, and by email),
 -- which kinds they want, the morning summary's one-per-day record, and
 -- when they last looked at the home page (its "new leads since").
+-- A prospect erased takes its notifications (they name it) with it.
 CREATE TABLE notifications (
     id               INTEGER PRIMARY KEY,
     organization_id  INTEGER NOT NULL REFERENCES organizations(id),
     user_id          INTEGER NOT NULL REFERENCES users(id),
     -- assigned | new_lead | summary
     kind             TEXT NOT NULL,
-    prospect_id      INTEGER REFERENCES prospects(id),
+    prospect_id      INTEGER REFERENCES prospects(id) ON DELETE CASCADE,
     text             TEXT NOT NULL,
     -- one notification per event however often its job runs
     key              TEXT NOT NULL UNIQUE,
