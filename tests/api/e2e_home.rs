@@ -75,7 +75,10 @@ async fn day_of_a_rep(phone: bool) {
         assert_eq!(width, 390, "a phone's viewport");
     } else {
         // The window is 1280 wide; the page gets it less any scroll bar.
-        assert!((1200..=1280).contains(&width), "a desktop's viewport: {width}");
+        assert!(
+            (1200..=1280).contains(&width),
+            "a desktop's viewport: {width}"
+        );
     }
 
     // A follow-up due an hour ago (the demo organization's zone is UTC).
