@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, labelled_input, layout, problem};
+use super::{Nav, datetime, labelled_input, layout, problem};
 use crate::{db::Account, email::MailboxEntry, http::account::SignUpForm};
 
 pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> Markup {
@@ -210,6 +210,7 @@ fn linked_text(text: &str) -> Markup {
 }
 
 pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
+    let zone = nav.zone;
     layout(
         "Mailbox",
         Some(nav),
@@ -222,7 +223,7 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
             @for m in messages {
                 article.card.mail id={ "mail-" (m.id) } {
                     h2 { (m.subject) }
-                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at, UTC)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
+                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at, zone)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
                     (linked_text(&m.text))
                 }
             }

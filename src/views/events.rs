@@ -2,7 +2,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{Nav, UTC, datetime, layout, layout_with_head, plural};
+use super::{Nav, datetime, layout, layout_with_head, plural};
 use crate::db::{Event, EventSummary, Form};
 
 pub struct NewEvent<'a> {
@@ -21,6 +21,7 @@ pub fn index(
     new: &NewEvent<'_>,
     may_run: bool,
 ) -> Markup {
+    let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     layout(
         "Events",
@@ -34,7 +35,7 @@ pub fn index(
                     @for e in events {
                         li { a href={ "/events/" (e.id) (if e.ends_at.is_none() { "/live" } else { "" }) } {
                             strong.name { (e.name) }
-                            span.meta { (datetime(e.starts_at, UTC)) @if e.ends_at.is_none() { " · live" } @else { " · ended" } }
+                            span.meta { (datetime(e.starts_at, zone)) @if e.ends_at.is_none() { " · live" } @else { " · ended" } }
                         } }
                     }
                 }
@@ -136,7 +137,7 @@ pub fn live(
 }
 
 /// Submissions per time bucket as a server-rendered SVG bar chart.
-pub fn chart(times: &[i64], from: i64, to: i64) -> Markup {
+pub fn chart(times: &[i64], from: i64, to: i64, zone: crate::time_zones::Tz) -> Markup {
     const BARS: i64 = 30;
     const W: i64 = 600;
     const H: i64 = 160;
@@ -158,13 +159,14 @@ pub fn chart(times: &[i64], from: i64, to: i64) -> Markup {
                 }
             }
             line x1="0" y1=(H) x2=(W) y2=(H) stroke="#5d6676";
-            text x="0" y=(H + 16) font-size="12" fill="#5d6676" { (datetime(from, UTC)) }
-            text x=(W) y=(H + 16) font-size="12" fill="#5d6676" text-anchor="end" { (datetime(to, UTC)) }
+            text x="0" y=(H + 16) font-size="12" fill="#5d6676" { (datetime(from, zone)) }
+            text x=(W) y=(H + 16) font-size="12" fill="#5d6676" text-anchor="end" { (datetime(to, zone)) }
         }
     }
 }
 
 pub fn summary(nav: Nav<'_>, event: &Event, s: &EventSummary, until: i64) -> Markup {
+    let zone = nav.zone;
     layout(
         &event.name,
         Some(nav),
@@ -172,8 +174,8 @@ pub fn summary(nav: Nav<'_>, event: &Event, s: &EventSummary, until: i64) -> Mar
             p { a href="/events" { "← All events" } }
             h1 { (event.name) }
             p.lead {
-                (datetime(event.starts_at, UTC)) " – "
-                @if let Some(end) = event.ends_at { (datetime(end, UTC)) } @else { "still live · " a href={ "/events/" (event.id) "/live" } { "projector" } }
+                (datetime(event.starts_at, zone)) " – "
+                @if let Some(end) = event.ends_at { (datetime(end, zone)) } @else { "still live · " a href={ "/events/" (event.id) "/live" } { "projector" } }
             }
             dl.totals {
                 div { dt { "Submissions" } dd { (s.submissions) } }
@@ -188,7 +190,7 @@ pub fn summary(nav: Nav<'_>, event: &Event, s: &EventSummary, until: i64) -> Mar
                 p { a href="/held" { "Review the held submissions" } }
             }
             h2 { "Submissions over time" }
-            (chart(&s.times, event.starts_at, until))
+            (chart(&s.times, event.starts_at, until, zone))
         },
     )
 }
@@ -206,7 +208,7 @@ mod tests {
     #[test]
     fn chart_buckets_every_submission() {
         let times: Vec<i64> = (0..90).map(|i| i * 1000).collect();
-        let svg = chart(&times, 0, 90_000).into_string();
+        let svg = chart(&times, 0, 90_000, crate::views::UTC).into_string();
         assert_eq!(svg.matches("<rect").count(), 30);
         // 90 submissions over 30 equal buckets: 3 in each, all full height.
         assert_eq!(svg.matches("<title>3 submissions</title>").count(), 30);

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, layout};
+use super::{Nav, datetime, layout};
 use crate::db::{Organization, franchise::Rollup, people::Member};
 
 pub fn locations(
@@ -55,6 +55,7 @@ pub fn locations(
 }
 
 pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
+    let zone = nav.zone;
     layout(
         &rollup.name,
         Some(nav),
@@ -71,7 +72,7 @@ pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
             @if members.is_empty() { p.empty { "Nobody yet." } }
             ul.people {
                 @for m in members {
-                    li { strong { (m.name) } " " span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at, UTC)) } }
+                    li { strong { (m.name) } " " span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at, zone)) } }
                 }
             }
         },

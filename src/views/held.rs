@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, layout, plural};
+use super::{Nav, datetime, layout, plural};
 use crate::db::held::{Held, HeldReason};
 
 /// A held submission's answers, every one as the person typed it (escaped):
@@ -28,10 +28,10 @@ fn answers(held: &Held) -> Markup {
     }
 }
 
-fn meta(held: &Held) -> Markup {
+fn meta(held: &Held, zone: crate::time_zones::Tz) -> Markup {
     html! {
         p.meta {
-            (datetime(held.submitted_at, UTC)) " · " (held.form_title) " · "
+            (datetime(held.submitted_at, zone)) " · " (held.form_title) " · "
             (HeldReason::describe(&held.reason))
         }
     }
@@ -56,6 +56,7 @@ pub fn index(
     retention_days: u64,
     notice: Option<&str>,
 ) -> Markup {
+    let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     let mut repeats: HashMap<(i64, &str), u64> = HashMap::new();
     for h in rows {
@@ -85,7 +86,7 @@ pub fn index(
                         @let sent = repeats.get(&(h.form_id, h.answers.as_str())).copied().unwrap_or(1);
                         li {
                             (answers(h))
-                            (meta(h))
+                            (meta(h, zone))
                             @if sent > 1 {
                                 p { span.badge.warn { "Sent " (sent) " times with the same answers" } }
                             }
@@ -106,6 +107,7 @@ pub fn index(
 
 /// `GET /held/{id}/discard`: asks before deleting for good.
 pub fn confirm_discard(nav: Nav<'_>, held: &Held, retention_days: u64) -> Markup {
+    let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     layout(
         "Discard a held submission",
@@ -114,7 +116,7 @@ pub fn confirm_discard(nav: Nav<'_>, held: &Held, retention_days: u64) -> Markup
             section.card.narrow {
                 h1 { "Discard this submission?" }
                 (answers(held))
-                (meta(held))
+                (meta(held, zone))
                 p { "It will be deleted for good and will not become a prospect. "
                     "(Kept, it would be deleted " (retention_days) " days after it was sent.)" }
                 form.actions method="post" action={ "/held/" (held.id) "/discard" } {

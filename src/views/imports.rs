@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, layout};
+use super::{Nav, datetime, layout};
 use crate::{
     db::prospects::Import,
     import::{Action, Layout, MAX_ROWS, Plan, Planned},
@@ -78,6 +78,7 @@ pub fn preview(
 /// What an applied import did, as kept when it was applied (`None`: an
 /// import applied before outcomes were kept).
 pub fn result(nav: Nav<'_>, import: &Import, outcome: Option<&Plan>) -> Markup {
+    let zone = nav.zone;
     layout(
         "Import result",
         Some(nav),
@@ -86,7 +87,7 @@ pub fn result(nav: Nav<'_>, import: &Import, outcome: Option<&Plan>) -> Markup {
             section.card {
                 h1 { "Import of " (import.filename) }
                 p.notice role="status" {
-                    "Imported " (import.applied_at.map(|at| datetime(at, UTC)).unwrap_or_default())
+                    "Imported " (import.applied_at.map(|at| datetime(at, zone)).unwrap_or_default())
                     @if let Some(outcome) = outcome {
                         ": " (outcome.new_count()) " new, " (outcome.merge_count()) " merged, "
                         (outcome.skip_count()) " left out."

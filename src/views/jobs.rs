@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, layout, plural};
+use super::{Nav, datetime, layout, plural};
 use jobs::{DeadLetter, QueueStats, ScheduleStatus};
 
 /// A form submission's answers, as a person reads them.
@@ -61,6 +61,7 @@ pub fn organization(
     is_operator: bool,
     notice: Option<&str>,
 ) -> Markup {
+    let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     layout(
         "Jobs",
@@ -82,7 +83,7 @@ pub fn organization(
                             li {
                                 strong { (f.what) } ": " span.error { (f.reason) } ". "
                                 "Rally will try again"
-                                @if let Some(due) = f.due_at { " at " (datetime(due, UTC)) }
+                                @if let Some(due) = f.due_at { " at " (datetime(due, zone)) }
                                 " (tried " (f.attempts)
                                 @if f.max_attempts > 0 { " of " (f.max_attempts) }
                                 " times)."
@@ -118,7 +119,7 @@ pub fn organization(
                     p.meta { "Rally's operators took these out of the queue; their answers are kept here. Try again once the reason is fixed." }
                     @for k in kept {
                         article.kept id={ "kept-" (k.id) } {
-                            p.meta { "Set aside " (datetime(k.kept_at, UTC)) " · " span.error { (k.reason) } }
+                            p.meta { "Set aside " (datetime(k.kept_at, zone)) " · " span.error { (k.reason) } }
                             (answers(&k.answers))
                             form.inline method="post" action={ "/jobs/kept/" (k.id) "/retry" } {
                                 input type="hidden" name="_csrf" value=(csrf);
@@ -151,6 +152,7 @@ pub struct Operations<'a> {
 }
 
 pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
+    let zone = nav.zone;
     let Operations {
         backend,
         stats,
@@ -208,8 +210,8 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                                     td { (s.name) }
                                     td { code { (s.kind) } }
                                     td { code { (s.cron) } " (" (s.zone) ")" }
-                                    td { @match s.last_tick { Some(tick) => (datetime(tick, UTC)), None => "not yet" } }
-                                    td { (datetime(s.next_due, UTC)) }
+                                    td { @match s.last_tick { Some(tick) => (datetime(tick, zone)), None => "not yet" } }
+                                    td { (datetime(s.next_due, zone)) }
                                 }
                             }
                         }
@@ -225,7 +227,7 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                         @for f in failures {
                             li {
                                 code { (f.queue) } " · attempt " (f.attempts)
-                                @if let Some(due) = f.due_at { " · due " (datetime(due, UTC)) }
+                                @if let Some(due) = f.due_at { " · due " (datetime(due, zone)) }
                                 " · "
                                 span.error { (f.error.as_deref().unwrap_or("no error recorded")) }
                             }
@@ -267,8 +269,8 @@ pub fn operations(nav: Nav<'_>, board: Operations<'_>) -> Markup {
                             li {
                                 code { (e.provider) } " · " code { (e.event_id) } " · "
                                 strong { (e.status.as_str()) } " · " (plural(e.attempts, "attempt", "attempts")) " · received "
-                                (datetime(e.received_at, UTC))
-                                @if let Some(at) = e.finished_at { " · finished " (datetime(at, UTC)) }
+                                (datetime(e.received_at, zone))
+                                @if let Some(at) = e.finished_at { " · finished " (datetime(at, zone)) }
                                 @if e.purged { " · request purged" }
                                 @if let Some(error) = &e.error { " · " span.error { (error) } }
                             }

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, UTC, datetime, layout};
+use super::{Nav, datetime, layout};
 use crate::{
     db::{
         SessionUser,
@@ -29,6 +29,7 @@ pub fn index(
     invite: &InviteForm,
     notice: Option<&str>,
 ) -> Markup {
+    let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     let roles = me.role.grantable();
     layout(
@@ -43,7 +44,7 @@ pub fn index(
                     @for m in members {
                         li id={ "member-" (m.user_id) } {
                             strong.name { (m.name) } " "
-                            span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at, UTC)) }
+                            span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at, zone)) }
                             @if m.user_id != me.user_id && me.role.outranks(m.role) && me.may(Action::ManagePeople) {
                                 form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
                                     input type="hidden" name="_csrf" value=(csrf);
@@ -96,7 +97,7 @@ pub fn index(
                         ul.people {
                             @for i in invitations {
                                 li {
-                                    (crate::domain::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at, UTC))
+                                    (crate::domain::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at, zone))
                                     @if me.role.outranks(i.role) {
                                     form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
                                         input type="hidden" name="_csrf" value=(csrf);
@@ -135,6 +136,7 @@ pub fn index(
 }
 
 pub fn audit(nav: Nav<'_>, entries: &[AuditEntry]) -> Markup {
+    let zone = nav.zone;
     layout(
         "Audit log",
         Some(nav),
@@ -145,7 +147,7 @@ pub fn audit(nav: Nav<'_>, entries: &[AuditEntry]) -> Markup {
             ul.failures {
                 @for e in entries {
                     li {
-                        span.meta { (datetime(e.created_at, UTC)) } " · "
+                        span.meta { (datetime(e.created_at, zone)) } " · "
                         strong { (e.action.replace('_', " ")) }
                         @if let Some(actor) = &e.actor { " by " (actor) }
                         @if let Some(subject) = &e.subject { " · " (subject) }
