@@ -21,13 +21,23 @@ impl Drop for Driver {
 }
 
 pub(crate) async fn chromedriver() -> Driver {
+    chromedriver_in(None).await
+}
+
+/// A chromedriver whose browsers live in time zone `zone` (`TZ`), or the
+/// machine's.
+pub(crate) async fn chromedriver_in(zone: Option<&str>) -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    let child = std::process::Command::new(&binary)
+    let mut command = std::process::Command::new(&binary);
+    if let Some(zone) = zone {
+        command.env("TZ", zone);
+    }
+    let child = command
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

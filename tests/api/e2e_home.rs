@@ -5,7 +5,7 @@
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::{
-    e2e::{Driver, chromedriver, click, type_into, wait_for_text},
+    e2e::{Driver, chromedriver, chromedriver_in, click, type_into, wait_for_text},
     helpers::*,
     tasks::quick_add,
 };
@@ -142,4 +142,48 @@ async fn a_rep_adds_a_follow_up_and_finishes_it_from_home_on_a_phone() {
 #[tokio::test]
 async fn a_rep_adds_a_follow_up_and_finishes_it_from_home_on_a_desktop() {
     day_of_a_rep(false).await;
+}
+
+/// Sign-up takes the browser's time zone (`Intl`, through `rally.js`):
+/// a browser in Tokyo makes a person and an organization in Asia/Tokyo,
+/// and the account page and its times say so.
+#[tokio::test]
+async fn sign_up_takes_the_browsers_time_zone() {
+    let app = spawn_app().await;
+    let driver = chromedriver_in(Some("Asia/Tokyo")).await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), false).await;
+    client.goto(&app.url("/signup")).await.unwrap();
+    let zone = client
+        .execute(
+            "return Intl.DateTimeFormat().resolvedOptions().timeZone;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(zone, serde_json::json!("Asia/Tokyo"), "the browser's zone");
+    type_into(&client, "name", "Toshi Tokyo").await;
+    type_into(&client, "email", "toshi@tokyo.test").await;
+    type_into(&client, "password", "a long enough password").await;
+    type_into(&client, "organization", "Tokyo Team").await;
+    click(
+        &client,
+        Locator::Css("input[name=kind][value=direct_sales]"),
+    )
+    .await;
+    click(&client, Locator::Css("button[type=submit]")).await;
+    wait_for_text(&client, "h1", "Your account").await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'toshi@tokyo.test' AND time_zone = 'Asia/Tokyo'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM organizations WHERE name = 'Tokyo Team' AND time_zone = 'Asia/Tokyo'")
+            .await,
+        1
+    );
+    client.goto(&app.url("/people")).await.unwrap();
+    wait_for_text(&client, "main", "· Asia/Tokyo").await;
+    client.close().await.unwrap();
 }

@@ -192,3 +192,70 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
         .unwrap();
     assert_eq!(counts.new, 2, "{counts:?}");
 }
+
+#[tokio::test]
+async fn a_franchise_hq_sees_its_locations_week_and_a_location_only_its_own() {
+    let app = spawn_app().await;
+    let now = rally::db::now_ms();
+    let hash = rally::security::hash_password(crate::roles::PASSWORD.into())
+        .await
+        .unwrap();
+    rally::on_pool!(&app.pool, p => {
+        for sql in [
+            "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('home-hq', 'Home HQ', 'franchise', $1)",
+            "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
+             SELECT 'home-north', 'North', 'location', id, $1 FROM organizations WHERE slug = 'home-hq'",
+            "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
+             SELECT 'home-south', 'South', 'location', id, $1 FROM organizations WHERE slug = 'home-hq'",
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ('hq@home.test', 'Hana HQ', $2, $1)",
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ('north@home.test', 'Nils North', $2, $1)",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'owner', $1 FROM users u, organizations o WHERE u.email = 'hq@home.test' AND o.slug = 'home-hq'",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'manager', $1 FROM users u, organizations o WHERE u.email = 'north@home.test' AND o.slug = 'home-north'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 'n1@home.test', 'North One', 'manual', $1, $1 FROM organizations WHERE slug = 'home-north'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 'n2@home.test', 'North Two', 'manual', $1, $1 FROM organizations WHERE slug = 'home-north'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 's1@home.test', 'South One', 'manual', $1, $1 FROM organizations WHERE slug = 'home-south'",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).bind(&hash).execute(p).await.unwrap();
+        }
+    });
+    let sign_in = |email: &'static str| {
+        let app = &app;
+        async move {
+            let browser = client();
+            let res = app
+                .post_as(
+                    &browser,
+                    "/signin",
+                    &[("email", email), ("password", crate::roles::PASSWORD)],
+                )
+                .await;
+            assert_eq!(res.status(), 303);
+            browser
+        }
+    };
+    let hq = sign_in("hq@home.test").await;
+    let page = app.page_as(&hq, "/").await;
+    assert_eq!(cell(&page, "All locations", "new"), 3, "{page}");
+    assert_eq!(cell(&page, "You", "new"), 0);
+    assert!(
+        page.contains("South One") && page.contains("North Two"),
+        "{page}"
+    );
+    let north = sign_in("north@home.test").await;
+    let page = app.page_as(&north, "/").await;
+    assert_eq!(cell(&page, "Your team", "new"), 2, "{page}");
+    assert!(!page.contains("South One"), "{page}");
+    // The demo organization's owner sees none of it.
+    app.sign_in().await;
+    let page = app.page("/").await;
+    assert!(
+        !page.contains("North One") && !page.contains("South One"),
+        "{page}"
+    );
+    assert_eq!(cell(&page, "Your team", "new"), 0);
+}
