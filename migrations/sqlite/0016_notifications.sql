@@ -40,3 +40,7 @@ CREATE TABLE home_visits (
     seen_before      INTEGER NOT NULL,
     PRIMARY KEY (user_id, organization_id)
 );
+
+-- The home page's week counts (stage changes in a week) and hottest
+-- prospects (the newest submissions) read timeline entries by kind and time.
+CREATE INDEX timeline_by_kind_time ON timeline_entries(kind, created_at);

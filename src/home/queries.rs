@@ -61,38 +61,42 @@ pub async fn assigned_to(
 
 /// The hottest open prospects: a placeholder rule until lead scoring, the
 /// most recent engagement (a form submission) in the last 30 days first.
-/// Returns each prospect with its last engagement.
+/// Returns each prospect with its last engagement. Reads the newest
+/// submissions in the scope (by the `(kind, created_at)` index, at most
+/// 200) and keeps each prospect's newest, so it never groups a month of
+/// submissions.
 pub async fn hottest(
     pool: &Pool,
     scope: Scope,
     now: i64,
-    limit: i64,
+    limit: usize,
 ) -> sqlx::Result<Vec<(Prospect, i64)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        prospect: Prospect,
-        engaged_at: i64,
-    }
     let sql = format!(
-        "SELECT {PROSPECT_COLUMNS}, e.engaged_at FROM prospects p
-         JOIN (SELECT t.prospect_id, CAST(MAX(t.created_at) AS BIGINT) AS engaged_at FROM timeline_entries t
-               WHERE t.kind = 'form_submission' AND t.created_at > $3 GROUP BY t.prospect_id) e
-           ON e.prospect_id = p.id
-         WHERE {IN_SCOPE} AND p.stage NOT IN ('customer', 'lost')
-         ORDER BY e.engaged_at DESC, p.id DESC LIMIT $4"
+        "SELECT t.prospect_id, t.created_at FROM timeline_entries t
+         JOIN prospects p ON p.id = t.prospect_id
+         WHERE t.kind = 'form_submission' AND t.created_at > $3
+           AND {IN_SCOPE} AND p.stage NOT IN ('customer', 'lost')
+         ORDER BY t.created_at DESC, t.id DESC LIMIT 200"
     );
-    let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let newest: Vec<(i64, i64)> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(scope.organization_id)
         .bind(scope.owner)
         .bind(now - 30 * 24 * 3600 * 1000)
-        .bind(limit)
         .fetch_all(p)
         .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.prospect, r.engaged_at))
-        .collect())
+    let mut seen = std::collections::HashSet::new();
+    let mut hottest = Vec::new();
+    for (id, at) in newest {
+        if hottest.len() == limit {
+            break;
+        }
+        if seen.insert(id)
+            && let Some(prospect) = crate::db::prospect(pool, scope, id).await?
+        {
+            hottest.push((prospect, at));
+        }
+    }
+    Ok(hottest)
 }
 
 /// A period's counts: prospects new in it, and prospects moved to
