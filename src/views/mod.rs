@@ -57,6 +57,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         span.org { (nav.organization_name) }
                         nav {
                             a href="/prospects" { "Prospects" }
+                            a href="/pipeline" { "Pipeline" }
                             a href="/events" { "Events" }
                             a href="/forms" { "Forms" }
                             a href="/people" { "People" }

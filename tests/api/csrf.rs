@@ -54,6 +54,9 @@ async fn fingerprint(app: &TestApp) -> Vec<(&'static str, i64)> {
         "SELECT COUNT(*) FROM kept_submissions",
         "SELECT COUNT(*) FROM emails",
         "SELECT COUNT(*) FROM audit_log",
+        "SELECT COUNT(*) FROM saved_views",
+        "SELECT COUNT(*) FROM prospects WHERE owner_user_id IS NULL",
+        "SELECT CAST(COALESCE(SUM(LENGTH(stage)), 0) AS BIGINT) FROM prospects",
     ];
     let mut out = Vec::new();
     for sql in queries {

@@ -8,7 +8,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::helpers::*;
 
-struct Driver {
+pub(crate) struct Driver {
     child: std::process::Child,
     url: String,
 }
@@ -20,7 +20,7 @@ impl Drop for Driver {
     }
 }
 
-async fn chromedriver() -> Driver {
+pub(crate) async fn chromedriver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -55,7 +55,7 @@ async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
     browser_with(driver, true, profile, true).await
 }
 
-async fn browser_with(
+pub(crate) async fn browser_with(
     driver: &Driver,
     javascript: bool,
     profile: &std::path::Path,
@@ -93,7 +93,7 @@ async fn browser_with(
         .expect("chromium session")
 }
 
-async fn type_into(client: &Client, id: &str, text: &str) {
+pub(crate) async fn type_into(client: &Client, id: &str, text: &str) {
     let field = client.find(Locator::Id(id)).await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -104,12 +104,12 @@ async fn value_of(client: &Client, id: &str) -> Option<String> {
     field.prop("value").await.unwrap()
 }
 
-async fn click(client: &Client, locator: Locator<'_>) {
+pub(crate) async fn click(client: &Client, locator: Locator<'_>) {
     client.find(locator).await.unwrap().click().await.unwrap();
 }
 
 /// Signs the demo owner in through the sign-in page.
-async fn sign_in(client: &Client, app: &TestApp) {
+pub(crate) async fn sign_in(client: &Client, app: &TestApp) {
     client.goto(&app.url("/signin")).await.unwrap();
     type_into(client, "email", &app.demo.email).await;
     type_into(client, "password", &app.demo.password).await;
@@ -125,7 +125,7 @@ async fn fill_and_send(client: &Client, app: &TestApp, name: &str, email: &str) 
     click(client, Locator::Css("button[type=submit]")).await;
 }
 
-async fn wait_for_text(client: &Client, css: &str, text: &str) {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) {
     wait_for_text_within(client, css, text, Duration::from_secs(10)).await
 }
 

@@ -117,6 +117,8 @@ pub(crate) async fn fixtures(
         format!("INSERT INTO kept_submissions (organization_id, submission_key, payload, error, kept_at)
                  SELECT {org}, '{label}-kept', '{{\"form_id\":' || id || ',\"submission_key\":\"{label}-kept\",\"answers\":{{\"name\":\"Kept {label}\",\"email\":\"{label}-kept@walk.test\",\"consent\":false}},\"submitted_at\":1}}', 'set aside', {now}
                  FROM forms WHERE slug = '{label}-form'"),
+        format!("INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
+                 VALUES ({org}, {me}, 'View of {label}', 'stage=hot', FALSE, {now})"),
     ] {
         exec(app, sql).await;
     }
@@ -189,6 +191,13 @@ pub(crate) async fn fixtures(
             ))
             .await,
         ),
+        (
+            "view",
+            id(format!(
+                "SELECT id FROM saved_views WHERE name = 'View of {label}'"
+            ))
+            .await,
+        ),
         ("template", hq_template),
     ])
 }
@@ -202,6 +211,7 @@ pub(crate) fn id_kind(pattern: &str) -> &'static str {
         p if p.ends_with("/role") && p.starts_with("/people/") => "role",
         p if p.ends_with("/remove") && p.starts_with("/people/") => "remove",
         p if p.starts_with("/prospects/import/") => "import",
+        p if p.starts_with("/prospects/views/") => "view",
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
         // Release takes its held submission away: discard needs another.
