@@ -438,10 +438,16 @@ impl Viewer {
 /// The condition for `filters` as `viewer` sees them. Stage may be left
 /// out (`with_stage` false: the board groups by it).
 pub fn condition(viewer: Viewer, filters: &Filters, with_stage: bool) -> Condition {
+    condition_in(viewer, filters, with_stage, true)
+}
+
+/// [`condition`]; `claimable` false keeps a member to their own prospects
+/// even in the "unassigned" view (what they may act on, not look at).
+fn condition_in(viewer: Viewer, filters: &Filters, with_stage: bool, claimable: bool) -> Condition {
     // A member's "unassigned" view is the organization's unassigned
-    // prospects: the one place a member sees past their own.
+    // prospects: the one place a member sees past their own (to claim).
     let scope = match filters.owner {
-        Some(Owner::Unassigned) => Scope::organization(viewer.scope.organization_id),
+        Some(Owner::Unassigned) if claimable => Scope::organization(viewer.scope.organization_id),
         _ => viewer.scope,
     };
     let mut c = Condition {
@@ -624,13 +630,14 @@ pub async fn count(pool: &Pool, c: &Condition) -> sqlx::Result<i64> {
         .await)
 }
 
-/// The ids of every prospect `filters` match for `viewer` ("all matching").
+/// The ids of every prospect `filters` match for `viewer` ("all matching"),
+/// of those `viewer` may act on (a member: their own, whatever the view).
 pub async fn matching_ids(
     pool: &Pool,
     viewer: Viewer,
     filters: &Filters,
 ) -> sqlx::Result<Vec<i64>> {
-    let c = condition(viewer, filters, true);
+    let c = condition_in(viewer, filters, true, false);
     let sql = format!("SELECT p.id FROM prospects p WHERE {} ORDER BY p.id", c.sql);
     on_pool!(pool, p => bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), &c.args)
         .fetch_all(p)

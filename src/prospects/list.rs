@@ -360,33 +360,33 @@ fn page_markup(
                 button type="submit" { "Search" }
             }
             (filter_form(filters, problems, choices, opened))
-            @if total.is_some() {
-                (bulk_form(filters, choices, &csrf, &query, total.unwrap_or(0)))
-                details.save-view open[extras.view_problem.is_some()] {
-                    summary { "Save these filters as a view" }
-                    form method="post" action="/prospects/views" {
-                        input type="hidden" name="_csrf" value=(csrf);
-                        input type="hidden" name="query" value=(query);
-                        div.field.invalid[extras.view_problem.is_some()] {
-                            label for="view-name" { "Name" }
-                            input #view-name type="text" name="name" required maxlength="80";
-                            @if let Some(msg) = extras.view_problem { p.error { (msg) } }
-                        }
-                        div.check {
-                            input #view-shared type="checkbox" name="shared" value="yes";
-                            label for="view-shared" { "Share with the organization" }
-                        }
-                        button.small type="submit" { "Save view" }
+            @if let Some(total) = total {
+                (bulk_form(filters, choices, &csrf, &query, total))
+            }
+            details.save-view open[extras.view_problem.is_some()] {
+                summary { "Save these filters as a view" }
+                form method="post" action="/prospects/views" {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    input type="hidden" name="query" value=(query);
+                    div.field.invalid[extras.view_problem.is_some()] {
+                        label for="view-name" { "Name" }
+                        input #view-name type="text" name="name" required maxlength="80";
+                        @if let Some(msg) = extras.view_problem { p.error { (msg) } }
                     }
-                    @if views.iter().any(|v| v.mine) {
-                        p.meta { "Your views:" }
-                        @for view in views.iter().filter(|v| v.mine) {
-                            form.inline method="post" action={ "/prospects/views/" (view.id) "/delete" } {
-                                input type="hidden" name="_csrf" value=(csrf);
-                                button.small type="submit" { "Delete “" (view.name) "”" }
-                            }
-                            " "
+                    div.check {
+                        input #view-shared type="checkbox" name="shared" value="yes";
+                        label for="view-shared" { "Share with the organization" }
+                    }
+                    button.small type="submit" { "Save view" }
+                }
+                @if views.iter().any(|v| v.mine) {
+                    p.meta { "Your views:" }
+                    @for view in views.iter().filter(|v| v.mine) {
+                        form.inline method="post" action={ "/prospects/views/" (view.id) "/delete" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            button.small type="submit" { "Delete “" (view.name) "”" }
                         }
+                        " "
                     }
                 }
             }
