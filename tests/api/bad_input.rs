@@ -816,10 +816,22 @@ async fn bad_filter_values_are_422_with_the_form_back() {
         }
     }
     // A stage that is not one, moving a card: 422 with the board back.
-    let prospect = app
-        .count("SELECT id FROM prospects ORDER BY id LIMIT 1")
-        .await;
     let csrf = app.csrf_as(&app.client, "/pipeline").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "Card"),
+                ("email", "card@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let prospect = app
+        .count("SELECT id FROM prospects WHERE email = 'card@example.com'")
+        .await;
     for stage in ["nope", "", "Lost"] {
         let res = app
             .post_as(
