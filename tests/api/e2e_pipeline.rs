@@ -127,9 +127,9 @@ async fn pipeline_moves_filters_and_bulk_assign_on_a_phone_and_a_desk() {
                 .await
                 .unwrap();
             assert_eq!(
-                inner.as_u64().unwrap() as u32 <= width,
-                true,
-                "{what}: {inner}"
+                inner.as_u64().unwrap() as u32,
+                width,
+                "{what}: the window's width"
             );
 
             // The board.
