@@ -1,4 +1,5 @@
-// Rally's only script. It empties the public form on Back (below), and when
+// Rally's only script. It moves pipeline cards by drag and drop (below),
+// empties the public form on Back (below), and when
 // the server is too busy to take a form (503), htmx
 // swaps the form back in with everything typed and a data-retry-after hint;
 // this sends it again by itself, with exponential backoff and jitter, and
@@ -62,6 +63,56 @@
         field.value = field.defaultValue;
       }
     }
+  });
+
+  // The pipeline board: drag a card onto another column to move it. The
+  // card's own form (a select and "Move", which works without JavaScript)
+  // is set to the column's stage and submitted; htmx swaps the board.
+  var dragged = null;
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest && event.target.closest(".card-item[data-id]");
+    if (!card) { return; }
+    dragged = card;
+    card.classList.add("dragging");
+    if (event.dataTransfer) {
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+    }
+  });
+  document.addEventListener("dragend", function () {
+    if (dragged) { dragged.classList.remove("dragging"); }
+    dragged = null;
+    var marked = document.querySelectorAll(".column.drop");
+    for (var i = 0; i < marked.length; i++) { marked[i].classList.remove("drop"); }
+  });
+  document.addEventListener("dragover", function (event) {
+    var column = event.target.closest && event.target.closest(".column[data-stage]");
+    if (!column || !dragged) { return; }
+    event.preventDefault();
+    column.classList.add("drop");
+  });
+  document.addEventListener("dragleave", function (event) {
+    var column = event.target.closest && event.target.closest(".column[data-stage]");
+    if (column && !column.contains(event.relatedTarget)) { column.classList.remove("drop"); }
+  });
+  document.addEventListener("drop", function (event) {
+    var column = event.target.closest && event.target.closest(".column[data-stage]");
+    if (!column) { return; }
+    event.preventDefault();
+    column.classList.remove("drop");
+    var id = (event.dataTransfer && event.dataTransfer.getData("text/plain")) ||
+      (dragged && dragged.getAttribute("data-id"));
+    var form = id && document.getElementById("move-" + id);
+    if (!form) { return; }
+    var select = form.querySelector('select[name="stage"]');
+    var stage = column.getAttribute("data-stage");
+    if (!select || select.value === stage) { return; }
+    select.value = stage;
+    // Shown in its new column at once; the server's board replaces it.
+    var list = column.querySelector("ol.cards");
+    var card = form.closest(".card-item");
+    if (list && card) { list.insertBefore(card, list.firstChild); }
+    if (form.requestSubmit) { form.requestSubmit(); } else { window.htmx.trigger(form, "submit"); }
   });
 
   document.addEventListener("htmx:load", function (event) {

@@ -463,7 +463,8 @@ pub mod fields {
 /// The version of [`search_fold`]: raised whenever what it returns
 /// changes, so that start-up makes every stored search text again (see
 /// `db::prospects::backfill`). 2: accents (combining marks) dropped.
-pub const SEARCH_FOLD_VERSION: i64 = 2;
+/// 3: the search text also holds the phone number and the tags.
+pub const SEARCH_FOLD_VERSION: i64 = 3;
 
 /// Text as search compares it: compatibility-normalised, case-folded
 /// (Unicode full case folding, so `Élodie`, `ÉLODIE` and `élodie`, or

@@ -115,7 +115,7 @@ pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<(
             cell(&p.source),
             cell(&created),
             cell(&submissions),
-            cell(&p.stage),
+            cell(p.stage.as_str()),
             cell(p.owner_name.as_deref().unwrap_or_default()),
         ];
         writer.write_record(cells.iter().map(|c| c.as_bytes()))?;

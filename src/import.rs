@@ -796,7 +796,7 @@ pub async fn apply(
                 .bind(source)
                 .bind(now)
                 .bind(owner)
-                .bind(db::prospects::search_text(&row.name, &row.email, row.company.as_deref()))
+                .bind(db::prospects::search_text(&row.name, &row.email, row.company.as_deref(), row.phone.as_deref(), &[]))
                 .fetch_optional(&mut **c)
                 .await)?;
                 match id {

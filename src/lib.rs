@@ -27,6 +27,8 @@ pub mod jobs;
 pub mod notifications;
 /// The deployment's operators (the deployment-wide jobs dashboard).
 pub mod operators;
+/// Prospects: stages, the pipeline board, filters, saved views, bulk actions.
+pub mod prospects;
 /// `rally rehearse`: a simulated audience, and the benchmark harness.
 pub mod rehearse;
 /// Roles and the table of who may do what.

@@ -168,6 +168,8 @@ pub enum Action {
     CopyTemplate,
     /// Choose who owns a prospect (members work only their own).
     AssignProspects,
+    /// Delete prospects (in bulk, after a confirmation; audited).
+    DeleteProspects,
     /// The events list, a summary, the projector page and its stream.
     ViewEvents,
     /// Start and end live events.
@@ -204,7 +206,9 @@ pub fn rule(action: Action) -> Rule {
     let (least, only_at) = match action {
         UseAccount | WorkProspects | ViewPeople | ViewForms | ViewEvents | ReadMailbox
         | FollowUp => (Role::Member, None),
-        ManagePeople | EditForms | RunEvents | AssignProspects => (Role::Manager, None),
+        ManagePeople | EditForms | RunEvents | AssignProspects | DeleteProspects => {
+            (Role::Manager, None)
+        }
         CopyTemplate => (Role::Manager, Some(Place::Location)),
         ViewLocations => (Role::Manager, Some(Place::Hq)),
         AddLocation | PublishTemplate => (Role::Admin, Some(Place::Hq)),
@@ -339,6 +343,16 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("post", "/prospects/:id/tasks", SignedIn(FollowUp)),
         ("post", "/tasks/:id/done", SignedIn(FollowUp)),
         ("post", "/tasks/:id/snooze", SignedIn(FollowUp)),
+        ("post", "/prospects/:id/stage", SignedIn(WorkProspects)),
+        ("post", "/prospects/:id/claim", SignedIn(WorkProspects)),
+        ("post", "/prospects/bulk", SignedIn(WorkProspects)),
+        ("post", "/prospects/views", SignedIn(WorkProspects)),
+        (
+            "post",
+            "/prospects/views/:id/delete",
+            SignedIn(WorkProspects),
+        ),
+        ("get", "/pipeline", SignedIn(WorkProspects)),
         ("get", "/events", SignedIn(ViewEvents)),
         ("post", "/events", SignedIn(RunEvents)),
         ("get", "/events/:id", SignedIn(ViewEvents)),

@@ -312,12 +312,14 @@ pub struct Prospect {
     pub created_at: i64,
     pub updated_at: i64,
     pub submissions: i64,
-    pub stage: String,
+    pub stage: crate::prospects::Stage,
     pub owner_user_id: Option<i64>,
     pub owner_name: Option<String>,
     pub organization_id: i64,
     /// The organization's name: the location, when HQ looks at a franchise.
     pub location_name: String,
+    /// The newest timeline entry's time (or the prospect's creation).
+    pub last_activity_at: i64,
 }
 
 /// Whose prospects a query may see: an organization's, or, for a member
@@ -475,8 +477,9 @@ pub async fn apply_submission(
     }
     // New values fill blanks and never erase: COALESCE keeps what is stored
     // when the new answer is empty, and the name only replaces an empty one.
-    let searched = prospects::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref());
-    let (prospect_id, name, company, stored_search): (i64, String, Option<String>, Option<String>) = sqlx::query_as(
+    let phone = answers.phone.as_ref().map(|p| p.as_str());
+    let searched = prospects::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref(), phone, &[]);
+    let (prospect_id, name, company, phone, stored_search): (i64, String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
         "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, search_text)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
          ON CONFLICT (organization_id, email) DO UPDATE SET
@@ -484,7 +487,7 @@ pub async fn apply_submission(
              phone = COALESCE(prospects.phone, excluded.phone),
              company = COALESCE(prospects.company, excluded.company),
              updated_at = excluded.updated_at
-         RETURNING id, name, company, search_text",
+         RETURNING id, name, company, phone, search_text",
     )
     .bind(form.organization_id)
     .bind(answers.email.as_str())
@@ -498,9 +501,13 @@ pub async fn apply_submission(
     .bind(&searched)
     .fetch_one(&mut **c)
     .await?;
-    // A prospect already stored keeps its own name and company: its search
-    // text follows what is stored, not this submission.
-    let searched = prospects::search_text(&name, answers.email.as_str(), company.as_deref());
+    // A prospect already stored keeps its own name, company and phone (and
+    // its tags): its search text follows what is stored, not this submission.
+    let tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM prospect_tags WHERE prospect_id = $1 ORDER BY tag")
+        .bind(prospect_id)
+        .fetch_all(&mut **c)
+        .await?;
+    let searched = prospects::search_text(&name, answers.email.as_str(), company.as_deref(), phone.as_deref(), &tags);
     if stored_search.as_deref() != Some(searched.as_str()) {
         sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
             .bind(prospect_id)
@@ -623,7 +630,8 @@ pub async fn switch_organization(
 pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
     (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
     p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
-    p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name";
+    p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name,
+    p.last_activity_at";
 
 /// The scope's condition on `p`, with the organization as `$1` and the
 /// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations

@@ -7,9 +7,8 @@ use crate::{
     db::Pool,
     domain::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
     on_pool, on_tx,
+    prospects::Stage,
 };
-
-pub const STAGES: &[&str] = &["new", "contacted", "engaged", "hot", "customer", "lost"];
 
 /// The prospect already stored under that email (in the organization).
 #[derive(Debug)]
@@ -37,7 +36,7 @@ pub async fn quick_add(
     .bind(phone)
     .bind(now)
     .bind(owner)
-    .bind(search_text(name, email, None))
+    .bind(search_text(name, email, None, phone, &[]))
     .fetch_optional(&mut **c)
     .await)?;
     match id {
@@ -59,13 +58,19 @@ pub async fn quick_add(
 }
 
 /// What search compares for a prospect: its name, email (also with its
-/// domain in Unicode, when the key holds punycode) and company, each
-/// through [`search_fold`], one per line (a search term never holds a line
-/// break, so it cannot match across two fields). Stored in
+/// domain in Unicode, when the key holds punycode), company, phone and
+/// tags, each through [`search_fold`], one per line (a search term never
+/// holds a line break, so it cannot match across two fields). Stored in
 /// `prospects.search_text` by every write of those columns: Unicode case
 /// folding done in Rust, so SQLite (whose `lower()` and `LIKE` fold ASCII
 /// only) and Postgres find the same rows.
-pub fn search_text(name: &str, email: &str, company: Option<&str>) -> String {
+pub fn search_text(
+    name: &str,
+    email: &str,
+    company: Option<&str>,
+    phone: Option<&str>,
+    tags: &[String],
+) -> String {
     let mut text = format!(
         "{}\n{}\n{}",
         search_fold(name),
@@ -77,24 +82,45 @@ pub fn search_text(name: &str, email: &str, company: Option<&str>) -> String {
         text.push('\n');
         text.push_str(&search_fold(&unicode));
     }
+    if let Some(phone) = phone.filter(|p| !p.is_empty()) {
+        text.push('\n');
+        text.push_str(&search_fold(phone));
+        // Digits alone too, so `5550109` finds `+1 555 010 9…`.
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        if !digits.is_empty() && digits != phone {
+            text.push('\n');
+            text.push_str(&digits);
+        }
+    }
+    for tag in tags {
+        text.push('\n');
+        text.push_str(&search_fold(tag));
+    }
     text
 }
 
 /// Recomputes prospect `id`'s `search_text` from what is stored: for
-/// writes that change name, email or company in SQL (an import's merge).
+/// writes that change name, email, company, phone or tags in SQL (an
+/// import's merge, tags added or removed).
 pub async fn refresh_search(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
-    let row: Option<(String, String, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT name, email, company FROM prospects WHERE id = $1",
+    let row: Option<(String, String, Option<String>, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT name, email, company, phone FROM prospects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **c)
     .await)?;
-    let Some((name, email, company)) = row else {
+    let Some((name, email, company, phone)) = row else {
         return Ok(());
     };
+    let tags: Vec<String> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT tag FROM prospect_tags WHERE prospect_id = $1 ORDER BY tag",
+    )
+    .bind(id)
+    .fetch_all(&mut **c)
+    .await)?;
     on_tx!(tx, c => sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
         .bind(id)
-        .bind(search_text(&name, &email, company.as_deref()))
+        .bind(search_text(&name, &email, company.as_deref(), phone.as_deref(), &tags))
         .execute(&mut **c)
         .await
         .map(|_| ()))
@@ -160,8 +186,7 @@ pub async fn backfill(pool: &Pool) -> sqlx::Result<u64> {
             break;
         }
         let mut tx = pool.begin_write().await?;
-        for (id, organization_id, name, email, company) in rows {
-            let mut email = email;
+        for (id, organization_id, _name, email, _company) in rows {
             let key = email_key(&email);
             if key != email {
                 let moved = on_tx!(&mut tx, c => sqlx::query(
@@ -174,21 +199,14 @@ pub async fn backfill(pool: &Pool) -> sqlx::Result<u64> {
                 .execute(&mut **c)
                 .await
                 .map(|r| r.rows_affected()))?;
-                if moved == 1 {
-                    email = key;
-                } else {
+                if moved != 1 {
                     tracing::warn!(
                         prospect = id,
                         "prospect's email key is another prospect's: left for a person to merge"
                     );
                 }
             }
-            on_tx!(&mut tx, c => sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
-                .bind(id)
-                .bind(search_text(&name, &email, company.as_deref()))
-                .execute(&mut **c)
-                .await
-                .map(|_| ()))?;
+            refresh_search(&mut tx, id).await?;
             done += 1;
         }
         tx.commit().await?;
@@ -249,7 +267,7 @@ async fn refold(pool: &Pool) -> sqlx::Result<()> {
 }
 
 /// Appends a timeline entry of `kind` with `data`.
-async fn entry(
+pub(crate) async fn entry(
     tx: &mut Tx,
     prospect_id: i64,
     kind: &str,
@@ -273,7 +291,7 @@ pub struct Changes {
     pub name: String,
     pub phone: Option<String>,
     pub company: Option<String>,
-    pub stage: String,
+    pub stage: Stage,
     /// `Some` only when the editor may assign owners.
     pub owner: Option<Option<i64>>,
     pub tags: Vec<String>,
@@ -304,10 +322,16 @@ pub async fn update(
     .bind(&changes.name)
     .bind(changes.phone.as_deref())
     .bind(changes.company.as_deref())
-    .bind(&changes.stage)
+    .bind(changes.stage)
     .bind(owner)
     .bind(now_ms())
-    .bind(search_text(&changes.name, &before.email, changes.company.as_deref()))
+    .bind(search_text(
+        &changes.name,
+        &before.email,
+        changes.company.as_deref(),
+        changes.phone.as_deref(),
+        &changes.tags,
+    ))
     .execute(&mut **c)
     .await
     .map(|_| ()))?;
@@ -316,7 +340,7 @@ pub async fn update(
             tx,
             id,
             "stage",
-            serde_json::json!({ "from": before.stage, "to": changes.stage, "by": by }),
+            serde_json::json!({ "from": before.stage.as_str(), "to": changes.stage.as_str(), "by": by }),
         )
         .await?;
     }
@@ -329,8 +353,12 @@ pub async fn update(
     Ok(true)
 }
 
-/// Adds tags to a prospect (those it has already stay once).
+/// Adds tags to a prospect (those it has already stay once), and makes its
+/// search text again (tags are searched).
 pub async fn add_tags(tx: &mut Tx, prospect_id: i64, tags: &[String]) -> sqlx::Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
     for tag in tags {
         on_tx!(tx, c => sqlx::query(
             "INSERT INTO prospect_tags (prospect_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -341,7 +369,7 @@ pub async fn add_tags(tx: &mut Tx, prospect_id: i64, tags: &[String]) -> sqlx::R
         .await
         .map(|_| ()))?;
     }
-    Ok(())
+    refresh_search(tx, prospect_id).await
 }
 
 /// Adds a note by `author` to prospect `id` if `scope` may see it.

@@ -42,7 +42,7 @@ use crate::{
 
 /// Query parameters that carry what a person typed, cleaned rather than
 /// refused.
-pub const TYPED_QUERY: &[&str] = &["q"];
+pub const TYPED_QUERY: &[&str] = &["q", "tag"];
 
 /// The request, with control characters in typed text cleaned (its query
 /// and form body rewritten if so) and its body read and put back, or the

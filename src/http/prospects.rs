@@ -4,74 +4,22 @@
 //! organization's; anything outside it is "not found".
 
 use poem::{
-    Request, Response, handler,
+    Response, handler,
     http::StatusCode,
-    web::{Data, Form, Path, Query},
+    web::{Data, Form, Path},
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, form_again, html_response, is_htmx, see_other};
+use super::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
     db::{
         self, Scope, people,
-        prospects::{self as work, Changes, STAGES},
+        prospects::{self as work, Changes},
     },
     domain::fields,
     error::{AppError, AppResult},
     views::pages,
 };
-
-const PAGE_SIZE: i64 = 25;
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    page: Option<String>,
-}
-
-#[handler]
-pub async fn index(
-    req: &Request,
-    user: CurrentUser,
-    state: Data<&AppState>,
-    Query(query): Query<ListQuery>,
-) -> AppResult<Response> {
-    // A page number that is not a number is treated as the first page.
-    let page = query
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .clamp(1, 100_000);
-    let search: String = query.q.chars().take(200).collect();
-    let mut rows = db::search_prospects(
-        &state.db.read,
-        Scope::of(&user.user),
-        &search,
-        PAGE_SIZE + 1,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await?;
-    let has_next = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
-    let results = pages::prospect_results(&rows, &search, page, has_next, user.user.zone());
-    // Search-as-you-type swaps only the results; anything else gets the page.
-    if is_htmx(req) && req.header("hx-target") == Some("prospect-results") {
-        return Ok(html_response(StatusCode::OK, results));
-    }
-    // Owners and admins see how many submissions wait for their review.
-    let held = if user.user.may(crate::roles::Action::ReviewHeld) {
-        db::held::count(&state.db.read, user.user.organization_id).await?
-    } else {
-        0
-    };
-    let results = maud::html! { (crate::views::held::notice(held)) (results) };
-    Ok(html_response(
-        StatusCode::OK,
-        pages::prospects_page(user.nav(), results, &search, &pages::QuickAdd::default()),
-    ))
-}
 
 #[handler]
 pub async fn show(
@@ -164,21 +112,20 @@ async fn quick_add_again(
     state: &AppState,
     form: pages::QuickAdd,
 ) -> AppResult<Response> {
-    let rows = db::search_prospects(&state.db.read, Scope::of(&user.user), "", 26, 0).await?;
-    let has_next = rows.len() > 25;
-    let results = pages::prospect_results(
-        &rows[..rows.len().min(25)],
-        "",
-        1,
-        has_next,
-        user.user.zone(),
-    );
-    Ok(form_again(pages::prospects_page(
-        user.nav(),
-        results,
-        "",
-        &form,
-    )))
+    let extras = crate::prospects::list::Extras {
+        quick: form,
+        ..Default::default()
+    };
+    crate::prospects::list::render(
+        false,
+        user,
+        state,
+        &Default::default(),
+        &crate::prospects::filters::Position::First,
+        Vec::new(),
+        &extras,
+    )
+    .await
 }
 
 fn may_assign(user: &CurrentUser) -> bool {
@@ -250,7 +197,10 @@ pub async fn edit(
             problems.push((field, err.message()));
         }
     }
-    if !STAGES.contains(&form.stage.as_str()) {
+    // The stage is parsed here, at the edge: anything but one of the six
+    // is the form back with its message.
+    let stage = form.stage.parse::<crate::prospects::Stage>();
+    if stage.is_err() {
         problems.push(("stage", "Choose a stage."));
     }
     // Only managers and above assign; the owner must be a member here.
@@ -265,7 +215,8 @@ pub async fn edit(
         },
         _ => None,
     };
-    let (Ok(name), Ok(phone), Ok(company), true) = (name, phone, company, problems.is_empty())
+    let (Ok(name), Ok(phone), Ok(company), Ok(stage), true) =
+        (name, phone, company, stage, problems.is_empty())
     else {
         let again = pages::ProspectEdit {
             name: form.name.clone(),
@@ -287,7 +238,7 @@ pub async fn edit(
         name,
         phone: phone.map(|p| p.as_str().to_string()),
         company,
-        stage: form.stage.clone(),
+        stage,
         owner,
         tags: work::parse_tags(&form.tags),
     };

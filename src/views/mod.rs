@@ -62,6 +62,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         nav {
                             a href="/prospects" { "Prospects" }
                             (crate::notifications::views::header_link(nav.unread))
+                            a href="/pipeline" { "Pipeline" }
                             a href="/events" { "Events" }
                             a href="/forms" { "Forms" }
                             a href="/people" { "People" }

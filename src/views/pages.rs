@@ -4,7 +4,7 @@ use maud::{Markup, html};
 
 use super::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
-    db::{Form, Prospect, TimelineEntry, people::Member, prospects::STAGES},
+    db::{Form, Prospect, TimelineEntry, people::Member},
     domain::{FormInput, display_email},
 };
 
@@ -188,7 +188,7 @@ pub fn prospect_results(
                                 span.email { (display_email(&p.email)) }
                                 @if let Some(company) = &p.company { span.company { (company) } }
                                 span.meta {
-                                    span.stage { (p.stage) } " · "
+                                    (p.stage.badge()) " · "
                                     (datetime(p.created_at, zone)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" }
                                     @if let Some(owner) = &p.owner_name { " · " (owner) }
                                 }
@@ -259,13 +259,17 @@ pub fn prospect_page(
                     dt { "Source" } dd { (prospect.source) }
                     dt { "First seen" } dd { (datetime(prospect.created_at, zone)) }
                     dt { "Organization" } dd { (prospect.location_name) }
-                    dt { "Stage" } dd { span.stage { (prospect.stage) } }
+                    dt { "Stage" } dd { (prospect.stage.badge()) }
                     dt { "Owner" } dd { (prospect.owner_name.as_deref().unwrap_or("nobody yet")) }
                     @if !tags.is_empty() {
                         dt { "Tags" } dd { @for tag in tags { span.tag { (tag) } " " } }
                     }
                 }
-                p { a href={ "/prospects/" (prospect.id) "/edit" } { "Edit" } }
+                p.actions {
+                    a href={ "/prospects/" (prospect.id) "/edit" } { "Edit" }
+                    @if prospect.owner_user_id.is_none() { (crate::prospects::list::claim_button(prospect.id, &csrf)) }
+                }
+                (crate::prospects::pipeline::move_form(prospect, &csrf))
             }
             (tasks)
             section.card {
@@ -339,6 +343,10 @@ fn timeline_entry(entry: &TimelineEntry, zone: crate::time_zones::Tz) -> Markup 
                         " by " (data["by"].as_str().unwrap_or("someone")) }
                 },
                 "added" => { p { "Added by hand" } },
+                "claimed" => {
+                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+                    p { "Claimed by " (data["by"].as_str().unwrap_or("someone")) }
+                },
                 other => { p { (other) } },
             }
         }
@@ -364,7 +372,7 @@ impl ProspectEdit {
             name: p.name.clone(),
             phone: p.phone.clone().unwrap_or_default(),
             company: p.company.clone().unwrap_or_default(),
-            stage: p.stage.clone(),
+            stage: p.stage.as_str().to_string(),
             owner: p.owner_user_id.map(|id| id.to_string()).unwrap_or_default(),
             tags,
             problems: Vec::new(),
@@ -396,7 +404,7 @@ pub fn prospect_edit(
                     div.field {
                         label for="e-stage" { "Stage" }
                         select #e-stage name="stage" {
-                            @for stage in STAGES { option value=(stage) selected[*stage == form.stage] { (stage) } }
+                            @for stage in crate::prospects::Stage::ALL { option value=(stage.as_str()) selected[stage.as_str() == form.stage] { (stage.label()) } }
                         }
                         @if let Some(msg) = problem(&form.problems, "stage") { p.error { (msg) } }
                     }

@@ -79,6 +79,14 @@ const FIELDS: &[&str] = &[
     "organization_time_zone",
     "notify_assigned",
     "notify_summary",
+    "action",
+    "all",
+    "filter",
+    "query",
+    "shared",
+    "expect",
+    "sort",
+    "cursor",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -104,10 +112,16 @@ fn plausible(field: &str, ids: &Ids) -> String {
         "website" | "owner" | "starts_at" => String::new(),
         "due" => "2026-06-15T09:30".into(),
         "for" => "hour".into(),
-        "back" => "/".into(),
         "time_zone" => "Europe/Paris".into(),
         "organization_time_zone" => "Pacific/Auckland".into(),
         "notify_assigned" | "notify_summary" => "on".into(),
+        // Bulk actions change a stage (never delete); filters as the list writes them.
+        "action" => "stage".into(),
+        "filter" | "query" => "stage=new&sort=name".into(),
+        "back" => "/pipeline".into(),
+        "all" | "shared" => "yes".into(),
+        "sort" => "activity".into(),
+        "cursor" => String::new(),
         _ => "walk".into(),
     }
 }
@@ -124,6 +138,7 @@ struct Ids {
     held: i64,
     kept: i64,
     task: i64,
+    view: i64,
 }
 
 impl Ids {
@@ -134,6 +149,7 @@ impl Ids {
             _ if pattern.starts_with("/forms/") => self.form,
             _ if pattern.starts_with("/locations/") => self.organization,
             _ if pattern.starts_with("/prospects/import/") => self.import,
+            _ if pattern.starts_with("/prospects/views/") => self.view,
             _ if pattern.starts_with("/prospects/") => self.prospect,
             _ if pattern.starts_with("/events/") => self.event,
             _ if pattern.starts_with("/people/invitations/") => self.invitation,
@@ -174,6 +190,9 @@ async fn own_objects(app: &TestApp) -> Ids {
             "INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
              SELECT p.organization_id, p.id, u.id, 'call', 'walk task', $1, $1
              FROM prospects p, users u WHERE p.email = 'walked@example.com' AND u.email = 'owner@demo.rally.test'",
+            "INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
+             SELECT o.id, u.id, 'Walk view', 'stage=hot', FALSE, $1
+             FROM organizations o, users u WHERE o.slug = 'demo' AND u.email = 'owner@demo.rally.test'",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(now).execute(p).await.unwrap();
         }
@@ -206,6 +225,9 @@ async fn own_objects(app: &TestApp) -> Ids {
             .await,
         task: app
             .count("SELECT id FROM tasks WHERE note = 'walk task'")
+            .await,
+        view: app
+            .count("SELECT id FROM saved_views WHERE name = 'Walk view'")
             .await,
     }
 }
@@ -770,5 +792,111 @@ async fn nul_bytes_get_a_precise_answer_on_every_database() {
         app.count("SELECT COUNT(*) FROM prospects WHERE name = 'Tab and Break'")
             .await,
         1
+    );
+}
+
+/// The list's and the board's query values that are not values: each is
+/// 422 with the filter form back (naming what was wrong), never a 500;
+/// on both databases (`RALLY_TEST_POSTGRES`).
+#[tokio::test]
+async fn bad_filter_values_are_422_with_the_form_back() {
+    let app = app().await;
+    app.sign_in().await;
+    for page in ["/prospects", "/pipeline"] {
+        for query in [
+            "stage=nope",
+            "stage=HOT",
+            "cursor=garbage",
+            "cursor=nt1.-5",
+            "cursor=nt99999999999999999999999.1",
+            "cursor=ns%E2%98%83.1",
+            "owner=99999999999999999999999",
+            "owner=-3",
+            "form=1e9",
+            "event=%2B%2B",
+            "location=18446744073709551616",
+            "created_from=2026-13-45",
+            "created_to=0000-01-01",
+            "active_from=99999-01-01",
+            "active_to=2026-02-30",
+            "sort=sideways",
+            "tag=a,b,c",
+        ] {
+            let res = app.get(&format!("{page}?{query}")).await;
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            // The cursor only pages the list; the board ignores it.
+            if page == "/pipeline" && query.starts_with("cursor") {
+                assert_eq!(status, 200, "{page}?{query}");
+                continue;
+            }
+            assert_eq!(status, 422, "{page}?{query}: {body}");
+            assert!(
+                body.contains("<form"),
+                "{page}?{query}: the form comes back"
+            );
+        }
+    }
+    // A stage that is not one, moving a card: 422 with the board back.
+    let csrf = app.csrf_as(&app.client, "/pipeline").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "Card"),
+                ("email", "card@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let prospect = app
+        .count("SELECT id FROM prospects WHERE email = 'card@example.com'")
+        .await;
+    for stage in ["nope", "", "Lost"] {
+        let res = app
+            .post_as(
+                &app.client,
+                &format!("/prospects/{prospect}/stage"),
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("stage", stage),
+                    ("back", "/pipeline"),
+                ],
+            )
+            .await;
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 422, "{stage:?}");
+        assert!(body.contains("id=\"board\"") && body.contains("Choose one of the stages"));
+    }
+    // A bulk action with bad values: 422, nothing changed.
+    let before = app.count("SELECT COUNT(*) FROM timeline_entries").await;
+    for fields in [
+        vec![("action", "explode")],
+        vec![("action", "stage"), ("stage", "nope"), ("all", "yes")],
+        vec![
+            ("action", "stage"),
+            ("stage", "hot"),
+            ("id", "99999999999999999999"),
+        ],
+        vec![
+            ("action", "stage"),
+            ("stage", "hot"),
+            ("all", "yes"),
+            ("filter", "stage=nope"),
+        ],
+        vec![("action", "tag"), ("tag", ""), ("all", "yes")],
+        vec![("action", "assign"), ("owner", "abc"), ("all", "yes")],
+    ] {
+        let mut body = vec![("_csrf", csrf.as_str())];
+        body.extend(fields.iter().copied());
+        let res = app.post_as(&app.client, "/prospects/bulk", &body).await;
+        assert_eq!(res.status(), 422, "{fields:?}");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM timeline_entries").await,
+        before
     );
 }

@@ -61,6 +61,9 @@ async fn fingerprint(app: &TestApp) -> Vec<(&'static str, i64)> {
         "SELECT COUNT(*) FROM users WHERE notify_assigned = TRUE AND notify_new_lead = TRUE AND notify_summary = TRUE",
         "SELECT COUNT(*) FROM users WHERE time_zone IS NOT NULL",
         "SELECT COUNT(*) FROM organizations WHERE time_zone <> 'UTC'",
+        "SELECT COUNT(*) FROM saved_views",
+        "SELECT COUNT(*) FROM prospects WHERE owner_user_id IS NULL",
+        "SELECT CAST(COALESCE(SUM(LENGTH(stage)), 0) AS BIGINT) FROM prospects",
     ];
     let mut out = Vec::new();
     for sql in queries {

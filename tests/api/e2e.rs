@@ -65,7 +65,7 @@ async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
     browser_with(driver, true, profile, true).await
 }
 
-async fn browser_with(
+pub(crate) async fn browser_with(
     driver: &Driver,
     javascript: bool,
     profile: &std::path::Path,
@@ -119,7 +119,7 @@ pub(crate) async fn click(client: &Client, locator: Locator<'_>) {
 }
 
 /// Signs the demo owner in through the sign-in page.
-async fn sign_in(client: &Client, app: &TestApp) {
+pub(crate) async fn sign_in(client: &Client, app: &TestApp) {
     client.goto(&app.url("/signin")).await.unwrap();
     type_into(client, "email", &app.demo.email).await;
     type_into(client, "password", &app.demo.password).await;

@@ -26,6 +26,7 @@ const B_SECRETS: &[&str] = &[
     "kept-b@org-b.test",
     "B Secret Task",
     "B Secret Notification",
+    "b-secret-tag",
 ];
 
 /// Queries every page without an id is opened with (search, paging, the
@@ -38,6 +39,10 @@ const QUERIES: &[&str] = &[
     "?page=2",
     "?done=retried",
     "?queue=rally.form_submission&id=b-dead-1",
+    "?owner=unassigned",
+    "?owner=unassigned&q=secret-b",
+    "?sort=name&q=Bea",
+    "?sort=activity",
 ];
 
 /// Routes that are public by design (a form anyone may fill in, static
@@ -106,6 +111,12 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
              SELECT p.organization_id, u.id, 'new_lead', p.id, 'B Secret Notification', 'b-note-2', $1
              FROM prospects p, users u WHERE p.email = 'secret-b@org-b.test' AND u.email = 'two@both.test'",
+            // B's saved view, shared in B.
+            "INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
+             SELECT o.id, u.id, 'Bea Hidden view', 'q=secret-b', TRUE, $1
+             FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
+            "INSERT INTO prospect_tags (prospect_id, tag)
+             SELECT id, 'b-secret-tag' FROM prospects WHERE email = 'secret-b@org-b.test'",
             // A failure an SQS worker recorded for B.
             "INSERT INTO jobs_failures (kind, attempt, dead, error, at, organization_id, body)
              SELECT 'rally.email_send', 1, FALSE, 'Mailgun answered 500 for secret-b@org-b.test', $1, id, '{}'
@@ -147,6 +158,7 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let held = id_of("SELECT id FROM held_submissions WHERE submission_key = 'b-held-key'").await;
     let kept = id_of("SELECT id FROM kept_submissions WHERE submission_key = 'b-kept'").await;
     let task = id_of("SELECT id FROM tasks WHERE note = 'B Secret Task'").await;
+    let view = id_of("SELECT id FROM saved_views WHERE name = 'Bea Hidden view'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
         let id = if path.starts_with("/jobs/kept/") {
@@ -159,6 +171,8 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             location
         } else if path.starts_with("/prospects/import/") {
             import
+        } else if path.starts_with("/prospects/views/") {
+            view
         } else if path.starts_with("/prospects/") {
             prospect
         } else if path.starts_with("/events/") {
@@ -272,6 +286,64 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM kept_submissions WHERE submission_key = 'b-kept'")
+            .await,
+        1
+    );
+    // The bulk actions take prospects' ids in their form: B's prospect,
+    // named by id or caught by "all matching", is never touched, exported
+    // or deleted.
+    let prospect_id = prospect.to_string();
+    for action in ["assign", "stage", "tag", "untag", "export", "delete"] {
+        for all in ["", "yes"] {
+            let res = app
+                .post_as(
+                    &app.client,
+                    "/prospects/bulk",
+                    &[
+                        ("_csrf", csrf.as_str()),
+                        ("action", action),
+                        ("id", prospect_id.as_str()),
+                        ("all", all),
+                        ("filter", "q=secret-b"),
+                        ("stage", "lost"),
+                        ("tag", "b-secret-tag"),
+                        ("owner", ""),
+                        ("confirm", "yes"),
+                        ("expect", "1"),
+                    ],
+                )
+                .await;
+            let status = res.status().as_u16();
+            assert!(status < 500, "bulk {action} answered {status}");
+            let body = res.text().await.unwrap_or_default();
+            for secret in B_SECRETS {
+                assert!(!body.contains(secret), "bulk {action} shows {secret:?}");
+            }
+        }
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospect_tags WHERE tag = 'b-secret-tag'")
+            .await,
+        1
+    );
+    // Filters naming B's things (its location, its person) find nothing.
+    for query in [
+        "?tag=b-secret-tag".to_string(),
+        format!("?location={location}"),
+        format!("?owner={person}"),
+        format!("?event={event}"),
+        format!("?form={form}"),
+    ] {
+        for page in ["/prospects", "/pipeline"] {
+            let body = app.page(&format!("{page}{query}")).await;
+            // The filter form shows what was asked (the tag as typed).
+            for secret in B_SECRETS.iter().filter(|s| !query.contains(**s)) {
+                assert!(!body.contains(secret), "{page}{query} shows {secret:?}");
+            }
+        }
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM saved_views WHERE name = 'Bea Hidden view'")
             .await,
         1
     );

@@ -119,6 +119,8 @@ pub(crate) async fn fixtures(
                  FROM forms WHERE slug = '{label}-form'"),
         format!("INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
                  SELECT {org}, id, {me}, 'call', 'walk', {now}, {now} FROM prospects WHERE email = '{label}-prospect@walk.test'"),
+        format!("INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
+                 VALUES ({org}, {me}, 'View of {label}', 'stage=hot', FALSE, {now})"),
     ] {
         exec(app, sql).await;
     }
@@ -191,6 +193,13 @@ pub(crate) async fn fixtures(
             ))
             .await,
         ),
+        (
+            "view",
+            id(format!(
+                "SELECT id FROM saved_views WHERE name = 'View of {label}'"
+            ))
+            .await,
+        ),
         ("template", hq_template),
         (
             "task",
@@ -211,6 +220,7 @@ pub(crate) fn id_kind(pattern: &str) -> &'static str {
         p if p.ends_with("/role") && p.starts_with("/people/") => "role",
         p if p.ends_with("/remove") && p.starts_with("/people/") => "remove",
         p if p.starts_with("/prospects/import/") => "import",
+        p if p.starts_with("/prospects/views/") => "view",
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
         // Release takes its held submission away: discard needs another.
