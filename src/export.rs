@@ -13,7 +13,10 @@ use std::{borrow::Cow, io::Write};
 
 use anyhow::Context;
 
-use crate::{db, domain::Phone, views::datetime};
+use crate::{
+    platform::{db, text::Phone},
+    views::datetime,
+};
 
 /// The UTF-8 byte-order mark every export starts with.
 pub const BOM: &str = "\u{feff}";
@@ -105,7 +108,7 @@ pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<(
         let created = datetime(p.created_at);
         let submissions = p.submissions.to_string();
         // The domain in Unicode; import reads it back to the same key.
-        let email = crate::domain::display_email(&p.email);
+        let email = crate::platform::text::display_email(&p.email);
         let cells = [
             cell(&id),
             cell(&p.name),

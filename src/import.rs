@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    db::{self, Pool, Scope, Tx, prospects::parse_tags},
-    domain::fields,
     on_pool, on_tx,
+    platform::{
+        db::{self, Pool, Scope, Tx, prospects::parse_tags},
+        text::fields,
+    },
 };
 
 /// Rows one import may hold.

@@ -15,7 +15,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::{db, domain::Answers, jobs::FormSubmission};
+use crate::{
+    jobs::FormSubmission,
+    platform::{db, text::Answers},
+};
 
 /// Largest number of writes committed in one transaction.
 const MAX_BATCH: usize = 512;

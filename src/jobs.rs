@@ -3,7 +3,7 @@
 use ::jobs::{Job, JobError, Registry, WorkerOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{db, domain::Answers};
+use crate::platform::{db, text::Answers};
 
 /// A validated public-form submission waiting to become a prospect.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
 #[derive(Clone)]
 pub struct Context {
     pub pool: db::Pool,
-    pub mailer: crate::email::Mailer,
+    pub mailer: crate::platform::mail::Mailer,
 }
 
 /// Rally's job kinds, their handlers and options, built once: the one list
@@ -78,8 +78,8 @@ pub fn registry() -> &'static Registry<Context> {
             )
             .register(
                 WorkerOptions::default(),
-                |ctx: Context, job: crate::email::EmailSend| async move {
-                    crate::email::send(&ctx.pool, &ctx.mailer, job).await
+                |ctx: Context, job: crate::platform::mail::EmailSend| async move {
+                    crate::platform::mail::send(&ctx.pool, &ctx.mailer, job).await
                 },
             )
     });

@@ -1,16 +1,9 @@
 //! Rally: capture prospects at any scale and turn them into customers.
 
-/// Typed settings from the environment.
-pub mod config;
-/// The data layer: pool, migrations, queries.
-pub mod db;
-/// Domain types parsed at the edge.
-pub mod domain;
-/// Transactional email: templates, the EmailSend job, Mailgun and the
-/// development mailbox.
-pub mod email;
-/// The single error type of the HTTP layer.
-pub mod error;
+/// Shared by every feature, knowing none: configuration, security, the
+/// database, the web frame's pieces, page layout, mail and text rules.
+pub mod platform;
+
 /// CSV export of prospects.
 pub mod export;
 /// Routes, handlers and middleware.
@@ -27,11 +20,7 @@ pub mod operators;
 pub mod rehearse;
 /// Roles and the table of who may do what.
 pub mod roles;
-/// Tokens, signatures and password hashing.
-pub mod security;
 /// Building and running the app.
 pub mod startup;
-/// Logging set-up.
-pub mod telemetry;
 /// maud views.
 pub mod views;

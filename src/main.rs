@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rally::{config::Settings, db, startup::App, telemetry};
+use rally::{
+    platform::{config::Settings, db, telemetry},
+    startup::App,
+};
 
 /// mimalloc rather than glibc's allocator: a form submission makes a few
 /// dozen small allocations, and glibc's malloc and free (with the free-list
@@ -188,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let watch = match (database, metrics_url) {
                 (Some(db), _) => Some(rally::rehearse::Watch::Database(
-                    rally::config::DatabaseUrl::parse(&db).context("--database")?,
+                    rally::platform::config::DatabaseUrl::parse(&db).context("--database")?,
                 )),
                 (None, Some(url)) => Some(rally::rehearse::Watch::Metrics {
                     url,
@@ -221,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
             let db = db::connect(&settings.database).await?;
             db::migrate(&db.write).await?;
             let parse = |email: &str| {
-                rally::domain::Email::parse(email)
+                rally::platform::text::Email::parse(email)
                     .map_err(|problem| anyhow::anyhow!("{email:?}: {problem}"))
             };
             match what {

@@ -7,10 +7,12 @@
 //! an operator's address.
 
 use crate::{
-    config::Settings,
-    db::{self, Pool},
-    domain::Email,
     on_pool,
+    platform::{
+        config::Settings,
+        db::{self, Pool},
+        text::Email,
+    },
 };
 
 /// Whether user `user_id` is an operator of this deployment.

@@ -21,7 +21,7 @@ use tokio::sync::{Barrier, Semaphore};
 #[derive(Debug, Clone)]
 pub enum Watch {
     /// The instance's database (local runs): also checks for duplicates.
-    Database(crate::config::DatabaseUrl),
+    Database(crate::platform::config::DatabaseUrl),
     /// The instance's `/metrics` (deployed runs), with its bearer token if set.
     Metrics { url: String, token: Option<String> },
 }
@@ -30,7 +30,7 @@ impl Watch {
     /// Opens what the watch reads from, once for the whole run.
     async fn open(&self, timeout: Duration) -> anyhow::Result<Watcher> {
         Ok(match self {
-            Self::Database(url) => Watcher::Database(crate::db::connect(url).await?),
+            Self::Database(url) => Watcher::Database(crate::platform::db::connect(url).await?),
             Self::Metrics { url, token } => Watcher::Metrics {
                 client: reqwest::Client::builder().timeout(timeout).build()?,
                 url: url.clone(),
@@ -42,7 +42,7 @@ impl Watch {
 
 /// An open [`Watch`]: a database connection or an HTTP client.
 enum Watcher {
-    Database(crate::db::Db),
+    Database(crate::platform::db::Db),
     Metrics {
         client: reqwest::Client,
         url: String,
@@ -323,7 +323,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         bail!("--people must be at least 1");
     }
     reqwest::Url::parse(&options.url).context("--url is not a URL")?;
-    let run_id = format!("{:x}", crate::db::now_ms());
+    let run_id = format!("{:x}", crate::platform::db::now_ms());
     let options = Arc::new(options);
 
     // Arrival: everyone opens the form.

@@ -12,10 +12,12 @@ use poem::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    config::{QueueBackend, Settings},
-    db, http,
+    http,
     intake::{Intake, Limits},
-    security,
+    platform::{
+        config::{QueueBackend, Settings},
+        db, security,
+    },
 };
 
 /// The demo owner's sign-in, printed at start-up with `--demo`.
@@ -39,7 +41,7 @@ pub struct App {
 
 /// The demo password is derived from the secret key: stable across restarts
 /// (so it can be printed every time) yet different on every installation.
-fn demo_password(secret: &crate::config::SecretKey) -> String {
+fn demo_password(secret: &crate::platform::config::SecretKey) -> String {
     security::sign(secret, "demo-owner-password", "v1")
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -200,7 +202,7 @@ impl WorkerProcess {
             &mut runtime,
             crate::jobs::Context {
                 pool: db.write.clone(),
-                mailer: crate::email::Mailer::from_settings(&settings.mail),
+                mailer: crate::platform::mail::Mailer::from_settings(&settings.mail),
             },
             queues,
             Some(concurrency.unwrap_or(settings.worker_concurrency)),
@@ -287,7 +289,7 @@ impl App {
         };
         let queue = open_queue(&settings, &db.write).await;
         let monitor = queue.with_store(db.read.queue_store());
-        let mailer = crate::email::Mailer::from_settings(&settings.mail);
+        let mailer = crate::platform::mail::Mailer::from_settings(&settings.mail);
         let token = CancellationToken::new();
         let background = TaskTracker::new();
         relay_sqs_outbox(&background, &queue, &token);
@@ -332,7 +334,7 @@ impl App {
             Duration::from_millis(500),
             token.child_token(),
         ));
-        let rate_limits = Arc::new(http::ratelimit::RateLimits::new(
+        let rate_limits = Arc::new(crate::platform::web::ratelimit::RateLimits::new(
             settings.rate_ip_per_sec,
             settings.rate_ip_burst,
             settings.trusted_proxies.clone(),
@@ -343,11 +345,11 @@ impl App {
                 .clean_up(Duration::from_secs(5), token.child_token()),
         );
         let shutdown_timeout = settings.shutdown_timeout;
-        let signin_throttle = Arc::new(http::ratelimit::Throttle::new(
+        let signin_throttle = Arc::new(crate::platform::web::ratelimit::Throttle::new(
             settings.signin_per_account_per_min,
             settings.signin_per_ip_per_min,
         ));
-        let signup_throttle = Arc::new(http::ratelimit::Throttle::new(
+        let signup_throttle = Arc::new(crate::platform::web::ratelimit::Throttle::new(
             settings.signin_per_account_per_min,
             settings.signup_per_ip_per_min,
         ));
@@ -378,7 +380,7 @@ impl App {
             signup_throttle,
             hasher: Arc::new(security::Hasher::new(settings.password_queue)),
             mailer: mailer.clone(),
-            metrics: Arc::new(http::metrics::Metrics::new()),
+            metrics: Arc::new(crate::platform::web::metrics::Metrics::new()),
             shutdown: token.clone(),
             secret,
             settings: Arc::new(settings),

@@ -11,15 +11,16 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{
+use crate::http::{
     AppState, CurrentUser, HASHING_BUSY, auth, form_again, html_response, retry_later, see_other,
 };
 use crate::{
-    db,
-    domain::Email as EmailAddress,
-    email,
-    error::{AppError, AppResult},
-    security,
+    platform::{
+        db,
+        error::{AppError, AppResult},
+        mail as email, security,
+        text::Email as EmailAddress,
+    },
     views::account as pages,
 };
 

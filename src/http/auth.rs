@@ -12,11 +12,13 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, form_again, html_response, retry_later, see_other};
+use crate::http::{AppState, form_again, html_response, retry_later, see_other};
 use crate::{
-    db::{self, SessionUser},
-    error::{AppError, AppResult},
-    security,
+    platform::{
+        db::{self, SessionUser},
+        error::{AppError, AppResult},
+        security,
+    },
     views::{Nav, pages},
 };
 
@@ -115,7 +117,7 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> AppResult<Response> {
     // Looked up by the key every address is stored under.
-    let email = crate::domain::email_key(&form.email);
+    let email = crate::platform::text::email_key(&form.email);
     let ip = state.rate_limits.client_ip(req);
     if let Err(wait) = state.signin_throttle.check(ip, &email) {
         tracing::warn!(ip = ?ip, "sign-in throttled");
@@ -156,7 +158,7 @@ pub async fn sign_in(
             return Ok(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 security::BUSY_RETRY_AFTER,
-                form_again(pages::sign_in(&form.email, Some(super::HASHING_BUSY))),
+                form_again(pages::sign_in(&form.email, Some(crate::http::HASHING_BUSY))),
             ));
         }
         Err(err) => return Err(err.into()),

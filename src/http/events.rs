@@ -14,12 +14,14 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, form_again, html_response, see_other};
+use crate::http::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
-    db::{self, now_ms},
-    domain::text,
-    error::{AppError, AppResult},
-    views::events::{self as pages, NewEvent},
+    platform::{
+        db::{self, now_ms},
+        error::{AppError, AppResult},
+        text::text,
+    },
+    views::{events as pages, events::NewEvent},
 };
 
 /// Whether `user` may start and end events (their forms are shown only then).
@@ -136,7 +138,7 @@ pub async fn live(
     // The form's public address as the audience should type or scan it.
     let url = format!(
         "{}/f/{}",
-        super::account::public_base(req, &state),
+        crate::http::account::public_base(req, &state),
         event.form_slug
     );
     let count = db::event_count(&state.db.read, &event).await?;

@@ -9,10 +9,12 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, form_again, html_response, see_other};
+use crate::http::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
-    db::{self, franchise},
-    error::{AppError, AppResult},
+    platform::{
+        db::{self, franchise},
+        error::{AppError, AppResult},
+    },
     views::forms as pages,
 };
 

@@ -14,11 +14,13 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use crate::http::{AppState, CurrentUser, html_response, see_other};
 use crate::{
-    db::{Tx, held},
-    error::{AppError, AppResult},
     jobs::FormSubmission,
+    platform::{
+        db::{Tx, held},
+        error::{AppError, AppResult},
+    },
     views::held as pages,
 };
 

@@ -10,11 +10,13 @@ use poem::{
     web::{Data, Form, Multipart, Path},
 };
 
-use super::{AppState, CurrentUser, form_again, html_response, see_other};
+use crate::http::{AppState, CurrentUser, form_again, html_response, see_other};
 use crate::{
-    db::{Scope, prospects as work},
-    error::{AppError, AppResult},
     import,
+    platform::{
+        db::{Scope, prospects as work},
+        error::{AppError, AppResult},
+    },
     views::imports as pages,
 };
 

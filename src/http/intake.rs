@@ -6,19 +6,21 @@ use poem::{
     web::{Data, Path},
 };
 
-use super::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
+use crate::http::{AppState, BODY_LIMIT, html_response, is_htmx, see_other};
 use crate::{
-    db::{
-        Form,
-        held::{HeldReason, NewHeld},
-        now_ms,
-    },
-    domain::FormInput,
-    error::{AppError, AppResult},
-    http::metrics::Rejected,
     intake::{IntakeError, Write, submission_key},
     jobs::FormSubmission,
-    security,
+    platform::{
+        db::{
+            Form,
+            held::{HeldReason, NewHeld},
+            now_ms,
+        },
+        error::{AppError, AppResult},
+        security,
+        text::FormInput,
+        web::metrics::Rejected,
+    },
     views::pages::{self, FormMessages, FormTokens},
 };
 
@@ -101,7 +103,7 @@ fn acknowledge(htmx: bool, form: &Form) -> Response {
 }
 
 /// The form again with the person's values and messages: a fragment under
-/// htmx, the whole page otherwise ([`super::form_again_in`]).
+/// htmx, the whole page otherwise ([`crate::http::form_again_in`]).
 fn form_again(
     htmx: bool,
     form: &Form,
@@ -109,7 +111,7 @@ fn form_again(
     tokens: &FormTokens<'_>,
     messages: &FormMessages<'_>,
 ) -> Response {
-    super::form_again_in(
+    crate::http::form_again_in(
         htmx,
         pages::public_form(form, input, tokens, messages),
         |fragment| pages::public_form_page(form, fragment),
@@ -125,7 +127,7 @@ fn form_again(
 /// consolidating its free lists. Dropping the request here halved that
 /// share of a profile (hyper still reads once before this runs).
 ///
-/// [`super::Frame`] sends a submission straight here (see [`is_submit`]);
+/// [`crate::http::Frame`] sends a submission straight here (see [`is_submit`]);
 /// the route stays in the table for everything that walks it.
 pub struct Submit;
 
@@ -142,12 +144,12 @@ impl poem::Endpoint for Submit {
 }
 
 /// True for `POST /f/{slug}`, the one route a live audience sends to all at
-/// once. [`super::Frame`] answers it without the router: the route table's
+/// once. [`crate::http::Frame`] answers it without the router: the route table's
 /// layers (the router's match, two boxed endpoints, the cookie jar, the
 /// body-size check) each wrapped the request's future in another, which
 /// was allocated and copied on every submission, and a form submission
 /// reads no cookie.
-pub(super) fn is_submit(req: &Request) -> bool {
+pub(crate) fn is_submit(req: &Request) -> bool {
     req.method() == poem::http::Method::POST && slug_of(req.uri().path()).is_some()
 }
 
@@ -157,8 +159,8 @@ fn slug_of(path: &str) -> Option<&str> {
         .filter(|slug| !slug.is_empty() && !slug.contains('/'))
 }
 
-pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Response> {
-    super::check_declared_length(&req)?;
+pub(crate) async fn submit(state: &AppState, mut req: Request) -> AppResult<Response> {
+    crate::http::check_declared_length(&req)?;
     let form = load_form(state, slug_of(req.uri().path()).unwrap_or_default()).await?;
     // Taken before any work; without a place, the form still comes back
     // with the person's values (below), just not stored.
@@ -177,7 +179,7 @@ pub(super) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
     let htmx = is_htmx(&req);
     let client_ip = state.rate_limits.client_ip(&req);
     drop(req);
-    let mut pairs = crate::domain::parse_urlencoded(&bytes)
+    let mut pairs = crate::platform::text::parse_urlencoded(&bytes)
         .ok_or(AppError::BadRequest("The form data could not be read."))?;
     drop(bytes);
     // Each value is taken out of the parsed form, not copied.
@@ -310,7 +312,7 @@ fn too_many(
         form: Some("That was sent too many times in a row. Wait a moment, then tap Send again."),
         ..FormMessages::default()
     };
-    super::retry_later(
+    crate::http::retry_later(
         StatusCode::TOO_MANY_REQUESTS,
         wait,
         form_again(htmx, form, input, tokens, &messages),
@@ -338,7 +340,7 @@ fn busy(
         retry_after: Some(RETRY_AFTER_SECS),
         ..FormMessages::default()
     };
-    super::retry_later(
+    crate::http::retry_later(
         StatusCode::SERVICE_UNAVAILABLE,
         std::time::Duration::from_secs(RETRY_AFTER_SECS),
         form_again(htmx, form, input, tokens, &messages),

@@ -24,13 +24,15 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, html_response, see_other};
+use crate::http::{AppState, CurrentUser, html_response, see_other};
 use crate::{
-    db,
-    email::EmailSend,
-    error::{AppError, AppResult},
     jobs::FormSubmission,
     on_pool, on_tx,
+    platform::{
+        db,
+        error::{AppError, AppResult},
+        mail::EmailSend,
+    },
     views::jobs as pages,
 };
 

@@ -1,22 +1,16 @@
 //! Routes, shared handler state and cross-cutting middleware.
 
 pub mod account;
-pub mod assets;
 mod auth;
-pub mod csrf;
 mod events;
 mod forms;
 mod franchise;
-mod health;
 mod held;
 mod imports;
-pub mod input;
 mod intake;
 mod jobs;
-pub mod metrics;
 mod people;
 mod prospects;
-pub mod ratelimit;
 
 use std::sync::{
     Arc,
@@ -31,9 +25,12 @@ use poem::{
 };
 
 use crate::{
-    config::{SecretKey, Settings},
-    db::Db,
-    error::AppError,
+    platform::{
+        config::{SecretKey, Settings},
+        db::Db,
+        error::AppError,
+        web::{assets, csrf, health, input, metrics, ratelimit},
+    },
     roles::{self, Access, Action},
     views,
 };
@@ -68,7 +65,7 @@ pub struct State {
     /// dashboard and the overload check never wait behind writers.
     pub monitor: ::jobs::Queue,
     pub intake: crate::intake::Intake,
-    pub forms: crate::db::FormCache,
+    pub forms: crate::platform::db::FormCache,
     pub limits: Arc<crate::intake::Limits>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
     /// Sign-in and password-reset attempts, per account and per address.
@@ -76,8 +73,8 @@ pub struct State {
     /// Sign-ups, per email address and per client address.
     pub signup_throttle: Arc<ratelimit::Throttle>,
     /// Password hashing for requests, with its bounded queue.
-    pub hasher: Arc<crate::security::Hasher>,
-    pub mailer: crate::email::Mailer,
+    pub hasher: Arc<crate::platform::security::Hasher>,
+    pub mailer: crate::platform::mail::Mailer,
     pub metrics: Arc<metrics::Metrics>,
     /// Cancelled when the app shuts down: long-lived responses end with it.
     pub shutdown: tokio_util::sync::CancellationToken,

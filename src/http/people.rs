@@ -18,16 +18,17 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{
+use crate::http::{
     AppState, CurrentUser, account::public_base, auth, form_again, html_response, see_other,
 };
 use crate::{
-    db::{self, franchise, people},
-    domain::Email as EmailAddress,
-    email,
-    error::{AppError, AppResult},
+    platform::{
+        db::{self, franchise, people},
+        error::{AppError, AppResult},
+        mail as email, security,
+        text::Email as EmailAddress,
+    },
     roles::{Action, Role},
-    security,
     views::people as pages,
 };
 
@@ -398,7 +399,7 @@ pub async fn accept(
     let account = db::user_by_email(&state.db.read, &invitation.email).await?;
     let user_id = match (&user, account) {
         (Some(user), _) => {
-            super::csrf::check(user, &form.csrf)?;
+            crate::platform::web::csrf::check(user, &form.csrf)?;
             if !is_invitee(&state, user, &invitation).await? {
                 return Err(AppError::Forbidden(
                     "This invitation is for another email address. Sign out, then open the link again.",
@@ -410,8 +411,8 @@ pub async fn accept(
         (None, None) => {
             // A new account: the link proves the address.
             let name = form.name.trim();
-            let problem = super::account::name_problem(name)
-                .or_else(|| super::account::password_problem(&form.password));
+            let problem = crate::http::account::name_problem(name)
+                .or_else(|| crate::http::account::password_problem(&form.password));
             if let Some(problem) = problem {
                 return Ok(form_again(pages::accept(
                     &invitation,
@@ -425,7 +426,7 @@ pub async fn accept(
             let password_hash = match state.hasher.hash(form.password.clone()).await {
                 Ok(hash) => hash,
                 Err(security::HashError::Busy) => {
-                    return Ok(super::retry_later(
+                    return Ok(crate::http::retry_later(
                         StatusCode::SERVICE_UNAVAILABLE,
                         security::BUSY_RETRY_AFTER,
                         form_again(pages::accept(
@@ -433,7 +434,7 @@ pub async fn accept(
                             &form.token,
                             None,
                             &pages::AcceptView::CreateAccount {
-                                problem: Some(super::HASHING_BUSY),
+                                problem: Some(crate::http::HASHING_BUSY),
                             },
                         )),
                     ));

@@ -10,14 +10,16 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{AppState, CurrentUser, form_again, html_response, is_htmx, see_other};
+use crate::http::{AppState, CurrentUser, form_again, html_response, is_htmx, see_other};
 use crate::{
-    db::{
-        self, Scope, people,
-        prospects::{self as work, Changes, STAGES},
+    platform::{
+        db::{
+            self, Scope, people, prospects as work,
+            prospects::{Changes, STAGES},
+        },
+        error::{AppError, AppResult},
+        text::fields,
     },
-    domain::fields,
-    error::{AppError, AppResult},
     views::pages,
 };
 

@@ -3,8 +3,11 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, labelled_input, layout, problem};
-use crate::{db::Account, email::MailboxEntry, http::account::SignUpForm};
+use crate::views::{Nav, datetime, labelled_input, layout, problem};
+use crate::{
+    http::account::SignUpForm,
+    platform::{db::Account, mail::MailboxEntry},
+};
 
 pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> Markup {
     layout(
@@ -97,7 +100,7 @@ pub fn account(
                 dl {
                     dt { "Name" } dd { (account.name) }
                     dt { "Email" } dd {
-                        (crate::domain::display_email(&account.email)) " "
+                        (crate::platform::text::display_email(&account.email)) " "
                         @if account.email_verified_at.is_some() { span.badge { "confirmed" } }
                         @else { span.badge.warn { "not confirmed yet" } }
                     }
@@ -219,7 +222,7 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
             @for m in messages {
                 article.card.mail id={ "mail-" (m.id) } {
                     h2 { (m.subject) }
-                    p.meta { "To " (crate::domain::display_email(&m.to_addr)) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
+                    p.meta { "To " (crate::platform::text::display_email(&m.to_addr)) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
                     (linked_text(&m.text))
                 }
             }

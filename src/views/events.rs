@@ -2,8 +2,8 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{Nav, datetime, layout, layout_with_head, plural};
-use crate::db::{Event, EventSummary, Form};
+use crate::platform::db::{Event, EventSummary, Form};
+use crate::views::{Nav, datetime, layout, layout_with_head, plural};
 
 pub struct NewEvent<'a> {
     pub name: &'a str,

@@ -2,8 +2,8 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, layout};
-use crate::db::Form;
+use crate::platform::db::Form;
+use crate::views::{Nav, layout};
 
 /// Values of the form editor as they come back.
 #[derive(Debug, Default)]

@@ -2,8 +2,8 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
-use crate::db::{Organization, franchise::Rollup, people::Member};
+use crate::platform::db::{Organization, franchise::Rollup, people::Member};
+use crate::views::{Nav, datetime, layout};
 
 pub fn locations(
     nav: Nav<'_>,
@@ -71,7 +71,7 @@ pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
             @if members.is_empty() { p.empty { "Nobody yet." } }
             ul.people {
                 @for m in members {
-                    li { strong { (m.name) } " " span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at)) } }
+                    li { strong { (m.name) } " " span.meta { (crate::platform::text::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at)) } }
                 }
             }
         },

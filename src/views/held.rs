@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout, plural};
-use crate::db::held::{Held, HeldReason};
+use crate::platform::db::held::{Held, HeldReason};
+use crate::views::{Nav, datetime, layout, plural};
 
 /// A held submission's answers, every one as the person typed it (escaped):
 /// name and email as the heading, then phone, company, interest and consent.
@@ -15,7 +15,7 @@ fn answers(held: &Held) -> Markup {
         Some(a) => html! {
             p.name { strong { (a.name) } }
             dl.answers {
-                dt { "Email" } dd { (crate::domain::display_email(a.email.as_str())) }
+                dt { "Email" } dd { (crate::platform::text::display_email(a.email.as_str())) }
                 dt { "Phone" } dd { (a.phone.as_ref().map_or("—", |p| p.as_str())) }
                 dt { "Company" } dd { (a.company.as_deref().unwrap_or("—")) }
                 dt { "Interest" } dd { (a.interest.as_deref().unwrap_or("—")) }

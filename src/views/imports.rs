@@ -2,10 +2,10 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use crate::views::{Nav, datetime, layout};
 use crate::{
-    db::prospects::Import,
     import::{Action, Layout, MAX_ROWS, Plan, Planned},
+    platform::db::prospects::Import,
 };
 
 pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
@@ -155,7 +155,7 @@ fn rows(plan: &Plan) -> Markup {
                     tr {
                         td { (r.row.line) }
                         td { (r.row.name) }
-                        td { (crate::domain::display_email(&r.row.email)) }
+                        td { (crate::platform::text::display_email(&r.row.email)) }
                         td {
                             @match &r.action {
                                 Action::New => "new",

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout, plural};
+use crate::views::{Nav, datetime, layout, plural};
 use jobs::{DeadLetter, QueueStats, ScheduleStatus};
 
 /// A form submission's answers, as a person reads them.
@@ -44,7 +44,7 @@ fn answers(a: &Answers) -> Markup {
     html! {
         dl.answers {
             dt { "Name" } dd { (a.name) }
-            dt { "Email" } dd { (crate::domain::display_email(&a.email)) }
+            dt { "Email" } dd { (crate::platform::text::display_email(&a.email)) }
             @if let Some(phone) = &a.phone { dt { "Phone" } dd { (phone) } }
             @if let Some(company) = &a.company { dt { "Company" } dd { (company) } }
             @if let Some(interest) = &a.interest { dt { "Interest" } dd { (interest) } }

@@ -13,7 +13,7 @@ pub mod people;
 
 use maud::{DOCTYPE, Markup, html};
 
-pub use crate::http::assets::{css_path, htmx_path, rally_js_path, sse_js_path};
+pub use crate::platform::web::assets::{css_path, htmx_path, rally_js_path, sse_js_path};
 
 /// htmx settings, in a meta tag because the Content-Security-Policy forbids
 /// inline script: swap 422 (form re-rendered with errors) and 503 (busy: the
@@ -164,7 +164,7 @@ pub fn mailto_href(email: &str) -> String {
 pub fn tel_href(phone: &str) -> String {
     let trimmed = phone.trim_start();
     let plus = if trimmed.starts_with('+') { "+" } else { "" };
-    let (number, ext) = match crate::domain::Phone::split_extension(trimmed) {
+    let (number, ext) = match crate::platform::text::Phone::split_extension(trimmed) {
         Some((number, ext)) => (number, format!(";ext={ext}")),
         None => (trimmed, String::new()),
     };

@@ -2,11 +2,11 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, labelled_input, layout, problem};
-use crate::{
+use crate::platform::{
     db::{Form, Prospect, TimelineEntry, people::Member, prospects::STAGES},
-    domain::{FormInput, display_email},
+    text::{FormInput, display_email},
 };
+use crate::views::{Nav, datetime, labelled_input, layout, problem};
 
 /// The quick-add form's state when it comes back.
 #[derive(Debug, Default)]
@@ -245,8 +245,8 @@ pub fn prospect_page(
             section.card {
                 h1 { (prospect.name) }
                 dl.facts {
-                    dt { "Email" } dd { a href=(super::mailto_href(&prospect.email)) { (display_email(&prospect.email)) } }
-                    @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(super::tel_href(phone)) { (phone) } } }
+                    dt { "Email" } dd { a href=(crate::views::mailto_href(&prospect.email)) { (display_email(&prospect.email)) } }
+                    @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(crate::views::tel_href(phone)) { (phone) } } }
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
                     dt { "First seen" } dd { (datetime(prospect.created_at)) }

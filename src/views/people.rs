@@ -2,9 +2,9 @@
 
 use maud::{Markup, html};
 
-use super::{Nav, datetime, layout};
+use crate::views::{Nav, datetime, layout};
 use crate::{
-    db::{
+    platform::db::{
         SessionUser,
         people::{AuditEntry, Invitation, Member},
     },
@@ -43,7 +43,7 @@ pub fn index(
                     @for m in members {
                         li id={ "member-" (m.user_id) } {
                             strong.name { (m.name) } " "
-                            span.meta { (crate::domain::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at)) }
+                            span.meta { (crate::platform::text::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at)) }
                             @if m.user_id != me.user_id && me.role.outranks(m.role) && me.may(Action::ManagePeople) {
                                 form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
                                     input type="hidden" name="_csrf" value=(csrf);
@@ -96,7 +96,7 @@ pub fn index(
                         ul.people {
                             @for i in invitations {
                                 li {
-                                    (crate::domain::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at))
+                                    (crate::platform::text::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at))
                                     @if me.role.outranks(i.role) {
                                     form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
                                         input type="hidden" name="_csrf" value=(csrf);
@@ -121,7 +121,7 @@ pub fn index(
                             div.field {
                                 label for="transfer-to" { "Make this member the owner (you become an admin)" }
                                 select #transfer-to name="user_id" {
-                                    @for m in others { option value=(m.user_id) { (m.name) " (" (crate::domain::display_email(&m.email)) ")" } }
+                                    @for m in others { option value=(m.user_id) { (m.name) " (" (crate::platform::text::display_email(&m.email)) ")" } }
                                 }
                             }
                             button type="submit" { "Transfer ownership" }
@@ -181,7 +181,7 @@ pub fn accept(
         html! {
             section.card.narrow {
                 h1 { "Join " (invitation.organization_name) }
-                p { "You are invited as " strong { (invitation.role) } " with " strong { (crate::domain::display_email(&invitation.email)) } "." }
+                p { "You are invited as " strong { (invitation.role) } " with " strong { (crate::platform::text::display_email(&invitation.email)) } "." }
                 @match view {
                     AcceptView::Join => {
                         form method="post" action="/invitations/accept" {

@@ -133,7 +133,7 @@ impl Ids {
 }
 
 async fn own_objects(app: &TestApp) -> Ids {
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         for sql in [
             "INSERT INTO users (email, name, password_hash, created_at) VALUES ('walk-member@example.com', 'Walk Member', 'x', $1)",
@@ -350,7 +350,7 @@ fn get_cases(path: &str) -> Vec<(String, String, Option<u16>)> {
     // the others.
     for name in FIELDS {
         for bad in ["%00", "%1B"] {
-            let typed = rally::http::input::TYPED_QUERY.contains(name);
+            let typed = rally::platform::web::input::TYPED_QUERY.contains(name);
             cases.push((
                 format!("{bad} in the query's {name}"),
                 with(&format!("{name}=a{bad}b")),

@@ -4,7 +4,10 @@
 use std::{process::Stdio, time::Duration};
 
 use jobs::SqlQueue;
-use rally::{config::DatabaseUrl, db, domain::FormInput, jobs::FormSubmission};
+use rally::{
+    jobs::FormSubmission,
+    platform::{config::DatabaseUrl, db, text::FormInput},
+};
 
 use crate::helpers::fresh_database;
 

@@ -19,7 +19,7 @@ use crate::{
 /// The POST routes anyone may call, signed in or not: they have no session
 /// to protect (the public form, sign-in, sign-up, password reset), or (an
 /// invitation's acceptance) check the token themselves when a session
-/// comes along (`http::csrf::check`).
+/// comes along (`rally::platform::web::csrf::check`).
 const PUBLIC_POSTS: &[&str] = &[
     "/f/:slug",
     "/signin",
@@ -236,8 +236,8 @@ async fn every_signed_in_post_refuses_a_missing_or_wrong_csrf_token() {
 async fn joining_with_a_session_needs_its_csrf_token() {
     let app = spawn_app_with(|_| {}).await;
     app.sign_in().await;
-    let now = rally::db::now_ms();
-    let hash = rally::security::sha256_hex("join-token");
+    let now = rally::platform::db::now_ms();
+    let hash = rally::platform::security::sha256_hex("join-token");
     rally::on_pool!(&app.pool, p => {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('other-team', 'Other team', 'direct_sales', {now})"

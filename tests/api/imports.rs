@@ -539,7 +539,7 @@ async fn a_prospect_added_between_planning_and_writing_is_merged_into_and_said_s
         "email,name,company,tags\nana@example.com,Ana From File,File Co,expo\n",
     )
     .unwrap();
-    let scope = rally::db::Scope::organization(organization_id);
+    let scope = rally::platform::db::Scope::organization(organization_id);
     let plan = rally::import::plan(&app.pool, scope, rows).await.unwrap();
     assert_eq!(plan.new_count(), 1);
     // Ana submits the form after the plan was made, before it is written.

@@ -199,7 +199,7 @@ async fn new_answers_fill_blanks_and_never_erase() {
 #[tokio::test]
 async fn redelivered_job_takes_effect_once() {
     let app = spawn_app().await;
-    let answers = rally::domain::FormInput {
+    let answers = rally::platform::text::FormInput {
         name: "Ana".into(),
         email: "ana@example.com".into(),
         ..Default::default()
@@ -210,7 +210,7 @@ async fn redelivered_job_takes_effect_once() {
         form_id: 1,
         submission_key: "5d7c8a0e-0000-4000-8000-000000000001".into(),
         answers,
-        submitted_at: rally::db::now_ms(),
+        submitted_at: rally::platform::db::now_ms(),
         organization_id: None,
     };
     for _ in 0..3 {
@@ -367,7 +367,7 @@ async fn the_form_page_is_sent_with_no_store() {
 #[test]
 fn submission_keys_follow_the_normalised_answers() {
     let parse = |name: &str, email: &str, phone: &str| {
-        rally::domain::FormInput {
+        rally::platform::text::FormInput {
             name: name.into(),
             email: email.into(),
             phone: phone.into(),

@@ -46,7 +46,7 @@ const PUBLIC: &[&str] = &["/f/:slug", "/f/:slug/thanks", "/assets/:name"];
 async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         for sql in [
             "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('org-b', 'Org B', 'business', $1)",

@@ -108,7 +108,8 @@ async fn metrics_count_traffic_intake_and_queues() {
 #[tokio::test]
 async fn metrics_token_is_required_when_configured() {
     let app =
-        spawn_app_with(|s| s.metrics_token = Some(rally::config::Token("s3cret".into()))).await;
+        spawn_app_with(|s| s.metrics_token = Some(rally::platform::config::Token("s3cret".into())))
+            .await;
     assert_eq!(app.get("/metrics").await.status(), 401);
     let res = app
         .client

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rally::db;
+use rally::platform::db;
 
 use crate::crash::{Server, rally};
 

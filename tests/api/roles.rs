@@ -53,7 +53,7 @@ async fn walker(
     organization_id: i64,
 ) -> Walker {
     let email = format!("{label}@walk.test");
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     exec(
         app,
         format!(
@@ -91,7 +91,7 @@ pub(crate) async fn fixtures(
     hq_template: i64,
 ) -> HashMap<&'static str, i64> {
     let (org, label, me) = (w.organization_id, w.label, w.user_id);
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     for sql in [
         format!("INSERT INTO users (email, name, password_hash, created_at) VALUES ('{label}-role@walk.test', 'Target', 'x', {now})"),
         format!("INSERT INTO users (email, name, password_hash, created_at) VALUES ('{label}-remove@walk.test', 'Target', 'x', {now})"),
@@ -262,10 +262,10 @@ async fn every_post_route_answers_each_role_as_the_table_says() {
         s.signup_per_ip_per_min = 100_000;
     })
     .await;
-    let hash = rally::security::hash_password(PASSWORD.into())
+    let hash = rally::platform::security::hash_password(PASSWORD.into())
         .await
         .unwrap();
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     let demo = app
         .count("SELECT organization_id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'owner@demo.rally.test'")
         .await;

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rally::{config::QueueBackend, db};
+use rally::platform::{config::QueueBackend, db};
 
 use crate::{
     crash::{Server, rally},

@@ -31,9 +31,9 @@ use poem::{
     http::{StatusCode, Uri, uri::PathAndQuery},
 };
 
-use super::{BODY_LIMIT, html_response};
+use crate::http::{BODY_LIMIT, html_response};
 use crate::{
-    domain::{
+    platform::text::{
         fields::{Lines, clean},
         parse_urlencoded,
     },
@@ -47,7 +47,7 @@ pub const TYPED_QUERY: &[&str] = &["q"];
 /// The request, with control characters in typed text cleaned (its query
 /// and form body rewritten if so) and its body read and put back, or the
 /// answer refusing it.
-pub(super) async fn screen(mut req: Request) -> Result<Request, Response> {
+pub(crate) async fn screen(mut req: Request) -> Result<Request, Response> {
     if !path_is_text(req.uri().path()) {
         return Err(refuse(
             StatusCode::NOT_FOUND,
@@ -127,7 +127,7 @@ fn cleaned(pairs: &[(String, String)]) -> Option<String> {
 /// A `Content-Type` header's media type without its parameters, trimmed
 /// and in lower case: `multipart/form-data; boundary=…` is
 /// `multipart/form-data`.
-pub(super) fn media_type(content_type: &str) -> String {
+pub(crate) fn media_type(content_type: &str) -> String {
     content_type
         .split(';')
         .next()
@@ -139,7 +139,7 @@ pub(super) fn media_type(content_type: &str) -> String {
 /// Whether a body of this media type is what poem's `Form` reads:
 /// `application/x-www-form-urlencoded`, in any case, or any
 /// `application/…+x-www-form-urlencoded`, with any parameters.
-pub(super) fn is_form_encoded(content_type: &str) -> bool {
+pub(crate) fn is_form_encoded(content_type: &str) -> bool {
     media_type(content_type)
         .split_once('/')
         .is_some_and(|(kind, subtype)| {

@@ -2,7 +2,7 @@
 
 use poem::{Response, handler, http::StatusCode, web::Data};
 
-use super::AppState;
+use crate::http::AppState;
 
 /// The process is up and serving HTTP.
 #[handler]
@@ -13,7 +13,7 @@ pub fn healthz() -> &'static str {
 /// The database and the job queue both answer.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    let db = crate::db::scalar(&state.db.read, "SELECT CAST(1 AS BIGINT)").await;
+    let db = crate::platform::db::scalar(&state.db.read, "SELECT CAST(1 AS BIGINT)").await;
     let queue = state.queue.ping().await;
     match (db, queue) {
         (Ok(_), Ok(())) => Response::builder().body("ready"),

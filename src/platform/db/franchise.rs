@@ -2,7 +2,7 @@
 //! `parent_id` is the HQ), per-location roll-ups, and forms: each
 //! organization's own, and HQ's templates that locations copy.
 
-use super::{FORM_COLUMNS, Form, Pool, Tx, audit, now_ms, slugify};
+use crate::platform::db::{FORM_COLUMNS, Form, Pool, Tx, audit, now_ms, slugify};
 use crate::{on_pool, on_tx};
 
 /// Inserts an organization under a slug made unique from `name`.

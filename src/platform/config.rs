@@ -267,7 +267,7 @@ impl Settings {
             max_queue_backlog: parse_or(&get, "RALLY_MAX_QUEUE_BACKLOG", 500_000)?,
             rate_ip_per_sec: parse_or(&get, "RALLY_RATE_IP_PER_SEC", 1_000)?,
             rate_ip_burst: parse_or(&get, "RALLY_RATE_IP_BURST", 20_000)?,
-            trusted_proxies: crate::http::ratelimit::parse_proxies(
+            trusted_proxies: crate::platform::web::ratelimit::parse_proxies(
                 &get("RALLY_TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|e| anyhow::anyhow!("RALLY_TRUSTED_PROXIES: {e}"))?,
@@ -355,7 +355,7 @@ impl Settings {
             Ok(bytes) => SecretKey::new(bytes)
                 .with_context(|| format!("secret key file {} is damaged", path.display()))?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let bytes = crate::security::random_token().into_bytes();
+                let bytes = crate::platform::security::random_token().into_bytes();
                 write_private(&path, &bytes)
                     .with_context(|| format!("cannot write secret key file {}", path.display()))?;
                 tracing::warn!(

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::config::SecretKey;
+use crate::platform::config::SecretKey;
 
 type HmacSha256 = Hmac<Sha256>;
 

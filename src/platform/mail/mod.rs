@@ -16,9 +16,11 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{MailSettings, Token},
-    db::{self, Pool, Tx},
     on_pool, on_tx,
+    platform::{
+        config::{MailSettings, Token},
+        db::{self, Pool, Tx},
+    },
 };
 
 /// A message ready to store and send.

@@ -15,10 +15,10 @@
 
 use poem::{Request, http::Method};
 
-use super::CurrentUser;
-use crate::{
-    domain::parse_urlencoded,
+use crate::http::CurrentUser;
+use crate::platform::{
     error::{AppError, AppResult},
+    text::parse_urlencoded,
 };
 
 /// The form field that carries the token.
@@ -54,7 +54,7 @@ pub fn check(user: &CurrentUser, submitted: &str) -> AppResult<()> {
 /// memory by `input::screen` already; a multipart body (the CSV import) is
 /// read here, within the route's body limit (past it the read fails and
 /// `Frame` answers 413). Any other body carries no token: 403.
-pub(super) async fn verify(req: &mut Request, user: &CurrentUser) -> poem::Result<()> {
+pub(crate) async fn verify(req: &mut Request, user: &CurrentUser) -> poem::Result<()> {
     let submitted = submitted(req).await?;
     check(user, submitted.as_deref().unwrap_or_default())?;
     Ok(())
@@ -63,8 +63,8 @@ pub(super) async fn verify(req: &mut Request, user: &CurrentUser) -> poem::Resul
 /// The `_csrf` field of the request's form, if it has one.
 async fn submitted(req: &mut Request) -> poem::Result<Option<String>> {
     let content_type = req.header("content-type").unwrap_or_default().to_string();
-    let multipart = super::input::media_type(&content_type) == "multipart/form-data";
-    let urlencoded = super::input::is_form_encoded(&content_type);
+    let multipart = crate::platform::web::input::media_type(&content_type) == "multipart/form-data";
+    let urlencoded = crate::platform::web::input::is_form_encoded(&content_type);
     if !multipart && !urlencoded {
         return Ok(None);
     }

@@ -13,7 +13,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{config::DatabaseUrl, domain::Answers};
+use crate::platform::{config::DatabaseUrl, text::Answers};
 
 pub mod franchise;
 pub mod held;
@@ -33,8 +33,8 @@ pub enum Pool {
 macro_rules! on_pool {
     ($pool:expr, $p:ident => $body:expr) => {
         match $pool {
-            $crate::db::Pool::Sqlite($p) => $body,
-            $crate::db::Pool::Postgres($p) => $body,
+            $crate::platform::db::Pool::Sqlite($p) => $body,
+            $crate::platform::db::Pool::Postgres($p) => $body,
         }
     };
 }
@@ -45,8 +45,8 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match $tx {
-            $crate::db::Tx::Sqlite($c) => $body,
-            $crate::db::Tx::Postgres($c) => $body,
+            $crate::platform::db::Tx::Sqlite($c) => $body,
+            $crate::platform::db::Tx::Postgres($c) => $body,
         }
     };
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Pool, Tx, audit, now_ms};
+use crate::platform::db::{Pool, Tx, audit, now_ms};
 use crate::{on_pool, on_tx, roles::Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -9,7 +9,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use super::AppState;
+use crate::http::AppState;
 
 /// Why a submission did not become a job.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +112,7 @@ impl Metrics {
     }
 
     /// Counts and times one answered request.
-    pub(super) fn observe(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
+    pub(crate) fn observe(&self, route: &str, method: &str, status: StatusCode, started: Instant) {
         self.requests
             .with_label_values(&[route, method, status.as_str()])
             .inc();
@@ -148,7 +148,7 @@ struct RoutePattern {
 fn patterns() -> &'static [RoutePattern] {
     static PATTERNS: std::sync::OnceLock<Vec<RoutePattern>> = std::sync::OnceLock::new();
     PATTERNS.get_or_init(|| {
-        super::ROUTE_PATTERNS
+        crate::http::ROUTE_PATTERNS
             .iter()
             .map(|pattern| {
                 let segments: Vec<Option<&'static str>> = pattern
@@ -211,7 +211,7 @@ pub fn route_label(path: &str) -> &'static str {
 }
 
 /// A method label without allocating: the methods Rally answers, or "other".
-pub(super) fn method_label(method: &poem::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &poem::http::Method) -> &'static str {
     use poem::http::Method;
     match *method {
         Method::GET => "GET",
@@ -303,7 +303,7 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
         }
         Err(err) => tracing::warn!(error = %err, "queue stats unavailable for metrics"),
     }
-    match crate::db::scalar(
+    match crate::platform::db::scalar(
         &state.db.read,
         "SELECT COUNT(*) FROM timeline_entries WHERE kind = 'form_submission'",
     )

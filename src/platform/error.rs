@@ -80,11 +80,13 @@ impl ResponseError for AppError {
     }
 }
 
-impl From<crate::security::HashError> for AppError {
-    fn from(err: crate::security::HashError) -> Self {
+impl From<crate::platform::security::HashError> for AppError {
+    fn from(err: crate::platform::security::HashError) -> Self {
         match err {
-            crate::security::HashError::Busy => AppError::Busy(crate::security::BUSY_RETRY_AFTER),
-            crate::security::HashError::Internal(err) => AppError::Internal(err),
+            crate::platform::security::HashError::Busy => {
+                AppError::Busy(crate::platform::security::BUSY_RETRY_AFTER)
+            }
+            crate::platform::security::HashError::Internal(err) => AppError::Internal(err),
         }
     }
 }

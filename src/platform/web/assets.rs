@@ -14,7 +14,7 @@ struct Asset {
 
 impl Asset {
     fn new(stem: &str, ext: &str, body: &'static [u8], content_type: &'static str) -> Self {
-        let hash = crate::security::sha256_hex_bytes(body);
+        let hash = crate::platform::security::sha256_hex_bytes(body);
         Self {
             path: format!("/assets/{stem}-{}.{ext}", &hash[..12]),
             body,
@@ -27,7 +27,7 @@ static HTMX: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "htmx-2.0.11.min",
         "js",
-        include_bytes!("../../assets/htmx-2.0.11.min.js"),
+        include_bytes!("../../../assets/htmx-2.0.11.min.js"),
         "text/javascript; charset=utf-8",
     )
 });
@@ -35,7 +35,7 @@ static SSE_JS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "htmx-ext-sse-2.2.4.min",
         "js",
-        include_bytes!("../../assets/htmx-ext-sse-2.2.4.min.js"),
+        include_bytes!("../../../assets/htmx-ext-sse-2.2.4.min.js"),
         "text/javascript; charset=utf-8",
     )
 });
@@ -43,7 +43,7 @@ static RALLY_JS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "rally",
         "js",
-        include_bytes!("../../assets/rally.js"),
+        include_bytes!("../../../assets/rally.js"),
         "text/javascript; charset=utf-8",
     )
 });
@@ -51,7 +51,7 @@ static CSS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "app",
         "css",
-        include_bytes!("../../assets/app.css"),
+        include_bytes!("../../../assets/app.css"),
         "text/css; charset=utf-8",
     )
 });

@@ -2,11 +2,13 @@
 //! Every function takes the [`Scope`] of whoever acts, so a member can
 //! touch only their own prospects and nobody another organization's.
 
-use super::{IN_SCOPE, PROSPECT_COLUMNS, Prospect, Scope, Tx, now_ms, prospect};
+use crate::platform::db::{IN_SCOPE, PROSPECT_COLUMNS, Prospect, Scope, Tx, now_ms, prospect};
 use crate::{
-    db::Pool,
-    domain::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
     on_pool, on_tx,
+    platform::{
+        db::Pool,
+        text::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
+    },
 };
 
 pub const STAGES: &[&str] = &["new", "contacted", "engaged", "hot", "customer", "lost"];
