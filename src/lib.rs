@@ -1,26 +1,28 @@
 //! Rally: capture prospects at any scale and turn them into customers.
+//!
+//! One folder per feature, a shared platform beside them, and the app
+//! that assembles them (see docs/ARCHITECTURE.md).
 
+/// Building and running the app: the router, the job registry, the demo.
+pub mod app;
 /// Shared by every feature, knowing none: configuration, security, the
-/// database, the web frame's pieces, page layout, mail and text rules.
+/// database, the web's pieces, page layout, mail and text rules.
 pub mod platform;
 
-/// CSV export of prospects.
-pub mod export;
-/// Routes, handlers and middleware.
-pub mod http;
-/// CSV import of prospects: parse, plan, apply.
-pub mod import;
-/// Group commit for form intake.
+/// Sign-up, sign-in and out, sessions, verification, password reset, the
+/// account page and the development mailbox.
+pub mod accounts;
+/// Live events: the projector page and the summary.
+pub mod events;
+/// Forms and HQ templates.
+pub mod forms;
+/// The public form: its routes, the group-commit writer, the
+/// FormSubmission job, held submissions and `rally rehearse`.
 pub mod intake;
-/// Job payloads and handlers.
-pub mod jobs;
-/// The deployment's operators (the deployment-wide jobs dashboard).
-pub mod operators;
-/// `rally rehearse`: a simulated audience, and the benchmark harness.
-pub mod rehearse;
-/// Roles and the table of who may do what.
-pub mod roles;
-/// Building and running the app.
-pub mod startup;
-/// maud views.
-pub mod views;
+/// The failed-work dashboards: `/jobs` and `/ops/jobs`.
+pub mod operations;
+/// Organizations, people, roles, invitations, the audit log, franchise
+/// locations and the deployment's operators.
+pub mod organizations;
+/// Prospects: list, detail, quick add, edit, notes, import and export.
+pub mod prospects;

@@ -3,7 +3,7 @@
 
 use poem::{Response, error::ResponseError, http::StatusCode};
 
-use crate::views;
+use crate::platform::ui as views;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

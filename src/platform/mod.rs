@@ -17,6 +17,8 @@ pub mod security;
 pub mod telemetry;
 /// Text parsed at the edge: emails, phones, slugs, the field rules.
 pub mod text;
+/// Page layout and components shared by every page.
+pub mod ui;
 /// The web's shared pieces: CSRF, the input screen, rate limits, metrics,
 /// assets, health.
 pub mod web;

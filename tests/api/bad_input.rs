@@ -12,7 +12,7 @@
 //! would refuse it). In a path, a field's name or a query parameter nobody
 //! types, it is still refused.
 //!
-//! Routes come from `rally::http::route_paths()`, so a route added later
+//! Routes come from `rally::app::routes::route_paths()`, so a route added later
 //! is walked without editing this test; a route with a new kind of id
 //! fails here until the walk has an object of that kind below.
 
@@ -116,7 +116,13 @@ impl Ids {
     fn for_path(&self, pattern: &str, param: &str) -> String {
         let id = match param {
             ":slug" => return "demo".into(),
-            ":name" => return rally::views::css_path().rsplit('/').next().unwrap().into(),
+            ":name" => {
+                return rally::platform::ui::css_path()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .into();
+            }
             _ if pattern.starts_with("/forms/") => self.form,
             _ if pattern.starts_with("/locations/") => self.organization,
             _ if pattern.starts_with("/prospects/import/") => self.import,
@@ -383,7 +389,7 @@ fn get_cases(path: &str) -> Vec<(String, String, Option<u16>)> {
 async fn no_route_answers_bad_input_with_a_500() {
     let app = app().await;
     let ids = own_objects(&app).await;
-    let routes = rally::http::route_paths();
+    let routes = rally::app::routes::route_paths();
     assert!(routes.len() > 30, "the router lists its routes");
     let mut failures = Vec::new();
     let mut sent = 0;

@@ -5,7 +5,7 @@ use std::{process::Stdio, time::Duration};
 
 use jobs::SqlQueue;
 use rally::{
-    jobs::FormSubmission,
+    intake::jobs::FormSubmission,
     platform::{config::DatabaseUrl, db, text::FormInput},
 };
 
@@ -305,7 +305,7 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
         "a submission was processed twice"
     );
     // A stored key is the form's key, `.`, and a hash of the answers
-    // (`rally::intake::submission_key`); each sender sent one set of answers.
+    // (`rally::intake::writer::submission_key`); each sender sent one set of answers.
     let processed: std::collections::HashMap<String, i64> = processed
         .into_iter()
         .map(|(key, n)| (key.split('.').next().unwrap_or_default().to_string(), n))

@@ -1,5 +1,5 @@
 //! CSRF, by walking the router: every POST route of
-//! `rally::http::route_paths()` that needs a session is sent by the
+//! `rally::app::routes::route_paths()` that needs a session is sent by the
 //! organization's owner (also an operator, so the operators' routes are
 //! reached) with objects of their own, **without** the session's CSRF
 //! token, with a wrong one, with one a byte off, and as a multipart form
@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use rally::roles::{self, Access, Place, Role};
+use rally::organizations::roles::{self, Access, Place, Role};
 
 use crate::{
     helpers::{TestApp, spawn_app_with},
@@ -104,7 +104,7 @@ async fn every_signed_in_post_refuses_a_missing_or_wrong_csrf_token() {
     let ids = fixtures(&app, &owner, form).await;
 
     // The public ones are exactly those the role table opens to anyone.
-    let posts: Vec<&'static str> = rally::http::route_paths()
+    let posts: Vec<&'static str> = rally::app::routes::route_paths()
         .into_iter()
         .filter(|(_, methods)| methods.contains(&"post"))
         .map(|(pattern, _)| pattern)

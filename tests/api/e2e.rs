@@ -475,7 +475,7 @@ async fn every_signed_in_page_fits_a_phone() {
     ];
     let mut too_wide = Vec::new();
     let mut opened = 0;
-    for (pattern, methods) in rally::http::route_paths() {
+    for (pattern, methods) in rally::app::routes::route_paths() {
         if !methods.contains(&"get") || skip.contains(&pattern) {
             continue;
         }

@@ -197,12 +197,14 @@ async fn the_purge_removes_held_submissions_past_retention() {
     // (On SQLite the tests' pool is a reader, which may write too.)
     let write = &app.pool;
     assert_eq!(
-        rally::platform::db::held::purge(write, sent).await.unwrap(),
+        rally::intake::held::queries::purge(write, sent)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 1);
     assert_eq!(
-        rally::platform::db::held::purge(write, sent + 1)
+        rally::intake::held::queries::purge(write, sent + 1)
             .await
             .unwrap(),
         1

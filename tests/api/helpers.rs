@@ -3,11 +3,11 @@
 use std::{path::Path, time::Duration};
 
 use rally::{
+    app::{App, DemoCredentials},
     platform::{
         config::{DatabaseUrl, SecretKey, Settings},
         db::Pool,
     },
-    startup::{App, DemoCredentials},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -168,7 +168,7 @@ pub fn assert_security_headers(res: &reqwest::Response) {
 
 /// The value of the hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
-    rally::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
+    rally::intake::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
 }
 
 /// A stored email message.

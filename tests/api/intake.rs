@@ -206,7 +206,7 @@ async fn redelivered_job_takes_effect_once() {
     }
     .parse()
     .unwrap();
-    let job = rally::jobs::FormSubmission {
+    let job = rally::intake::jobs::FormSubmission {
         form_id: 1,
         submission_key: "5d7c8a0e-0000-4000-8000-000000000001".into(),
         answers,
@@ -214,7 +214,7 @@ async fn redelivered_job_takes_effect_once() {
         organization_id: None,
     };
     for _ in 0..3 {
-        rally::jobs::process_submission(&app.pool, job.clone())
+        rally::intake::jobs::process_submission(&app.pool, job.clone())
             .await
             .unwrap();
     }
@@ -377,25 +377,25 @@ fn submission_keys_follow_the_normalised_answers() {
         .unwrap()
     };
     let key = "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7e";
-    let a = rally::intake::submission_key(key, &parse("Ana Lima", "ana@example.com", ""));
+    let a = rally::intake::writer::submission_key(key, &parse("Ana Lima", "ana@example.com", ""));
     assert!(
         a.starts_with(&format!("{key}.")) && a.len() == key.len() + 33,
         "{a}"
     );
     assert_eq!(
         a,
-        rally::intake::submission_key(key, &parse(" Ana Lima ", "ANA@example.com", " "))
+        rally::intake::writer::submission_key(key, &parse(" Ana Lima ", "ANA@example.com", " "))
     );
     for other in [
         parse("Bo Chen", "ana@example.com", ""),
         parse("Ana Lima", "bo@example.com", ""),
         parse("Ana Lima", "ana@example.com", "555 010 9999"),
     ] {
-        assert_ne!(a, rally::intake::submission_key(key, &other));
+        assert_ne!(a, rally::intake::writer::submission_key(key, &other));
     }
     assert_ne!(
         a,
-        rally::intake::submission_key(
+        rally::intake::writer::submission_key(
             "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7f",
             &parse("Ana Lima", "ana@example.com", "")
         )

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rally::{jobs::FormSubmission, platform::text::FormInput};
+use rally::{intake::jobs::FormSubmission, platform::text::FormInput};
 
 use crate::helpers::{TestApp, client, hidden, spawn_app, spawn_app_with};
 
@@ -678,7 +678,9 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         ..Default::default()
     };
     let sqs = jobs::SqsQueue::new(moto.client(), config.clone());
-    sqs.create_queues(&rally::jobs::queues()).await.unwrap();
+    sqs.create_queues(&rally::app::work::queues())
+        .await
+        .unwrap();
     let app = spawn_app_with(|s| {
         s.queue_backend = rally::platform::config::QueueBackend::Sqs;
         s.sqs = config;
@@ -691,7 +693,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
     let queue = jobs::Queue::Sqs(jobs::SqsBackend {
         sqs,
         store: app.pool.queue_store(),
-        kinds: rally::jobs::queues(),
+        kinds: rally::app::work::queues(),
     });
     queue
         .enqueue(&doomed_job(
@@ -833,7 +835,7 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
         "30 2 * * *",
         "Europe/Paris",
         "not yet",
-        &rally::views::datetime(next),
+        &rally::platform::ui::datetime(next),
     ] {
         assert!(page.contains(text), "{text} missing: {page}");
     }
@@ -851,6 +853,12 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
     );
     let page = app.page("/ops/jobs").await;
     assert!(!page.contains("not yet"), "{page}");
-    assert!(page.contains(&rally::views::datetime(last)), "{page}");
-    assert!(page.contains(&rally::views::datetime(next)), "{page}");
+    assert!(
+        page.contains(&rally::platform::ui::datetime(last)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&rally::platform::ui::datetime(next)),
+        "{page}"
+    );
 }

@@ -127,7 +127,7 @@ async fn metrics_token_is_required_when_configured() {
 async fn every_registered_queue_is_in_the_metrics() {
     let app = spawn_app_without_workers(|_| {}).await;
     let text = app.get("/metrics").await.text().await.unwrap();
-    for queue in rally::jobs::queues() {
+    for queue in rally::app::work::queues() {
         let label = format!("queue=\"{queue}\"");
         for state in ["pending", "running", "retrying", "done", "dead"] {
             let state = format!("state=\"{state}\"");
@@ -193,7 +193,7 @@ async fn requests_are_labelled_by_their_route_pattern() {
     );
     assert_eq!(count(&["route=\"other\"", "status=\"404\""]), 2.0);
     // Every label is a route of the table, or "other".
-    let known: Vec<String> = rally::http::route_paths()
+    let known: Vec<String> = rally::app::routes::route_paths()
         .into_iter()
         .map(|(pattern, _)| {
             pattern

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rally::rehearse::{Options, Outcome, Watch, run};
+use rally::intake::rehearse::{Options, Outcome, Watch, run};
 
 use crate::helpers::*;
 

@@ -90,7 +90,7 @@ async fn exports_cannot_run_formulas_and_import_back_unchanged() {
 
     let web = export(&app).await;
     let mut cli = Vec::new();
-    rally::export::prospects(&app.pool, "demo", &mut cli)
+    rally::prospects::export::prospects(&app.pool, "demo", &mut cli)
         .await
         .unwrap();
     for (which, bytes) in [("web", &web), ("cli", &cli)] {
@@ -444,7 +444,7 @@ async fn rows_from_before_are_backfilled() {
     app.sign_in().await;
     // Not yet folded: found as the database compares.
     assert!(app.page("/prospects?q=old").await.contains("Ольга Old"));
-    let updated = rally::platform::db::prospects::backfill(&app.pool)
+    let updated = rally::prospects::queries::backfill(&app.pool)
         .await
         .unwrap();
     assert_eq!(updated, 2);
@@ -734,7 +734,7 @@ async fn search_ignores_accents_and_old_rows_are_refolded() {
             .contains("François Old")
     );
     // What start-up runs after the migrations.
-    let updated = rally::platform::db::prospects::backfill(&app.pool)
+    let updated = rally::prospects::queries::backfill(&app.pool)
         .await
         .unwrap();
     assert_eq!(updated, 2, "every row made again");
@@ -750,7 +750,7 @@ async fn search_ignores_accents_and_old_rows_are_refolded() {
     );
     // Once: the next start-up has nothing to do.
     assert_eq!(
-        rally::platform::db::prospects::backfill(&app.pool)
+        rally::prospects::queries::backfill(&app.pool)
             .await
             .unwrap(),
         0

@@ -15,11 +15,6 @@ use sqlx::{
 
 use crate::platform::{config::DatabaseUrl, text::Answers};
 
-pub mod franchise;
-pub mod held;
-pub mod people;
-pub mod prospects;
-
 /// A pool of either dialect.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -214,7 +209,7 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
     }
     jobs::SqlQueue::migrate(&pool.queue_store()).await?;
     // Search text and email keys for rows stored before they existed.
-    prospects::backfill(pool).await?;
+    crate::prospects::queries::backfill(pool).await?;
     Ok(())
 }
 
@@ -273,7 +268,7 @@ pub struct SessionUser {
     pub user_name: String,
     pub organization_id: i64,
     pub organization_name: String,
-    pub role: crate::roles::Role,
+    pub role: crate::organizations::roles::Role,
     /// The organization's `kind` and its HQ, for [`SessionUser::place`].
     pub organization_kind: String,
     pub organization_parent_id: Option<i64>,
@@ -281,14 +276,14 @@ pub struct SessionUser {
 
 impl SessionUser {
     /// Where the session's organization stands in a franchise.
-    pub fn place(&self) -> crate::roles::Place {
-        crate::roles::Place::of(&self.organization_kind, self.organization_parent_id)
+    pub fn place(&self) -> crate::organizations::roles::Place {
+        crate::organizations::roles::Place::of(&self.organization_kind, self.organization_parent_id)
     }
 
     /// Whether the user may take `action` here (the one table:
-    /// [`crate::roles::rule`]).
-    pub fn may(&self, action: crate::roles::Action) -> bool {
-        crate::roles::allows(self.role, self.place(), action)
+    /// [`crate::organizations::roles::rule`]).
+    pub fn may(&self, action: crate::organizations::roles::Action) -> bool {
+        crate::organizations::roles::allows(self.role, self.place(), action)
     }
 }
 
@@ -333,7 +328,7 @@ impl Scope {
     pub fn of(user: &SessionUser) -> Self {
         Self {
             organization_id: user.organization_id,
-            owner: (user.role == crate::roles::Role::Member).then_some(user.user_id),
+            owner: (user.role == crate::organizations::roles::Role::Member).then_some(user.user_id),
         }
     }
 }
@@ -347,7 +342,7 @@ pub struct TimelineEntry {
     pub form_title: Option<String>,
 }
 
-const FORM_COLUMNS: &str =
+pub(crate) const FORM_COLUMNS: &str =
     "id, organization_id, slug, title, intro, thank_you, is_template, template_id";
 
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
@@ -466,7 +461,7 @@ pub async fn apply_submission(
     }
     // New values fill blanks and never erase: COALESCE keeps what is stored
     // when the new answer is empty, and the name only replaces an empty one.
-    let searched = prospects::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref());
+    let searched = crate::prospects::queries::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref());
     let (prospect_id, name, company, stored_search): (i64, String, Option<String>, Option<String>) = sqlx::query_as(
         "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, search_text)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
@@ -491,7 +486,7 @@ pub async fn apply_submission(
     .await?;
     // A prospect already stored keeps its own name and company: its search
     // text follows what is stored, not this submission.
-    let searched = prospects::search_text(&name, answers.email.as_str(), company.as_deref());
+    let searched = crate::prospects::queries::search_text(&name, answers.email.as_str(), company.as_deref());
     if stored_search.as_deref() != Some(searched.as_str()) {
         sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
             .bind(prospect_id)
@@ -579,7 +574,7 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
 pub async fn memberships_of(
     pool: &Pool,
     user_id: i64,
-) -> sqlx::Result<Vec<(i64, String, crate::roles::Role)>> {
+) -> sqlx::Result<Vec<(i64, String, crate::organizations::roles::Role)>> {
     on_pool!(pool, p => sqlx::query_as(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id
          WHERE m.user_id = $1 ORDER BY m.created_at",
@@ -607,7 +602,7 @@ pub async fn switch_organization(
     .map(|r| r.rows_affected() == 1))
 }
 
-const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
+pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
     (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
     p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
     p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name";
@@ -615,7 +610,7 @@ const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.sou
 /// The scope's condition on `p`, with the organization as `$1` and the
 /// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations
 /// (organizations whose parent it is); any other organization has none.
-const IN_SCOPE: &str =
+pub(crate) const IN_SCOPE: &str =
     "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
     AND ($2 IS NULL OR p.owner_user_id = $2)";
 
@@ -630,7 +625,7 @@ pub async fn search_prospects(
     offset: i64,
 ) -> sqlx::Result<Vec<Prospect>> {
     // One search, with Unicode case folding: see `prospects::search`.
-    prospects::search(pool, scope, query, limit, offset).await
+    crate::prospects::queries::search(pool, scope, query, limit, offset).await
 }
 
 /// One prospect, if the scope may see it.
@@ -908,7 +903,8 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
     .bind(to)
     .fetch_one(p)
     .await)?;
-    let held_waiting = held::waiting_in_window(pool, event.form_id, from, to).await?;
+    let held_waiting =
+        crate::intake::held::queries::waiting_in_window(pool, event.form_id, from, to).await?;
     let mut prospects = std::collections::HashMap::new();
     for (_, prospect, first_seen) in &rows {
         prospects.insert(*prospect, *first_seen);
@@ -947,7 +943,9 @@ pub async fn create_account(
     let user = create_user(tx, name, email, password_hash)
         .await?
         .ok_or(SignUpError::EmailTaken)?;
-    let org = franchise::insert_organization(tx, organization, kind, None).await?;
+    let org =
+        crate::organizations::locations::queries::insert_organization(tx, organization, kind, None)
+            .await?;
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO memberships (user_id, organization_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
     )

@@ -462,7 +462,7 @@ pub mod fields {
 
 /// The version of [`search_fold`]: raised whenever what it returns
 /// changes, so that start-up makes every stored search text again (see
-/// `db::prospects::backfill`). 2: accents (combining marks) dropped.
+/// `crate::prospects::queries::backfill`). 2: accents (combining marks) dropped.
 pub const SEARCH_FOLD_VERSION: i64 = 2;
 
 /// Text as search compares it: compatibility-normalised, case-folded

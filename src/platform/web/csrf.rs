@@ -15,7 +15,7 @@
 
 use poem::{Request, http::Method};
 
-use crate::http::CurrentUser;
+use crate::accounts::auth::CurrentUser;
 use crate::platform::{
     error::{AppError, AppResult},
     text::parse_urlencoded,

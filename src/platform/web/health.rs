@@ -2,7 +2,7 @@
 
 use poem::{Response, handler, http::StatusCode, web::Data};
 
-use crate::http::AppState;
+use crate::app::AppState;
 
 /// The process is up and serving HTTP.
 #[handler]

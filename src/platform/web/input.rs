@@ -31,13 +31,13 @@ use poem::{
     http::{StatusCode, Uri, uri::PathAndQuery},
 };
 
-use crate::http::{BODY_LIMIT, html_response};
-use crate::{
-    platform::text::{
+use crate::platform::web::{BODY_LIMIT, html_response};
+use crate::platform::{
+    text::{
         fields::{Lines, clean},
         parse_urlencoded,
     },
-    views,
+    ui as views,
 };
 
 /// Query parameters that carry what a person typed, cleaned rather than

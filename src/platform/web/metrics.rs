@@ -9,7 +9,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::http::AppState;
+use crate::app::AppState;
 
 /// Why a submission did not become a job.
 #[derive(Debug, Clone, Copy)]
@@ -148,7 +148,7 @@ struct RoutePattern {
 fn patterns() -> &'static [RoutePattern] {
     static PATTERNS: std::sync::OnceLock<Vec<RoutePattern>> = std::sync::OnceLock::new();
     PATTERNS.get_or_init(|| {
-        crate::http::ROUTE_PATTERNS
+        crate::app::routes::ROUTE_PATTERNS
             .iter()
             .map(|pattern| {
                 let segments: Vec<Option<&'static str>> = pattern
@@ -260,7 +260,7 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
     match state.monitor.stats().await {
         Ok(mut stats) => {
             // Every registered queue has its series, from its first scrape.
-            for kind in crate::jobs::queues() {
+            for kind in crate::app::work::queues() {
                 if !stats.iter().any(|s| s.queue == kind) {
                     stats.push(::jobs::QueueStats {
                         queue: kind.to_string(),
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn every_route_of_the_table_is_its_own_label() {
-        for pattern in crate::http::ROUTE_PATTERNS {
+        for pattern in crate::app::routes::ROUTE_PATTERNS {
             let path: String = pattern
                 .split('/')
                 .map(|s| if s.starts_with(':') { "7" } else { s })

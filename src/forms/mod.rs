@@ -1,0 +1,4 @@
+//! Forms and franchise HQ templates.
+
+pub mod routes;
+pub mod views;
