@@ -213,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write)
+            rally::app::migrate(&db.write)
                 .await
                 .context("migrating the database")?;
             println!("database is up to date");
@@ -221,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Operators { what } => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write).await?;
+            rally::app::migrate(&db.write).await?;
             let parse = |email: &str| {
                 rally::platform::text::Email::parse(email)
                     .map_err(|problem| anyhow::anyhow!("{email:?}: {problem}"))
@@ -255,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
             what: Export::Prospects { org },
         } => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write).await?;
+            rally::app::migrate(&db.write).await?;
             rally::prospects::export::prospects(&db.read, &org, std::io::stdout().lock()).await?;
             Ok(())
         }

@@ -13,17 +13,17 @@ use poem::{
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
-    platform::web::{form_again, html_response, retry_later, see_other},
-};
-use crate::{
+    accounts::queries::SessionUser,
+    accounts::views as pages,
     platform::{
-        db::{self, SessionUser},
         error::{AppError, AppResult},
         security,
         ui::Nav,
     },
-    prospects::views as pages,
+};
+use crate::{
+    app::AppState,
+    platform::web::{form_again, html_response, retry_later, see_other},
 };
 
 const SESSION_COOKIE: &str = "rally_session";
@@ -68,10 +68,11 @@ impl<'a> FromRequest<'a> for CurrentUser {
             .data::<AppState>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("app state missing")))?;
         let token = session_token(req).ok_or_else(redirect)?;
-        let user = db::session_user(&state.db.read, &security::sha256_hex(&token))
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(redirect)?;
+        let user =
+            crate::accounts::queries::session_user(&state.db.read, &security::sha256_hex(&token))
+                .await
+                .map_err(AppError::from)?
+                .ok_or_else(redirect)?;
         Ok(Self {
             user,
             csrf: security::csrf_token(&state.secret, &token),
@@ -137,7 +138,7 @@ pub async fn sign_in(
             form_again(pages::sign_in(&form.email, Some(&message))),
         ));
     }
-    let user = db::user_by_email(&state.db.read, &email).await?;
+    let user = crate::accounts::queries::user_by_email(&state.db.read, &email).await?;
     let password_ok = !form.password.is_empty() && form.password.len() <= 1024;
     let checked = match &user {
         Some(user) if password_ok => {
@@ -191,7 +192,7 @@ pub async fn start_session(
     user_id: i64,
 ) -> AppResult<()> {
     let token = security::random_token();
-    db::create_session(
+    crate::accounts::queries::create_session(
         &state.db.write,
         &security::sha256_hex(&token),
         user_id,
@@ -224,7 +225,8 @@ pub async fn sign_out(
     state: Data<&AppState>,
 ) -> AppResult<Response> {
     if let Some(token) = session_token(req) {
-        db::delete_session(&state.db.write, &security::sha256_hex(&token)).await?;
+        crate::accounts::queries::delete_session(&state.db.write, &security::sha256_hex(&token))
+            .await?;
     }
     clear_session_cookie(jar);
     Ok(see_other("/signin"))

@@ -2,6 +2,7 @@
 //! password reset, the account page and the development mailbox.
 
 pub mod auth;
+pub mod queries;
 pub mod routes;
 pub mod views;
 

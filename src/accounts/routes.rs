@@ -147,7 +147,7 @@ pub async fn sign_up(
         form_again(pages::sign_up(&form, &problems))
     };
     // Cheap checks first: a taken address is answered without hashing.
-    if db::user_by_email(&state.db.read, email.as_str())
+    if crate::accounts::queries::user_by_email(&state.db.read, email.as_str())
         .await?
         .is_some()
     {
@@ -166,7 +166,7 @@ pub async fn sign_up(
         Err(err) => return Err(err.into()),
     };
     let mut tx = state.db.write.begin_write().await?;
-    let (user_id, org_id) = match db::create_account(
+    let (user_id, org_id) = match crate::accounts::queries::create_account(
         &mut tx,
         name,
         email.as_str(),
@@ -177,8 +177,8 @@ pub async fn sign_up(
     .await
     {
         Ok(ids) => ids,
-        Err(db::SignUpError::EmailTaken) => return Ok(email_taken()),
-        Err(db::SignUpError::Database(err)) => return Err(err.into()),
+        Err(crate::accounts::queries::SignUpError::EmailTaken) => return Ok(email_taken()),
+        Err(crate::accounts::queries::SignUpError::Database(err)) => return Err(err.into()),
     };
     let link = new_token_link(&mut tx, &req_base(req, &state), user_id, "verify").await?;
     let message = email::verification(
@@ -215,7 +215,7 @@ async fn new_token_link(
     } else {
         RESET_TTL
     };
-    db::create_email_token(tx, &hash, user_id, purpose, ttl).await?;
+    crate::accounts::queries::create_email_token(tx, &hash, user_id, purpose, ttl).await?;
     let path = if purpose == "verify" {
         "/verify"
     } else {
@@ -236,7 +236,12 @@ pub struct TokenQuery {
 #[handler]
 pub async fn verify(state: Data<&AppState>, Query(q): Query<TokenQuery>) -> AppResult<Response> {
     let mut tx = state.db.write.begin_write().await?;
-    let user = db::use_email_token(&mut tx, &security::sha256_hex(&q.token), "verify").await?;
+    let user = crate::accounts::queries::use_email_token(
+        &mut tx,
+        &security::sha256_hex(&q.token),
+        "verify",
+    )
+    .await?;
     let Some(user_id) = user else {
         tx.commit().await?;
         return Ok(html_response(
@@ -247,7 +252,7 @@ pub async fn verify(state: Data<&AppState>, Query(q): Query<TokenQuery>) -> AppR
             ),
         ));
     };
-    db::mark_email_verified(&mut tx, user_id).await?;
+    crate::accounts::queries::mark_email_verified(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(html_response(
         StatusCode::OK,
@@ -270,10 +275,11 @@ pub async fn account_page(
     state: Data<&AppState>,
     Query(q): Query<AccountQuery>,
 ) -> AppResult<Response> {
-    let account = db::account(&state.db.read, user.user.user_id)
+    let account = crate::accounts::queries::account(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let memberships = db::memberships_of(&state.db.read, user.user.user_id).await?;
+    let memberships =
+        crate::accounts::queries::memberships_of(&state.db.read, user.user.user_id).await?;
     let notice = if q.welcome.is_some() {
         Some("Welcome to Rally! We sent you an email to confirm your address.")
     } else if q.sent.is_some() {
@@ -300,7 +306,7 @@ pub async fn resend_verification(
     user: CurrentUser,
     state: Data<&AppState>,
 ) -> AppResult<Response> {
-    let account = db::account(&state.db.read, user.user.user_id)
+    let account = crate::accounts::queries::account(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     if account.email_verified_at.is_some() {
@@ -346,7 +352,13 @@ pub async fn switch_organization(
         .parse()
         .map_err(|_| AppError::NotFound)?;
     let token = auth::session_token(req).ok_or(AppError::NotFound)?;
-    if !db::switch_organization(&state.db.write, &security::sha256_hex(&token), id).await? {
+    if !crate::accounts::queries::switch_organization(
+        &state.db.write,
+        &security::sha256_hex(&token),
+        id,
+    )
+    .await?
+    {
         return Err(AppError::NotFound);
     }
     Ok(see_other("/prospects"))
@@ -358,7 +370,8 @@ pub async fn sign_out_everywhere(
     user: CurrentUser,
     state: Data<&AppState>,
 ) -> AppResult<Response> {
-    let ended = db::delete_sessions_of(&state.db.write, user.user.user_id).await?;
+    let ended =
+        crate::accounts::queries::delete_sessions_of(&state.db.write, user.user.user_id).await?;
     tracing::info!(
         user_id = user.user.user_id,
         sessions = ended,
@@ -409,8 +422,10 @@ pub async fn forgot(
     }
     // The same answer whether or not an account uses the address: the page
     // must not tell strangers who has an account.
-    if let Some(user) = db::user_by_email(&state.db.read, email.as_str()).await? {
-        let account = db::account(&state.db.read, user.id).await?;
+    if let Some(user) =
+        crate::accounts::queries::user_by_email(&state.db.read, email.as_str()).await?
+    {
+        let account = crate::accounts::queries::account(&state.db.read, user.id).await?;
         let mut tx = state.db.write.begin_write().await?;
         let link = new_token_link(&mut tx, &public_base(req, &state), user.id, "reset").await?;
         let message = email::password_reset(
@@ -450,7 +465,13 @@ pub async fn reset_page(
     state: Data<&AppState>,
     Query(q): Query<TokenQuery>,
 ) -> AppResult<Response> {
-    if !db::email_token_valid(&state.db.read, &security::sha256_hex(&q.token), "reset").await? {
+    if !crate::accounts::queries::email_token_valid(
+        &state.db.read,
+        &security::sha256_hex(&q.token),
+        "reset",
+    )
+    .await?
+    {
         return Ok(invalid_reset_link());
     }
     Ok(html_response(StatusCode::OK, pages::reset(&q.token, None)))
@@ -507,7 +528,9 @@ pub async fn reset(
         return Ok(form_again(pages::reset(&form.token, Some(problem))));
     }
     let token_hash = security::sha256_hex(&form.token);
-    let Some(user_id) = db::email_token_user(&state.db.read, &token_hash, "reset").await? else {
+    let Some(user_id) =
+        crate::accounts::queries::email_token_user(&state.db.read, &token_hash, "reset").await?
+    else {
         return Ok(invalid_reset_link());
     };
     if let Err(wait) = state
@@ -529,7 +552,7 @@ pub async fn reset(
     };
     let mut tx = state.db.write.begin_write().await?;
     // Used now (the link may have been used meanwhile): one link, one change.
-    let Some(user_id) = db::use_email_token(&mut tx, &token_hash, "reset")
+    let Some(user_id) = crate::accounts::queries::use_email_token(&mut tx, &token_hash, "reset")
         .await?
         .filter(|used_by| *used_by == user_id)
     else {
@@ -538,9 +561,9 @@ pub async fn reset(
     };
     // Every other session and every other reset link ends: whoever knew
     // the old password, or holds an older link, is out.
-    db::set_password(&mut tx, user_id, &hash).await?;
+    crate::accounts::queries::set_password(&mut tx, user_id, &hash).await?;
     // Receiving the link proves the address.
-    db::mark_email_verified(&mut tx, user_id).await?;
+    crate::accounts::queries::mark_email_verified(&mut tx, user_id).await?;
     tx.commit().await?;
     tracing::info!(user_id, "password reset");
     auth::start_session(req, jar, &state, user_id).await?;

@@ -5,8 +5,8 @@ use maud::{Markup, html};
 
 use crate::platform::ui::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
-    accounts::routes::SignUpForm,
-    platform::{db::Account, mail::MailboxEntry},
+    accounts::{queries::Account, routes::SignUpForm},
+    platform::mail::MailboxEntry,
 };
 
 pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> Markup {
@@ -225,6 +225,32 @@ pub fn mailbox(nav: Nav<'_>, messages: &[MailboxEntry]) -> Markup {
                     p.meta { "To " (crate::platform::text::display_email(&m.to_addr)) " · " (datetime(m.created_at)) @if m.sent_at.is_none() { " · waiting to be delivered" } }
                     (linked_text(&m.text))
                 }
+            }
+        },
+    )
+}
+
+pub fn sign_in(email: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Sign in to Rally" }
+                @if let Some(msg) = error { p.alert role="alert" { (msg) } }
+                form method="post" action="/signin" {
+                    div.field {
+                        label for="email" { "Email" }
+                        input #email type="email" name="email" value=(email) required autocomplete="username";
+                    }
+                    div.field {
+                        label for="password" { "Password" }
+                        input #password type="password" name="password" required autocomplete="current-password";
+                    }
+                    button.primary type="submit" { "Sign in" }
+                }
+                p { a href="/password/forgot" { "Forgot your password?" } }
+                p { "New to Rally? " a href="/signup" { "Create an account" } }
             }
         },
     )

@@ -1,6 +1,7 @@
 //! Building the application: bind first (port 0 in tests), open and migrate
 //! the database, seed the demo, start workers; then serve until shutdown.
 
+pub mod demo;
 pub mod frame;
 pub mod routes;
 mod state;
@@ -25,6 +26,15 @@ use crate::{
         db, security,
     },
 };
+
+/// Brings the database up to date: Rally's migrations and the job queue's
+/// ([`db::migrate`]), then the features' backfills (the search text and
+/// email keys of prospects stored before they existed).
+pub async fn migrate(pool: &db::Pool) -> anyhow::Result<()> {
+    db::migrate(pool).await?;
+    crate::prospects::queries::backfill(pool).await?;
+    Ok(())
+}
 
 /// The demo owner's sign-in, printed at start-up with `--demo`.
 #[derive(Debug, Clone)]
@@ -186,9 +196,7 @@ impl WorkerProcess {
         let registry = crate::app::work::registry();
         registry.check(queues)?;
         let db = db::connect(&settings.database).await?;
-        db::migrate(&db.write)
-            .await
-            .context("migrating the database")?;
+        migrate(&db.write).await.context("migrating the database")?;
         let queue = open_queue(&settings, &db.write).await;
         let token = CancellationToken::new();
         let background = TaskTracker::new();
@@ -282,13 +290,11 @@ impl App {
             .context("listener has no socket address")?;
         let secret = settings.resolve_secret()?;
         let db = db::connect(&settings.database).await?;
-        db::migrate(&db.write)
-            .await
-            .context("migrating the database")?;
+        migrate(&db.write).await.context("migrating the database")?;
         let demo = if demo {
             let password = demo_password(&secret);
             let hash = security::hash_password(password.clone()).await?;
-            let email = db::seed_demo(&db.write, &hash).await?;
+            let email = crate::app::demo::seed_demo(&db.write, &hash).await?;
             Some(DemoCredentials { email, password })
         } else {
             None
@@ -379,7 +385,7 @@ impl App {
             queue,
             monitor,
             intake,
-            forms: db::FormCache::new(Duration::from_secs(5)),
+            forms: crate::forms::queries::FormCache::new(Duration::from_secs(5)),
             limits,
             rate_limits,
             signin_throttle,

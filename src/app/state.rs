@@ -36,7 +36,7 @@ pub struct State {
     /// dashboard and the overload check never wait behind writers.
     pub monitor: ::jobs::Queue,
     pub intake: crate::intake::writer::Intake,
-    pub forms: crate::platform::db::FormCache,
+    pub forms: crate::forms::queries::FormCache,
     pub limits: Arc<crate::intake::writer::Limits>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
     /// Sign-in and password-reset attempts, per account and per address.

@@ -22,7 +22,7 @@ use crate::{
 use crate::{
     events::{views as pages, views::NewEvent},
     platform::{
-        db::{self, now_ms},
+        db::now_ms,
         error::{AppError, AppResult},
         text::text,
     },
@@ -34,9 +34,13 @@ fn may_run(user: &CurrentUser) -> bool {
         .may(crate::organizations::roles::Action::RunEvents)
 }
 
-async fn load(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::Event> {
+async fn load(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<crate::events::queries::Event> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    db::event(&state.db.read, user.user.organization_id, id)
+    crate::events::queries::event(&state.db.read, user.user.organization_id, id)
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -44,8 +48,8 @@ async fn load(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::E
 #[handler]
 pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
     let org = user.user.organization_id;
-    let events = db::events_of(&state.db.read, org).await?;
-    let forms = db::forms_of(&state.db.read, org).await?;
+    let events = crate::events::queries::events_of(&state.db.read, org).await?;
+    let forms = crate::forms::queries::forms_of(&state.db.read, org).await?;
     let new = NewEvent {
         name: "",
         form_id: forms.first().map(|f| f.id),
@@ -74,7 +78,7 @@ pub async fn create(
     Form(form): Form<NewEventForm>,
 ) -> AppResult<Response> {
     let org = user.user.organization_id;
-    let forms = db::forms_of(&state.db.read, org).await?;
+    let forms = crate::forms::queries::forms_of(&state.db.read, org).await?;
     let form_id = form
         .form_id
         .parse::<i64>()
@@ -88,7 +92,7 @@ pub async fn create(
         (_, None) => Some("Please choose one of your forms.".to_string()),
     };
     if let (Ok(Some(name)), Some(form_id), None) = (&name, form_id, &error) {
-        let id = db::create_event(
+        let id = crate::events::queries::create_event(
             &state.db.write,
             org,
             form_id,
@@ -99,7 +103,7 @@ pub async fn create(
         .await?;
         return Ok(see_other(&format!("/events/{id}/live")));
     }
-    let events = db::events_of(&state.db.read, org).await?;
+    let events = crate::events::queries::events_of(&state.db.read, org).await?;
     let new = NewEvent {
         name: &form.name,
         form_id,
@@ -146,9 +150,9 @@ pub async fn live(
         crate::accounts::routes::public_base(req, &state),
         event.form_slug
     );
-    let count = db::event_count(&state.db.read, &event).await?;
+    let count = crate::events::queries::event_count(&state.db.read, &event).await?;
     let recent = if event.show_names {
-        db::event_names_after(&state.db.read, &event, 0, RECENT_NAMES).await?
+        crate::events::queries::event_names_after(&state.db.read, &event, 0, RECENT_NAMES).await?
     } else {
         Vec::new()
     };
@@ -175,7 +179,10 @@ pub async fn stream(
     let event = load(&state, &user, &id).await?;
     let pool = state.db.read.clone();
     let shutdown = state.shutdown.clone();
-    let last_name = match db::event_names_after(&pool, &event, 0, 1).await?.last() {
+    let last_name = match crate::events::queries::event_names_after(&pool, &event, 0, 1)
+        .await?
+        .last()
+    {
         Some((id, _)) => *id,
         None => 0,
     };
@@ -193,7 +200,9 @@ pub async fn stream(
                     }
                 }
                 interval_first = true;
-                let now = db::event_count(&pool, &event).await.ok()?;
+                let now = crate::events::queries::event_count(&pool, &event)
+                    .await
+                    .ok()?;
                 if now != count {
                     count = now;
                     out.push(
@@ -201,7 +210,9 @@ pub async fn stream(
                     );
                 }
                 if event.show_names {
-                    let names = db::event_names_after(&pool, &event, last, 50).await.ok()?;
+                    let names = crate::events::queries::event_names_after(&pool, &event, last, 50)
+                        .await
+                        .ok()?;
                     if let Some((id, _)) = names.last() {
                         last = *id;
                         out.push(
@@ -227,7 +238,7 @@ pub async fn end(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let event = load(&state, &user, &id).await?;
-    db::end_event(
+    crate::events::queries::end_event(
         &state.db.write,
         user.user.organization_id,
         event.id,
@@ -244,7 +255,7 @@ pub async fn summary(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let event = load(&state, &user, &id).await?;
-    let summary = db::event_summary(&state.db.read, &event).await?;
+    let summary = crate::events::queries::event_summary(&state.db.read, &event).await?;
     let until = event.ends_at.unwrap_or_else(now_ms);
     Ok(html_response(
         StatusCode::OK,

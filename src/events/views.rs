@@ -2,8 +2,11 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use crate::platform::db::{Event, EventSummary, Form};
 use crate::platform::ui::{Nav, datetime, layout, layout_with_head, plural};
+use crate::{
+    events::queries::{Event, EventSummary},
+    forms::queries::Form,
+};
 
 pub struct NewEvent<'a> {
     pub name: &'a str,

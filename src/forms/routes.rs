@@ -17,17 +17,16 @@ use crate::{
 use crate::{
     forms::views as pages,
     organizations::locations::queries as franchise,
-    platform::{
-        db,
-        error::{AppError, AppResult},
-    },
+    platform::error::{AppError, AppResult},
 };
 
 /// HQ's id when the user's organization is a franchise location.
 async fn hq_of(state: &AppState, user: &CurrentUser) -> AppResult<Option<i64>> {
-    Ok(db::organization(&state.db.read, user.user.organization_id)
-        .await?
-        .and_then(|o| o.parent_id))
+    Ok(
+        crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
+            .await?
+            .and_then(|o| o.parent_id),
+    )
 }
 
 /// The forms page, with `new` in its "new form" fields.
@@ -36,14 +35,15 @@ async fn list(
     user: &CurrentUser,
     new: &pages::FormFields,
 ) -> AppResult<maud::Markup> {
-    let forms = db::forms_of(&state.db.read, user.user.organization_id).await?;
+    let forms = crate::forms::queries::forms_of(&state.db.read, user.user.organization_id).await?;
     let templates = match hq_of(state, user).await? {
         Some(hq) => franchise::templates(&state.db.read, hq).await?,
         None => Vec::new(),
     };
-    let is_hq = db::organization(&state.db.read, user.user.organization_id)
-        .await?
-        .is_some_and(|o| o.is_hq());
+    let is_hq =
+        crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
+            .await?
+            .is_some_and(|o| o.is_hq());
     Ok(pages::index(user.nav(), &forms, &templates, is_hq, new))
 }
 
@@ -114,7 +114,11 @@ pub async fn create(
     Ok(see_other(&format!("/forms/{id}/edit")))
 }
 
-async fn own_form(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::Form> {
+async fn own_form(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<crate::forms::queries::Form> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     franchise::form(&state.db.read, user.user.organization_id, id)
         .await?
@@ -187,9 +191,10 @@ pub async fn template(
     Form(form): Form<TemplateForm>,
 ) -> AppResult<Response> {
     let own = own_form(&state, &user, &id).await?;
-    let is_hq = db::organization(&state.db.read, user.user.organization_id)
-        .await?
-        .is_some_and(|o| o.is_hq());
+    let is_hq =
+        crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
+            .await?
+            .is_some_and(|o| o.is_hq());
     if !is_hq {
         return Err(AppError::Forbidden(
             "Only a franchise HQ publishes templates.",

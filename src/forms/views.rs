@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::platform::db::Form;
+use crate::forms::queries::Form;
 use crate::platform::ui::{Nav, layout};
 
 /// Values of the form editor as they come back.

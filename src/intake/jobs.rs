@@ -3,7 +3,7 @@
 use ::jobs::{Job, JobError};
 use serde::{Deserialize, Serialize};
 
-use crate::platform::{db, text::Answers};
+use crate::{intake::model::Answers, platform::db};
 
 /// A validated public-form submission waiting to become a prospect.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,12 +35,12 @@ impl Job for FormSubmission {
 /// Turns a submission into a prospect and a timeline entry, at most once per
 /// submission key however often it is delivered.
 pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<(), JobError> {
-    let form = db::form_by_id(pool, job.form_id)
+    let form = crate::forms::queries::form_by_id(pool, job.form_id)
         .await
         .map_err(JobError::retryable)?
         .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
     let mut tx = pool.begin_write().await.map_err(JobError::retryable)?;
-    let applied = db::apply_submission(
+    let applied = crate::prospects::queries::apply_submission(
         &mut tx,
         &form,
         &job.submission_key,

@@ -4,6 +4,9 @@
 
 pub mod held;
 pub mod jobs;
+pub mod model;
+pub mod queries;
 pub mod rehearse;
 pub mod routes;
+pub mod views;
 pub mod writer;

@@ -11,21 +11,20 @@ use crate::{
     platform::web::{BODY_LIMIT, html_response, is_htmx, see_other},
 };
 use crate::{
+    forms::queries::Form,
+    intake::views as pages,
     intake::{
         held::queries::{HeldReason, NewHeld},
         jobs::FormSubmission,
+        model::FormInput,
+        views::{FormMessages, FormTokens},
         writer::{IntakeError, Write, submission_key},
     },
     platform::{
-        db::{Form, now_ms},
+        db::now_ms,
         error::{AppError, AppResult},
         security,
-        text::FormInput,
         web::metrics::Rejected,
-    },
-    prospects::{
-        views as pages,
-        views::{FormMessages, FormTokens},
     },
 };
 

@@ -16,8 +16,8 @@ use tokio::{
 };
 
 use crate::{
-    intake::jobs::FormSubmission,
-    platform::{db, text::Answers},
+    intake::{jobs::FormSubmission, model::Answers},
+    platform::db,
 };
 
 /// Largest number of writes committed in one transaction.

@@ -486,7 +486,7 @@ async fn keep_submission(state: &AppState, letter: &DeadLetter) -> AppResult<()>
     if organization.is_none()
         && let Some(job) = &job
     {
-        organization = db::form_by_id(&state.db.read, job.form_id)
+        organization = crate::forms::queries::form_by_id(&state.db.read, job.form_id)
             .await?
             .map(|form| form.organization_id);
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::platform::db::{Pool, Tx, audit, now_ms};
+use crate::platform::db::{Pool, Tx, now_ms};
 use crate::{on_pool, on_tx, organizations::roles::Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -349,4 +349,82 @@ pub async fn organization_name(pool: &Pool, organization_id: i64) -> sqlx::Resul
         .bind(organization_id)
         .fetch_optional(p)
         .await)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Organization {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    /// direct_sales | business | franchise | location
+    pub kind: String,
+    /// A franchise location's HQ.
+    pub parent_id: Option<i64>,
+}
+
+/// The columns of [`Organization`].
+const ORGANIZATION_COLUMNS: &str = "id, slug, name, kind, parent_id";
+
+impl Organization {
+    /// A franchise's head office: the organization that has locations.
+    pub fn is_hq(&self) -> bool {
+        self.kind == "franchise" && self.parent_id.is_none()
+    }
+}
+
+pub async fn organization_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Organization>> {
+    let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE slug = $1");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(slug)
+        .fetch_optional(p)
+        .await)
+}
+
+pub async fn organization(pool: &Pool, id: i64) -> sqlx::Result<Option<Organization>> {
+    let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(p)
+        .await)
+}
+
+/// `"Lima & Co. Sales"` → `"lima-co-sales"`; never empty.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() { "org".into() } else { slug }
+}
+
+/// Records a change to an organization's people or roles.
+pub async fn audit(
+    tx: &mut Tx,
+    organization_id: i64,
+    actor: Option<i64>,
+    action: &str,
+    subject: Option<i64>,
+    detail: &str,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO audit_log (organization_id, actor_user_id, action, subject_user_id, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(organization_id)
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(detail)
+    .bind(now_ms())
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
 }

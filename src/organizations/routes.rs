@@ -31,7 +31,6 @@ use crate::{
         views as pages,
     },
     platform::{
-        db,
         error::{AppError, AppResult},
         mail as email, security,
         text::Email as EmailAddress,
@@ -334,7 +333,8 @@ pub async fn accept_page(
     else {
         return Ok(invalid_invitation());
     };
-    let account = db::user_by_email(&state.db.read, &invitation.email).await?;
+    let account =
+        crate::accounts::queries::user_by_email(&state.db.read, &invitation.email).await?;
     let view = match (&user, &account) {
         (Some(user), _) => {
             if is_invitee(&state, user, &invitation).await? {
@@ -363,7 +363,7 @@ async fn is_invitee(
     user: &CurrentUser,
     invitation: &people::Invitation,
 ) -> AppResult<bool> {
-    let me = db::account(&state.db.read, user.user.user_id).await?;
+    let me = crate::accounts::queries::account(&state.db.read, user.user.user_id).await?;
     Ok(me.is_some_and(|me| me.email == invitation.email))
 }
 
@@ -402,7 +402,8 @@ pub async fn accept(
     let Some(invitation) = people::invitation_by_token(&state.db.read, &hash).await? else {
         return Ok(invalid_invitation());
     };
-    let account = db::user_by_email(&state.db.read, &invitation.email).await?;
+    let account =
+        crate::accounts::queries::user_by_email(&state.db.read, &invitation.email).await?;
     let user_id = match (&user, account) {
         (Some(user), _) => {
             crate::platform::web::csrf::check(user, &form.csrf)?;
@@ -448,13 +449,18 @@ pub async fn accept(
                 Err(err) => return Err(err.into()),
             };
             let mut tx = state.db.write.begin_write().await?;
-            let Some(id) =
-                db::create_user(&mut tx, name, &invitation.email, &password_hash).await?
+            let Some(id) = crate::accounts::queries::create_user(
+                &mut tx,
+                name,
+                &invitation.email,
+                &password_hash,
+            )
+            .await?
             else {
                 tx.commit().await?;
                 return Ok(see_other("/signin"));
             };
-            db::mark_email_verified(&mut tx, id).await?;
+            crate::accounts::queries::mark_email_verified(&mut tx, id).await?;
             if people::accept_invitation(&mut tx, &hash, id)
                 .await?
                 .is_none()
@@ -470,11 +476,16 @@ pub async fn accept(
     let Some(joined) = people::accept_invitation(&mut tx, &hash, user_id).await? else {
         return Ok(invalid_invitation());
     };
-    db::mark_email_verified(&mut tx, user_id).await?;
+    crate::accounts::queries::mark_email_verified(&mut tx, user_id).await?;
     tx.commit().await?;
     // Someone who just joined wants to work there.
     if let Some(token) = auth::session_token(req) {
-        db::switch_organization(&state.db.write, &security::sha256_hex(&token), joined).await?;
+        crate::accounts::queries::switch_organization(
+            &state.db.write,
+            &security::sha256_hex(&token),
+            joined,
+        )
+        .await?;
     }
     Ok(see_other("/prospects"))
 }

@@ -4,11 +4,11 @@ use maud::{Markup, html};
 
 use crate::platform::ui::{Nav, datetime, layout};
 use crate::{
+    accounts::queries::SessionUser,
     organizations::{
         queries::{AuditEntry, Invitation, Member},
         roles::{Action, Role},
     },
-    platform::db::SessionUser,
 };
 
 /// The invite form's state when it comes back.

@@ -19,10 +19,11 @@ use crate::platform::{db, text::Phone, ui::datetime};
 pub const BOM: &str = "\u{feff}";
 
 pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyhow::Result<usize> {
-    let org = db::organization_by_slug(pool, org_slug)
+    let org = crate::organizations::queries::organization_by_slug(pool, org_slug)
         .await?
         .with_context(|| format!("no organization with slug {org_slug:?}"))?;
-    let rows = db::all_prospects(pool, db::Scope::organization(org.id)).await?;
+    let rows =
+        crate::prospects::queries::all_prospects(pool, db::Scope::organization(org.id)).await?;
     write_csv(&rows, out)?;
     Ok(rows.len())
 }
@@ -85,7 +86,10 @@ pub fn unguard(value: &str) -> &str {
 /// Prospects as CSV: a byte-order mark, a header row, one row per prospect
 /// (the same columns everywhere), every cell through [`cell`] (the phone
 /// through [`phone_cell`]).
-pub fn write_csv(rows: &[db::Prospect], mut out: impl Write) -> anyhow::Result<()> {
+pub fn write_csv(
+    rows: &[crate::prospects::queries::Prospect],
+    mut out: impl Write,
+) -> anyhow::Result<()> {
     out.write_all(BOM.as_bytes())?;
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record([

@@ -2,7 +2,11 @@
 //! Every function takes the [`Scope`] of whoever acts, so a member can
 //! touch only their own prospects and nobody another organization's.
 
-use crate::platform::db::{IN_SCOPE, PROSPECT_COLUMNS, Prospect, Scope, Tx, now_ms, prospect};
+use crate::{
+    forms::queries::Form,
+    intake::model::Answers,
+    platform::db::{Scope, Tx, now_ms},
+};
 use crate::{
     on_pool, on_tx,
     platform::{
@@ -467,6 +471,169 @@ pub fn parse_tags(raw: &str) -> Vec<String> {
     tags.dedup();
     tags.truncate(20);
     tags
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Prospect {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub submissions: i64,
+    pub stage: String,
+    pub owner_user_id: Option<i64>,
+    pub owner_name: Option<String>,
+    pub organization_id: i64,
+    /// The organization's name: the location, when HQ looks at a franchise.
+    pub location_name: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimelineEntry {
+    pub id: i64,
+    pub kind: String,
+    pub data: String,
+    pub created_at: i64,
+    pub form_title: Option<String>,
+}
+
+pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
+    (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
+    p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
+    p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name";
+
+/// The scope's condition on `p`, with the organization as `$1` and the
+/// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations
+/// (organizations whose parent it is); any other organization has none.
+pub(crate) const IN_SCOPE: &str =
+    "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
+    AND ($2 IS NULL OR p.owner_user_id = $2)";
+
+/// A page of an organization's prospects, newest first, optionally filtered
+/// by a search over name, email and company. Fetches one extra row so the
+/// caller knows whether a next page exists.
+pub async fn search_prospects(
+    pool: &Pool,
+    scope: Scope,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Prospect>> {
+    // One search, with Unicode case folding: see `prospects::search`.
+    crate::prospects::queries::search(pool, scope, query, limit, offset).await
+}
+
+/// One prospect, if the scope may see it.
+pub async fn prospect(pool: &Pool, scope: Scope, id: i64) -> sqlx::Result<Option<Prospect>> {
+    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE} AND p.id = $3");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .bind(id)
+        .fetch_optional(p)
+        .await)
+}
+
+pub async fn timeline(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<TimelineEntry>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT t.id, t.kind, t.data, t.created_at, f.title AS form_title
+         FROM timeline_entries t LEFT JOIN forms f ON f.id = t.form_id
+         WHERE t.prospect_id = $1 ORDER BY t.created_at DESC, t.id DESC",
+    )
+    .bind(prospect_id)
+    .fetch_all(p)
+    .await)
+}
+
+/// Every prospect the scope may see, oldest first, for export.
+pub async fn all_prospects(pool: &Pool, scope: Scope) -> sqlx::Result<Vec<Prospect>> {
+    let sql = format!("SELECT {PROSPECT_COLUMNS} FROM prospects p WHERE {IN_SCOPE} ORDER BY p.id");
+    on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .fetch_all(p)
+        .await)
+}
+
+/// Upserts the prospect for a submission and appends its timeline entry, in
+/// one transaction. Returns false when this submission key was already
+/// processed (a redelivered job), in which case nothing changes.
+pub async fn apply_submission(
+    tx: &mut Tx,
+    form: &Form,
+    submission_key: &str,
+    answers: &Answers,
+    submitted_at: i64,
+) -> sqlx::Result<bool> {
+    on_tx!(tx, c => {
+    let seen: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM timeline_entries WHERE submission_key = $1")
+            .bind(submission_key)
+            .fetch_optional(&mut **c)
+            .await?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    // New values fill blanks and never erase: COALESCE keeps what is stored
+    // when the new answer is empty, and the name only replaces an empty one.
+    let searched = crate::prospects::queries::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref());
+    let (prospect_id, name, company, stored_search): (i64, String, Option<String>, Option<String>) = sqlx::query_as(
+        "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, search_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+         ON CONFLICT (organization_id, email) DO UPDATE SET
+             name = CASE WHEN prospects.name = '' THEN excluded.name ELSE prospects.name END,
+             phone = COALESCE(prospects.phone, excluded.phone),
+             company = COALESCE(prospects.company, excluded.company),
+             updated_at = excluded.updated_at
+         RETURNING id, name, company, search_text",
+    )
+    .bind(form.organization_id)
+    .bind(answers.email.as_str())
+    .bind(&answers.name)
+    .bind(answers.phone.as_ref().map(|p| p.as_str()))
+    .bind(answers.company.as_deref())
+    .bind(format!("form:{}", form.slug))
+    // A prospect is as new as the submission that brought them, not as the
+    // moment a worker got to it: "newest first" follows the audience.
+    .bind(submitted_at)
+    .bind(&searched)
+    .fetch_one(&mut **c)
+    .await?;
+    // A prospect already stored keeps its own name and company: its search
+    // text follows what is stored, not this submission.
+    let searched = crate::prospects::queries::search_text(&name, answers.email.as_str(), company.as_deref());
+    if stored_search.as_deref() != Some(searched.as_str()) {
+        sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
+            .bind(prospect_id)
+            .bind(&searched)
+            .execute(&mut **c)
+            .await?;
+    }
+    let data = serde_json::json!({
+        "name": answers.name,
+        "email": answers.email.as_str(),
+        "phone": answers.phone.as_ref().map(|p| p.as_str()),
+        "company": answers.company,
+        "interest": answers.interest,
+        "consent": answers.consent,
+    });
+    sqlx::query(
+        "INSERT INTO timeline_entries (prospect_id, kind, submission_key, form_id, data, created_at)
+         VALUES ($1, 'form_submission', $2, $3, $4, $5)",
+    )
+    .bind(prospect_id)
+    .bind(submission_key)
+    .bind(form.id)
+    .bind(data.to_string())
+    .bind(submitted_at)
+    .execute(&mut **c)
+    .await?;
+    Ok(true)
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::{
 use crate::{
     organizations::queries as people,
     platform::{
-        db::{self, Scope},
+        db::Scope,
         error::{AppError, AppResult},
         text::fields,
     },
@@ -53,7 +53,7 @@ pub async fn index(
         .unwrap_or(1)
         .clamp(1, 100_000);
     let search: String = query.q.chars().take(200).collect();
-    let mut rows = db::search_prospects(
+    let mut rows = crate::prospects::queries::search_prospects(
         &state.db.read,
         Scope::of(&user.user),
         &search,
@@ -91,7 +91,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let prospect = visible(&state, &user, &id).await?;
-    let timeline = db::timeline(&state.db.read, prospect.id).await?;
+    let timeline = crate::prospects::queries::timeline(&state.db.read, prospect.id).await?;
     let tags = work::tags(&state.db.read, prospect.id).await?;
     Ok(html_response(
         StatusCode::OK,
@@ -100,9 +100,13 @@ pub async fn show(
 }
 
 /// Prospect `id` (from the path) if the user's scope may see it.
-async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<db::Prospect> {
+async fn visible(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<crate::prospects::queries::Prospect> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    db::prospect(&state.db.read, Scope::of(&user.user), id)
+    crate::prospects::queries::prospect(&state.db.read, Scope::of(&user.user), id)
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -164,9 +168,10 @@ pub async fn create(
         Ok(id) => Ok(see_other(&format!("/prospects/{id}"))),
         Err(work::Exists(id)) => {
             // Link to it only if this user may open it.
-            let visible = db::prospect(&state.db.read, Scope::of(&user.user), id)
-                .await?
-                .map(|p| p.id);
+            let visible =
+                crate::prospects::queries::prospect(&state.db.read, Scope::of(&user.user), id)
+                    .await?
+                    .map(|p| p.id);
             let problems = vec![("email", "This email is already a prospect.")];
             quick_add_again(&user, &state, again(problems, visible)).await
         }
@@ -178,7 +183,14 @@ async fn quick_add_again(
     state: &AppState,
     form: pages::QuickAdd,
 ) -> AppResult<Response> {
-    let rows = db::search_prospects(&state.db.read, Scope::of(&user.user), "", 26, 0).await?;
+    let rows = crate::prospects::queries::search_prospects(
+        &state.db.read,
+        Scope::of(&user.user),
+        "",
+        26,
+        0,
+    )
+    .await?;
     let has_next = rows.len() > 25;
     let results = pages::prospect_results(&rows[..rows.len().min(25)], "", 1, has_next);
     Ok(form_again(pages::prospects_page(
@@ -349,7 +361,8 @@ pub async fn add_note(
 /// The prospects this user may see, as CSV.
 #[handler]
 pub async fn export(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
-    let rows = db::all_prospects(&state.db.read, Scope::of(&user.user)).await?;
+    let rows =
+        crate::prospects::queries::all_prospects(&state.db.read, Scope::of(&user.user)).await?;
     let mut out = Vec::new();
     crate::prospects::export::write_csv(&rows, &mut out)?;
     Ok(Response::builder()

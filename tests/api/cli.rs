@@ -41,7 +41,7 @@ fn migrate_then_export_prints_csv() {
             rally::platform::db::connect(&rally::platform::config::DatabaseUrl::Sqlite(db.clone()))
                 .await
                 .unwrap();
-        rally::platform::db::seed_demo(&db.write, "unused-hash")
+        rally::app::demo::seed_demo(&db.write, "unused-hash")
             .await
             .unwrap();
         db.close().await;

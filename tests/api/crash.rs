@@ -5,8 +5,8 @@ use std::{process::Stdio, time::Duration};
 
 use jobs::SqlQueue;
 use rally::{
-    intake::jobs::FormSubmission,
-    platform::{config::DatabaseUrl, db, text::FormInput},
+    intake::{jobs::FormSubmission, model::FormInput},
+    platform::{config::DatabaseUrl, db},
 };
 
 use crate::helpers::fresh_database;
@@ -61,8 +61,10 @@ async fn killed_worker_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let database = fresh_database(dir.path()).await;
     let db = db::connect(&database).await.unwrap();
-    db::migrate(&db.write).await.unwrap();
-    db::seed_demo(&db.write, "unused-hash").await.unwrap();
+    rally::app::migrate(&db.write).await.unwrap();
+    rally::app::demo::seed_demo(&db.write, "unused-hash")
+        .await
+        .unwrap();
     let pool = db.write.clone();
     let form_id: i64 = rally::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
         .fetch_one(p)

@@ -78,7 +78,7 @@ async fn postgres_template(server: &str) -> String {
                 rally::platform::db::connect(&DatabaseUrl::Postgres(format!("{server}/{name}")))
                     .await
                     .expect("the template database opens");
-            rally::platform::db::migrate(&db.write)
+            rally::app::migrate(&db.write)
                 .await
                 .expect("the template database migrates");
             // A template must have no connections when it is copied.

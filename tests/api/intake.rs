@@ -199,7 +199,7 @@ async fn new_answers_fill_blanks_and_never_erase() {
 #[tokio::test]
 async fn redelivered_job_takes_effect_once() {
     let app = spawn_app().await;
-    let answers = rally::platform::text::FormInput {
+    let answers = rally::intake::model::FormInput {
         name: "Ana".into(),
         email: "ana@example.com".into(),
         ..Default::default()
@@ -367,7 +367,7 @@ async fn the_form_page_is_sent_with_no_store() {
 #[test]
 fn submission_keys_follow_the_normalised_answers() {
     let parse = |name: &str, email: &str, phone: &str| {
-        rally::platform::text::FormInput {
+        rally::intake::model::FormInput {
             name: name.into(),
             email: email.into(),
             phone: phone.into(),

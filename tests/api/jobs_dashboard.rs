@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rally::{intake::jobs::FormSubmission, platform::text::FormInput};
+use rally::intake::{jobs::FormSubmission, model::FormInput};
 
 use crate::helpers::{TestApp, client, hidden, spawn_app, spawn_app_with};
 

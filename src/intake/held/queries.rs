@@ -3,8 +3,8 @@
 //! and wait for an owner or admin to release or discard them. Every query
 //! takes the organization, so one organization never reaches another's.
 
+use crate::intake::model::Answers;
 use crate::platform::db::{Pool, Tx};
-use crate::platform::text::Answers;
 use crate::{on_pool, on_tx};
 
 /// Why a submission was held: the `reason` column and the metrics' label.
@@ -89,7 +89,7 @@ pub async fn insert(tx: &mut Tx, held: &NewHeld) -> sqlx::Result<()> {
     .fetch_optional(&mut **c)
     .await)?;
     if inserted.is_some() {
-        crate::platform::db::record_rejection(
+        crate::intake::queries::record_rejection(
             tx,
             held.form_id,
             held.reason.as_str(),

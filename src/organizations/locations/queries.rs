@@ -2,7 +2,11 @@
 //! `parent_id` is the HQ), per-location roll-ups, and forms: each
 //! organization's own, and HQ's templates that locations copy.
 
-use crate::platform::db::{FORM_COLUMNS, Form, Pool, Tx, audit, now_ms, slugify};
+use crate::{
+    forms::queries::{FORM_COLUMNS, Form},
+    organizations::queries::{audit, slugify},
+    platform::db::{Pool, Tx, now_ms},
+};
 use crate::{on_pool, on_tx};
 
 /// Inserts an organization under a slug made unique from `name`.

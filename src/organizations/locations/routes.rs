@@ -19,18 +19,19 @@ use crate::{
         locations::{queries as franchise, views as pages},
         queries as people,
     },
-    platform::{
-        db,
-        error::{AppError, AppResult},
-    },
+    platform::error::{AppError, AppResult},
 };
 
 /// The user's organization, if it is a franchise HQ (who may see or add
 /// locations is in `crate::organizations::roles`).
-async fn hq(state: &AppState, user: &CurrentUser) -> AppResult<db::Organization> {
-    let org = db::organization(&state.db.read, user.user.organization_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+async fn hq(
+    state: &AppState,
+    user: &CurrentUser,
+) -> AppResult<crate::organizations::queries::Organization> {
+    let org =
+        crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
     if !org.is_hq() {
         return Err(AppError::NotFound);
     }

@@ -2,11 +2,11 @@
 
 use maud::{Markup, html};
 
-use crate::platform::ui::{Nav, datetime, layout};
-use crate::{
-    organizations::{locations::queries::Rollup, queries::Member},
-    platform::db::Organization,
+use crate::organizations::{
+    locations::queries::Rollup,
+    queries::{Member, Organization},
 };
+use crate::platform::ui::{Nav, datetime, layout};
 
 pub fn locations(
     nav: Nav<'_>,
