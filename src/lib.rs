@@ -1,47 +1,35 @@
 //! Rally: capture prospects at any scale and turn them into customers.
+//!
+//! One folder per feature, a shared platform beside them, and the app
+//! that assembles them (see docs/ARCHITECTURE.md).
 
-/// Typed settings from the environment.
-pub mod config;
-/// The data layer: pool, migrations, queries.
-pub mod db;
-/// Domain types parsed at the edge.
-pub mod domain;
-/// Transactional email: templates, the EmailSend job, Mailgun and the
-/// development mailbox.
-pub mod email;
-/// The single error type of the HTTP layer.
-pub mod error;
-/// CSV export of prospects.
-pub mod export;
+/// Building and running the app: the router, the job registry, the demo.
+pub mod app;
+/// Shared by every feature, knowing none: configuration, security, the
+/// database, the web's pieces, page layout, mail and text rules.
+pub mod platform;
+
+/// Sign-up, sign-in and out, sessions, verification, password reset, the
+/// account page and the development mailbox.
+pub mod accounts;
+/// Live events: the projector page and the summary.
+pub mod events;
+/// Forms and HQ templates.
+pub mod forms;
 /// The home page: my day, my leads, the week's counts.
 pub mod home;
-/// Routes, handlers and middleware.
-pub mod http;
-/// CSV import of prospects: parse, plan, apply.
-pub mod import;
-/// Group commit for form intake.
+/// The public form: its routes, the group-commit writer, the
+/// FormSubmission job, held submissions and `rally rehearse`.
 pub mod intake;
-/// Job payloads and handlers.
-pub mod jobs;
 /// Notifications: in the app and by email; the morning summary.
 pub mod notifications;
-/// The deployment's operators (the deployment-wide jobs dashboard).
-pub mod operators;
-/// Prospects: stages, the pipeline board, filters, saved views, bulk actions.
+/// The failed-work dashboards: `/jobs` and `/ops/jobs`.
+pub mod operations;
+/// Organizations, people, roles, invitations, the audit log, franchise
+/// locations and the deployment's operators.
+pub mod organizations;
+/// Prospects: list, detail, quick add, edit, notes, import and export; the
+/// pipeline board, filters, saved views and bulk actions.
 pub mod prospects;
-/// `rally rehearse`: a simulated audience, and the benchmark harness.
-pub mod rehearse;
-/// Roles and the table of who may do what.
-pub mod roles;
-/// Tokens, signatures and password hashing.
-pub mod security;
-/// Building and running the app.
-pub mod startup;
 /// Follow-up tasks on prospects.
 pub mod tasks;
-/// Logging set-up.
-pub mod telemetry;
-/// Time zones of people and organizations.
-pub mod time_zones;
-/// maud views.
-pub mod views;

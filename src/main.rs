@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rally::{config::Settings, db, startup::App, telemetry};
+use rally::{
+    app::App,
+    platform::{config::Settings, db, telemetry},
+};
 
 /// mimalloc rather than glibc's allocator: a form submission makes a few
 /// dozen small allocations, and glibc's malloc and free (with the free-list
@@ -150,9 +153,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Queues {
             what: Queues::Create,
         } => {
-            let sqs = rally::startup::sqs_queue(&settings).await;
+            let sqs = rally::app::sqs_queue(&settings).await;
             let names = sqs
-                .create_queues(&rally::jobs::queues())
+                .create_queues(&rally::app::work::queues())
                 .await
                 .context("creating SQS queues")?;
             for name in names {
@@ -164,8 +167,7 @@ async fn main() -> anyhow::Result<()> {
             queues,
             concurrency,
         } => {
-            let worker =
-                rally::startup::WorkerProcess::build(settings, &queues, concurrency).await?;
+            let worker = rally::app::WorkerProcess::build(settings, &queues, concurrency).await?;
             let token = worker.shutdown_token();
             tokio::spawn(async move {
                 shutdown_signal().await;
@@ -187,16 +189,16 @@ async fn main() -> anyhow::Result<()> {
             quiet,
         } => {
             let watch = match (database, metrics_url) {
-                (Some(db), _) => Some(rally::rehearse::Watch::Database(
-                    rally::config::DatabaseUrl::parse(&db).context("--database")?,
+                (Some(db), _) => Some(rally::intake::rehearse::Watch::Database(
+                    rally::platform::config::DatabaseUrl::parse(&db).context("--database")?,
                 )),
-                (None, Some(url)) => Some(rally::rehearse::Watch::Metrics {
+                (None, Some(url)) => Some(rally::intake::rehearse::Watch::Metrics {
                     url,
                     token: metrics_token,
                 }),
                 (None, None) => None,
             };
-            let report = rally::rehearse::run(rally::rehearse::Options {
+            let report = rally::intake::rehearse::run(rally::intake::rehearse::Options {
                 url,
                 people,
                 think: std::time::Duration::from_millis(think_ms),
@@ -211,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write)
+            rally::app::migrate(&db.write)
                 .await
                 .context("migrating the database")?;
             println!("database is up to date");
@@ -219,27 +221,27 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Operators { what } => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write).await?;
+            rally::app::migrate(&db.write).await?;
             let parse = |email: &str| {
-                rally::domain::Email::parse(email)
+                rally::platform::text::Email::parse(email)
                     .map_err(|problem| anyhow::anyhow!("{email:?}: {problem}"))
             };
             match what {
                 Operators::Add { email } => {
                     let email = parse(&email)?;
-                    rally::operators::add(&db.write, &email).await?;
+                    rally::organizations::operators::add(&db.write, &email).await?;
                     println!("{} is an operator", email.as_str());
                 }
                 Operators::Remove { email } => {
                     let email = parse(&email)?;
-                    if rally::operators::remove(&db.write, &email).await? {
+                    if rally::organizations::operators::remove(&db.write, &email).await? {
                         println!("{} is no longer an operator", email.as_str());
                     } else {
                         anyhow::bail!("{} was not a stored operator", email.as_str());
                     }
                 }
                 Operators::List => {
-                    for email in rally::operators::list(&db.read).await? {
+                    for email in rally::organizations::operators::list(&db.read).await? {
                         println!("{email}");
                     }
                     for email in &settings.operators {
@@ -253,8 +255,8 @@ async fn main() -> anyhow::Result<()> {
             what: Export::Prospects { org },
         } => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db.write).await?;
-            rally::export::prospects(&db.read, &org, std::io::stdout().lock()).await?;
+            rally::app::migrate(&db.write).await?;
+            rally::prospects::export::prospects(&db.read, &org, std::io::stdout().lock()).await?;
             Ok(())
         }
     }

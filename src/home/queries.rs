@@ -1,9 +1,11 @@
 //! The home page's reads. Each takes the viewer's [`Scope`].
 
-use crate::{
-    db::{IN_SCOPE, PROSPECT_COLUMNS, Pool, Prospect, Scope},
-    on_pool,
-};
+use crate::on_pool;
+use crate::platform::db::Pool;
+use crate::platform::db::Scope;
+use crate::prospects::queries::IN_SCOPE;
+use crate::prospects::queries::PROSPECT_COLUMNS;
+use crate::prospects::queries::Prospect;
 
 /// Prospects of the scope that arrived after `since`, newest first.
 pub async fn new_since(
@@ -91,7 +93,7 @@ pub async fn hottest(
             break;
         }
         if seen.insert(id)
-            && let Some(prospect) = crate::db::prospect(pool, scope, id).await?
+            && let Some(prospect) = crate::prospects::queries::prospect(pool, scope, id).await?
         {
             hottest.push((prospect, at));
         }

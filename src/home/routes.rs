@@ -6,13 +6,15 @@ use super::{
     queries,
     views::{Home, Week, page},
 };
-use crate::{
-    db::{self, Scope},
-    error::AppResult,
-    http::{AppState, CurrentUser, html_response},
-    roles::{Place, Role},
-    time_zones,
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::organizations::roles::Place;
+use crate::organizations::roles::Role;
+use crate::platform::db;
+use crate::platform::db::Scope;
+use crate::platform::error::AppResult;
+use crate::platform::time_zones;
+use crate::platform::web::html_response;
 
 #[handler]
 pub async fn home(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {

@@ -3,13 +3,14 @@
 use maud::{Markup, html};
 
 use super::queries::Counts;
-use crate::{
-    db::Prospect,
-    domain::display_email,
-    tasks::{queries::Task, views::item},
-    time_zones::Tz,
-    views::{Nav, datetime, layout},
-};
+use crate::platform::text::display_email;
+use crate::platform::time_zones::Tz;
+use crate::platform::ui::Nav;
+use crate::platform::ui::datetime;
+use crate::platform::ui::layout;
+use crate::prospects::queries::Prospect;
+use crate::tasks::queries::Task;
+use crate::tasks::views::item;
 
 /// A row of the week's counts: who it covers, this week's and last week's.
 pub struct Week {

@@ -22,11 +22,11 @@ use ::jobs::{Job, JobError, Queue, Schedule};
 use chrono::Timelike;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    db::{self, Pool, Tx},
-    email,
-    time_zones::{self, Tz},
-};
+use crate::platform::db::Pool;
+use crate::platform::db::Tx;
+use crate::platform::mail as email;
+use crate::platform::time_zones;
+use crate::platform::time_zones::Tz;
 use queries::{Kind, New};
 
 /// How long new-lead emails to one person about one form are gathered into
@@ -97,7 +97,7 @@ pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow:
 pub async fn new_lead(
     tx: &mut Tx,
     queue: &Queue,
-    form: &db::Form,
+    form: &crate::forms::queries::Form,
     submission_key: &str,
     prospect_id: i64,
     name: &str,
@@ -141,8 +141,8 @@ pub async fn new_lead(
 pub async fn lead_arrived(
     tx: &mut Tx,
     queue: &Queue,
-    form: &db::Form,
-    job: &crate::jobs::FormSubmission,
+    form: &crate::forms::queries::Form,
+    job: &crate::intake::jobs::FormSubmission,
 ) -> anyhow::Result<()> {
     let prospect: Option<(i64, String)> = crate::on_tx!(tx, c => sqlx::query_as(
         "SELECT id, name FROM prospects WHERE organization_id = $1 AND email = $2",
@@ -234,7 +234,7 @@ pub async fn morning_summary(pool: &Pool, queue: &Queue, now: i64) -> anyhow::Re
             organizations.dedup();
             let text = format!(
                 "Today: {} due.",
-                crate::views::plural(tasks.len() as i64, "follow-up", "follow-ups")
+                crate::platform::ui::plural(tasks.len() as i64, "follow-up", "follow-ups")
             );
             for organization_id in &organizations {
                 queries::insert(

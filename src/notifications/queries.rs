@@ -2,10 +2,10 @@
 //! database. A person's notifications are read by (person, organization):
 //! the in-app list shows the session's organization's only.
 
-use crate::{
-    db::{Pool, Tx},
-    on_pool, on_tx,
-};
+use crate::on_pool;
+use crate::on_tx;
+use crate::platform::db::Pool;
+use crate::platform::db::Tx;
 
 /// What a person is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,12 +12,15 @@ use super::{
     queries::{self, Preferences},
     views,
 };
-use crate::{
-    db,
-    error::{AppError, AppResult},
-    http::{AppState, CurrentUser, form_again, html_response, see_other},
-    roles::Action,
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::organizations::roles::Action;
+use crate::platform::db;
+use crate::platform::error::AppError;
+use crate::platform::error::AppResult;
+use crate::platform::web::form_again;
+use crate::platform::web::html_response;
+use crate::platform::web::see_other;
 
 #[handler]
 pub async fn index(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
@@ -94,7 +97,7 @@ pub async fn save(
     let zone = if form.time_zone.trim().is_empty() {
         None
     } else {
-        match crate::time_zones::parse(&form.time_zone) {
+        match crate::platform::time_zones::parse(&form.time_zone) {
             Some(zone) => Some(zone.name().to_string()),
             None => {
                 problems.push((
@@ -111,7 +114,7 @@ pub async fn save(
                 "Only admins and the owner can change the organization's time zone.",
             ));
         }
-        Some(raw) => match crate::time_zones::parse(raw) {
+        Some(raw) => match crate::platform::time_zones::parse(raw) {
             Some(zone) => Some(zone.name().to_string()),
             None => {
                 problems.push((
@@ -143,7 +146,7 @@ pub async fn save(
             &problems,
         )
         .await?;
-        let page = crate::http::account::page(&state, &user, None, section).await?;
+        let page = crate::accounts::routes::page(&state, &user, None, section).await?;
         return Ok(form_again(page));
     }
     queries::save_preferences(&state.db.write, user.user.user_id, &prefs).await?;

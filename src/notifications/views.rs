@@ -4,12 +4,13 @@
 use maud::{Markup, html};
 
 use super::queries::{Kind, Notification, Preferences, Recipient};
-use crate::{
-    email::Email,
-    tasks::{kind_label, queries::Task},
-    time_zones::Tz,
-    views::{Nav, datetime, layout},
-};
+use crate::platform::mail::Email;
+use crate::platform::time_zones::Tz;
+use crate::platform::ui::Nav;
+use crate::platform::ui::datetime;
+use crate::platform::ui::layout;
+use crate::tasks::kind_label;
+use crate::tasks::queries::Task;
 
 /// The header's link, with the unread count.
 pub fn header_link(unread: i64) -> Markup {
@@ -71,7 +72,7 @@ pub fn preferences(
     organization_zone: Option<&str>,
     problems: &[(&'static str, &'static str)],
 ) -> Markup {
-    let problem = |field| crate::views::problem(problems, field);
+    let problem = |field| crate::platform::ui::problem(problems, field);
     html! {
         section.card #preferences {
             h2 { "Time zone and notifications" }
@@ -107,14 +108,14 @@ pub fn preferences(
 /// A choice of every zone; `value` is kept as typed when it is not one
 /// (the form shown again with a message).
 fn zone_select(name: &str, value: &str, organization_default: bool) -> Markup {
-    let known = crate::time_zones::parse(value).is_some();
+    let known = crate::platform::time_zones::parse(value).is_some();
     html! {
         select id=(name) name=(name) {
             @if organization_default {
                 option value="" selected[value.is_empty()] { "My organization's" }
             }
             @if !known && !value.is_empty() { option value=(value) selected { (value) } }
-            @for zone in crate::time_zones::all() {
+            @for zone in crate::platform::time_zones::all() {
                 option value=(zone.name()) selected[zone.name() == value] { (zone.name()) }
             }
         }
@@ -141,7 +142,7 @@ pub fn email(
         plain.push_str(&format!("\n{line}\n"));
     }
     plain.push_str("\nYou can turn these emails off on your account page in Rally.\n");
-    crate::email::message(key, Some(organization_id), &to.email, subject, body, plain)
+    crate::platform::mail::message(key, Some(organization_id), &to.email, subject, body, plain)
 }
 
 /// The morning summary: the follow-ups due today and overdue, times in
@@ -156,7 +157,7 @@ pub fn summary_email(
 ) -> Email {
     let subject = format!(
         "Your day: {} due",
-        crate::views::plural(tasks.len() as i64, "follow-up", "follow-ups")
+        crate::platform::ui::plural(tasks.len() as i64, "follow-up", "follow-ups")
     );
     let line = |t: &Task| {
         format!(
@@ -186,5 +187,5 @@ pub fn summary_email(
         plain.push_str(&format!("- {}\n", line(t)));
     }
     plain.push_str("\nYou can turn this summary off on your account page in Rally.\n");
-    crate::email::message(key, Some(organization_id), &to.email, &subject, body, plain)
+    crate::platform::mail::message(key, Some(organization_id), &to.email, &subject, body, plain)
 }

@@ -18,15 +18,27 @@ use super::{
     filters::{self, Arg, Filters, Viewer},
     list,
 };
-use crate::{
-    bind_args,
-    db::{self, IN_SCOPE, PROSPECT_COLUMNS, Pool, Prospect, Tx, people, prospects as work},
-    error::{AppError, AppResult},
-    http::{AppState, CurrentUser, form_again, html_response, see_other},
-    on_pool, on_tx,
-    roles::Action,
-    views::{layout, plural},
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::bind_args;
+use crate::on_pool;
+use crate::on_tx;
+use crate::organizations::queries as people;
+use crate::organizations::roles::Action;
+use crate::platform::db;
+use crate::platform::db::Pool;
+use crate::platform::db::Tx;
+use crate::platform::error::AppError;
+use crate::platform::error::AppResult;
+use crate::platform::ui::layout;
+use crate::platform::ui::plural;
+use crate::platform::web::form_again;
+use crate::platform::web::html_response;
+use crate::platform::web::see_other;
+use crate::prospects::queries as work;
+use crate::prospects::queries::IN_SCOPE;
+use crate::prospects::queries::PROSPECT_COLUMNS;
+use crate::prospects::queries::Prospect;
 
 /// Ids per statement (`IN ($1, …)`), well under either database's limit.
 const CHUNK: usize = 500;
@@ -78,7 +90,7 @@ impl Fields {
 /// A request that cannot be done as sent: 422 with a page that says why
 /// and leads back to the list as it was.
 fn refuse(filter: &str, message: &str) -> Response {
-    form_again(crate::views::error_page(
+    form_again(crate::platform::ui::error_page(
         "Check the bulk action",
         &format!(
             "{message} Go back to the list and try again{}.",
@@ -203,7 +215,7 @@ pub async fn bulk(
         Verb::Export => {
             let rows = rows(&state.db.read, &ids).await?;
             let mut out = Vec::new();
-            crate::export::write_csv(&rows, &mut out)?;
+            crate::prospects::export::write_csv(&rows, &mut out)?;
             Ok(Response::builder()
                 .content_type("text/csv; charset=utf-8")
                 .header(
@@ -215,8 +227,8 @@ pub async fn bulk(
         Verb::Assign => {
             if !user.user.may(Action::AssignProspects) {
                 return Err(AppError::Forbidden(
-                    crate::roles::Refusal::RoleTooLow(
-                        crate::roles::rule(Action::AssignProspects).least,
+                    crate::organizations::roles::Refusal::RoleTooLow(
+                        crate::organizations::roles::rule(Action::AssignProspects).least,
                     )
                     .message(),
                 ));
@@ -284,8 +296,8 @@ pub async fn bulk(
         Verb::Delete => {
             if !user.user.may(Action::DeleteProspects) {
                 return Err(AppError::Forbidden(
-                    crate::roles::Refusal::RoleTooLow(
-                        crate::roles::rule(Action::DeleteProspects).least,
+                    crate::organizations::roles::Refusal::RoleTooLow(
+                        crate::organizations::roles::rule(Action::DeleteProspects).least,
                     )
                     .message(),
                 ));
@@ -310,7 +322,7 @@ pub async fn bulk(
             }
             let listed: Vec<String> = ids.iter().take(50).map(|id| id.to_string()).collect();
             let more = if ids.len() > 50 { ", …" } else { "" };
-            db::audit(
+            crate::organizations::queries::audit(
                 &mut tx,
                 user.user.organization_id,
                 Some(user.user.user_id),
@@ -376,7 +388,7 @@ fn confirm_page(
                 @if changed { p.alert role="alert" { "The selection changed since you looked: check it again." } }
                 p { "Their timelines, notes and tags go with them. This cannot be undone." }
                 ul.picked {
-                    @for p in shown { li.picked { (p.name) " · " (crate::domain::display_email(&p.email)) } }
+                    @for p in shown { li.picked { (p.name) " · " (crate::platform::text::display_email(&p.email)) } }
                     @if ids.len() > shown.len() { li.picked { "and " (ids.len() - shown.len()) " more" } }
                 }
                 form method="post" action="/prospects/bulk" {
@@ -411,7 +423,7 @@ pub async fn claim(
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let org = db::Scope::organization(user.user.organization_id);
-    let Some(prospect) = db::prospect(&state.db.read, org, id).await? else {
+    let Some(prospect) = crate::prospects::queries::prospect(&state.db.read, org, id).await? else {
         return Err(AppError::NotFound);
     };
     if let Some(owner) = prospect.owner_user_id {
@@ -455,6 +467,6 @@ pub async fn claim(
 fn taken(message: &str) -> Response {
     html_response(
         StatusCode::CONFLICT,
-        crate::views::error_page("Already taken", message),
+        crate::platform::ui::error_page("Already taken", message),
     )
 }

@@ -10,12 +10,14 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use crate::{
-    db::{IN_SCOPE, PROSPECT_COLUMNS, Pool, Prospect, Scope},
-    domain::search_fold,
-    on_pool,
-    prospects::Stage,
-};
+use crate::on_pool;
+use crate::platform::db::Pool;
+use crate::platform::db::Scope;
+use crate::platform::text::search_fold;
+use crate::prospects::Stage;
+use crate::prospects::queries::IN_SCOPE;
+use crate::prospects::queries::PROSPECT_COLUMNS;
+use crate::prospects::queries::Prospect;
 
 /// Rows on a page of the list.
 pub const PAGE_SIZE: i64 = 25;
@@ -159,7 +161,7 @@ impl Filters {
                     },
                 },
                 "tag" => {
-                    let tags = crate::db::prospects::parse_tags(value);
+                    let tags = crate::prospects::queries::parse_tags(value);
                     match tags.as_slice() {
                         [tag] => f.tag = Some(tag.clone()),
                         _ => problems.push(("tag", "Filter by one tag at a time.")),
@@ -427,7 +429,7 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    pub fn of(user: &crate::db::SessionUser) -> Self {
+    pub fn of(user: &crate::accounts::queries::SessionUser) -> Self {
         Viewer {
             scope: Scope::of(user),
             user_id: user.user_id,

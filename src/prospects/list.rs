@@ -9,15 +9,26 @@ use super::{
     filters::{self, Filters, Owner, Page, Position, Problem, Sort, Viewer},
     saved_views::{self, SavedView},
 };
-use crate::{
-    db::{self, Pool, Prospect, people},
-    domain::display_email,
-    error::AppResult,
-    http::{AppState, CurrentUser, html_response, is_htmx},
-    on_pool,
-    roles::{Action, Place},
-    views::{Nav, datetime, labelled_input, layout, pages::QuickAdd, plural, problem},
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::on_pool;
+use crate::organizations::queries as people;
+use crate::organizations::roles::Action;
+use crate::organizations::roles::Place;
+use crate::platform::db;
+use crate::platform::db::Pool;
+use crate::platform::error::AppResult;
+use crate::platform::text::display_email;
+use crate::platform::ui::Nav;
+use crate::platform::ui::datetime;
+use crate::platform::ui::labelled_input;
+use crate::platform::ui::layout;
+use crate::platform::ui::plural;
+use crate::platform::ui::problem;
+use crate::platform::web::html_response;
+use crate::platform::web::is_htmx;
+use crate::prospects::queries::Prospect;
+use crate::prospects::views::QuickAdd;
 
 /// What the filter form offers: the organization's people, tags, forms,
 /// events and (at an HQ) locations.
@@ -58,12 +69,12 @@ impl Choices {
         .bind(scope.owner)
         .fetch_all(p)
         .await)?;
-        let forms = db::forms_of(pool, org)
+        let forms = crate::forms::queries::forms_of(pool, org)
             .await?
             .into_iter()
             .map(|f| (f.id, f.title))
             .collect();
-        let events = db::events_of(pool, org)
+        let events = crate::events::queries::events_of(pool, org)
             .await?
             .into_iter()
             .map(|e| (e.id, e.name))
@@ -176,12 +187,12 @@ pub async fn render(
     let views = saved_views::visible(&state.db.read, &user.user).await?;
     // Owners and admins see how many submissions wait for their review.
     let held = if user.user.may(Action::ReviewHeld) {
-        db::held::count(&state.db.read, user.user.organization_id).await?
+        crate::intake::held::queries::count(&state.db.read, user.user.organization_id).await?
     } else {
         0
     };
     let body = html! {
-        (crate::views::held::notice(held))
+        (crate::intake::held::views::notice(held))
         (results)
     };
     Ok(html_response(
@@ -236,7 +247,7 @@ fn results(
     problems: &[Problem],
 ) -> Markup {
     let unassigned_view = filters.owner == Some(Owner::Unassigned);
-    let member = user.user.role == crate::roles::Role::Member;
+    let member = user.user.role == crate::organizations::roles::Role::Member;
     let zone = user.user.zone();
     html! {
         div #prospect-results {
@@ -290,7 +301,7 @@ pub fn claim_button(id: i64, csrf: &str) -> Markup {
     }
 }
 
-fn row(p: &Prospect, zone: crate::time_zones::Tz) -> Markup {
+fn row(p: &Prospect, zone: crate::platform::time_zones::Tz) -> Markup {
     html! {
         strong.name { (p.name) }
         span.email { (display_email(&p.email)) }

@@ -1,11 +1,17 @@
-//! Prospects as a feature: the pipeline's stages, the board, the list's
-//! filters and saved views, and bulk actions.
+//! Prospects: list, detail, quick add, edit, notes, CSV import and export;
+//! the pipeline's stages, the board, the list's filters and saved views, and
+//! bulk actions.
 
 pub mod bulk;
+pub mod export;
 pub mod filters;
+pub mod import;
 pub mod list;
 pub mod pipeline;
+pub mod queries;
+pub mod routes;
 pub mod saved_views;
 pub mod stage;
+pub mod views;
 
 pub use stage::Stage;

@@ -18,14 +18,20 @@ use super::{
     filters::{self, Arg, Filters, Owner, Problem, Viewer},
     list::{self, query_pairs},
 };
-use crate::{
-    bind_args,
-    db::{self, PROSPECT_COLUMNS, Pool, Prospect},
-    error::{AppError, AppResult},
-    http::{AppState, CurrentUser, html_response, see_other},
-    on_pool,
-    views::{Nav, layout},
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::bind_args;
+use crate::on_pool;
+use crate::platform::db;
+use crate::platform::db::Pool;
+use crate::platform::error::AppError;
+use crate::platform::error::AppResult;
+use crate::platform::ui::Nav;
+use crate::platform::ui::layout;
+use crate::platform::web::html_response;
+use crate::platform::web::see_other;
+use crate::prospects::queries::PROSPECT_COLUMNS;
+use crate::prospects::queries::Prospect;
 
 /// Cards shown per column (the count says how many there are).
 pub const CARDS_PER_COLUMN: i64 = 50;
@@ -115,7 +121,7 @@ async fn render(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let member = user.user.role == crate::roles::Role::Member;
+    let member = user.user.role == crate::organizations::roles::Role::Member;
     Ok(html_response(
         status,
         page(
@@ -266,7 +272,9 @@ pub async fn move_card(
     Form(form): Form<MoveForm>,
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let Some(prospect) = db::prospect(&state.db.read, db::Scope::of(&user.user), id).await? else {
+    let Some(prospect) =
+        crate::prospects::queries::prospect(&state.db.read, db::Scope::of(&user.user), id).await?
+    else {
         return Err(AppError::NotFound);
     };
     let (back, filters) =

@@ -12,14 +12,17 @@ use super::{
     filters::{Filters, Position},
     list::{self, Extras},
 };
-use crate::{
-    db::{Pool, SessionUser, now_ms},
-    domain::fields,
-    error::{AppError, AppResult},
-    http::{AppState, CurrentUser, see_other},
-    on_pool,
-    roles::Action,
-};
+use crate::accounts::auth::CurrentUser;
+use crate::accounts::queries::SessionUser;
+use crate::app::AppState;
+use crate::on_pool;
+use crate::organizations::roles::Action;
+use crate::platform::db::Pool;
+use crate::platform::db::now_ms;
+use crate::platform::error::AppError;
+use crate::platform::error::AppResult;
+use crate::platform::text::fields;
+use crate::platform::web::see_other;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SavedView {

@@ -11,7 +11,7 @@ pub mod views;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 
-use crate::time_zones::{self, Tz};
+use crate::platform::time_zones::{self, Tz};
 
 /// The kinds of task, as stored and as shown.
 pub const KINDS: &[(&str, &str)] = &[

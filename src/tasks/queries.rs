@@ -3,10 +3,12 @@
 //! own prospects; the organization's, and a franchise HQ's locations', for
 //! everyone else).
 
-use crate::{
-    db::{IN_SCOPE, Pool, Scope, Tx},
-    on_pool, on_tx,
-};
+use crate::on_pool;
+use crate::on_tx;
+use crate::platform::db::Pool;
+use crate::platform::db::Scope;
+use crate::platform::db::Tx;
+use crate::prospects::queries::IN_SCOPE;
 
 /// A follow-up, with its prospect's and person's names.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -15,24 +15,28 @@ use super::{
     queries::{self, NewTask},
     views::{TaskForm, section},
 };
-use crate::{
-    db::{self, Scope},
-    domain::fields,
-    error::{AppError, AppResult},
-    http::{AppState, CurrentUser, form_again, html_response, see_other},
-    views::pages,
-};
+use crate::accounts::auth::CurrentUser;
+use crate::app::AppState;
+use crate::platform::db;
+use crate::platform::db::Scope;
+use crate::platform::error::AppError;
+use crate::platform::error::AppResult;
+use crate::platform::text::fields;
+use crate::platform::web::form_again;
+use crate::platform::web::html_response;
+use crate::platform::web::see_other;
+use crate::prospects::views as pages;
 
 /// The prospect page with its tasks section (`form` as typed, or empty).
 pub async fn prospect_page(
     state: &AppState,
     user: &CurrentUser,
-    prospect: &db::Prospect,
+    prospect: &crate::prospects::queries::Prospect,
     form: &TaskForm,
 ) -> AppResult<maud::Markup> {
     let scope = Scope::of(&user.user);
-    let timeline = db::timeline(&state.db.read, prospect.id).await?;
-    let tags = db::prospects::tags(&state.db.read, prospect.id).await?;
+    let timeline = crate::prospects::queries::timeline(&state.db.read, prospect.id).await?;
+    let tags = crate::prospects::queries::tags(&state.db.read, prospect.id).await?;
     let tasks = queries::of_prospect(&state.db.read, scope, prospect.id).await?;
     let tasks = section(
         &user.csrf,
@@ -74,7 +78,7 @@ pub async fn create(
     Form(form): Form<AddForm>,
 ) -> AppResult<Response> {
     let scope = Scope::of(&user.user);
-    let prospect = db::prospect(&state.db.read, scope, id(&prospect)?)
+    let prospect = crate::prospects::queries::prospect(&state.db.read, scope, id(&prospect)?)
         .await?
         .ok_or(AppError::NotFound)?;
     let mut problems = Vec::new();
@@ -186,7 +190,7 @@ pub async fn snooze(
             // Done already: nothing to put off.
             Some(finished) => Ok(html_response(
                 StatusCode::CONFLICT,
-                crate::views::error_page(
+                crate::platform::ui::error_page(
                     "Already done",
                     &format!(
                         "This follow-up on {} is done; there is nothing to snooze.",

@@ -3,10 +3,9 @@
 use maud::{Markup, html};
 
 use super::{KINDS, Snooze, kind_label, queries::Task};
-use crate::{
-    time_zones::Tz,
-    views::{datetime, problem},
-};
+use crate::platform::time_zones::Tz;
+use crate::platform::ui::datetime;
+use crate::platform::ui::problem;
 
 /// The add-a-task form's values (empty, or as sent back with messages).
 #[derive(Debug, Default, Clone)]

@@ -371,7 +371,7 @@ pub(crate) async fn mailgun_requests(server: &wiremock::MockServer) -> Vec<Vec<(
 async fn mailgun_sends_once_per_key_and_retries_on_429() {
     let stub = mailgun_stub(vec![429]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token(MAILGUN_KEY.into()));
+        s.mail.mailgun_api_key = Some(rally::platform::config::Token(MAILGUN_KEY.into()));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
         s.mail.mailgun_base_url = stub.uri();
         s.mail.from = "Rally <no-reply@mg.rally.test>".into();
@@ -421,15 +421,15 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
         .fetch_one(p)
         .await
         .unwrap());
-    rally::email::send(
+    rally::platform::mail::send(
         &app.pool,
-        &rally::email::Mailer::from_settings(&rally::config::MailSettings {
-            mailgun_api_key: Some(rally::config::Token(MAILGUN_KEY.into())),
+        &rally::platform::mail::Mailer::from_settings(&rally::platform::config::MailSettings {
+            mailgun_api_key: Some(rally::platform::config::Token(MAILGUN_KEY.into())),
             mailgun_domain: Some("mg.rally.test".into()),
             mailgun_base_url: stub.uri(),
             from: "x".into(),
         }),
-        rally::email::EmailSend {
+        rally::platform::mail::EmailSend {
             key,
             organization_id: None,
         },
@@ -446,7 +446,7 @@ async fn mailgun_sends_once_per_key_and_retries_on_429() {
 async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
     let stub = mailgun_stub(vec![400]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token(MAILGUN_KEY.into()));
+        s.mail.mailgun_api_key = Some(rally::platform::config::Token(MAILGUN_KEY.into()));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
         s.mail.mailgun_base_url = stub.uri();
     })

@@ -137,7 +137,7 @@ async fn prospects_list_search_pages_and_detail() {
 #[tokio::test]
 async fn another_organizations_prospect_is_not_found() {
     let app = spawn_app().await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => sqlx::query(
         "INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other Inc', $1)",
     )

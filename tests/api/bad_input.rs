@@ -12,7 +12,7 @@
 //! would refuse it). In a path, a field's name or a query parameter nobody
 //! types, it is still refused.
 //!
-//! Routes come from `rally::http::route_paths()`, so a route added later
+//! Routes come from `rally::app::routes::route_paths()`, so a route added later
 //! is walked without editing this test; a route with a new kind of id
 //! fails here until the walk has an object of that kind below.
 
@@ -145,7 +145,13 @@ impl Ids {
     fn for_path(&self, pattern: &str, param: &str) -> String {
         let id = match param {
             ":slug" => return "demo".into(),
-            ":name" => return rally::views::css_path().rsplit('/').next().unwrap().into(),
+            ":name" => {
+                return rally::platform::ui::css_path()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .into();
+            }
             _ if pattern.starts_with("/forms/") => self.form,
             _ if pattern.starts_with("/locations/") => self.organization,
             _ if pattern.starts_with("/prospects/import/") => self.import,
@@ -164,7 +170,7 @@ impl Ids {
 }
 
 async fn own_objects(app: &TestApp) -> Ids {
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         for sql in [
             "INSERT INTO users (email, name, password_hash, created_at) VALUES ('walk-member@example.com', 'Walk Member', 'x', $1)",
@@ -396,7 +402,7 @@ fn get_cases(path: &str) -> Vec<(String, String, Option<u16>)> {
     // the others.
     for name in FIELDS {
         for bad in ["%00", "%1B"] {
-            let typed = rally::http::input::TYPED_QUERY.contains(name);
+            let typed = rally::platform::web::input::TYPED_QUERY.contains(name);
             cases.push((
                 format!("{bad} in the query's {name}"),
                 with(&format!("{name}=a{bad}b")),
@@ -429,7 +435,7 @@ fn get_cases(path: &str) -> Vec<(String, String, Option<u16>)> {
 async fn no_route_answers_bad_input_with_a_500() {
     let app = app().await;
     let ids = own_objects(&app).await;
-    let routes = rally::http::route_paths();
+    let routes = rally::app::routes::route_paths();
     assert!(routes.len() > 30, "the router lists its routes");
     let mut failures = Vec::new();
     let mut sent = 0;

@@ -37,10 +37,11 @@ fn migrate_then_export_prints_csv() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let db = rally::db::connect(&rally::config::DatabaseUrl::Sqlite(db.clone()))
-            .await
-            .unwrap();
-        rally::db::seed_demo(&db.write, "unused-hash")
+        let db =
+            rally::platform::db::connect(&rally::platform::config::DatabaseUrl::Sqlite(db.clone()))
+                .await
+                .unwrap();
+        rally::app::demo::seed_demo(&db.write, "unused-hash")
             .await
             .unwrap();
         db.close().await;

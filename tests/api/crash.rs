@@ -4,7 +4,10 @@
 use std::{process::Stdio, time::Duration};
 
 use jobs::SqlQueue;
-use rally::{config::DatabaseUrl, db, domain::FormInput, jobs::FormSubmission};
+use rally::{
+    intake::{jobs::FormSubmission, model::FormInput},
+    platform::{config::DatabaseUrl, db},
+};
 
 use crate::helpers::fresh_database;
 
@@ -58,8 +61,10 @@ async fn killed_worker_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let database = fresh_database(dir.path()).await;
     let db = db::connect(&database).await.unwrap();
-    db::migrate(&db.write).await.unwrap();
-    db::seed_demo(&db.write, "unused-hash").await.unwrap();
+    rally::app::migrate(&db.write).await.unwrap();
+    rally::app::demo::seed_demo(&db.write, "unused-hash")
+        .await
+        .unwrap();
     let pool = db.write.clone();
     let form_id: i64 = rally::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM forms WHERE slug = 'demo'")
         .fetch_one(p)
@@ -302,7 +307,7 @@ async fn killed_server_mid_burst_loses_no_acknowledged_submission() {
         "a submission was processed twice"
     );
     // A stored key is the form's key, `.`, and a hash of the answers
-    // (`rally::intake::submission_key`); each sender sent one set of answers.
+    // (`rally::intake::writer::submission_key`); each sender sent one set of answers.
     let processed: std::collections::HashMap<String, i64> = processed
         .into_iter()
         .map(|(key, n)| (key.split('.').next().unwrap_or_default().to_string(), n))

@@ -1,5 +1,5 @@
 //! CSRF, by walking the router: every POST route of
-//! `rally::http::route_paths()` that needs a session is sent by the
+//! `rally::app::routes::route_paths()` that needs a session is sent by the
 //! organization's owner (also an operator, so the operators' routes are
 //! reached) with objects of their own, **without** the session's CSRF
 //! token, with a wrong one, with one a byte off, and as a multipart form
@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use rally::roles::{self, Access, Place, Role};
+use rally::organizations::roles::{self, Access, Place, Role};
 
 use crate::{
     helpers::{TestApp, spawn_app_with},
@@ -19,7 +19,7 @@ use crate::{
 /// The POST routes anyone may call, signed in or not: they have no session
 /// to protect (the public form, sign-in, sign-up, password reset), or (an
 /// invitation's acceptance) check the token themselves when a session
-/// comes along (`http::csrf::check`).
+/// comes along (`rally::platform::web::csrf::check`).
 const PUBLIC_POSTS: &[&str] = &[
     "/f/:slug",
     "/signin",
@@ -114,7 +114,7 @@ async fn every_signed_in_post_refuses_a_missing_or_wrong_csrf_token() {
     let ids = fixtures(&app, &owner, form).await;
 
     // The public ones are exactly those the role table opens to anyone.
-    let posts: Vec<&'static str> = rally::http::route_paths()
+    let posts: Vec<&'static str> = rally::app::routes::route_paths()
         .into_iter()
         .filter(|(_, methods)| methods.contains(&"post"))
         .map(|(pattern, _)| pattern)
@@ -251,8 +251,8 @@ async fn every_signed_in_post_refuses_a_missing_or_wrong_csrf_token() {
 async fn joining_with_a_session_needs_its_csrf_token() {
     let app = spawn_app_with(|_| {}).await;
     app.sign_in().await;
-    let now = rally::db::now_ms();
-    let hash = rally::security::sha256_hex("join-token");
+    let now = rally::platform::db::now_ms();
+    let hash = rally::platform::security::sha256_hex("join-token");
     rally::on_pool!(&app.pool, p => {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('other-team', 'Other team', 'direct_sales', {now})"

@@ -80,7 +80,7 @@ fn fly_toml_runs_web_and_worker_groups_with_checks_and_a_release_command() {
         kill > drain && kill <= drain + 10,
         "kill {kill}, drain {drain}"
     );
-    let settings = rally::config::Settings::from_lookup(|key| {
+    let settings = rally::platform::config::Settings::from_lookup(|key| {
         (key == "RALLY_SHUTDOWN_TIMEOUT_SECS").then(|| drain.to_string())
     })
     .unwrap();
@@ -126,7 +126,8 @@ fn fly_environment_with_its_secrets_is_a_valid_production_configuration() {
             }
         }
     };
-    let settings = rally::config::Settings::from_lookup(lookup(true)).expect("valid settings");
+    let settings =
+        rally::platform::config::Settings::from_lookup(lookup(true)).expect("valid settings");
     assert!(settings.production);
     assert!(
         settings
@@ -134,7 +135,7 @@ fn fly_environment_with_its_secrets_is_a_valid_production_configuration() {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
     );
-    let err = rally::config::Settings::from_lookup(lookup(false))
+    let err = rally::platform::config::Settings::from_lookup(lookup(false))
         .unwrap_err()
         .to_string();
     assert!(err.contains("MAILGUN_API_KEY"), "{err}");

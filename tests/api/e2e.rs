@@ -417,7 +417,7 @@ async fn every_signed_in_page_fits_a_phone() {
     let app = spawn_app().await;
     let long = "Wolfeschlegelsteinhausenbergerdorff".repeat(5);
     let long_email = format!("{}@{}.test", "a".repeat(60), "b".repeat(60));
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     let held_answers = serde_json::json!({
         "name": long, "email": long_email, "phone": "+1 555 010 2233",
         "company": long, "interest": long, "consent": true,
@@ -485,7 +485,7 @@ async fn every_signed_in_page_fits_a_phone() {
     ];
     let mut too_wide = Vec::new();
     let mut opened = 0;
-    for (pattern, methods) in rally::http::route_paths() {
+    for (pattern, methods) in rally::app::routes::route_paths() {
         if !methods.contains(&"get") || skip.contains(&pattern) {
             continue;
         }

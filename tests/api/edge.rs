@@ -124,7 +124,7 @@ async fn chunked_bodies_past_the_limit_get_413_on_every_kind_of_route() {
         "/prospects/import",
         &upload,
         first.as_bytes(),
-        rally::http::IMPORT_BODY_LIMIT + 1024 * 1024,
+        rally::app::routes::IMPORT_BODY_LIMIT + 1024 * 1024,
     )
     .await;
     assert_eq!(status, 413, "{head}");
@@ -156,7 +156,7 @@ async fn chunked_bodies_past_the_limit_get_413_on_every_kind_of_route() {
         .client
         .post(app.url("/signin"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(vec![b'a'; rally::http::BODY_LIMIT + 1])
+        .body(vec![b'a'; rally::platform::web::BODY_LIMIT + 1])
         .send()
         .await
         .unwrap();

@@ -277,7 +277,7 @@ async fn events_need_a_session_and_stay_in_their_organization() {
     for path in ["/events", "/events/1", "/events/1/live", "/events/1/stream"] {
         assert_eq!(app.get(path).await.status(), 303, "{path}");
     }
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
         .bind(now)
         .execute(p)

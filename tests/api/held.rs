@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rally::db;
+use rally::platform::db;
 
 use crate::helpers::*;
 
@@ -196,9 +196,19 @@ async fn the_purge_removes_held_submissions_past_retention() {
     let sent = app.count("SELECT submitted_at FROM held_submissions").await;
     // (On SQLite the tests' pool is a reader, which may write too.)
     let write = &app.pool;
-    assert_eq!(rally::db::held::purge(write, sent).await.unwrap(), 0);
+    assert_eq!(
+        rally::intake::held::queries::purge(write, sent)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 1);
-    assert_eq!(rally::db::held::purge(write, sent + 1).await.unwrap(), 1);
+    assert_eq!(
+        rally::intake::held::queries::purge(write, sent + 1)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM held_submissions").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM intake_rejections").await, 1);
 }

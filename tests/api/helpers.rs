@@ -3,9 +3,11 @@
 use std::{path::Path, time::Duration};
 
 use rally::{
-    config::{DatabaseUrl, SecretKey, Settings},
-    db::Pool,
-    startup::{App, DemoCredentials},
+    app::{App, DemoCredentials},
+    platform::{
+        config::{DatabaseUrl, SecretKey, Settings},
+        db::Pool,
+    },
 };
 use tokio_util::sync::CancellationToken;
 
@@ -72,10 +74,11 @@ async fn postgres_template(server: &str) -> String {
         .get_or_init(|| async {
             let name = format!("rally_test_template_{}", uuid::Uuid::new_v4().simple());
             postgres_admin(server, &format!("CREATE DATABASE {name}")).await;
-            let db = rally::db::connect(&DatabaseUrl::Postgres(format!("{server}/{name}")))
-                .await
-                .expect("the template database opens");
-            rally::db::migrate(&db.write)
+            let db =
+                rally::platform::db::connect(&DatabaseUrl::Postgres(format!("{server}/{name}")))
+                    .await
+                    .expect("the template database opens");
+            rally::app::migrate(&db.write)
                 .await
                 .expect("the template database migrates");
             // A template must have no connections when it is copied.
@@ -165,7 +168,7 @@ pub fn assert_security_headers(res: &reqwest::Response) {
 
 /// The value of the hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
-    rally::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
+    rally::intake::rehearse::hidden(html, name).unwrap_or_else(|| panic!("no {name} in {html}"))
 }
 
 /// A stored email message.
@@ -327,7 +330,7 @@ impl TestApp {
             .await
             .unwrap()
             .iter()
-            .filter(|q| q.queue == <rally::jobs::FormSubmission as jobs::Job>::KIND)
+            .filter(|q| q.queue == <rally::intake::jobs::FormSubmission as jobs::Job>::KIND)
             .map(|q| q.pending + q.running + q.done + q.retrying + q.dead)
             .sum()
     }
@@ -392,13 +395,13 @@ pub const BO: &[(&str, &str)] = &[
 ];
 
 /// An open transaction holding the write lock; see [`TestApp::hold_write_lock`].
-pub struct WriteLock(rally::db::Tx);
+pub struct WriteLock(rally::platform::db::Tx);
 
 pub async fn hold_write_lock(pool: &Pool) -> WriteLock {
     let mut tx = pool.begin_write().await.unwrap();
     // SQLite's BEGIN IMMEDIATE already holds the one write lock; on Postgres
     // lock the tables intake writes to.
-    if let rally::db::Tx::Postgres(tx) = &mut tx {
+    if let rally::platform::db::Tx::Postgres(tx) = &mut tx {
         sqlx::query("LOCK TABLE apalis.jobs, jobs_outbox, intake_rejections, held_submissions IN EXCLUSIVE MODE")
             .execute(&mut **tx)
             .await

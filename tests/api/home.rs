@@ -2,7 +2,7 @@
 //! me, the hottest prospects, and this week's counts against last week's
 //! (the viewer's own, and a manager's team's).
 
-use rally::{db::Scope, home::queries::Counts};
+use rally::{home::queries::Counts, platform::db::Scope};
 
 use crate::{helpers::*, tasks::quick_add};
 
@@ -154,11 +154,11 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
                 .bind(email).bind(stage(to)).bind(at).execute(p).await.unwrap();
         }
     });
-    let zone = rally::time_zones::Tz::Pacific__Auckland;
+    let zone = rally::platform::time_zones::Tz::Pacific__Auckland;
     let now = monday_auckland + 3_600_000;
-    let week = rally::time_zones::start_of_week(now, zone);
+    let week = rally::platform::time_zones::start_of_week(now, zone);
     assert_eq!(week, ms("2026-06-14T12:00:00Z"));
-    let last = rally::time_zones::start_of_previous_week(now, zone);
+    let last = rally::platform::time_zones::start_of_previous_week(now, zone);
     let scope = Scope::organization(org);
     let this_week = rally::home::queries::counts(&app.pool, scope, week, now)
         .await
@@ -185,8 +185,8 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
         }
     );
     // In Los Angeles the same instant is still Sunday: all in one week.
-    let la = rally::time_zones::Tz::America__Los_Angeles;
-    let week = rally::time_zones::start_of_week(now, la);
+    let la = rally::platform::time_zones::Tz::America__Los_Angeles;
+    let week = rally::platform::time_zones::start_of_week(now, la);
     let counts = rally::home::queries::counts(&app.pool, scope, week, now)
         .await
         .unwrap();
@@ -196,8 +196,8 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
 #[tokio::test]
 async fn a_franchise_hq_sees_its_locations_week_and_a_location_only_its_own() {
     let app = spawn_app().await;
-    let now = rally::db::now_ms();
-    let hash = rally::security::hash_password(crate::roles::PASSWORD.into())
+    let now = rally::platform::db::now_ms();
+    let hash = rally::platform::security::hash_password(crate::roles::PASSWORD.into())
         .await
         .unwrap();
     rally::on_pool!(&app.pool, p => {

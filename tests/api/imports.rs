@@ -535,20 +535,23 @@ async fn a_prospect_added_between_planning_and_writing_is_merged_into_and_said_s
     let organization_id = app
         .count("SELECT organization_id FROM forms WHERE slug = 'demo'")
         .await;
-    let rows = rally::import::parse(
+    let rows = rally::prospects::import::parse(
         "email,name,company,tags\nana@example.com,Ana From File,File Co,expo\n",
     )
     .unwrap();
-    let scope = rally::db::Scope::organization(organization_id);
-    let plan = rally::import::plan(&app.pool, scope, rows).await.unwrap();
+    let scope = rally::platform::db::Scope::organization(organization_id);
+    let plan = rally::prospects::import::plan(&app.pool, scope, rows)
+        .await
+        .unwrap();
     assert_eq!(plan.new_count(), 1);
     // Ana submits the form after the plan was made, before it is written.
     assert_eq!(app.submit(ANA).await, 303);
     app.drain().await;
     let mut tx = app.pool.begin_write().await.unwrap();
-    let outcome = rally::import::apply(&mut tx, organization_id, None, &plan, "import:race.csv")
-        .await
-        .unwrap();
+    let outcome =
+        rally::prospects::import::apply(&mut tx, organization_id, None, &plan, "import:race.csv")
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         (

@@ -199,22 +199,22 @@ async fn new_answers_fill_blanks_and_never_erase() {
 #[tokio::test]
 async fn redelivered_job_takes_effect_once() {
     let app = spawn_app().await;
-    let answers = rally::domain::FormInput {
+    let answers = rally::intake::model::FormInput {
         name: "Ana".into(),
         email: "ana@example.com".into(),
         ..Default::default()
     }
     .parse()
     .unwrap();
-    let job = rally::jobs::FormSubmission {
+    let job = rally::intake::jobs::FormSubmission {
         form_id: 1,
         submission_key: "5d7c8a0e-0000-4000-8000-000000000001".into(),
         answers,
-        submitted_at: rally::db::now_ms(),
+        submitted_at: rally::platform::db::now_ms(),
         organization_id: None,
     };
     for _ in 0..3 {
-        rally::jobs::process_submission(&app.pool, &app.queue(), job.clone())
+        rally::intake::jobs::process_submission(&app.pool, &app.queue(), job.clone())
             .await
             .unwrap();
     }
@@ -367,7 +367,7 @@ async fn the_form_page_is_sent_with_no_store() {
 #[test]
 fn submission_keys_follow_the_normalised_answers() {
     let parse = |name: &str, email: &str, phone: &str| {
-        rally::domain::FormInput {
+        rally::intake::model::FormInput {
             name: name.into(),
             email: email.into(),
             phone: phone.into(),
@@ -377,25 +377,25 @@ fn submission_keys_follow_the_normalised_answers() {
         .unwrap()
     };
     let key = "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7e";
-    let a = rally::intake::submission_key(key, &parse("Ana Lima", "ana@example.com", ""));
+    let a = rally::intake::writer::submission_key(key, &parse("Ana Lima", "ana@example.com", ""));
     assert!(
         a.starts_with(&format!("{key}.")) && a.len() == key.len() + 33,
         "{a}"
     );
     assert_eq!(
         a,
-        rally::intake::submission_key(key, &parse(" Ana Lima ", "ANA@example.com", " "))
+        rally::intake::writer::submission_key(key, &parse(" Ana Lima ", "ANA@example.com", " "))
     );
     for other in [
         parse("Bo Chen", "ana@example.com", ""),
         parse("Ana Lima", "bo@example.com", ""),
         parse("Ana Lima", "ana@example.com", "555 010 9999"),
     ] {
-        assert_ne!(a, rally::intake::submission_key(key, &other));
+        assert_ne!(a, rally::intake::writer::submission_key(key, &other));
     }
     assert_ne!(
         a,
-        rally::intake::submission_key(
+        rally::intake::writer::submission_key(
             "0b9f1c1e-8a43-4c1e-9d0c-3d1f5c0a9b7f",
             &parse("Ana Lima", "ana@example.com", "")
         )

@@ -6,7 +6,7 @@
 //! with search and paging queries, after B was given data in every such
 //! place: prospects, an event, an import, an invitation, mail, dead and
 //! retrying jobs with B's address in their errors, a set-aside submission.
-//! Routes come from `rally::http::route_paths()`, so a route added later
+//! Routes come from `rally::app::routes::route_paths()`, so a route added later
 //! is walked without editing this test; a route with a new kind of id
 //! fails here until B has an object of that kind below.
 
@@ -53,7 +53,7 @@ const PUBLIC: &[&str] = &["/f/:slug", "/f/:slug/thanks", "/assets/:name"];
 async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         for sql in [
             "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('org-b', 'Org B', 'business', $1)",
@@ -207,7 +207,7 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         ("due", "2026-06-15T09:30"),
         ("for", "week"),
     ];
-    let routes = rally::http::route_paths();
+    let routes = rally::app::routes::route_paths();
     assert!(routes.len() > 30, "the router lists its routes");
     let mut walked = 0;
     let mut pages = 0;

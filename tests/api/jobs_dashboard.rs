@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rally::{domain::FormInput, jobs::FormSubmission};
+use rally::intake::{jobs::FormSubmission, model::FormInput};
 
 use crate::helpers::{TestApp, client, hidden, spawn_app, spawn_app_with};
 
@@ -23,7 +23,7 @@ pub(crate) fn doomed_job(key: &str, email: &str, organization_id: Option<i64>) -
         }
         .parse()
         .unwrap(),
-        submitted_at: rally::db::now_ms(),
+        submitted_at: rally::platform::db::now_ms(),
         organization_id,
     }
 }
@@ -52,7 +52,7 @@ pub(crate) async fn insert_failed_job(
     };
     let result = serde_json::json!({ "Err": format!("{prefix}: {error}") }).to_string();
     match &app.pool {
-        rally::db::Pool::Sqlite(p) => {
+        rally::platform::db::Pool::Sqlite(p) => {
             sqlx::query(
                 "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority,
                     metadata, last_result, organization_id, done_at)
@@ -69,7 +69,7 @@ pub(crate) async fn insert_failed_job(
             .await
             .unwrap();
         }
-        rally::db::Pool::Postgres(p) => {
+        rally::platform::db::Pool::Postgres(p) => {
             sqlx::query(
                 "INSERT INTO apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority,
                     last_result, organization_id, done_at)
@@ -504,10 +504,10 @@ async fn a_discarded_submission_is_kept_for_its_organization() {
 #[tokio::test]
 async fn members_may_not_see_the_jobs_dashboard() {
     let app = spawn_app().await;
-    let hash = rally::security::hash_password("member-password-1".into())
+    let hash = rally::platform::security::hash_password("member-password-1".into())
         .await
         .unwrap();
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         sqlx::query("INSERT INTO users (email, name, password_hash, created_at) VALUES ('rep@demo.rally.test', 'Rep', $1, $2)")
             .bind(&hash)
@@ -557,8 +557,8 @@ async fn the_operators_command_adds_and_removes_operators() {
         .unwrap());
     assert_eq!(app.get("/ops/jobs").await.status(), 404);
     let url = match &app.database {
-        rally::config::DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
-        rally::config::DatabaseUrl::Postgres(url) => url.clone(),
+        rally::platform::config::DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+        rally::platform::config::DatabaseUrl::Postgres(url) => url.clone(),
     };
     let rally = |args: &'static [&'static str]| {
         let url = url.clone();
@@ -617,7 +617,9 @@ async fn the_operators_command_adds_and_removes_operators() {
 async fn an_invitation_the_provider_refuses_is_its_own_organizations_to_see() {
     let stub = crate::accounts::mailgun_stub(vec![400]).await;
     let app = spawn_app_with(|s| {
-        s.mail.mailgun_api_key = Some(rally::config::Token(crate::accounts::MAILGUN_KEY.into()));
+        s.mail.mailgun_api_key = Some(rally::platform::config::Token(
+            crate::accounts::MAILGUN_KEY.into(),
+        ));
         s.mail.mailgun_domain = Some("mg.rally.test".into());
         s.mail.mailgun_base_url = stub.uri();
     })
@@ -676,9 +678,11 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
         ..Default::default()
     };
     let sqs = jobs::SqsQueue::new(moto.client(), config.clone());
-    sqs.create_queues(&rally::jobs::queues()).await.unwrap();
+    sqs.create_queues(&rally::app::work::queues())
+        .await
+        .unwrap();
     let app = spawn_app_with(|s| {
-        s.queue_backend = rally::config::QueueBackend::Sqs;
+        s.queue_backend = rally::platform::config::QueueBackend::Sqs;
         s.sqs = config;
         s.sqs_client = Some(moto.client());
     })
@@ -689,7 +693,7 @@ async fn under_sqs_an_organization_reaches_only_its_own_dead_letters() {
     let queue = jobs::Queue::Sqs(jobs::SqsBackend {
         sqs,
         store: app.pool.queue_store(),
-        kinds: rally::jobs::queues(),
+        kinds: rally::app::work::queues(),
     });
     queue
         .enqueue(&doomed_job(
@@ -841,7 +845,7 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
         "30 2 * * *",
         "Europe/Paris",
         "not yet",
-        &rally::views::datetime(next, rally::views::UTC),
+        &rally::platform::ui::datetime(next, rally::platform::ui::UTC),
     ] {
         assert!(page.contains(text), "{text} missing: {page}");
     }
@@ -862,11 +866,17 @@ async fn operators_see_each_schedule_with_its_last_and_next_run() {
     let digest = &digest[..digest.find("</tr>").unwrap()];
     assert!(!digest.contains("not yet"), "{page}");
     assert!(
-        page.contains(&rally::views::datetime(last, rally::views::UTC)),
+        page.contains(&rally::platform::ui::datetime(
+            last,
+            rally::platform::ui::UTC
+        )),
         "{page}"
     );
     assert!(
-        page.contains(&rally::views::datetime(next, rally::views::UTC)),
+        page.contains(&rally::platform::ui::datetime(
+            next,
+            rally::platform::ui::UTC
+        )),
         "{page}"
     );
 }

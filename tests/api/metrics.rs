@@ -108,7 +108,8 @@ async fn metrics_count_traffic_intake_and_queues() {
 #[tokio::test]
 async fn metrics_token_is_required_when_configured() {
     let app =
-        spawn_app_with(|s| s.metrics_token = Some(rally::config::Token("s3cret".into()))).await;
+        spawn_app_with(|s| s.metrics_token = Some(rally::platform::config::Token("s3cret".into())))
+            .await;
     assert_eq!(app.get("/metrics").await.status(), 401);
     let res = app
         .client
@@ -126,7 +127,7 @@ async fn metrics_token_is_required_when_configured() {
 async fn every_registered_queue_is_in_the_metrics() {
     let app = spawn_app_without_workers(|_| {}).await;
     let text = app.get("/metrics").await.text().await.unwrap();
-    for queue in rally::jobs::queues() {
+    for queue in rally::app::work::queues() {
         let label = format!("queue=\"{queue}\"");
         for state in ["pending", "running", "retrying", "done", "dead"] {
             let state = format!("state=\"{state}\"");
@@ -192,7 +193,7 @@ async fn requests_are_labelled_by_their_route_pattern() {
     );
     assert_eq!(count(&["route=\"other\"", "status=\"404\""]), 2.0);
     // Every label is a route of the table, or "other".
-    let known: Vec<String> = rally::http::route_paths()
+    let known: Vec<String> = rally::app::routes::route_paths()
         .into_iter()
         .map(|(pattern, _)| {
             pattern

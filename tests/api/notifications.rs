@@ -139,21 +139,21 @@ async fn a_new_lead_tells_the_forms_owners_with_one_email_per_burst() {
     // Two leads within minutes: one email.
     assert_eq!(emails_to(&app, &owner, "New lead on Meet Demo Co").await, 1);
     // The same submission delivered again tells nobody again.
-    let job = rally::jobs::FormSubmission {
+    let job = rally::intake::jobs::FormSubmission {
         form_id: app.count("SELECT id FROM forms WHERE slug = 'demo'").await,
         submission_key: "redelivered-key-1".into(),
-        answers: rally::domain::FormInput {
+        answers: rally::intake::model::FormInput {
             name: "Cy Again".into(),
             email: "cy@example.com".into(),
             ..Default::default()
         }
         .parse()
         .unwrap(),
-        submitted_at: rally::db::now_ms(),
+        submitted_at: rally::platform::db::now_ms(),
         organization_id: None,
     };
     for _ in 0..2 {
-        rally::jobs::process_submission(&app.pool, &app.queue(), job.clone())
+        rally::intake::jobs::process_submission(&app.pool, &app.queue(), job.clone())
             .await
             .unwrap();
     }
@@ -184,7 +184,7 @@ async fn a_new_lead_tells_the_forms_owners_with_one_email_per_burst() {
 
 /// A person with a zone and a follow-up overdue at `due`; their id.
 async fn person_with_task(app: &TestApp, email: &str, zone: &str, due: i64) -> i64 {
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     let org = app
         .count("SELECT id FROM organizations WHERE slug = 'demo'")
         .await;

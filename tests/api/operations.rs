@@ -22,7 +22,10 @@ async fn assets_are_vendored_and_cached() {
     assert_security_headers(&page);
     let html = page.text().await.unwrap();
     assert!(!html.contains("https://"), "nothing from a CDN");
-    for path in [rally::views::htmx_path(), rally::views::css_path()] {
+    for path in [
+        rally::platform::ui::htmx_path(),
+        rally::platform::ui::css_path(),
+    ] {
         assert!(html.contains(path));
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
@@ -48,7 +51,7 @@ async fn export_writes_csv() {
     app.post_form(&tokens, ANA, false).await;
     app.drain().await;
     let mut out = Vec::new();
-    let n = rally::export::prospects(&app.pool, "demo", &mut out)
+    let n = rally::prospects::export::prospects(&app.pool, "demo", &mut out)
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -67,7 +70,7 @@ async fn export_writes_csv() {
     );
     assert!(row.ends_with(",1,new,"), "{row}");
     assert!(
-        rally::export::prospects(&app.pool, "nope", Vec::new())
+        rally::prospects::export::prospects(&app.pool, "nope", Vec::new())
             .await
             .is_err()
     );

@@ -308,7 +308,7 @@ async fn the_owner_transfers_ownership_and_becomes_an_admin() {
 async fn people_of_another_organization_are_not_found() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         sqlx::query("INSERT INTO organizations (slug, name, created_at) VALUES ('other', 'Other', $1)")
             .bind(now).execute(p).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rally::db;
+use rally::platform::db;
 
 use crate::crash::{Server, rally};
 
@@ -94,9 +94,7 @@ async fn worker_refuses_an_unknown_queue_by_name() {
 async fn shutdown_waits_for_every_background_loop() {
     let dir = tempfile::tempdir().unwrap();
     let settings = crate::helpers::test_settings(crate::helpers::fresh_database(dir.path()).await);
-    let app = rally::startup::App::build(settings, false, true)
-        .await
-        .unwrap();
+    let app = rally::app::App::build(settings, false, true).await.unwrap();
     let background = app.background();
     assert!(background.len() >= 5, "loops tracked: {}", background.len());
     let token = app.shutdown_token();

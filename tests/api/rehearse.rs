@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rally::rehearse::{Options, Outcome, Watch, run};
+use rally::intake::rehearse::{Options, Outcome, Watch, run};
 
 use crate::helpers::*;
 
@@ -57,7 +57,9 @@ async fn rehearsal_reports_errors_by_kind() {
 
 #[tokio::test]
 async fn rehearsal_watches_a_deployed_instance_through_its_metrics() {
-    let app = spawn_app_with(|s| s.metrics_token = Some(rally::config::Token("t0k".into()))).await;
+    let app =
+        spawn_app_with(|s| s.metrics_token = Some(rally::platform::config::Token("t0k".into())))
+            .await;
     let report = run(Options {
         url: app.url("/f/demo"),
         people: 50,
@@ -91,7 +93,7 @@ async fn rehearsal_counts_only_its_own_submissions() {
     );
     app.drain().await;
     let prospect = app.count("SELECT MIN(id) FROM prospects").await;
-    let db = rally::db::connect(&app.database).await.unwrap();
+    let db = rally::platform::db::connect(&app.database).await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let notes = tokio::spawn({
         let (stop, pool) = (stop.clone(), db.write.clone());
@@ -103,7 +105,7 @@ async fn rehearsal_counts_only_its_own_submissions() {
                      VALUES ($1, 'note', '{}', $2)",
                 )
                 .bind(prospect)
-                .bind(rally::db::now_ms())
+                .bind(rally::platform::db::now_ms())
                 .execute(p)
                 .await
                 .map(|_| ())

@@ -1,15 +1,15 @@
 //! Roles, by walking the router: every POST route of
-//! `rally::http::route_paths()` is sent by each role (member, manager,
+//! `rally::app::routes::route_paths()` is sent by each role (member, manager,
 //! admin and owner of a direct-sales team; a franchise HQ's owner; a
 //! franchise location's admin, manager and member), each with objects of
 //! their own organization, and the outcome is compared with the role table
-//! (`rally::roles`): allowed → neither 403 nor 404 (nor a 5xx); refused →
+//! (`rally::organizations::roles`): allowed → neither 403 nor 404 (nor a 5xx); refused →
 //! 403 when the role ranks too low, 404 when the organization has nothing
 //! of the kind. A POST route without an entry in the table fails here.
 
 use std::collections::HashMap;
 
-use rally::roles::{self, Access, Place, Refusal, Role};
+use rally::organizations::roles::{self, Access, Place, Refusal, Role};
 
 use crate::helpers::{TestApp, client, hidden, spawn_app_with};
 
@@ -53,7 +53,7 @@ async fn walker(
     organization_id: i64,
 ) -> Walker {
     let email = format!("{label}@walk.test");
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     exec(
         app,
         format!(
@@ -91,7 +91,7 @@ pub(crate) async fn fixtures(
     hq_template: i64,
 ) -> HashMap<&'static str, i64> {
     let (org, label, me) = (w.organization_id, w.label, w.user_id);
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     for sql in [
         format!("INSERT INTO users (email, name, password_hash, created_at) VALUES ('{label}-role@walk.test', 'Target', 'x', {now})"),
         format!("INSERT INTO users (email, name, password_hash, created_at) VALUES ('{label}-remove@walk.test', 'Target', 'x', {now})"),
@@ -235,7 +235,9 @@ pub(crate) fn id_kind(pattern: &str) -> &'static str {
 /// What the table says of `pattern` for `w`: `Ok(())` allowed, else why not.
 fn expected(w: &Walker, pattern: &str) -> Result<(), Refusal> {
     match roles::access("post", pattern) {
-        None => panic!("POST {pattern} has no entry in rally::roles::ROUTES: say who may call it"),
+        None => panic!(
+            "POST {pattern} has no entry in rally::organizations::roles::ROUTES: say who may call it"
+        ),
         Some(Access::Public) => Ok(()),
         Some(Access::SignedIn(action)) => roles::check(w.role, w.place, action),
         // No walker is an operator: the operators' pages are not there.
@@ -285,10 +287,10 @@ async fn every_post_route_answers_each_role_as_the_table_says() {
         s.signup_per_ip_per_min = 100_000;
     })
     .await;
-    let hash = rally::security::hash_password(PASSWORD.into())
+    let hash = rally::platform::security::hash_password(PASSWORD.into())
         .await
         .unwrap();
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     let demo = app
         .count("SELECT organization_id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'owner@demo.rally.test'")
         .await;
@@ -327,7 +329,7 @@ async fn every_post_route_answers_each_role_as_the_table_says() {
         walkers.push(walker(&app, &hash, label, role, place, org).await);
     }
 
-    let mut posts: Vec<&'static str> = rally::http::route_paths()
+    let mut posts: Vec<&'static str> = rally::app::routes::route_paths()
         .into_iter()
         .filter(|(_, methods)| methods.contains(&"post"))
         .map(|(pattern, _)| pattern)

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rally::{config::QueueBackend, db};
+use rally::platform::{config::QueueBackend, db};
 
 use crate::{
     crash::{Server, rally},
@@ -84,7 +84,7 @@ async fn intake_under_sqs_reaches_prospects() {
         ..Default::default()
     };
     jobs::SqsQueue::new(moto.client(), config.clone())
-        .create_queues(&rally::jobs::queues())
+        .create_queues(&rally::app::work::queues())
         .await
         .unwrap();
     let app = spawn_app_with(|s| {

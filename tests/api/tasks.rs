@@ -77,7 +77,7 @@ async fn a_task_is_added_shown_overdue_snoozed_and_done() {
         303
     );
     let prospect = quick_add(&app, &app.client, "Tia Task", "tia@example.com").await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     let hour = 3_600_000;
     // One overdue (two hours ago), one for the day after tomorrow.
     let res = add_task(

@@ -90,7 +90,7 @@ async fn exports_cannot_run_formulas_and_import_back_unchanged() {
 
     let web = export(&app).await;
     let mut cli = Vec::new();
-    rally::export::prospects(&app.pool, "demo", &mut cli)
+    rally::prospects::export::prospects(&app.pool, "demo", &mut cli)
         .await
         .unwrap();
     for (which, bytes) in [("web", &web), ("cli", &cli)] {
@@ -414,7 +414,7 @@ async fn search_folds_case_and_one_key_per_address() {
 #[tokio::test]
 async fn rows_from_before_are_backfilled() {
     let app = spawn_app().await;
-    let now = rally::db::now_ms();
+    let now = rally::platform::db::now_ms();
     rally::on_pool!(&app.pool, p => {
         sqlx::query(
             "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
@@ -444,7 +444,9 @@ async fn rows_from_before_are_backfilled() {
     app.sign_in().await;
     // Not yet folded: found as the database compares.
     assert!(app.page("/prospects?q=old").await.contains("Ольга Old"));
-    let updated = rally::db::prospects::backfill(&app.pool).await.unwrap();
+    let updated = rally::prospects::queries::backfill(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(updated, 2);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE search_text IS NULL")
@@ -732,7 +734,9 @@ async fn search_ignores_accents_and_old_rows_are_refolded() {
             .contains("François Old")
     );
     // What start-up runs after the migrations.
-    let updated = rally::db::prospects::backfill(&app.pool).await.unwrap();
+    let updated = rally::prospects::queries::backfill(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(updated, 2, "every row made again");
     assert!(
         app.page("/prospects?q=francois%20old")
@@ -742,10 +746,15 @@ async fn search_ignores_accents_and_old_rows_are_refolded() {
     assert_eq!(
         app.count("SELECT MAX(version) FROM search_fold_version")
             .await,
-        rally::domain::SEARCH_FOLD_VERSION
+        rally::platform::text::SEARCH_FOLD_VERSION
     );
     // Once: the next start-up has nothing to do.
-    assert_eq!(rally::db::prospects::backfill(&app.pool).await.unwrap(), 0);
+    assert_eq!(
+        rally::prospects::queries::backfill(&app.pool)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// A CSV whose cells hold control characters other than NUL (a vertical

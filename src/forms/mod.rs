@@ -1,0 +1,5 @@
+//! Forms and franchise HQ templates.
+
+pub mod queries;
+pub mod routes;
+pub mod views;

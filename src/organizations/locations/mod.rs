@@ -1,0 +1,5 @@
+//! Franchise locations and their roll-ups at HQ.
+
+pub mod queries;
+pub mod routes;
+pub mod views;

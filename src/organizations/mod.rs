@@ -1,0 +1,9 @@
+//! Organizations: people, roles, invitations, the audit log, franchise
+//! locations, and the deployment's operators.
+
+pub mod locations;
+pub mod operators;
+pub mod queries;
+pub mod roles;
+pub mod routes;
+pub mod views;

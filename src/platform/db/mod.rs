@@ -1,0 +1,236 @@
+//! The data layer: the pools, migrations and one function per query.
+//! Plain SQL with `$n` placeholders, which SQLite and Postgres both accept;
+//! each query is written once and compiled for both drivers by [`on_pool!`]
+//! and [`on_tx!`]. Dialects differ only where they truly do (migrations,
+//! how a write transaction starts).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::platform::config::DatabaseUrl;
+
+/// A pool of either dialect.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs one query-building expression on whichever pool `$pool` is; the
+/// expression is compiled once per driver, so both see the same SQL.
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::platform::db::Pool::Sqlite($p) => $body,
+            $crate::platform::db::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The same over an open transaction: `$c` is the transaction, `&mut **$c`
+/// its connection.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::platform::db::Tx::Sqlite($c) => $body,
+            $crate::platform::db::Tx::Postgres($c) => $body,
+        }
+    };
+}
+
+/// An open write transaction of either dialect.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        on_tx!(self, tx => tx.commit().await)
+    }
+
+    /// The transaction's connection, for the job queue to enqueue on.
+    pub fn queue_conn(&mut self) -> jobs::Conn<'_> {
+        match self {
+            Self::Sqlite(tx) => jobs::Conn::Sqlite(tx),
+            Self::Postgres(tx) => jobs::Conn::Postgres(tx),
+        }
+    }
+}
+
+impl Pool {
+    /// Starts a transaction that will write. SQLite's IMMEDIATE takes the
+    /// write lock up front: a deferred transaction that reads first and
+    /// writes later fails with SQLITE_BUSY, without waiting, whenever another
+    /// writer got in between. Postgres locks rows as it goes.
+    pub async fn begin_write(&self) -> sqlx::Result<Tx> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// The job queue's storage: the same database.
+    pub fn queue_store(&self) -> jobs::Store {
+        match self {
+            Self::Sqlite(pool) => pool.clone().into(),
+            Self::Postgres(pool) => pool.clone().into(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time format in the schema.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The database as two pools. SQLite allows one writer at a time, and a
+/// writer that finds the lock taken sleeps in growing steps (its busy
+/// handler), which under a burst turns into second-long stalls. All writes
+/// therefore share one connection, queueing fairly in the pool instead; reads
+/// (WAL lets them run beside the writer) get their own connections. On
+/// Postgres both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub read: Pool,
+    pub write: Pool,
+}
+
+impl Db {
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Opens the database. SQLite: created if missing, WAL mode, busy timeout.
+/// Postgres: the database must exist; if it does not, the error names it.
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Db> {
+    connect_sized(url, 8).await
+}
+
+/// [`connect`] with `connections` connections for readers (and, on Postgres,
+/// writers).
+pub async fn connect_sized(url: &DatabaseUrl, connections: u32) -> anyhow::Result<Db> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a commit survives a process crash; only
+                // an OS crash or power loss can lose the last transactions.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let open_error =
+                |e: sqlx::Error| anyhow::anyhow!("cannot open database {}: {e}", path.display());
+            // The writer first: it creates the file and switches it to WAL.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                // A SQLite connection is a file handle; it does not go stale
+                // the way a network connection can. The ping sqlx sends by
+                // default is a round trip to the connection's thread before
+                // every intake batch: without it a batch's commit took about
+                // a quarter less time under sustained load.
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await
+                .map_err(open_error)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(connections)
+                .connect_with(options)
+                .await
+                .map_err(open_error)?;
+            Ok(Db {
+                read: Pool::Sqlite(read),
+                write: Pool::Sqlite(write),
+            })
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let options: sqlx::postgres::PgConnectOptions = raw
+                .parse()
+                .with_context(|| format!("DATABASE_URL {url:?} is not a valid Postgres URL"))?;
+            let name = options.get_database().unwrap_or("(default)").to_string();
+            let host = options.get_host().to_string();
+            let pool = PgPoolOptions::new()
+                .max_connections(connections.max(4))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|err| match err.as_database_error().and_then(|e| e.code()) {
+                    Some(code) if code == "3D000" => anyhow::anyhow!(
+                        "Postgres database {name:?} does not exist on {host}: create it (for example `createdb {name}`) or fix DATABASE_URL"
+                    ),
+                    _ => anyhow::anyhow!("cannot connect to Postgres database {name:?} on {host}: {err}"),
+                })?;
+            let pool = Pool::Postgres(pool);
+            Ok(Db {
+                read: pool.clone(),
+                write: pool,
+            })
+        }
+    }
+}
+
+/// Applies Rally's migrations and the job queue's. The app's
+/// `app::migrate` runs this, then the features' backfills.
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    match pool {
+        Pool::Sqlite(p) => {
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
+            // The queue's migrations share sqlx's bookkeeping table.
+            migrator.set_ignore_missing(true);
+            migrator.run(p).await?;
+        }
+        Pool::Postgres(p) => {
+            let mut migrator = sqlx::migrate!("./migrations/postgres");
+            migrator.set_ignore_missing(true);
+            migrator.run(p).await?;
+        }
+    }
+    jobs::SqlQueue::migrate(&pool.queue_store()).await?;
+    Ok(())
+}
+
+/// A fixed query returning one integer (a count, a probe).
+pub async fn scalar(pool: &Pool, sql: &'static str) -> sqlx::Result<i64> {
+    on_pool!(pool, p => sqlx::query_scalar(sql).fetch_one(p).await)
+}
+
+/// Whose prospects a query may see: an organization's, or, for a member
+/// (a rep or ambassador), only the ones they own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub organization_id: i64,
+    pub owner: Option<i64>,
+}
+
+impl Scope {
+    /// Everything of the organization (exports, admins).
+    pub fn organization(organization_id: i64) -> Self {
+        Self {
+            organization_id,
+            owner: None,
+        }
+    }
+}

