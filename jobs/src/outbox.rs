@@ -219,7 +219,8 @@ where
         match idle {
             // An empty outbox: wait for a job or the next look.
             Some(wait) if ok => {
-                if !crate::wake::wait(&signal, seen, wait, &token).await {
+                let go_on = crate::wake::wait(&signal, seen, wait, &token).await;
+                if !go_on {
                     return;
                 }
             }

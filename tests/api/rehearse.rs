@@ -200,12 +200,13 @@ async fn rehearsal_sends_on_fresh_connections() {
 
 #[tokio::test]
 /// One submission at a time: each is timed from its answer until it is
-/// processed. The app polls for jobs only every 10 s here, so prompt
-/// processing means the enqueue woke the relay and the worker.
+/// processed. The app polls for jobs only every 60 s here, so processing
+/// within seconds means the enqueue woke the relay and the worker (or, on
+/// Postgres, the commit's notification did).
 async fn rehearsal_trickle_times_each_submission_until_processed() {
     let app = spawn_app_with(|s| {
-        s.job_poll_interval = Duration::from_secs(10);
-        s.job_heartbeat = Duration::from_secs(10);
+        s.job_poll_interval = Duration::from_secs(60);
+        s.job_heartbeat = Duration::from_secs(60);
     })
     .await;
     let options = Options {
@@ -228,7 +229,7 @@ async fn rehearsal_trickle_times_each_submission_until_processed() {
     assert_eq!(report.accepted(), 5, "{report}");
     assert_eq!(report.ack_to_processed.len(), 5, "{report}");
     let slowest = *report.ack_to_processed.last().unwrap();
-    assert!(slowest < Duration::from_secs(2), "{report}");
+    assert!(slowest < Duration::from_secs(5), "{report}");
     assert_eq!(report.processed, Some(5), "{report}");
     assert!(
         report.to_string().contains("ack → processed: p50"),
