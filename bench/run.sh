@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
-# Reproduces every figure in README "Performance" on this machine:
+# Prints every figure of README "Performance" (issue #14's targets) in one run:
 #   1. throughput baseline: a bare poem "hello" route (examples/hello.rs)
 #   2. sustained durable intake (POST /f/demo, each answer after its commit),
 #      web alone and with in-process workers, and the ratio to the baseline
 #      (web alone: BENCH_ROUNDS rounds, default 3, taking turns with the
 #      baseline; the median ratio is the figure)
-#   3. audience bursts of 1,000 / 5,000 / 10,000 people with `rally rehearse`,
-#      with drain time and the server's peak memory (VmHWM)
-# The load generator runs on the same machine; figures are comparable
-# within one run, so read them as ratios.
+#   3. drain: the backlog of BENCH_DRAIN_SECS (default 1) seconds of web-alone
+#      intake, worked off by one `rally worker` (its default concurrency);
+#      its rate (prospects/s) and its ratio to the web-alone intake rate
+#   4. audience bursts (`rally rehearse`, default 1,000 and 10,000 people),
+#      each on reused and on fresh connections (BENCH_FRESH=0: reused only):
+#      errors, p50/p99, connect times, processing after the last answer,
+#      duplicates, the server's peak memory (VmHWM)
+#   5. a trickle: one submission a second for BENCH_TRICKLE_SECS (default
+#      60) seconds, each timed from its answer until it is a prospect, and
+#      the workers' watchdog restarts (expected 0)
+#   6. with the sqlite backend, the same on Postgres (BENCH_POSTGRES, default
+#      the local server; "off" skips it): web intake against hello
+#      (BENCH_PG_ROUNDS rounds, default 1), the drain, the trickle
+#      (BENCH_PG_TRICKLE_SECS, default BENCH_TRICKLE_SECS)
+# Each server gets a fresh database (a throwaway Postgres database, dropped
+# at the end). The load generator runs on the same machine; figures are
+# comparable within one run, so read them as ratios. A summary of every
+# figure is printed last.
 #
 # Usage: bench/run.sh [seconds] [backend] [burst sizes]
 #   backend: sqlite (default, the embedded default), postgres (Postgres for
-#   data and the SQL queue, on $BENCH_POSTGRES, default the local server), or
-#   postgres+sqs (Postgres, jobs on SQS: moto's server, started here).
+#   data and the SQL queue), or postgres+sqs (Postgres, jobs on SQS: moto's
+#   server, started here).
+# A short run: BENCH_ROUNDS=1 BENCH_TRICKLE_SECS=10 bench/run.sh 3 sqlite 1000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 BACKEND="${2:-sqlite}"
-BURSTS="${3:-1000 5000 10000}"
+PRIMARY="$BACKEND"
+BURSTS="${3:-1000 10000}"
 PG_SERVER="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+DRAIN_SECS="${BENCH_DRAIN_SECS:-1}"
+TRICKLE_SECS="${BENCH_TRICKLE_SECS:-60}"
+FRESH="${BENCH_FRESH:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -30,6 +49,8 @@ RALLY="$CARGO_TARGET_DIR/release/rally"
 HELLO="$CARGO_TARGET_DIR/release/examples/hello"
 WORK="$(mktemp -d)"
 PIDS=()
+DATABASES=()
+SUMMARY=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 1
@@ -37,6 +58,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+note() { SUMMARY+=("$*"); }
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 # wrk's Requests/sec counts every answer; an error answer must not pass for
@@ -48,9 +70,11 @@ rps() {
     fi
     grep "Requests/sec" <<<"$out" | awk '{printf "%d", $2}'
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk "BEGIN {printf \"%.2f\", $1/$2}"; }
+now() { date +%s.%N; }
 
 # The backend's environment for every rally process of a server NAME.
-DATABASES=()
 backend_env() {
     local name=$1
     case "$BACKEND" in
@@ -99,6 +123,110 @@ pid_of() { pgrep -f "bind 127.0.0.1:$1" | head -1; }
 # Each measurement gets the machine to itself: stop the previous server
 # (a server with a backlog keeps its workers busy long after wrk stops).
 stop() { kill "$(pid_of "$1")" 2>/dev/null || true; sleep 1; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'; }
+processed() { metric "$1" "rally_submissions_processed_total "; }
+restarts() { metric "$1" "rally_job_worker_restarts_total{"; }
+# Every throughput run is preceded by a 3-second warm-up of the same load
+# (connections, allocator, database and WAL files), not counted.
+warm() { wrk -t2 -c100 -d3s "$@" >/dev/null; }
+hello_rps() { warm http://127.0.0.1:9100/hello; wrk -t2 -c100 -d"${DURATION}s" http://127.0.0.1:9100/hello | rps; }
+intake_rps() {
+    local port=$1 secs=${2:-$DURATION}
+    RALLY_TS=$(render_time "$port") wrk -t2 -c100 -d"${secs}s" -s bench/post.lua "http://127.0.0.1:$port" | rps
+}
+
+# intake_rounds LABEL PORT ROUNDS: hello and web-alone intake take turns,
+# ROUNDS times: on a shared machine the speed of either swings from minute
+# to minute, so each round's ratio compares two runs a few seconds apart,
+# and the median of the rounds is the figure. Neither server does anything
+# while the other is measured (the web-alone server runs no workers).
+# Sets WEB_MEDIAN, HELLO_MEDIAN, RATIO_MEDIAN.
+intake_rounds() {
+    local label=$1 port=$2 rounds=$3 hellos=() webs=() ratios=()
+    for round in $(seq "$rounds"); do
+        local hello web
+        hello=$(hello_rps)
+        RALLY_TS=$(render_time "$port") warm -s bench/post.lua "http://127.0.0.1:$port"
+        web=$(intake_rps "$port")
+        hellos+=("$hello"); webs+=("$web"); ratios+=("$(ratio "$web" "$hello")")
+        echo "round $round: baseline (bare poem hello, wrk -t2 -c100) $hello req/s; $label intake, web alone $web submissions/s; ratio $(ratio "$web" "$hello")"
+    done
+    HELLO_MEDIAN=$(median "${hellos[@]}"); WEB_MEDIAN=$(median "${webs[@]}"); RATIO_MEDIAN=$(median "${ratios[@]}")
+    echo "$label intake, web alone: median $WEB_MEDIAN submissions/s, hello median $HELLO_MEDIAN req/s, median ratio $RATIO_MEDIAN over $rounds rounds"
+    note "$label web intake (serve --no-workers): $WEB_MEDIAN/s; hello $HELLO_MEDIAN/s; ratio $RATIO_MEDIAN (median of $rounds: ${ratios[*]})"
+}
+
+# drain LABEL PORT INTAKE_RATE: DRAIN_SECS of web-alone intake into a fresh
+# database, then one `rally worker` (default concurrency) works it off
+# while the web process (no workers) reports progress on /metrics.
+drain() {
+    local label=$1 port=$2 intake=$3 name; name="drain$(tr -cd 'a-z' <<<"$1")"
+    serve "$name" "$port" --no-workers
+    local sent; sent=$(intake_rps "$port" "$DRAIN_SECS")
+    sleep 1
+    local backlog; backlog=$(metric "$port" 'rally_queue_jobs{queue="rally.form_submission",state="pending"}')
+    local start first="" done_at="" n=0
+    start=$(now)
+    (cd "$WORK/$name" && exec env $(backend_env "$name") RUST_LOG=warn "$RALLY" worker >worker.log 2>&1) &
+    local worker=$!; PIDS+=($worker)
+    local deadline=$(( $(date +%s) + 600 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        n=$(processed "$port")
+        [ -z "$first" ] && [ "$n" -gt 0 ] && first=$(now)
+        if [ "$n" -ge "$backlog" ]; then done_at=$(now); break; fi
+        sleep 0.1
+    done
+    kill "$worker" 2>/dev/null || true
+    if [ -z "$done_at" ]; then
+        echo "$label drain: only $n of $backlog processed within 600 s"
+        note "$label drain: only $n of $backlog processed within 600 s"
+    else
+        local total rate
+        total=$(awk "BEGIN {printf \"%.1f\", $done_at - $start}")
+        rate=$(awk "BEGIN {printf \"%d\", $backlog / ($done_at - $first)}")
+        echo "$label drain: one rally worker processed $backlog submissions (${DRAIN_SECS} s of intake at $sent/s) in $total s from its start: $rate prospects/s from the first, ratio $(ratio "$rate" "$intake") to the web-alone intake ($intake/s)"
+        note "$label drain (one rally worker): $rate prospects/s; ratio $(ratio "$rate" "$intake") to web intake; $backlog in $total s"
+    fi
+    stop "$port"
+}
+
+# field FILE PATTERN N: the Nth word of the line of FILE starting PATTERN.
+field() { awk -v p="$2" -v n="$3" 'index($0, p) == 1 {print $n; exit}' "$1"; }
+
+# burst PEOPLE MODE: `rally rehearse` against a fresh server, everyone at once.
+burst() {
+    local people=$1 mode=$2 port flags=()
+    port=$((9200 + people / 1000))
+    if [ "$mode" = fresh ]; then port=$((port + 50)); flags+=(--fresh-connections); fi
+    serve "burst$people$mode" "$port"
+    echo "--- burst of $people people, $mode connections"
+    local out="$WORK/burst$people$mode.txt"
+    "$RALLY" rehearse --url "http://127.0.0.1:$port/f/demo" --people "$people" --think-ms 500 \
+        --database "$(database_url "burst$people$mode")" --quiet "${flags[@]}" | tee "$out"
+    local rss; rss=$(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$(pid_of "$port")/status")
+    echo "peak RSS: $rss"
+    local accepted errors connect=""
+    accepted=$(field "$out" "accepted:" 2)
+    errors=$((people - accepted))
+    [ "$mode" = fresh ] && connect="; connect p50/p90/p99 $(field "$out" "connect:" 3)/$(field "$out" "connect:" 6)/$(field "$out" "connect:" 9) ms"
+    note "burst $people, $mode: $errors errors; p50 $(field "$out" "latency:" 3) ms, p99 $(field "$out" "latency:" 9) ms$connect; processed $(field "$out" "drained:" 2) ms after the last answer; duplicates $(field "$out" "duplicates:" 2); peak RSS $rss"
+    stop "$port"
+}
+
+# trickle LABEL PORT SECONDS: one submission a second, each timed from its
+# answer until it is a prospect.
+trickle() {
+    local label=$1 port=$2 secs=$3 name; name="trickle$(tr -cd 'a-z' <<<"$1")"
+    serve "$name" "$port"
+    echo "--- trickle ($label): one submission a second for $secs s"
+    local out="$WORK/$name.txt"
+    "$RALLY" rehearse --url "http://127.0.0.1:$port/f/demo" --people "$secs" --think-ms 500 \
+        --trickle-ms 1000 --database "$(database_url "$name")" --quiet | tee "$out"
+    local watchdog; watchdog=$(restarts "$port")
+    echo "worker watchdog restarts: $watchdog"
+    note "$label trickle ($secs s): ack -> prospect p50 $(field "$out" "ack → processed:" 5) ms, p99 $(field "$out" "ack → processed:" 11) ms, max $(field "$out" "ack → processed:" 14) ms; watchdog restarts $watchdog"
+    stop "$port"
+}
 
 if [ "$BACKEND" = postgres+sqs ]; then
     command -v moto_server >/dev/null 2>&1 || python3 -m pip install --quiet 'moto[server]>=5,<6'
@@ -106,45 +234,50 @@ if [ "$BACKEND" = postgres+sqs ]; then
     for _ in $(seq 100); do curl -s http://127.0.0.1:9500 >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 echo "backend: $BACKEND"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load generator on the same machine"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load generator on the same machine; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "listen backlog: somaxconn $(cat /proc/sys/net/core/somaxconn)"
 
 "$HELLO" 127.0.0.1:9100 & HELLO_PID=$!; PIDS+=($HELLO_PID)
 wait_up http://127.0.0.1:9100/hello
 serve web 9101 --no-workers
-# Every throughput run is preceded by a 3-second warm-up of the same load
-# (connections, allocator, database and WAL files), not counted.
-warm() { wrk -t2 -c100 -d3s "$@" >/dev/null; }
-# The baseline and the web-alone intake take turns, ROUNDS times: on a
-# shared machine the speed of either swings from minute to minute, so each
-# round's ratio compares two runs a few seconds apart, and the median of
-# the rounds is the figure. Neither server does anything while the other
-# is measured (the web-alone server runs no workers).
-ROUNDS="${BENCH_ROUNDS:-3}"
-RATIOS=()
-for round in $(seq "$ROUNDS"); do
-    warm http://127.0.0.1:9100/hello
-    HELLO_RPS=$(wrk -t2 -c100 -d"${DURATION}s" http://127.0.0.1:9100/hello | rps)
-    RALLY_TS=$(render_time 9101) warm -s bench/post.lua http://127.0.0.1:9101
-    WEB_RPS=$(RALLY_TS=$(render_time 9101) wrk -t2 -c100 -d"${DURATION}s" -s bench/post.lua http://127.0.0.1:9101 | rps)
-    RATIO=$(awk "BEGIN {printf \"%.2f\", $WEB_RPS/$HELLO_RPS}")
-    RATIOS+=("$RATIO")
-    echo "round $round: baseline (bare poem hello, wrk -t2 -c100) $HELLO_RPS req/s; sustained intake, web alone $WEB_RPS submissions/s; ratio $RATIO"
-done
-echo "sustained intake, web alone: median ratio $(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') over $ROUNDS rounds"
-kill "$HELLO_PID"; stop 9101
+intake_rounds "$BACKEND" 9101 "${BENCH_ROUNDS:-3}"
+WEB_RATE=$WEB_MEDIAN
+stop 9101
 
 serve both 9102
 RALLY_TS=$(render_time 9102) warm -s bench/post.lua http://127.0.0.1:9102
-BOTH_RPS=$(RALLY_TS=$(render_time 9102) wrk -t2 -c100 -d"${DURATION}s" -s bench/post.lua http://127.0.0.1:9102 | rps)
-echo "sustained intake, with workers: $BOTH_RPS submissions/s (ratio $(awk "BEGIN {printf \"%.2f\", $BOTH_RPS/$HELLO_RPS}") to the last round's baseline)"
+BOTH_RPS=$(intake_rps 9102)
+echo "sustained intake, with workers: $BOTH_RPS submissions/s (ratio $(ratio "$BOTH_RPS" "$HELLO_MEDIAN") to the baseline's median)"
+note "$BACKEND intake with in-process workers: $BOTH_RPS/s; ratio $(ratio "$BOTH_RPS" "$HELLO_MEDIAN")"
 stop 9102
 
+drain "$BACKEND" 9103 "$WEB_RATE"
+
 for people in $BURSTS; do
-    serve "burst$people" $((9200 + people / 1000))
-    port=$((9200 + people / 1000))
-    echo "--- burst of $people people"
-    "$RALLY" rehearse --url "http://127.0.0.1:$port/f/demo" --people "$people" --think-ms 500 \
-        --database "$(database_url "burst$people")" --quiet
-    echo "peak RSS: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$(pid_of $port)/status")"
-    stop "$port"
+    burst "$people" reused
+    [ "$FRESH" = 1 ] && burst "$people" fresh
 done
+
+trickle "$BACKEND" 9104 "$TRICKLE_SECS"
+
+if [ "$PRIMARY" = sqlite ] && [ "$PG_SERVER" != off ]; then
+    if psql "$PG_SERVER/postgres" -qc 'SELECT 1' >/dev/null 2>&1; then
+        BACKEND=postgres
+        echo "=== Postgres ($PG_SERVER)"
+        serve pgweb 9111 --no-workers
+        intake_rounds postgres 9111 "${BENCH_PG_ROUNDS:-1}"
+        PG_RATE=$WEB_MEDIAN
+        stop 9111
+        drain postgres 9113 "$PG_RATE"
+        trickle postgres 9114 "${BENCH_PG_TRICKLE_SECS:-$TRICKLE_SECS}"
+        BACKEND=$PRIMARY
+    else
+        echo "=== Postgres skipped: no answer from $PG_SERVER"
+        note "Postgres: skipped (no answer from $PG_SERVER)"
+    fi
+fi
+kill "$HELLO_PID" 2>/dev/null || true
+
+echo
+echo "=== summary (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%s\n' "${SUMMARY[@]}"

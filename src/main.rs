@@ -76,6 +76,16 @@ enum Command {
         /// Bearer token for --metrics-url (the instance's RALLY_METRICS_TOKEN).
         #[arg(long, env = "RALLY_METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
+        /// Send each submission on a new connection, as phones that filled
+        /// the form for a minute reconnect to send (the default reuses the
+        /// connection that fetched the form); connect times are reported.
+        #[arg(long)]
+        fresh_connections: bool,
+        /// Instead of all at once, send one submission every this many
+        /// milliseconds and report how long each took from its answer to
+        /// being processed (needs --database or --metrics-url).
+        #[arg(long)]
+        trickle_ms: Option<u64>,
         /// No progress bars (for scripts).
         #[arg(long)]
         quiet: bool,
@@ -186,6 +196,8 @@ async fn main() -> anyhow::Result<()> {
             database,
             metrics_url,
             metrics_token,
+            fresh_connections,
+            trickle_ms,
             quiet,
         } => {
             let watch = match (database, metrics_url) {
@@ -206,6 +218,8 @@ async fn main() -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(timeout_secs),
                 watch,
                 progress: !quiet,
+                fresh_connections,
+                trickle: trickle_ms.map(std::time::Duration::from_millis),
             })
             .await?;
             print!("{report}");

@@ -33,6 +33,7 @@ mod registry;
 mod runtime;
 pub mod schedule;
 pub mod sqs;
+mod wake;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
@@ -43,6 +44,7 @@ pub use registry::{Registry, UnknownQueue};
 pub use runtime::{Runtime, WorkerOptions};
 pub use schedule::{Schedule, ScheduleError, ScheduleStatus};
 pub use sqs::{SqsConfig, SqsQueue};
+pub use wake::worker_restarts;
 /// The time types schedules hand their jobs (a tick in its zone).
 pub use {chrono, chrono_tz};
 

@@ -93,6 +93,9 @@ pub(crate) async fn insert(
             Conn::Postgres(c) => insert_rows!(sqlx::Postgres, c),
         }
     }
+    // Wakes this process's relay: on SQLite its look at the outbox waits
+    // for the one write connection, so it reads the rows once committed.
+    crate::wake::poke(crate::wake::RELAY);
     Ok(())
 }
 
@@ -179,16 +182,21 @@ pub async fn relay_to_sql(store: Store, token: CancellationToken) {
     .await
 }
 
-/// Runs relay rounds: at once again while there is work, every 20 ms when
-/// the outbox is empty, backing off (up to 5 s) while rounds fail.
+/// Runs relay rounds: at once again while there is work; when the outbox
+/// is empty, as soon as a job is enqueued in this process (the relay's
+/// signal, see `wake`) or every 20 ms for the other processes' jobs;
+/// backing off (up to 5 s) while rounds fail.
 async fn run_relay<F, Fut>(token: CancellationToken, mut round: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize, String>>,
 {
+    let signal = crate::wake::signal(crate::wake::RELAY);
     let mut pause = Duration::from_millis(100);
     loop {
+        let seen = signal.generation();
         let round = round().await;
+        let ok = round.is_ok();
         let idle = match round {
             Ok(0) => {
                 pause = Duration::from_millis(100);
@@ -208,11 +216,21 @@ where
         if token.is_cancelled() {
             return;
         }
-        if let Some(wait) = idle {
-            tokio::select! {
-                () = token.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
+        match idle {
+            // An empty outbox: wait for a job or the next look.
+            Some(wait) if ok => {
+                let go_on = crate::wake::wait(&signal, seen, wait, &token).await;
+                if !go_on {
+                    return;
+                }
             }
+            Some(wait) => {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            None => {}
         }
     }
 }
@@ -331,6 +349,18 @@ fn job_ids(rows: Vec<(i64, Option<String>)>) -> (Vec<i64>, Vec<String>, bool) {
     (ids, job_ids, filled)
 }
 
+/// Wakes this process's workers of the kinds just moved into the job table
+/// (the insert's own notification reaches other processes on Postgres).
+fn wake_moved(kinds: &[String]) {
+    let mut done: Vec<&str> = Vec::new();
+    for kind in kinds {
+        if !done.contains(&kind.as_str()) {
+            crate::wake::poke(kind);
+            done.push(kind);
+        }
+    }
+}
+
 async fn move_sqlite(pool: &sqlx::SqlitePool) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows: Vec<(i64, Option<String>)> =
@@ -364,12 +394,18 @@ async fn move_sqlite(pool: &sqlx::SqlitePool) -> Result<usize, sqlx::Error> {
     .bind(last)
     .execute(&mut *tx)
     .await?;
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT kind FROM jobs_outbox WHERE id <= $1")
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
     let moved = sqlx::query("DELETE FROM jobs_outbox WHERE id <= $1")
         .bind(last)
         .execute(&mut *tx)
         .await?
         .rows_affected();
     tx.commit().await?;
+    wake_moved(&kinds);
     Ok(moved as usize)
 }
 
@@ -397,11 +433,13 @@ async fn move_postgres(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
     .bind(&job_ids)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM jobs_outbox WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+    let kinds: Vec<String> =
+        sqlx::query_scalar("DELETE FROM jobs_outbox WHERE id = ANY($1) RETURNING kind")
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
+    wake_moved(&kinds);
     Ok(ids.len())
 }
 

@@ -7,45 +7,111 @@
 //! worker waited that long for a new or newly due job (a job delayed by 2 s
 //! ran after up to 7 s); the stall watchdog covered the rest.
 //! [`Rearming`] polls each new timer at once, so the worker is woken every
-//! `every`, whatever its fetches found.
+//! `every`, whatever its fetches found, and it is woken at once when its
+//! kind's [`Signal`] is poked (a job enqueued or relayed in this process, or
+//! announced by Postgres: see [`crate::wake`]).
 
 use std::{
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    sync::Arc,
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use tokio::sync::futures::OwnedNotified;
 
-/// Wakes the worker every `every` (see the module's notes).
-#[derive(Debug)]
+use crate::wake::Signal;
+
+/// Wakes the worker every `every` and whenever its signal is poked (see the
+/// module's notes).
 pub(crate) struct Rearming {
     every: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    signal: Arc<Signal>,
+    notified: Pin<Box<OwnedNotified>>,
+    /// After a poke: how many more empty polls of the backend to see before
+    /// waking the worker once more. A poke that lands while a fetch is in
+    /// flight wakes a worker that can only wait for that fetch, which may
+    /// have read the table before the job was there; the wake after its
+    /// (empty) answer starts a fetch that sees it.
+    owed: u8,
+    waker: Option<Waker>,
+    seen: (u64, u64),
+}
+
+impl std::fmt::Debug for Rearming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rearming")
+            .field("every", &self.every)
+            .field("owed", &self.owed)
+            .finish()
+    }
 }
 
 impl Rearming {
-    pub(crate) fn new(every: Duration) -> Self {
-        Self { every, timer: None }
+    pub(crate) fn new(every: Duration, signal: Arc<Signal>) -> Self {
+        let notified = Box::pin(signal.notified());
+        Self {
+            every,
+            timer: None,
+            signal,
+            notified,
+            owed: 0,
+            waker: None,
+            seen: (0, 0),
+        }
     }
 }
 
 impl PollStrategy for Rearming {
     fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        match &mut self.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => self.waker = Some(cx.waker().clone()),
+        }
+        let mut woken = false;
+        if self.notified.as_mut().poll(cx).is_ready() {
+            let mut next = Box::pin(self.signal.notified());
+            // Registers the waker for the next poke.
+            let _ = next.as_mut().poll(cx);
+            self.notified = next;
+            self.owed = 2;
+            woken = true;
+        }
         let every = self.every;
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                let mut next = Box::pin(tokio::time::sleep(every));
-                // Registers the waker for the next round.
-                let _ = next.as_mut().poll(cx);
-                self.timer = Some(next);
-                Poll::Ready(Some(()))
+        if timer.as_mut().poll(cx).is_ready() {
+            let mut next = Box::pin(tokio::time::sleep(every));
+            // Registers the waker for the next round.
+            let _ = next.as_mut().poll(cx);
+            self.timer = Some(next);
+            woken = true;
+        }
+        if woken {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn on_poll(&mut self, snapshot: &PollSnapshot) {
+        let (ready, pending) = self.seen;
+        self.seen = (snapshot.total_ready, snapshot.total_pending);
+        if snapshot.total_ready > ready {
+            // A job came out: the worker fetches again once its batch is
+            // used up, after the poke.
+            self.owed = 0;
+        } else if snapshot.total_pending > pending && self.owed > 0 {
+            self.owed -= 1;
+            if self.owed == 0
+                && let Some(waker) = &self.waker
+            {
+                waker.wake_by_ref();
             }
-            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -291,6 +291,11 @@ impl SqlQueue {
                 .await?;
             }
         }
+        // Wakes this process's workers of the kind (before the caller's
+        // commit, if on its transaction: see `wake` for why that is cheap).
+        if due_ms <= crate::outbox::now_ms() {
+            crate::wake::poke(J::KIND);
+        }
         Ok(())
     }
 

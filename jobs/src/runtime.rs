@@ -70,7 +70,12 @@ impl Runtime {
             }
             // Jobs enqueued anywhere reach the SQL queue's workers through
             // the outbox: the workers bring its relay.
-            Queue::Sql(_) => {
+            Queue::Sql(sql) => {
+                // On Postgres, jobs committed by any process are announced
+                // (see `wake`): listen for them.
+                if let Store::Postgres(pool) = sql.store() {
+                    workers.spawn(crate::wake::listen(pool.clone(), token.clone()));
+                }
                 let (queue, token) = (queue.clone(), token.clone());
                 workers.spawn(async move { queue.relay(token).await });
                 None
@@ -243,7 +248,7 @@ where
             WorkerBuilder::new(name)
                 .backend(apalis_core::backend::ext::poll_strategy::PollWith::new(
                     $backend,
-                    crate::poll::Rearming::new(cfg.poll_interval),
+                    crate::poll::Rearming::new(cfg.poll_interval, crate::wake::signal(J::KIND)),
                 ))
                 .concurrency(concurrency)
                 .build(service)
@@ -331,11 +336,13 @@ impl Progress {
     }
 }
 
-/// apalis 1.0's polling can stop waking a worker after a fetch that waited
-/// a long time on a locked database (seen under load: jobs stay `Pending`
-/// with an idle worker until the process restarts). "None stuck forever" is
-/// ours to keep, so a watchdog restarts a worker that has been idle while a
-/// job of its kind has been due for `stall_after`.
+/// apalis 1.0's polling stopped waking a worker after an empty fetch (fixed
+/// in `poll`; jobs stayed `Pending` with an idle worker until its
+/// heartbeat). Wake-ups on enqueue and the rearmed poll make a stall
+/// unexpected, but "none stuck forever" is ours to keep: as a last resort, a
+/// watchdog restarts a worker that has been idle while a job of its kind
+/// has been due for `stall_after`, and counts the restart
+/// ([`crate::wake::worker_restarts`], on the application's metrics).
 pub(crate) async fn watch_for_stall(
     queue: SqlQueue,
     kind: &'static str,
@@ -356,6 +363,7 @@ pub(crate) async fn watch_for_stall(
         match queue.oldest_due_secs(kind).await {
             Ok(Some(waited)) if waited >= limit as i64 => {
                 tracing::warn!(kind, waited, "worker idle while jobs wait; restarting it");
+                crate::wake::count_restart(kind);
                 run.cancel();
                 return;
             }
@@ -407,6 +415,13 @@ mod tests {
             .await
             .expect("watchdog restarts the idle worker");
         watch.await.unwrap();
+        assert_eq!(
+            crate::wake::worker_restarts()
+                .into_iter()
+                .find(|(kind, _)| *kind == "k"),
+            Some(("k", 1)),
+            "the restart is counted"
+        );
 
         // A job running (however long) is not a stall.
         progress.start();

@@ -2,6 +2,11 @@
 //!
 //! Every simulated person opens the form (own connection, own cookies, own
 //! hidden fields), waits, and then everyone presses Send at the same moment.
+//! With `fresh_connections` each person sends on a new connection, as a
+//! phone that filled the form for a minute does (its first connection long
+//! gone), and the time to connect is reported apart. With `trickle` they
+//! send one at a time instead, and each submission's time from its answer
+//! to being processed is reported.
 //! The report gives acceptance, errors by kind and latency percentiles; with
 //! the database or the instance's `/metrics` at hand it also waits for the
 //! workers and reports when the last submission became a prospect. It is
@@ -9,7 +14,13 @@
 
 use std::{
     collections::BTreeMap,
-    sync::Arc,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context as TaskContext, Poll},
     time::{Duration, Instant},
 };
 
@@ -83,6 +94,34 @@ impl Watcher {
         }
     }
 
+    /// Whether the submission of `email` has been processed; through
+    /// `/metrics`, whether `total` submissions have (one at a time: the
+    /// trickle waits for each before the next).
+    async fn processed_one(&self, email: &str, total: i64) -> anyhow::Result<bool> {
+        match self {
+            Self::Database(db) => {
+                let n: i64 = crate::on_pool!(&db.read, p => sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
+                     WHERE t.kind = 'form_submission' AND p.email = $1",
+                )
+                .bind(email)
+                .fetch_one(p)
+                .await)?;
+                Ok(n > 0)
+            }
+            Self::Metrics { .. } => Ok(self.processed("").await? >= total),
+        }
+    }
+
+    /// How often the trickle looks for its submission: finer than the
+    /// drain's, as it times each one.
+    fn poll_one_every(&self) -> Duration {
+        match self {
+            Self::Database(_) => Duration::from_millis(2),
+            Self::Metrics { .. } => Duration::from_millis(20),
+        }
+    }
+
     fn poll_every(&self) -> Duration {
         match self {
             Self::Database(_) => Duration::from_millis(20),
@@ -129,6 +168,11 @@ pub struct Options {
     /// database) check for duplicates.
     pub watch: Option<Watch>,
     pub progress: bool,
+    /// Send on a new connection (no keep-alive reuse of the form's).
+    pub fresh_connections: bool,
+    /// Send one submission this often instead of all at once, timing each
+    /// from its answer to being processed (needs `watch`).
+    pub trickle: Option<Duration>,
 }
 
 /// What one person experienced when pressing Send.
@@ -158,8 +202,15 @@ pub struct Report {
     pub people: usize,
     pub arrived: usize,
     pub outcomes: BTreeMap<Outcome, usize>,
-    /// Latencies of every Send, accepted or not, sorted.
+    /// Latencies of every Send, accepted or not, sorted (with fresh
+    /// connections, the connection's time included).
     pub latencies: Vec<Duration>,
+    /// With fresh connections: how long each Send took to connect, sorted.
+    pub connects: Vec<Duration>,
+    /// In a trickle: from each accepted answer until that submission was
+    /// processed, sorted (submissions not processed within the wait are
+    /// left out, and show as `processed` short of `accepted`).
+    pub ack_to_processed: Vec<Duration>,
     /// From the first Send to the last answer.
     pub burst: Duration,
     /// From the last answer until the last accepted submission was processed.
@@ -211,6 +262,22 @@ impl std::fmt::Display for Report {
             ms(self.percentile(99.0)),
             ms(self.latencies.last().copied().unwrap_or_default()),
         )?;
+        let line = |f: &mut std::fmt::Formatter<'_>, label: &str, v: &[Duration]| {
+            writeln!(
+                f,
+                "{label}p50 {}  p90 {}  p99 {}  max {}",
+                ms(percentile(v, 50.0)),
+                ms(percentile(v, 90.0)),
+                ms(percentile(v, 99.0)),
+                ms(v.last().copied().unwrap_or_default()),
+            )
+        };
+        if !self.connects.is_empty() {
+            line(f, "connect:     ", &self.connects)?;
+        }
+        if !self.ack_to_processed.is_empty() {
+            line(f, "ack → processed: ", &self.ack_to_processed)?;
+        }
         let rate = self.latencies.len() as f64 / self.burst.as_secs_f64().max(1e-9);
         writeln!(
             f,
@@ -233,8 +300,63 @@ impl std::fmt::Display for Report {
 }
 
 struct Person {
+    /// The client Send uses: the form's (its connection kept alive), or with
+    /// fresh connections one that has none yet.
     client: reqwest::Client,
     fields: Vec<(String, String)>,
+    email: String,
+    /// With fresh connections: the time the client's connection took
+    /// (nanoseconds; 0 before it connects).
+    connect: Option<Arc<AtomicU64>>,
+}
+
+/// Times each connection a client makes (TCP, and TLS for https) into one
+/// slot: a fresh client makes exactly one.
+#[derive(Clone)]
+struct TimeConnect(Arc<AtomicU64>);
+
+impl<S> tower_layer::Layer<S> for TimeConnect {
+    type Service = TimedConnect<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TimedConnect {
+            inner,
+            slot: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct TimedConnect<S> {
+    inner: S,
+    slot: Arc<AtomicU64>,
+}
+
+impl<S, R> tower_service::Service<R> for TimedConnect<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let (started, slot) = (Instant::now(), self.slot.clone());
+        let connecting = self.inner.call(req);
+        Box::pin(async move {
+            let conn = connecting.await;
+            slot.store(
+                started.elapsed().as_nanos().max(1) as u64,
+                Ordering::Relaxed,
+            );
+            conn
+        })
+    }
 }
 
 /// The value of the hidden input `name` in a rendered form.
@@ -288,21 +410,45 @@ async fn arrive(options: &Options, run: &str, i: usize) -> Result<Person, Outcom
     let (Some(key), Some(ts)) = (hidden(&html, "_key"), hidden(&html, "_ts")) else {
         return Err(Outcome::Other);
     };
+    let email = format!("rehearsal-{run}-{i}@rehearse.example");
     let fields = vec![
         ("_key".into(), key),
         ("_ts".into(), ts),
         ("website".into(), String::new()),
         ("name".into(), format!("Rehearsal {i}")),
-        (
-            "email".into(),
-            format!("rehearsal-{run}-{i}@rehearse.example"),
-        ),
+        ("email".into(), email.clone()),
         ("interest".into(), "rally rehearse".into()),
     ];
-    Ok(Person { client, fields })
+    if !options.fresh_connections {
+        return Ok(Person {
+            client,
+            fields,
+            email,
+            connect: None,
+        });
+    }
+    // The form's client (and its connection) is dropped here: Send gets a
+    // client of its own, made now so that making it is not timed, which
+    // connects when it sends and keeps nothing for reuse.
+    let slot = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(options.timeout)
+        .pool_max_idle_per_host(0)
+        .connector_layer(TimeConnect(slot.clone()))
+        .build()
+        .map_err(|_| Outcome::Other)?;
+    Ok(Person {
+        client,
+        fields,
+        email,
+        connect: Some(slot),
+    })
 }
 
-async fn send(options: &Options, person: &Person) -> (Outcome, Duration) {
+/// What one Send gave: its outcome, its latency, and with a fresh
+/// connection the time connecting took (`None` when it never connected).
+async fn send(options: &Options, person: &Person) -> (Outcome, Duration, Option<Duration>) {
     let started = Instant::now();
     let outcome = match person
         .client
@@ -315,7 +461,13 @@ async fn send(options: &Options, person: &Person) -> (Outcome, Duration) {
         Ok(res) => Outcome::Status(res.status().as_u16()),
         Err(err) => classify(&err),
     };
-    (outcome, started.elapsed())
+    let connect = person
+        .connect
+        .as_ref()
+        .map(|slot| slot.load(Ordering::Relaxed))
+        .filter(|&nanos| nanos > 0)
+        .map(Duration::from_nanos);
+    (outcome, started.elapsed(), connect)
 }
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
@@ -323,6 +475,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         bail!("--people must be at least 1");
     }
     reqwest::Url::parse(&options.url).context("--url is not a URL")?;
+    if options.trickle.is_some() && options.watch.is_none() {
+        bail!("a trickle times each submission until processed: give --database or --metrics-url");
+    }
     let run_id = format!("{:x}", crate::platform::db::now_ms());
     let options = Arc::new(options);
 
@@ -364,31 +519,68 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         None => None,
     };
 
-    // Thinking, then everyone presses Send together.
+    // Thinking, then everyone presses Send together (or, in a trickle, one
+    // after another).
     tokio::time::sleep(options.think).await;
     let sending = bar(options.progress, arrived, "sending");
-    let barrier = Arc::new(Barrier::new(arrived + 1));
-    let mut tasks = tokio::task::JoinSet::new();
-    for person in people {
-        let (options, barrier, sending) = (options.clone(), barrier.clone(), sending.clone());
-        tasks.spawn(async move {
-            barrier.wait().await;
-            let result = send(&options, &person).await;
-            sending.inc(1);
-            result
-        });
-    }
-    barrier.wait().await;
-    let burst_start = Instant::now();
     let mut latencies = Vec::with_capacity(arrived);
-    while let Some(joined) = tasks.join_next().await {
-        let (outcome, latency) = joined.context("a send task failed")?;
-        *outcomes.entry(outcome).or_default() += 1;
-        latencies.push(latency);
+    let mut connects = Vec::new();
+    let mut ack_to_processed = Vec::new();
+    let burst_start;
+    if let (Some(every), Some(watcher), Some(before)) = (options.trickle, &watcher, before) {
+        burst_start = Instant::now();
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut accepted = 0;
+        for person in people {
+            ticks.tick().await;
+            let (outcome, latency, connect) = send(&options, &person).await;
+            let answered = Instant::now();
+            sending.inc(1);
+            latencies.push(latency);
+            connects.extend(connect);
+            if outcome == Outcome::Accepted {
+                accepted += 1;
+                let deadline = answered + options.timeout;
+                while Instant::now() < deadline {
+                    if watcher
+                        .processed_one(&person.email, before + accepted)
+                        .await?
+                    {
+                        ack_to_processed.push(answered.elapsed());
+                        break;
+                    }
+                    tokio::time::sleep(watcher.poll_one_every()).await;
+                }
+            }
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+    } else {
+        let barrier = Arc::new(Barrier::new(arrived + 1));
+        let mut tasks = tokio::task::JoinSet::new();
+        for person in people {
+            let (options, barrier, sending) = (options.clone(), barrier.clone(), sending.clone());
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let result = send(&options, &person).await;
+                sending.inc(1);
+                result
+            });
+        }
+        barrier.wait().await;
+        burst_start = Instant::now();
+        while let Some(joined) = tasks.join_next().await {
+            let (outcome, latency, connect) = joined.context("a send task failed")?;
+            *outcomes.entry(outcome).or_default() += 1;
+            latencies.push(latency);
+            connects.extend(connect);
+        }
     }
     let burst = burst_start.elapsed();
     sending.finish();
     latencies.sort();
+    connects.sort();
+    ack_to_processed.sort();
     let accepted = outcomes.get(&Outcome::Accepted).copied().unwrap_or(0) as i64;
 
     let (mut drain, mut processed, mut duplicates) = (None, None, None);
@@ -415,6 +607,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         arrived,
         outcomes,
         latencies,
+        connects,
+        ack_to_processed,
         burst,
         drain,
         processed,

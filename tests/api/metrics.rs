@@ -144,6 +144,29 @@ async fn every_registered_queue_is_in_the_metrics() {
     }
 }
 
+#[tokio::test]
+/// The stall watchdog is the workers' last resort: its restarts are counted
+/// per queue, every registered queue has the series (from the first
+/// scrape), and a quiet process shows none.
+async fn watchdog_restarts_are_counted_per_queue() {
+    let app = spawn_app().await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE rally_job_worker_restarts_total counter"),
+        "{text}"
+    );
+    for queue in rally::app::work::queues() {
+        let label = format!("queue=\"{queue}\"");
+        let n = value(&text, "rally_job_worker_restarts_total", &[&label])
+            .unwrap_or_else(|| panic!("{queue} missing:\n{text}"));
+        let counted = jobs::worker_restarts()
+            .into_iter()
+            .find(|(kind, _)| *kind == queue)
+            .map_or(0, |(_, n)| n);
+        assert_eq!(n, counted as f64, "{queue}");
+    }
+}
+
 /// Request labels come from the route table: each request is counted under
 /// the pattern of the route that matches it (whatever it answered), and a
 /// path no route matches under "other", so labels stay as few as routes.

@@ -19,6 +19,8 @@ async fn rehearsal_of_a_thousand_people() {
         timeout: Duration::from_secs(30),
         watch: Some(Watch::Database(app.database.clone())),
         progress: false,
+        fresh_connections: false,
+        trickle: None,
     })
     .await
     .unwrap();
@@ -47,6 +49,8 @@ async fn rehearsal_reports_errors_by_kind() {
         timeout: Duration::from_secs(5),
         watch: None,
         progress: false,
+        fresh_connections: false,
+        trickle: None,
     })
     .await
     .unwrap();
@@ -71,6 +75,8 @@ async fn rehearsal_watches_a_deployed_instance_through_its_metrics() {
             token: Some("t0k".into()),
         }),
         progress: false,
+        fresh_connections: false,
+        trickle: None,
     })
     .await
     .unwrap();
@@ -124,6 +130,8 @@ async fn rehearsal_counts_only_its_own_submissions() {
         timeout: Duration::from_secs(30),
         watch: Some(Watch::Database(app.database.clone())),
         progress: false,
+        fresh_connections: false,
+        trickle: None,
     })
     .await
     .unwrap();
@@ -139,4 +147,102 @@ async fn rehearsal_counts_only_its_own_submissions() {
         21
     );
     db.close().await;
+}
+
+#[tokio::test]
+/// Phones that filled the form for a minute reconnect to send: every Send
+/// goes out on a connection of its own, whose connecting is timed apart.
+async fn rehearsal_sends_on_fresh_connections() {
+    let app = spawn_app().await;
+    let report = run(Options {
+        url: app.url("/f/demo"),
+        people: 200,
+        think: Duration::from_millis(10),
+        arrival_concurrency: 50,
+        timeout: Duration::from_secs(30),
+        watch: Some(Watch::Database(app.database.clone())),
+        progress: false,
+        fresh_connections: true,
+        trickle: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.accepted(), 200, "{report}");
+    assert_eq!(
+        report.connects.len(),
+        200,
+        "each Send made a connection: {report}"
+    );
+    assert!(report.connects.iter().all(|c| !c.is_zero()));
+    assert!(
+        report.connects.last() <= report.latencies.last(),
+        "a Send's latency includes its connecting: {report}"
+    );
+    assert_eq!(report.processed, Some(200), "{report}");
+    assert_eq!(report.duplicates, Some(0));
+    assert!(report.to_string().contains("connect:     p50"), "{report}");
+
+    // Reusing the form's connection, nothing is connected at Send.
+    let report = run(Options {
+        url: app.url("/f/demo"),
+        people: 20,
+        think: Duration::from_millis(10),
+        arrival_concurrency: 20,
+        timeout: Duration::from_secs(30),
+        watch: None,
+        progress: false,
+        fresh_connections: false,
+        trickle: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.accepted(), 20, "{report}");
+    assert!(report.connects.is_empty(), "{report}");
+}
+
+#[tokio::test]
+/// One submission at a time: each is timed from its answer until it is
+/// processed. The app polls for jobs only every 60 s here, so processing
+/// within seconds means the enqueue woke the relay and the worker (or, on
+/// Postgres, the commit's notification did).
+async fn rehearsal_trickle_times_each_submission_until_processed() {
+    let app = spawn_app_with(|s| {
+        s.job_poll_interval = Duration::from_secs(60);
+        s.job_heartbeat = Duration::from_secs(60);
+    })
+    .await;
+    let options = Options {
+        url: app.url("/f/demo"),
+        people: 5,
+        think: Duration::from_millis(10),
+        arrival_concurrency: 5,
+        timeout: Duration::from_secs(30),
+        watch: Some(Watch::Database(app.database.clone())),
+        progress: false,
+        fresh_connections: false,
+        trickle: Some(Duration::from_millis(200)),
+    };
+    let started = std::time::Instant::now();
+    let report = run(options.clone()).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "one every 200 ms"
+    );
+    assert_eq!(report.accepted(), 5, "{report}");
+    assert_eq!(report.ack_to_processed.len(), 5, "{report}");
+    let slowest = *report.ack_to_processed.last().unwrap();
+    assert!(slowest < Duration::from_secs(5), "{report}");
+    assert_eq!(report.processed, Some(5), "{report}");
+    assert!(
+        report.to_string().contains("ack → processed: p50"),
+        "{report}"
+    );
+
+    // Without a way to see processing there is nothing to time.
+    let blind = run(Options {
+        watch: None,
+        ..options
+    })
+    .await;
+    assert!(blind.is_err());
 }

@@ -255,6 +255,24 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
          rally_password_hashes_total{{outcome=\"computed\"}} {hashed}\n\
          rally_password_hashes_total{{outcome=\"busy\"}} {busy}"
     );
+    // The stall watchdog is the last resort behind wake-ups and polling:
+    // every registered queue has its series, zero unless it fired.
+    let restarts = ::jobs::worker_restarts();
+    let _ = writeln!(
+        text,
+        "# HELP rally_job_worker_restarts_total Workers restarted by the stall watchdog in this process\n\
+         # TYPE rally_job_worker_restarts_total counter"
+    );
+    for kind in crate::app::work::queues() {
+        let n = restarts
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            text,
+            "rally_job_worker_restarts_total{{queue=\"{kind}\"}} {n}"
+        );
+    }
     // Queue state comes from the database (the read pool), shared by every
     // process; a failing query leaves these out rather than failing the scrape.
     match state.monitor.stats().await {
