@@ -56,6 +56,9 @@ pub async fn process_submission(pool: &db::Pool, job: FormSubmission) -> Result<
     Ok(())
 }
 
+/// Form submissions applied per transaction, at most (one claim each).
+pub const SUBMISSION_BATCH: usize = 128;
+
 /// What Rally's job handlers work with, built at start-up.
 #[derive(Clone)]
 pub struct Context {
@@ -70,10 +73,15 @@ pub struct Context {
 pub fn registry() -> &'static Registry<Context> {
     static REGISTRY: std::sync::LazyLock<Registry<Context>> = std::sync::LazyLock::new(|| {
         Registry::new()
-            .register(
-                WorkerOptions::default(),
-                |ctx: Context, job: FormSubmission| async move {
-                    process_submission(&ctx.pool, job).await
+            // In batches: one transaction applies many submissions (see
+            // `submission_batch`).
+            .register_batch(
+                WorkerOptions {
+                    fetch_batch: SUBMISSION_BATCH,
+                    ..WorkerOptions::default()
+                },
+                |ctx: Context, jobs: Vec<FormSubmission>| async move {
+                    crate::submission_batch::process_submissions(&ctx.pool, jobs).await
                 },
             )
             .register(

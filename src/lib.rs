@@ -31,6 +31,8 @@ pub mod roles;
 pub mod security;
 /// Building and running the app.
 pub mod startup;
+/// Form submissions applied in batches (the FormSubmission handler).
+pub mod submission_batch;
 /// Logging set-up.
 pub mod telemetry;
 /// maud views.
