@@ -17,12 +17,15 @@
 //! A job can be enqueued to run at a time or after a delay ([`delay`]), and
 //! a [`Schedule`] enqueues one at every tick of a cron expression in a time
 //! zone, once per tick however many processes run it ([`schedule`]).
+//! A kind can instead be handled in batches ([`batch`]): many jobs per
+//! claim and per handler call, each settled by its own outcome.
 //! [`Registry`] is an application's one list of job kinds and handlers;
 //! [`inbox`] stores inbound webhooks once and enqueues their processing.
 //! The crate's own tables are versioned (see [`MIGRATIONS_TABLE`]).
 
 mod backend;
 mod backoff;
+pub mod batch;
 pub mod delay;
 pub mod inbox;
 mod migrations;
@@ -37,6 +40,7 @@ mod wake;
 
 pub use backend::{Queue, QueueError, SqsBackend};
 pub use backoff::ExponentialBackoff;
+pub use batch::Outcomes;
 pub use inbox::{InboundEvent, InboxError};
 pub use migrations::MIGRATIONS_TABLE;
 pub use queue::{Conn, DeadLetter, EnqueueError, QueueConfig, QueueStats, SqlQueue, Store, Tenant};

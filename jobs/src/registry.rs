@@ -71,6 +71,35 @@ impl<C: Clone + Send + Sync + 'static> Registry<C> {
         self
     }
 
+    /// Adds kind `J`, worked in batches (see [`crate::batch`]) by
+    /// `handler(context, jobs)`, which returns one outcome per job in the
+    /// order given. `options.fetch_batch` is the most jobs per batch (at
+    /// most ten on SQS), `options.concurrency` the batches run at once.
+    ///
+    /// Panics if `J::KIND` is already registered.
+    pub fn register_batch<J, H, Fut>(mut self, options: WorkerOptions, handler: H) -> Self
+    where
+        J: Job,
+        H: Fn(C, Vec<J>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = crate::batch::Outcomes> + Send + 'static,
+    {
+        assert!(
+            !self.entries.iter().any(|e| e.kind == J::KIND),
+            "job kind {} registered twice",
+            J::KIND
+        );
+        let start: Start<C> = Arc::new(move |runtime: &mut Runtime, context: C, options| {
+            let handler = handler.clone();
+            runtime.spawn_batch(options, move |jobs: Vec<J>| handler(context.clone(), jobs));
+        });
+        self.entries.push(Entry {
+            kind: J::KIND,
+            options,
+            start,
+        });
+        self
+    }
+
     /// Every kind (queue), in registration order.
     pub fn kinds(&self) -> Vec<&'static str> {
         self.entries.iter().map(|e| e.kind).collect()

@@ -157,6 +157,38 @@ impl Runtime {
         });
     }
 
+    /// Starts a batch worker for jobs of kind `J` (see [`crate::batch`]):
+    /// `handler` takes up to `options.fetch_batch` jobs at once (at most
+    /// ten on SQS) and returns one outcome per job, in order;
+    /// `options.concurrency` batches run at the same time, at most.
+    pub fn spawn_batch<J, H, Fut>(&mut self, options: WorkerOptions, handler: H)
+    where
+        J: Job,
+        H: Fn(Vec<J>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = crate::batch::Outcomes> + Send + 'static,
+    {
+        match &self.queue {
+            Queue::Sql(queue) => {
+                self.workers.spawn(crate::batch::run_sql::<J, _, _>(
+                    queue.clone(),
+                    options,
+                    handler,
+                    self.token.clone(),
+                ));
+            }
+            Queue::Sqs(backend) => {
+                let outcomes = self.outcomes.clone().expect("SQS runtimes count outcomes");
+                self.workers.spawn(crate::sqs::run_batch_worker::<J, _, _>(
+                    backend.sqs.clone(),
+                    options,
+                    handler,
+                    outcomes,
+                    self.token.clone(),
+                ));
+            }
+        }
+    }
+
     /// Runs `schedules` (see [`crate::schedule`]): each tick's job is
     /// enqueued once, whichever of the runtimes sharing the database
     /// claims it. Stops with the runtime.
@@ -316,12 +348,12 @@ impl Default for Progress {
 }
 
 impl Progress {
-    fn start(&self) {
+    pub(crate) fn start(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.last.store(now_secs(), Ordering::Relaxed);
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.last.store(now_secs(), Ordering::Relaxed);
     }

@@ -914,3 +914,296 @@ async fn handle<J, H, Fut>(
         tracing::warn!(kind = J::KIND, error = %err, "could not settle an SQS message");
     }
 }
+
+/// The URL of kind `kind`'s queue, waiting (with growing pauses) while SQS
+/// cannot be reached; `None` when `token` is cancelled first.
+async fn url_or_wait(queue: &SqsQueue, kind: &str, token: &CancellationToken) -> Option<String> {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match queue.url(&queue.queue_name(kind)).await {
+            Ok(url) => return Some(url),
+            Err(err) => {
+                tracing::error!(kind, error = %err, "SQS queue unavailable; retrying");
+                tokio::select! {
+                    () = token.cancelled() => return None,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Works jobs of kind `J` from SQS in batches (see [`crate::batch`]): each
+/// of `concurrency` slots receives up to `fetch_batch` (at most ten)
+/// messages in one `ReceiveMessage`, hands the jobs to `handler` together
+/// and settles each by its own outcome: the done ones in one
+/// `DeleteMessageBatch`, the retried ones hidden for their backoff in one
+/// `ChangeMessageVisibilityBatch`, the dead ones moved to the dead-letter
+/// queue one by one. On cancellation it stops receiving and finishes the
+/// batches it holds.
+pub(crate) async fn run_batch_worker<J, H, Fut>(
+    queue: SqsQueue,
+    options: WorkerOptions,
+    handler: H,
+    outcomes: Arc<dyn OutcomeSink>,
+    token: CancellationToken,
+) where
+    J: Job,
+    H: Fn(Vec<J>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = crate::batch::Outcomes> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+    let size = options.fetch_batch.clamp(1, BATCH);
+    let mut running = tokio::task::JoinSet::new();
+    let Some(url) = url_or_wait(&queue, J::KIND, &token).await else {
+        return;
+    };
+    let visibility = (J::TIMEOUT + Duration::from_secs(10))
+        .min(queue.config.visibility)
+        .max(Duration::from_secs(2));
+    let backoff = ExponentialBackoff::new(options.backoff_base, options.backoff_max);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let permit = tokio::select! {
+            () = token.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit.expect("semaphore open"),
+        };
+        let receive = queue
+            .client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(size as i32)
+            .wait_time_seconds(queue.config.wait.as_secs().min(20) as i32)
+            .visibility_timeout(visibility.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(ORGANIZATION)
+            .send();
+        let out = tokio::select! {
+            () = token.cancelled() => break,
+            out = receive => out,
+        };
+        let messages = match out {
+            Ok(out) => {
+                pause = Duration::from_millis(200);
+                out.messages.unwrap_or_default()
+            }
+            Err(err) => {
+                tracing::warn!(kind = J::KIND, error = %request_error(err), "SQS receive failed");
+                drop(permit);
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let (queue, url, handler, outcomes, backoff) = (
+            queue.clone(),
+            url.clone(),
+            handler.clone(),
+            outcomes.clone(),
+            backoff.clone(),
+        );
+        running.spawn(async move {
+            handle_batch::<J, _, _>(
+                &queue, &url, messages, &handler, visibility, &backoff, &*outcomes,
+            )
+            .await;
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn handle_batch<J, H, Fut>(
+    queue: &SqsQueue,
+    url: &str,
+    messages: Vec<aws_sdk_sqs::types::Message>,
+    handler: &H,
+    visibility: Duration,
+    backoff: &ExponentialBackoff,
+    outcomes: &dyn OutcomeSink,
+) where
+    J: Job,
+    H: Fn(Vec<J>) -> Fut,
+    Fut: std::future::Future<Output = crate::batch::Outcomes> + Send + 'static,
+{
+    let attempt_of = |message: &aws_sdk_sqs::types::Message| -> u32 {
+        message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    };
+    let last_attempts = J::MAX_ATTEMPTS.min(queue.config.max_receives as usize);
+    let failure = |message: &aws_sdk_sqs::types::Message, dead: bool, error: &str| {
+        outcomes.failed(Failure {
+            kind: J::KIND,
+            attempt: attempt_of(message),
+            dead,
+            error,
+            organization: organization_of(message),
+            body: message.body().unwrap_or_default(),
+        })
+    };
+    // Decode; an undecodable message is dead at once, alone.
+    let mut kept = Vec::with_capacity(messages.len());
+    let mut jobs = Vec::with_capacity(messages.len());
+    for message in messages {
+        match serde_json::from_str::<J>(message.body().unwrap_or_default()) {
+            Ok(job) => {
+                jobs.push(job);
+                kept.push(message);
+            }
+            Err(err) => {
+                let error = format!("undecodable {} message: {err}", J::KIND);
+                tracing::error!(kind = J::KIND, error, "dead-lettering at once");
+                failure(&message, true, &error);
+                if let Err(err) = queue
+                    .dead_letter(J::KIND, url, &message, attempt_of(&message), &error)
+                    .await
+                {
+                    tracing::error!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");
+                }
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return;
+    }
+    let receipts: Vec<String> = kept
+        .iter()
+        .map(|m| m.receipt_handle().unwrap_or_default().to_string())
+        .collect();
+    // Heartbeat: keep the whole batch hidden while it runs (and not a
+    // moment longer, should the worker be dropped mid-batch).
+    let heartbeat = crate::batch::AbortOnDrop({
+        let (client, url, receipts) = (queue.client.clone(), url.to_string(), receipts.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(visibility / 2).await;
+                let entries: Vec<_> = receipts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, receipt)| {
+                        aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(receipt)
+                            .visibility_timeout(visibility.as_secs() as i32)
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                if let Err(err) = client
+                    .change_message_visibility_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
+                    tracing::warn!(kind = J::KIND, error = %request_error(err), "visibility heartbeat failed");
+                }
+            }
+        })
+    });
+    let n = jobs.len();
+    let span = tracing::info_span!("job_batch", kind = J::KIND, size = n);
+    let results = match tokio::time::timeout(J::TIMEOUT, handler(jobs).instrument(span)).await {
+        Ok(results) => results,
+        Err(_) => crate::batch::all_failed(
+            n,
+            &JobError::Retryable(format!("batch timed out after {}s", J::TIMEOUT.as_secs())),
+        ),
+    };
+    drop(heartbeat);
+    let mut results = results.into_iter();
+    let mut deletes = Vec::new();
+    let mut retries = Vec::new();
+    for (i, message) in kept.iter().enumerate() {
+        let attempt = attempt_of(message);
+        let result = results.next().unwrap_or_else(|| {
+            Err(JobError::Retryable(
+                "the batch handler gave no outcome for this job".into(),
+            ))
+        });
+        match result {
+            Ok(()) => {
+                outcomes.succeeded(J::KIND);
+                deletes.push(
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&receipts[i])
+                        .build(),
+                );
+            }
+            Err(JobError::Retryable(error)) if (attempt as usize) < last_attempts => {
+                tracing::warn!(kind = J::KIND, attempt, error, "job failed; will retry");
+                failure(message, false, &error);
+                let delay = backoff.delay_after(attempt).as_secs().clamp(1, 12 * 3600) as i32;
+                retries.push(
+                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&receipts[i])
+                        .visibility_timeout(delay)
+                        .build(),
+                );
+            }
+            Err(err) => {
+                let error = err.to_string();
+                tracing::error!(
+                    kind = J::KIND,
+                    attempt,
+                    error,
+                    "job failed for good; dead-lettered"
+                );
+                failure(message, true, &error);
+                if let Err(err) = queue
+                    .dead_letter(J::KIND, url, message, attempt, &error)
+                    .await
+                {
+                    tracing::warn!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");
+                }
+            }
+        }
+    }
+    // A message not settled reappears after its visibility timeout and
+    // runs again: handlers are idempotent.
+    let deletes: Vec<_> = deletes.into_iter().filter_map(Result::ok).collect();
+    if !deletes.is_empty() {
+        match queue
+            .client
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(deletes))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for failed in out.failed() {
+                    tracing::warn!(kind = J::KIND, code = failed.code(), message = ?failed.message(), "SQS did not delete a done message");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(kind = J::KIND, error = %request_error(err), "could not delete done messages")
+            }
+        }
+    }
+    let retries: Vec<_> = retries.into_iter().filter_map(Result::ok).collect();
+    if !retries.is_empty()
+        && let Err(err) = queue
+            .client
+            .change_message_visibility_batch()
+            .queue_url(url)
+            .set_entries(Some(retries))
+            .send()
+            .await
+    {
+        tracing::warn!(kind = J::KIND, error = %request_error(err), "could not delay retried messages");
+    }
+}

@@ -5,7 +5,10 @@
 use ::jobs::{Registry, WorkerOptions};
 
 use crate::{
-    intake::jobs::{FormSubmission, process_submission},
+    intake::{
+        batch::{SUBMISSION_BATCH, process_submissions},
+        jobs::FormSubmission,
+    },
     platform::db,
 };
 
@@ -25,10 +28,15 @@ pub struct Context {
 pub fn registry() -> &'static Registry<Context> {
     static REGISTRY: std::sync::LazyLock<Registry<Context>> = std::sync::LazyLock::new(|| {
         Registry::new()
-            .register(
-                WorkerOptions::default(),
-                |ctx: Context, job: FormSubmission| async move {
-                    process_submission(&ctx.pool, &ctx.queue, job).await
+            // In batches: one transaction applies many submissions (see
+            // `intake::batch`).
+            .register_batch(
+                WorkerOptions {
+                    fetch_batch: SUBMISSION_BATCH,
+                    ..WorkerOptions::default()
+                },
+                |ctx: Context, jobs: Vec<FormSubmission>| async move {
+                    process_submissions(&ctx.pool, &ctx.queue, jobs).await
                 },
             )
             .register(

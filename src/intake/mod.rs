@@ -2,6 +2,7 @@
 //! FormSubmission job and its handler, held submissions, and
 //! `rally rehearse`.
 
+pub mod batch;
 pub mod held;
 pub mod jobs;
 pub mod model;

@@ -6,6 +6,7 @@ mod account_abuse;
 mod accounts;
 mod auth_and_prospects;
 mod bad_input;
+mod batches;
 mod cli;
 mod crash;
 mod csrf;
