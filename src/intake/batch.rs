@@ -32,10 +32,10 @@ pub async fn process_submissions(
     let n = jobs.len();
     let mut forms: HashMap<i64, Option<Form>> = HashMap::new();
     for job in &jobs {
-        if !forms.contains_key(&job.form_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = forms.entry(job.form_id) {
             match crate::forms::queries::form_by_id(pool, job.form_id).await {
                 Ok(form) => {
-                    forms.insert(job.form_id, form);
+                    slot.insert(form);
                 }
                 Err(err) => return all_failed(n, &JobError::retryable(err)),
             }
@@ -63,18 +63,18 @@ pub async fn process_submissions(
             b,
         ))
     });
-    if !order.is_empty() {
-        if let Err(err) = apply_all(pool, queue, &jobs, &forms, &order, &mut outcomes).await {
-            // The transaction is lost (its commit failed, or the database
-            // rolled it back): nothing of it was written, so every job
-            // applied in it is retried.
-            let err = JobError::retryable(err);
-            for &(_, i) in &order {
-                outcomes[i] = Some(Err(match &err {
-                    JobError::Retryable(msg) => JobError::Retryable(msg.clone()),
-                    JobError::Permanent(msg) => JobError::Permanent(msg.clone()),
-                }));
-            }
+    if !order.is_empty()
+        && let Err(err) = apply_all(pool, queue, &jobs, &forms, &order, &mut outcomes).await
+    {
+        // The transaction is lost (its commit failed, or the database
+        // rolled it back): nothing of it was written, so every job
+        // applied in it is retried.
+        let err = JobError::retryable(err);
+        for &(_, i) in &order {
+            outcomes[i] = Some(Err(match &err {
+                JobError::Retryable(msg) => JobError::Retryable(msg.clone()),
+                JobError::Permanent(msg) => JobError::Permanent(msg.clone()),
+            }));
         }
     }
     outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect()
