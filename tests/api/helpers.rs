@@ -356,6 +356,29 @@ impl TestApp {
         }
     }
 
+    /// Like [`TestApp::drain`], for one kind only (a test that runs only
+    /// that kind's workers: a lead's notification email waits meanwhile).
+    pub async fn drain_kind(&self, kind: &str) {
+        let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = queue.stats().await.unwrap();
+            let unfinished: i64 = stats
+                .iter()
+                .filter(|q| q.queue == kind)
+                .map(|q| q.pending + q.running + q.retrying)
+                .sum();
+            if unfinished == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{kind} did not drain: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn sign_in(&self) {
         let res = self.sign_in_request(&[]).await;
         assert_eq!(res.status(), 303, "sign-in failed");
