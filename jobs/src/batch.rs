@@ -216,15 +216,18 @@ where
     let size = options.fetch_batch.max(1);
     let backoff = ExponentialBackoff::new(options.backoff_base, options.backoff_max);
     let poll = queue.config().poll_interval;
+    // Woken when a job of this kind is enqueued or relayed in this process,
+    // or announced by Postgres (`crate::wake`); the poll is the fallback.
+    let signal = crate::wake::signal(J::KIND);
     loop {
         if run.is_cancelled() {
             return Ok(());
         }
+        let seen = signal.generation();
         let claimed = claim(queue, J::KIND, name, size).await?;
         if claimed.is_empty() {
-            tokio::select! {
-                () = run.cancelled() => return Ok(()),
-                () = tokio::time::sleep(poll) => {}
+            if !crate::wake::wait(&signal, seen, poll, run).await {
+                return Ok(());
             }
             continue;
         }

@@ -102,6 +102,13 @@ async fn intake_under_sqs_reaches_prospects() {
         assert!(Instant::now() < deadline, "submissions not processed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The outbox empties: the submissions' rows, then the notification
+    // emails their new leads queued (relayed a moment later).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.count("SELECT COUNT(*) FROM jobs_outbox").await > 0 {
+        assert!(Instant::now() < deadline, "the outbox did not empty");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(app.count("SELECT COUNT(*) FROM jobs_outbox").await, 0);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
