@@ -157,18 +157,24 @@ where
         name.clone(),
     )));
     let mut loops = tokio::task::JoinSet::new();
+    // One claim at a time per run: a claim waiting on a locked table holds
+    // a pooled connection, and `concurrency` of them could take every
+    // connection the web shares on Postgres.
+    let claiming = Arc::new(tokio::sync::Mutex::new(()));
     for _ in 0..options.concurrency.max(1) {
-        let (queue, options, handler, progress, run, name) = (
+        let (queue, options, handler, progress, run, name, claiming) = (
             queue.clone(),
             options.clone(),
             handler.clone(),
             progress.clone(),
             run.clone(),
             name.clone(),
+            claiming.clone(),
         );
         loops.spawn(async move {
             let result =
-                claim_loop::<J, _, _>(&queue, &options, handler, &progress, &run, &name).await;
+                claim_loop::<J, _, _>(&queue, &options, handler, &progress, &run, &name, &claiming)
+                    .await;
             // One loop failing ends the run (and restarts it).
             run.cancel();
             result
@@ -207,6 +213,7 @@ async fn claim_loop<J, H, Fut>(
     progress: &Progress,
     run: &CancellationToken,
     name: &str,
+    claiming: &tokio::sync::Mutex<()>,
 ) -> Result<(), sqlx::Error>
 where
     J: Job,
@@ -224,7 +231,13 @@ where
             return Ok(());
         }
         let seen = signal.generation();
-        let claimed = claim(queue, J::KIND, name, size).await?;
+        let claimed = {
+            let _turn = tokio::select! {
+                () = run.cancelled() => return Ok(()),
+                turn = claiming.lock() => turn,
+            };
+            claim(queue, J::KIND, name, size).await?
+        };
         if claimed.is_empty() {
             if !crate::wake::wait(&signal, seen, poll, run).await {
                 return Ok(());
