@@ -69,6 +69,35 @@ impl Queue {
             .await
     }
 
+    /// [`Queue::enqueue_all_in`] for a hot path (form intake) that commits
+    /// batches many times a second: on Postgres's SQL queue the jobs are
+    /// not announced inside the caller's transaction (see
+    /// [`SqlQueue::enqueue_all_quietly_in`] for why); the caller calls
+    /// [`Queue::announce`] with `J::KIND` once it has committed. On SQLite
+    /// and SQS the same as [`Queue::enqueue_all_in`] (the outbox's relay
+    /// wakes the workers).
+    pub async fn enqueue_all_quietly_in<J: Job>(
+        &self,
+        conn: Conn<'_>,
+        jobs: &[J],
+    ) -> Result<(), EnqueueError> {
+        if let (Self::Sql(_), Conn::Postgres(_)) = (self, &conn) {
+            return SqlQueue::enqueue_all_quietly_in(conn, jobs).await;
+        }
+        self.enqueue_all_in(conn, jobs).await
+    }
+
+    /// Wakes the workers of `kind` in every process for jobs committed
+    /// with [`Queue::enqueue_all_quietly_in`]: a `NOTIFY` of its own on
+    /// Postgres's SQL queue, nothing elsewhere. An error only leaves the
+    /// jobs to the workers' next poll.
+    pub async fn announce(&self, kind: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sql(queue) => queue.announce(kind).await,
+            Self::Sqs(_) => Ok(()),
+        }
+    }
+
     /// [`Queue::enqueue_all_in`], the jobs due at `at` (never run before
     /// it): see [`crate::delay`] for how each backend waits.
     pub async fn enqueue_all_at_in<J: Job>(

@@ -151,6 +151,15 @@ pub struct SqlQueue {
     config: QueueConfig,
 }
 
+/// Who announces a Postgres insert to the workers of other processes.
+#[derive(Debug, Clone, Copy)]
+enum Announce {
+    /// The insert trigger, in the inserting transaction.
+    InTransaction,
+    /// The caller, after its commit ([`SqlQueue::announce`]).
+    AfterCommit,
+}
+
 fn unix_secs(at: std::time::SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -230,6 +239,40 @@ impl SqlQueue {
         jobs: &[J],
         at: std::time::SystemTime,
     ) -> Result<(), EnqueueError> {
+        Self::insert_at_in(conn, jobs, at, Announce::InTransaction).await
+    }
+
+    /// [`SqlQueue::enqueue_all_in`] for a caller that commits batches of
+    /// jobs many times a second and announces them itself once committed
+    /// ([`Queue::announce`](crate::Queue::announce)): on Postgres the
+    /// insert trigger's `NOTIFY` is left out of the caller's transaction.
+    /// A notifying transaction holds a lock on the whole database's
+    /// notification queue through its commit, WAL flush included, so
+    /// concurrent writers that notify commit one at a time instead of
+    /// sharing a flush (measured with 8 clients inserting 25 jobs a
+    /// transaction: 7,000 jobs/s with the `NOTIFY` inside, 13,000–16,600
+    /// without). Announced after the commit, the `NOTIFY` is a transaction
+    /// of its own with nothing to flush. Elsewhere the same as
+    /// [`SqlQueue::enqueue_all_in`].
+    pub async fn enqueue_all_quietly_in<J: Job>(
+        conn: Conn<'_>,
+        jobs: &[J],
+    ) -> Result<(), EnqueueError> {
+        Self::insert_at_in(
+            conn,
+            jobs,
+            std::time::SystemTime::now(),
+            Announce::AfterCommit,
+        )
+        .await
+    }
+
+    async fn insert_at_in<J: Job>(
+        conn: Conn<'_>,
+        jobs: &[J],
+        at: std::time::SystemTime,
+        announce: Announce,
+    ) -> Result<(), EnqueueError> {
         let due_ms = crate::delay::unix_ms(at);
         let mut payloads = Vec::with_capacity(jobs.len());
         let mut ids = Vec::with_capacity(jobs.len());
@@ -273,28 +316,58 @@ impl SqlQueue {
                 }
             }
             Conn::Postgres(conn) => {
-                // One statement for the whole batch: arrays unnested server-side.
-                sqlx::query(
-                    "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key, organization_id)
-                     SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key, organization
-                     FROM unnest($1::text[], $3::bytea[], $6::text[], $7::bigint[]) AS t(id, job, key, organization)
-                     ON CONFLICT (job_type, idempotency_key) DO NOTHING",
-                )
-                .bind(ids)
-                .bind(J::KIND)
-                .bind(payloads)
-                .bind(J::MAX_ATTEMPTS as i32)
-                .bind(crate::delay::postgres_run_at(due_ms))
-                .bind(keys)
-                .bind(organizations)
-                .execute(&mut *conn)
-                .await?;
+                // One statement for the whole batch: arrays unnested
+                // server-side. Its insert trigger announces the jobs (one
+                // `NOTIFY` per statement and kind) unless told, in the same
+                // statement, that the caller announces them after its
+                // commit (migration 0004).
+                let sql = match announce {
+                    Announce::InTransaction => {
+                        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key, organization_id)
+                         SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key, organization
+                         FROM unnest($1::text[], $3::bytea[], $6::text[], $7::bigint[]) AS t(id, job, key, organization)
+                         ON CONFLICT (job_type, idempotency_key) DO NOTHING"
+                    }
+                    Announce::AfterCommit => {
+                        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key, organization_id)
+                         SELECT id, $2, job, 'Pending', 0, $4, to_timestamp($5), 0, key, organization
+                         FROM unnest($1::text[], $3::bytea[], $6::text[], $7::bigint[]) AS t(id, job, key, organization),
+                            (SELECT set_config('jobs.announce_after_commit', 'on', true)) AS announced_later
+                         ON CONFLICT (job_type, idempotency_key) DO NOTHING"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(ids)
+                    .bind(J::KIND)
+                    .bind(payloads)
+                    .bind(J::MAX_ATTEMPTS as i32)
+                    .bind(crate::delay::postgres_run_at(due_ms))
+                    .bind(keys)
+                    .bind(organizations)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         // Wakes this process's workers of the kind (before the caller's
         // commit, if on its transaction: see `wake` for why that is cheap).
         if due_ms <= crate::outbox::now_ms() {
             crate::wake::poke(J::KIND);
+        }
+        Ok(())
+    }
+
+    /// Announces to every process's workers (`wake::listen`) that jobs
+    /// of `kind` inserted with [`SqlQueue::enqueue_all_quietly_in`] are
+    /// committed: one `NOTIFY` in a transaction of its own. Nothing on
+    /// SQLite, where the relay wakes workers. A failure only delays the
+    /// jobs until the workers' next poll.
+    pub async fn announce(&self, kind: &str) -> Result<(), sqlx::Error> {
+        if let Store::Postgres(pool) = &self.store {
+            sqlx::query("SELECT pg_notify($1, json_build_object('job_type', $2::text)::text)")
+                .bind(crate::wake::CHANNEL)
+                .bind(kind)
+                .execute(pool)
+                .await?;
         }
         Ok(())
     }

@@ -7,10 +7,13 @@
 //!   to the outbox (SQLite, SQS);
 //! - when the relay has moved rows into the job table: the kinds it moved;
 //! - on Postgres, when another process (or a transaction of this one) commits
-//!   a job: apalis-postgres's trigger on `apalis.jobs` sends
-//!   `NOTIFY "apalis::job::insert"` in the inserting transaction, so it is
-//!   delivered on commit, and every runtime on Postgres `LISTEN`s for it
-//!   ([`listen`]) and pokes the job's kind.
+//!   a job: the crate's statement trigger on `apalis.jobs` (migration 0004,
+//!   in place of apalis-postgres's row trigger) sends one
+//!   `NOTIFY "apalis::job::insert"` per insert statement and kind of due job,
+//!   `{"job_type": …}`, in the inserting transaction, so it is delivered on
+//!   commit, and every runtime on Postgres `LISTEN`s for it ([`listen`]) and
+//!   pokes the job's kind. A batch of 500 jobs in one statement is one
+//!   notification, not 500.
 //!
 //! A poke before the enqueueing transaction commits (a job enqueued on the
 //! caller's transaction) costs at most two empty fetches; the commit's own
@@ -36,8 +39,8 @@ use tokio_util::sync::CancellationToken;
 /// names; this one cannot be typed as one).
 pub(crate) const RELAY: &str = "\0outbox-relay";
 
-/// The channel apalis-postgres's insert trigger notifies on.
-const CHANNEL: &str = "apalis::job::insert";
+/// The channel the insert trigger notifies on (apalis-postgres's name).
+pub(crate) const CHANNEL: &str = "apalis::job::insert";
 
 /// Something for idle waiters of one kind to wake up for.
 #[derive(Debug, Default)]

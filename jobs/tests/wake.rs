@@ -46,6 +46,7 @@ macro_rules! numbered {
 numbered!(Near, "test.wave.near");
 numbered!(Far, "test.wave.far");
 numbered!(Drip, "test.wave.drip");
+numbered!(Flock, "test.wave.flock");
 
 const SLOW_POLL: Duration = Duration::from_secs(30);
 /// Well under the poll interval, and generous for a loaded test machine.
@@ -261,6 +262,111 @@ async fn a_trickle_is_taken_as_it_comes() {
         "slowest of the trickle: {worst:?} ({waits:?})"
     );
     assert_eq!(restarts(Drip::KIND), 0, "no watchdog restart");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+/// Many jobs in one statement from another process (intake's way: one
+/// `unnest()` insert per batch): every one is taken promptly, from one
+/// wake-up. On Postgres the insert is announced once for its kind, not
+/// once per row, and jobs not yet due are not announced at all.
+async fn jobs_inserted_in_one_statement_wake_once_and_are_all_taken() {
+    const N: u32 = 200;
+    let (queue, runtime, mut seen, _dir) = setup::<Flock>().await;
+    let other = other_process(queue.store()).await;
+    let payloads: Vec<String> = (1..=N)
+        .map(|n| serde_json::to_string(&Flock { n }).unwrap())
+        .collect();
+    let keys: Vec<String> = (1..=N).map(|n| format!("wave-{n}")).collect();
+    let ids: Vec<String> = (1..=N).map(|_| ulid()).collect();
+    let mut notes = None;
+    let committed = match &other {
+        Store::Sqlite(pool) => {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO jobs_outbox (kind, body, dedup_key, created_at, job_id, max_attempts) ",
+            );
+            insert.push_values(
+                payloads.iter().zip(&keys).zip(&ids),
+                |mut row, ((payload, key), id)| {
+                    row.push_bind(Flock::KIND)
+                        .push_bind(payload)
+                        .push_bind(key)
+                        .push("CAST(strftime('%s','now') AS INTEGER) * 1000")
+                        .push_bind(id)
+                        .push("3");
+                },
+            );
+            insert.build().execute(pool).await.unwrap();
+            Instant::now()
+        }
+        Store::Postgres(pool) => {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                .await
+                .unwrap();
+            listener.listen("apalis::job::insert").await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            // Not due for an hour: stored, not announced.
+            sqlx::query(
+                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+                 SELECT id, $1, convert_to(job, 'UTF8'), 'Pending', 0, 3, now() + interval '1 hour', 0, 'later-' || key
+                 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(id, job, key)",
+            )
+            .bind(Flock::KIND)
+            .bind(&ids[..3].iter().map(|_| ulid()).collect::<Vec<_>>())
+            .bind(&payloads[..3])
+            .bind(&keys[..3])
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            let inserted = sqlx::query(
+                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+                 SELECT id, $1, convert_to(job, 'UTF8'), 'Pending', 0, 3, now(), 0, key
+                 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(id, job, key)",
+            )
+            .bind(Flock::KIND)
+            .bind(&ids)
+            .bind(&payloads)
+            .bind(&keys)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            assert_eq!(inserted.rows_affected(), u64::from(N));
+            tx.commit().await.unwrap();
+            notes = Some(listener);
+            Instant::now()
+        }
+    };
+    let mut taken_at = Vec::new();
+    for _ in 0..N {
+        let (n, at) = tokio::time::timeout(PROMPT * 5, seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {N} jobs taken", taken_at.len()))
+            .unwrap();
+        taken_at.push((n, at));
+    }
+    let mut numbers: Vec<u32> = taken_at.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=N).collect::<Vec<_>>(), "each job taken once");
+    let first = taken_at
+        .iter()
+        .map(|(_, at)| at.saturating_duration_since(committed))
+        .min()
+        .unwrap();
+    assert!(first < PROMPT, "first job taken {first:?} after the commit");
+    if let Some(mut listener) = notes {
+        let mut payloads = Vec::new();
+        while let Ok(note) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await
+        {
+            let payload: serde_json::Value = serde_json::from_str(note.unwrap().payload()).unwrap();
+            payloads.push(payload["job_type"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(
+            payloads,
+            vec![Flock::KIND.to_string()],
+            "one notification for the statement's {N} due jobs, none for the later ones"
+        );
+    }
+    assert_eq!(restarts(Flock::KIND), 0, "no watchdog restart");
     runtime.shutdown().await;
 }
 

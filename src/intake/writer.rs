@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use ::jobs::Queue;
+use ::jobs::{Job, Queue};
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -223,6 +223,7 @@ async fn writer(
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = waiting.len(), "intake batch failed");
         }
+        let announce = result.is_ok() && !writes.submissions.is_empty();
         writes.submissions.clear();
         writes.held.clear();
         for done in waiting.drain(..) {
@@ -232,6 +233,11 @@ async fn writer(
             };
             // The request may have gone (client hung up); its write stands.
             let _ = done.send(answer);
+        }
+        // Wakes the workers of other processes (Postgres), after the
+        // commit and the answers: see `try_commit`.
+        if announce && let Err(err) = queue.announce(FormSubmission::KIND).await {
+            tracing::warn!(error = %err, "cannot announce new submissions; workers find them at their next poll");
         }
     }
 }
@@ -303,9 +309,14 @@ async fn try_commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::
     if !writes.submissions.is_empty() {
         // Still this transaction, durable at its commit: an append to the
         // outbox that the relay makes jobs of (SQLite, SQS), or the job
-        // table itself (Postgres); see jobs::outbox for why.
+        // table itself (Postgres), in one statement; see jobs::outbox for
+        // why. On Postgres the insert is not announced in the transaction
+        // (a notifying transaction holds a database-wide lock through its
+        // WAL flush, so the writers' commits would queue for it one at a
+        // time instead of sharing flushes): `writer` announces the batch
+        // once it is committed.
         queue
-            .enqueue_all_in(tx.queue_conn(), &writes.submissions)
+            .enqueue_all_quietly_in(tx.queue_conn(), &writes.submissions)
             .await?;
     }
     // Rare (autofill, bots): one statement each.
