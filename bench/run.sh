@@ -193,6 +193,13 @@ drain() {
 # field FILE PATTERN N: the Nth word of the line of FILE starting PATTERN.
 field() { awk -v p="$2" -v n="$3" 'index($0, p) == 1 {print $n; exit}' "$1"; }
 
+# The kernel's count of connections dropped at full listen queues (SYNs
+# refused while the accept queue was full), from /proc/net/netstat:
+# "overflows drops".
+listen_drops() { awk '/^TcpExt:/ {if (!h) {for (i=1;i<=NF;i++) n[i]=$i; h=1} else {for (i=1;i<=NF;i++) {if (n[i]=="ListenOverflows") o=$i; if (n[i]=="ListenDrops") d=$i}}} END {print o+0, d+0}' /proc/net/netstat; }
+# The listen backlog the kernel applied to PORT (ss's Send-Q of a listener).
+applied_backlog() { ss -Hltn "sport = :$1" | awk '{print $3; exit}'; }
+
 # burst PEOPLE MODE: `rally rehearse` against a fresh server, everyone at once.
 burst() {
     local people=$1 mode=$2 port flags=()
@@ -200,16 +207,21 @@ burst() {
     if [ "$mode" = fresh ]; then port=$((port + 50)); flags+=(--fresh-connections); fi
     serve "burst$people$mode" "$port"
     echo "--- burst of $people people, $mode connections"
-    local out="$WORK/burst$people$mode.txt"
+    local out="$WORK/burst$people$mode.txt" drops_before backlog
+    drops_before=$(listen_drops); backlog=$(applied_backlog "$port")
     "$RALLY" rehearse --url "http://127.0.0.1:$port/f/demo" --people "$people" --think-ms 500 \
         --database "$(database_url "burst$people$mode")" --quiet "${flags[@]}" | tee "$out"
     local rss; rss=$(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$(pid_of "$port")/status")
     echo "peak RSS: $rss"
+    local drops_after overflows drops
+    drops_after=$(listen_drops)
+    overflows=$(( ${drops_after% *} - ${drops_before% *} )); drops=$(( ${drops_after#* } - ${drops_before#* } ))
+    echo "listen backlog applied: $backlog; ListenOverflows +$overflows, ListenDrops +$drops (whole machine)"
     local accepted errors connect=""
     accepted=$(field "$out" "accepted:" 2)
     errors=$((people - accepted))
     [ "$mode" = fresh ] && connect="; connect p50/p90/p99 $(field "$out" "connect:" 3)/$(field "$out" "connect:" 6)/$(field "$out" "connect:" 9) ms"
-    note "burst $people, $mode: $errors errors; p50 $(field "$out" "latency:" 3) ms, p99 $(field "$out" "latency:" 9) ms$connect; processed $(field "$out" "drained:" 2) ms after the last answer; duplicates $(field "$out" "duplicates:" 2); peak RSS $rss"
+    note "burst $people, $mode: $errors errors; p50 $(field "$out" "latency:" 3) ms, p99 $(field "$out" "latency:" 9) ms$connect; processed $(field "$out" "drained:" 2) ms after the last answer; duplicates $(field "$out" "duplicates:" 2); peak RSS $rss; backlog $backlog, ListenOverflows +$overflows"
     stop "$port"
 }
 

@@ -35,6 +35,15 @@ async fn versions(store: &Store) -> Vec<i64> {
     }
 }
 
+/// The crate's migrations for the store's dialect (Postgres's 0004
+/// replaces apalis's insert trigger; SQLite has no trigger to replace).
+fn every_version(store: &Store) -> Vec<i64> {
+    match store {
+        Store::Sqlite(_) => vec![1, 2, 3],
+        Store::Postgres(_) => vec![1, 2, 3, 4],
+    }
+}
+
 /// Every column the crate's queries name, read once: fails if one is missing.
 async fn reads_every_column(store: &Store) {
     let (jobs, org) = match store {
@@ -65,7 +74,7 @@ async fn a_fresh_database_gets_every_migration_once() {
     let store = support::store::store(dir.path()).await;
     SqlQueue::migrate(&store).await.unwrap();
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(versions(&store).await, every_version(&store));
     reads_every_column(&store).await;
 }
 
@@ -121,7 +130,7 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     }
 
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(versions(&store).await, every_version(&store));
     reads_every_column(&store).await;
     // What was there is kept.
     assert_eq!(
@@ -142,7 +151,7 @@ async fn a_database_made_before_versioned_migrations_upgrades() {
     );
     // Upgrading again changes nothing.
     SqlQueue::migrate(&store).await.unwrap();
-    assert_eq!(versions(&store).await, vec![1, 2, 3]);
+    assert_eq!(versions(&store).await, every_version(&store));
 
     // The old job still reaches the job table, and the queue works.
     let queue = Queue::Sql(SqlQueue::new(store.clone(), QueueConfig::default()));
