@@ -75,7 +75,9 @@ impl Queue {
     /// [`SqlQueue::enqueue_all_quietly_in`] for why); the caller calls
     /// [`Queue::announce`] with `J::KIND` once it has committed. On SQLite
     /// and SQS the same as [`Queue::enqueue_all_in`] (the outbox's relay
-    /// wakes the workers).
+    /// wakes the workers). On Postgres's SQL queue it is one statement, so
+    /// on a connection outside a transaction it is atomic and durable at
+    /// its own commit (no BEGIN and COMMIT round trips).
     pub async fn enqueue_all_quietly_in<J: Job>(
         &self,
         conn: Conn<'_>,

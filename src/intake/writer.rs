@@ -167,15 +167,32 @@ impl Intake {
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         let mut tasks = tokio::task::JoinSet::new();
         let gather_yields = if writers == 1 { GATHER_YIELDS } else { 0 };
+        // Room for one pending announcement: a batch committed while one
+        // is pending is covered by it (it is sent after being taken).
+        let (announce, mut announcements) = mpsc::channel::<()>(1);
         for _ in 0..writers {
             tasks.spawn(writer(
                 pool.clone(),
                 queue.clone(),
                 rx.clone(),
                 gather_yields,
+                announce.clone(),
             ));
         }
-        let all_done = tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+        drop(announce);
+        // Announces committed batches to other processes' workers
+        // (Postgres), off the writers' path; ends with the last writer.
+        let announcer = tokio::spawn(async move {
+            while announcements.recv().await.is_some() {
+                if let Err(err) = queue.announce(FormSubmission::KIND).await {
+                    tracing::warn!(error = %err, "cannot announce new submissions; workers find them at their next poll");
+                }
+            }
+        });
+        let all_done = tokio::spawn(async move {
+            while tasks.join_next().await.is_some() {}
+            let _ = announcer.await;
+        });
         (Self { tx }, all_done)
     }
 
@@ -202,6 +219,7 @@ async fn writer(
     queue: Queue,
     rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     gather_yields: usize,
+    announce: mpsc::Sender<()>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut writes = Writes::default();
@@ -223,7 +241,7 @@ async fn writer(
         if let Err(err) = &result {
             tracing::error!(error = %err, writes = waiting.len(), "intake batch failed");
         }
-        let announce = result.is_ok() && !writes.submissions.is_empty();
+        let committed_jobs = result.is_ok() && !writes.submissions.is_empty();
         writes.submissions.clear();
         writes.held.clear();
         for done in waiting.drain(..) {
@@ -235,9 +253,9 @@ async fn writer(
             let _ = done.send(answer);
         }
         // Wakes the workers of other processes (Postgres), after the
-        // commit and the answers: see `try_commit`.
-        if announce && let Err(err) = queue.announce(FormSubmission::KIND).await {
-            tracing::warn!(error = %err, "cannot announce new submissions; workers find them at their next poll");
+        // commit: see `try_commit`. Full means one is already due.
+        if committed_jobs {
+            let _ = announce.try_send(());
         }
     }
 }
@@ -305,6 +323,17 @@ async fn commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::Resu
 }
 
 async fn try_commit(pool: &db::Pool, queue: &Queue, writes: &Writes) -> anyhow::Result<()> {
+    // Postgres's SQL queue, submissions only (nearly every batch): the
+    // jobs' insert is one statement, atomic and durable at its own commit,
+    // so it runs outside an explicit transaction, one round trip instead
+    // of three (BEGIN, INSERT, COMMIT). Not announced in it: see below.
+    if let (db::Pool::Postgres(pg), Queue::Sql(_), true) = (pool, queue, writes.held.is_empty()) {
+        let mut conn = pg.acquire().await?;
+        queue
+            .enqueue_all_quietly_in(::jobs::Conn::Postgres(&mut conn), &writes.submissions)
+            .await?;
+        return Ok(());
+    }
     let mut tx = pool.begin_write().await?;
     if !writes.submissions.is_empty() {
         // Still this transaction, durable at its commit: an append to the
