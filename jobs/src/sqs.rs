@@ -705,23 +705,9 @@ pub(crate) async fn run_worker<J, H, Fut>(
 {
     let slots = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let mut running = tokio::task::JoinSet::new();
-    let mut pause = Duration::from_millis(200);
-    let url = loop {
-        match queue.url(&queue.queue_name(J::KIND)).await {
-            Ok(url) => break url,
-            Err(err) => {
-                tracing::error!(kind = J::KIND, error = %err, "SQS queue unavailable; retrying");
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    () = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-        }
+    let Some(mut receiver) = Receiver::start::<J>(&queue, &token).await else {
+        return;
     };
-    let visibility = (J::TIMEOUT + Duration::from_secs(10))
-        .min(queue.config.visibility)
-        .max(Duration::from_secs(2));
     let backoff = ExponentialBackoff::new(options.backoff_base, options.backoff_max);
     loop {
         // Wait for one free slot, then take every free one (up to a batch).
@@ -736,37 +722,8 @@ pub(crate) async fn run_worker<J, H, Fut>(
                 Err(_) => break,
             }
         }
-        let receive = queue
-            .client
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(permits.len() as i32)
-            .wait_time_seconds(queue.config.wait.as_secs().min(20) as i32)
-            .visibility_timeout(visibility.as_secs() as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_attribute_names(ORGANIZATION)
-            .send();
-        // Cancelling abandons the long poll; anything it had already taken
-        // becomes visible again after the visibility timeout.
-        let out = tokio::select! {
-            () = token.cancelled() => break,
-            out = receive => out,
-        };
-        let messages = match out {
-            Ok(out) => {
-                pause = Duration::from_millis(200);
-                out.messages.unwrap_or_default()
-            }
-            Err(err) => {
-                tracing::warn!(kind = J::KIND, error = %request_error(err), "SQS receive failed");
-                drop(permits);
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(10));
-                continue;
-            }
+        let Some(messages) = receiver.receive::<J>(&queue, permits.len(), &token).await else {
+            break;
         };
         for message in messages {
             let Some(permit) = permits.pop() else {
@@ -774,11 +731,11 @@ pub(crate) async fn run_worker<J, H, Fut>(
             };
             let (queue, url, handler, outcomes) = (
                 queue.clone(),
-                url.clone(),
+                receiver.url.clone(),
                 handler.clone(),
                 outcomes.clone(),
             );
-            let backoff = backoff.clone();
+            let (backoff, visibility) = (backoff.clone(), receiver.visibility);
             running.spawn(async move {
                 handle::<J, _, _>(
                     &queue, &url, message, handler, visibility, &backoff, &*outcomes,
@@ -791,6 +748,212 @@ pub(crate) async fn run_worker<J, H, Fut>(
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+}
+
+/// What a worker receives with: its queue's URL, how long a received
+/// message stays hidden, and the pause after a failed receive (doubling
+/// from 200 ms up to 10 s, back to 200 ms after a success).
+struct Receiver {
+    url: String,
+    visibility: Duration,
+    pause: Duration,
+}
+
+impl Receiver {
+    /// Once `J`'s queue is found (waiting while SQS cannot be reached);
+    /// `None` when `token` is cancelled first. Messages stay hidden for the
+    /// job's timeout plus 10 s, within the configured visibility and at
+    /// least 2 s.
+    async fn start<J: Job>(queue: &SqsQueue, token: &CancellationToken) -> Option<Self> {
+        let url = url_or_wait(queue, J::KIND, token).await?;
+        let visibility = (J::TIMEOUT + Duration::from_secs(10))
+            .min(queue.config.visibility)
+            .max(Duration::from_secs(2));
+        Some(Receiver {
+            url,
+            visibility,
+            pause: Duration::from_millis(200),
+        })
+    }
+
+    /// Up to `max` messages (a long poll of the configured wait), hidden
+    /// for the visibility, with their receive count and organization;
+    /// empty after a failed receive (and its pause). `None` when `token` is
+    /// cancelled: the long poll is abandoned, and anything it had already
+    /// taken becomes visible again after the visibility timeout.
+    async fn receive<J: Job>(
+        &mut self,
+        queue: &SqsQueue,
+        max: usize,
+        token: &CancellationToken,
+    ) -> Option<Vec<aws_sdk_sqs::types::Message>> {
+        let receive = queue
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max as i32)
+            .wait_time_seconds(queue.config.wait.as_secs().min(20) as i32)
+            .visibility_timeout(self.visibility.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(ORGANIZATION)
+            .send();
+        let out = tokio::select! {
+            () = token.cancelled() => return None,
+            out = receive => out,
+        };
+        match out {
+            Ok(out) => {
+                self.pause = Duration::from_millis(200);
+                Some(out.messages.unwrap_or_default())
+            }
+            Err(err) => {
+                tracing::warn!(kind = J::KIND, error = %request_error(err), "SQS receive failed");
+                tokio::select! {
+                    () = token.cancelled() => return None,
+                    () = tokio::time::sleep(self.pause) => {}
+                }
+                self.pause = (self.pause * 2).min(Duration::from_secs(10));
+                Some(Vec::new())
+            }
+        }
+    }
+}
+
+/// The message's attempt: SQS's receive count (1 the first time).
+fn attempt_of(message: &aws_sdk_sqs::types::Message) -> u32 {
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Reports a failed attempt of `message` to the outcome counters.
+fn report_failure(
+    outcomes: &dyn OutcomeSink,
+    kind: &'static str,
+    message: &aws_sdk_sqs::types::Message,
+    dead: bool,
+    error: &str,
+) {
+    outcomes.failed(Failure {
+        kind,
+        attempt: attempt_of(message),
+        dead,
+        error,
+        organization: organization_of(message),
+        body: message.body().unwrap_or_default(),
+    })
+}
+
+/// The job in `message`'s body; a body that does not decode is dead at
+/// once (reported and moved to the dead-letter queue) and gives `None`.
+async fn decode<J: Job>(
+    queue: &SqsQueue,
+    url: &str,
+    message: &aws_sdk_sqs::types::Message,
+    outcomes: &dyn OutcomeSink,
+) -> Option<J> {
+    match serde_json::from_str::<J>(message.body().unwrap_or_default()) {
+        Ok(job) => Some(job),
+        Err(err) => {
+            let error = format!("undecodable {} message: {err}", J::KIND);
+            tracing::error!(kind = J::KIND, error, "dead-lettering at once");
+            report_failure(outcomes, J::KIND, message, true, &error);
+            if let Err(err) = queue
+                .dead_letter(J::KIND, url, message, attempt_of(message), &error)
+                .await
+            {
+                tracing::error!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");
+            }
+            None
+        }
+    }
+}
+
+/// Keeps the messages of `receipts` hidden for `visibility` while their
+/// job runs, every half of it, until dropped (and not a moment longer,
+/// should the worker be dropped mid-job).
+fn heartbeat<J: Job>(
+    queue: &SqsQueue,
+    url: &str,
+    receipts: Vec<String>,
+    visibility: Duration,
+) -> crate::batch::AbortOnDrop {
+    let (client, url) = (queue.client.clone(), url.to_string());
+    crate::batch::AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(visibility / 2).await;
+            let entries: Vec<_> = receipts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, receipt)| {
+                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(visibility.as_secs() as i32)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Err(err) = client
+                .change_message_visibility_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                tracing::warn!(kind = J::KIND, error = %request_error(err), "visibility heartbeat failed");
+            }
+        }
+    }))
+}
+
+/// What becomes of a message after its job ran.
+enum Settle {
+    /// Done: delete it.
+    Delete,
+    /// Failed, with attempts left: hide it for this many seconds (the
+    /// backoff), after which the next receive is the next attempt.
+    RetryIn(i32),
+    /// Failed for good (or on its last attempt): to the dead-letter queue,
+    /// with this error.
+    Dead(String),
+}
+
+/// How to settle `message` after `result`, reported to the outcome
+/// counters and logged; the same for single and batch workers.
+fn settle<J: Job>(
+    queue: &SqsQueue,
+    message: &aws_sdk_sqs::types::Message,
+    result: Result<(), JobError>,
+    backoff: &ExponentialBackoff,
+    outcomes: &dyn OutcomeSink,
+) -> Settle {
+    let attempt = attempt_of(message);
+    let last_attempt = attempt as usize >= J::MAX_ATTEMPTS.min(queue.config.max_receives as usize);
+    match result {
+        Ok(()) => {
+            outcomes.succeeded(J::KIND);
+            Settle::Delete
+        }
+        Err(JobError::Retryable(error)) if !last_attempt => {
+            tracing::warn!(kind = J::KIND, attempt, error, "job failed; will retry");
+            report_failure(outcomes, J::KIND, message, false, &error);
+            Settle::RetryIn(backoff.delay_after(attempt).as_secs().clamp(1, 12 * 3600) as i32)
+        }
+        Err(err) => {
+            let error = err.to_string();
+            tracing::error!(
+                kind = J::KIND,
+                attempt,
+                error,
+                "job failed for good; dead-lettered"
+            );
+            report_failure(outcomes, J::KIND, message, true, &error);
+            Settle::Dead(error)
+        }
+    }
 }
 
 async fn handle<J, H, Fut>(
@@ -807,57 +970,11 @@ async fn handle<J, H, Fut>(
     Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
 {
     let receipt = message.receipt_handle().unwrap_or_default().to_string();
-    let attempt: u32 = message
-        .attributes()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let last_attempt = attempt as usize >= J::MAX_ATTEMPTS.min(queue.config.max_receives as usize);
-    let failure = |dead: bool, error: &'_ str| {
-        outcomes.failed(Failure {
-            kind: J::KIND,
-            attempt,
-            dead,
-            error,
-            organization: organization_of(&message),
-            body: message.body().unwrap_or_default(),
-        })
+    let Some(job) = decode::<J>(queue, url, &message, outcomes).await else {
+        return;
     };
-    let job: J = match serde_json::from_str(message.body().unwrap_or_default()) {
-        Ok(job) => job,
-        Err(err) => {
-            let error = format!("undecodable {} message: {err}", J::KIND);
-            tracing::error!(kind = J::KIND, error, "dead-lettering at once");
-            failure(true, &error);
-            if let Err(err) = queue
-                .dead_letter(J::KIND, url, &message, attempt, &error)
-                .await
-            {
-                tracing::error!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");
-            }
-            return;
-        }
-    };
-    // Heartbeat: keep the message hidden while the job runs.
-    let heartbeat = {
-        let (client, url, receipt) = (queue.client.clone(), url.to_string(), receipt.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(visibility / 2).await;
-                if let Err(err) = client
-                    .change_message_visibility()
-                    .queue_url(&url)
-                    .receipt_handle(&receipt)
-                    .visibility_timeout(visibility.as_secs() as i32)
-                    .send()
-                    .await
-                {
-                    tracing::warn!(kind = J::KIND, error = %request_error(err), "visibility heartbeat failed");
-                }
-            }
-        })
-    };
-    let span = tracing::info_span!("job", kind = J::KIND, attempt);
+    let heartbeat = heartbeat::<J>(queue, url, vec![receipt.clone()], visibility);
+    let span = tracing::info_span!("job", kind = J::KIND, attempt = attempt_of(&message));
     let result = match tokio::time::timeout(J::TIMEOUT, handler(job).instrument(span)).await {
         Ok(result) => result,
         Err(_) => Err(JobError::Retryable(format!(
@@ -865,46 +982,30 @@ async fn handle<J, H, Fut>(
             J::TIMEOUT.as_secs()
         ))),
     };
-    heartbeat.abort();
-    let settled = match result {
-        Ok(()) => {
-            outcomes.succeeded(J::KIND);
+    drop(heartbeat);
+    let settled = match settle::<J>(queue, &message, result, backoff, outcomes) {
+        Settle::Delete => queue
+            .client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(&receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(request_error),
+        Settle::RetryIn(seconds) => queue
+            .client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(&receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(request_error),
+        Settle::Dead(error) => {
             queue
-                .client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(&receipt)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(request_error)
-        }
-        Err(JobError::Retryable(error)) if !last_attempt => {
-            tracing::warn!(kind = J::KIND, attempt, error, "job failed; will retry");
-            failure(false, &error);
-            let delay = backoff.delay_after(attempt).as_secs().clamp(1, 12 * 3600) as i32;
-            queue
-                .client
-                .change_message_visibility()
-                .queue_url(url)
-                .receipt_handle(&receipt)
-                .visibility_timeout(delay)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(request_error)
-        }
-        Err(err) => {
-            let error = err.to_string();
-            tracing::error!(
-                kind = J::KIND,
-                attempt,
-                error,
-                "job failed for good; dead-lettered"
-            );
-            failure(true, &error);
-            queue
-                .dead_letter(J::KIND, url, &message, attempt, &error)
+                .dead_letter(J::KIND, url, &message, attempt_of(&message), &error)
                 .await
         }
     };
@@ -956,59 +1057,29 @@ pub(crate) async fn run_batch_worker<J, H, Fut>(
     let slots = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let size = options.fetch_batch.clamp(1, BATCH);
     let mut running = tokio::task::JoinSet::new();
-    let Some(url) = url_or_wait(&queue, J::KIND, &token).await else {
+    let Some(mut receiver) = Receiver::start::<J>(&queue, &token).await else {
         return;
     };
-    let visibility = (J::TIMEOUT + Duration::from_secs(10))
-        .min(queue.config.visibility)
-        .max(Duration::from_secs(2));
     let backoff = ExponentialBackoff::new(options.backoff_base, options.backoff_max);
-    let mut pause = Duration::from_millis(200);
     loop {
         let permit = tokio::select! {
             () = token.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit.expect("semaphore open"),
         };
-        let receive = queue
-            .client
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(size as i32)
-            .wait_time_seconds(queue.config.wait.as_secs().min(20) as i32)
-            .visibility_timeout(visibility.as_secs() as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_attribute_names(ORGANIZATION)
-            .send();
-        let out = tokio::select! {
-            () = token.cancelled() => break,
-            out = receive => out,
-        };
-        let messages = match out {
-            Ok(out) => {
-                pause = Duration::from_millis(200);
-                out.messages.unwrap_or_default()
-            }
-            Err(err) => {
-                tracing::warn!(kind = J::KIND, error = %request_error(err), "SQS receive failed");
-                drop(permit);
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(pause) => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(10));
-                continue;
-            }
+        let Some(messages) = receiver.receive::<J>(&queue, size, &token).await else {
+            break;
         };
         if messages.is_empty() {
             continue;
         }
         let (queue, url, handler, outcomes, backoff) = (
             queue.clone(),
-            url.clone(),
+            receiver.url.clone(),
             handler.clone(),
             outcomes.clone(),
             backoff.clone(),
         );
+        let visibility = receiver.visibility;
         running.spawn(async move {
             handle_batch::<J, _, _>(
                 &queue, &url, messages, &handler, visibility, &backoff, &*outcomes,
@@ -1034,44 +1105,13 @@ async fn handle_batch<J, H, Fut>(
     H: Fn(Vec<J>) -> Fut,
     Fut: std::future::Future<Output = crate::batch::Outcomes> + Send + 'static,
 {
-    let attempt_of = |message: &aws_sdk_sqs::types::Message| -> u32 {
-        message
-            .attributes()
-            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
-    };
-    let last_attempts = J::MAX_ATTEMPTS.min(queue.config.max_receives as usize);
-    let failure = |message: &aws_sdk_sqs::types::Message, dead: bool, error: &str| {
-        outcomes.failed(Failure {
-            kind: J::KIND,
-            attempt: attempt_of(message),
-            dead,
-            error,
-            organization: organization_of(message),
-            body: message.body().unwrap_or_default(),
-        })
-    };
     // Decode; an undecodable message is dead at once, alone.
     let mut kept = Vec::with_capacity(messages.len());
     let mut jobs = Vec::with_capacity(messages.len());
     for message in messages {
-        match serde_json::from_str::<J>(message.body().unwrap_or_default()) {
-            Ok(job) => {
-                jobs.push(job);
-                kept.push(message);
-            }
-            Err(err) => {
-                let error = format!("undecodable {} message: {err}", J::KIND);
-                tracing::error!(kind = J::KIND, error, "dead-lettering at once");
-                failure(&message, true, &error);
-                if let Err(err) = queue
-                    .dead_letter(J::KIND, url, &message, attempt_of(&message), &error)
-                    .await
-                {
-                    tracing::error!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");
-                }
-            }
+        if let Some(job) = decode::<J>(queue, url, &message, outcomes).await {
+            jobs.push(job);
+            kept.push(message);
         }
     }
     if jobs.is_empty() {
@@ -1081,37 +1121,8 @@ async fn handle_batch<J, H, Fut>(
         .iter()
         .map(|m| m.receipt_handle().unwrap_or_default().to_string())
         .collect();
-    // Heartbeat: keep the whole batch hidden while it runs (and not a
-    // moment longer, should the worker be dropped mid-batch).
-    let heartbeat = crate::batch::AbortOnDrop({
-        let (client, url, receipts) = (queue.client.clone(), url.to_string(), receipts.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(visibility / 2).await;
-                let entries: Vec<_> = receipts
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, receipt)| {
-                        aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(receipt)
-                            .visibility_timeout(visibility.as_secs() as i32)
-                            .build()
-                            .ok()
-                    })
-                    .collect();
-                if let Err(err) = client
-                    .change_message_visibility_batch()
-                    .queue_url(&url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
-                    tracing::warn!(kind = J::KIND, error = %request_error(err), "visibility heartbeat failed");
-                }
-            }
-        })
-    });
+    // Keep the whole batch hidden while it runs.
+    let heartbeat = heartbeat::<J>(queue, url, receipts.clone(), visibility);
     let n = jobs.len();
     let span = tracing::info_span!("job_batch", kind = J::KIND, size = n);
     let results = match tokio::time::timeout(J::TIMEOUT, handler(jobs).instrument(span)).await {
@@ -1126,45 +1137,28 @@ async fn handle_batch<J, H, Fut>(
     let mut deletes = Vec::new();
     let mut retries = Vec::new();
     for (i, message) in kept.iter().enumerate() {
-        let attempt = attempt_of(message);
         let result = results.next().unwrap_or_else(|| {
             Err(JobError::Retryable(
                 "the batch handler gave no outcome for this job".into(),
             ))
         });
-        match result {
-            Ok(()) => {
-                outcomes.succeeded(J::KIND);
-                deletes.push(
-                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&receipts[i])
-                        .build(),
-                );
-            }
-            Err(JobError::Retryable(error)) if (attempt as usize) < last_attempts => {
-                tracing::warn!(kind = J::KIND, attempt, error, "job failed; will retry");
-                failure(message, false, &error);
-                let delay = backoff.delay_after(attempt).as_secs().clamp(1, 12 * 3600) as i32;
-                retries.push(
-                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&receipts[i])
-                        .visibility_timeout(delay)
-                        .build(),
-                );
-            }
-            Err(err) => {
-                let error = err.to_string();
-                tracing::error!(
-                    kind = J::KIND,
-                    attempt,
-                    error,
-                    "job failed for good; dead-lettered"
-                );
-                failure(message, true, &error);
+        match settle::<J>(queue, message, result, backoff, outcomes) {
+            Settle::Delete => deletes.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&receipts[i])
+                    .build(),
+            ),
+            Settle::RetryIn(seconds) => retries.push(
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&receipts[i])
+                    .visibility_timeout(seconds)
+                    .build(),
+            ),
+            Settle::Dead(error) => {
                 if let Err(err) = queue
-                    .dead_letter(J::KIND, url, message, attempt, &error)
+                    .dead_letter(J::KIND, url, message, attempt_of(message), &error)
                     .await
                 {
                     tracing::warn!(kind = J::KIND, error = %err, "could not dead-letter; SQS will redrive it");

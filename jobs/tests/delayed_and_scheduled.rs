@@ -3,6 +3,8 @@
 //! `RALLY_TEST_POSTGRES` names a server (`postgres://user@host:port`).
 //! Each "process" is a runtime on its own pool to the same database.
 
+mod support;
+
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
@@ -11,31 +13,13 @@ use std::{
 use jobs::{
     Conn, Job, Queue, QueueConfig, Runtime, Schedule, SqlQueue, Store, WorkerOptions, schedule,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::{
     Connection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
 };
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Later {
-    n: usize,
-}
-
-impl Job for Later {
-    const KIND: &'static str = "test.later";
-}
-
-/// A scheduled job: the tick it was enqueued for (Unix ms).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Tick {
-    at: i64,
-}
-
-impl Job for Tick {
-    const KIND: &'static str = "test.tick";
-}
+use support::kinds::{Later, Tick};
 
 /// Two pools on one fresh database, as two processes would hold.
 async fn stores(dir: &std::path::Path) -> (Store, Store) {

@@ -4,6 +4,8 @@
 //! is configured down to 2 s so that "longer than SQS can hold" takes
 //! seconds, not a quarter of an hour.
 
+mod support;
+
 #[path = "../../tests/support/moto.rs"]
 #[allow(dead_code)] // the helpers the app tests use too
 mod moto;
@@ -17,26 +19,9 @@ use jobs::{
     Conn, Job, Queue, Runtime, Schedule, SqsBackend, SqsConfig, SqsQueue, Store, WorkerOptions,
 };
 use moto::Moto;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Later {
-    n: usize,
-}
-
-impl Job for Later {
-    const KIND: &'static str = "test.later";
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Tick {
-    at: i64,
-}
-
-impl Job for Tick {
-    const KIND: &'static str = "test.tick";
-}
+use support::kinds::{Later, Tick};
 
 struct Setup {
     queue: Queue,
@@ -47,35 +32,9 @@ struct Setup {
 async fn setup() -> Setup {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let store = match std::env::var("RALLY_TEST_POSTGRES") {
-        // The outbox and held jobs on Postgres (claimed with SKIP LOCKED).
-        Ok(server) if !server.is_empty() => {
-            use sqlx::Connection;
-            let server = server.trim_end_matches('/');
-            let name = format!("jobs_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let _ = admin.close().await;
-            Store::from(
-                sqlx::PgPool::connect(&format!("{server}/{name}"))
-                    .await
-                    .unwrap(),
-            )
-        }
-        _ => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(dir.path().join("outbox.db"))
-                .create_if_missing(true)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5));
-            Store::from(sqlx::SqlitePool::connect_with(options).await.unwrap())
-        }
-    };
+    // The outbox and held jobs on Postgres when it is given (claimed with
+    // SKIP LOCKED), else in a SQLite file.
+    let store = support::store::store(dir.path()).await;
     jobs::SqlQueue::migrate(&store).await.unwrap();
     let config = SqsConfig {
         prefix: format!("t{}", uuid::Uuid::new_v4().simple()),
@@ -162,6 +121,21 @@ fn ran_within(runs: &Runs, enqueued: Instant, from: Duration, to: Duration) {
     }
 }
 
+/// After the one job ran: a moment more for a second run to show, then
+/// the process stops; the job ran once, `due` after it was enqueued (within
+/// a second and moto's recheck).
+async fn ran_once_when_due(process: Process, runs: &Runs, enqueued: Instant, due: Duration) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    process.stop().await;
+    assert_eq!(runs.lock().unwrap().len(), 1);
+    ran_within(
+        runs,
+        enqueued,
+        due,
+        due + Duration::from_secs(1) + MOTO_RECHECK,
+    );
+}
+
 async fn held(queue: &Queue) -> i64 {
     jobs::delay::held(queue.store())
         .await
@@ -238,15 +212,7 @@ async fn on_sqs_a_delay_longer_than_sqs_holds_is_honoured() {
     })
     .await;
     assert_eq!(held(&s.queue).await, 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    process.stop().await;
-    assert_eq!(runs.lock().unwrap().len(), 1);
-    ran_within(
-        &runs,
-        enqueued,
-        Duration::from_secs(5),
-        Duration::from_secs(6) + MOTO_RECHECK,
-    );
+    ran_once_when_due(process, &runs, enqueued, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -269,15 +235,7 @@ async fn on_sqs_a_delayed_job_survives_a_restart() {
         !runs.lock().unwrap().is_empty()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    process.stop().await;
-    assert_eq!(runs.lock().unwrap().len(), 1);
-    ran_within(
-        &runs,
-        enqueued,
-        Duration::from_secs(4),
-        Duration::from_secs(5) + MOTO_RECHECK,
-    );
+    ran_once_when_due(process, &runs, enqueued, Duration::from_secs(4)).await;
 }
 
 #[tokio::test]

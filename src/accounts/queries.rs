@@ -25,7 +25,7 @@ pub struct SessionUser {
     pub organization_name: String,
     pub role: crate::organizations::roles::Role,
     /// The organization's `kind` and its HQ, for [`SessionUser::place`].
-    pub organization_kind: String,
+    pub organization_kind: crate::organizations::kind::OrganizationKind,
     pub organization_parent_id: Option<i64>,
     /// The person's zone, else the organization's (an IANA name).
     pub time_zone: String,
@@ -36,7 +36,7 @@ pub struct SessionUser {
 impl SessionUser {
     /// Where the session's organization stands in a franchise.
     pub fn place(&self) -> crate::organizations::roles::Place {
-        crate::organizations::roles::Place::of(&self.organization_kind, self.organization_parent_id)
+        crate::organizations::roles::Place::of(self.organization_kind, self.organization_parent_id)
     }
 
     /// Whether the user may take `action` here (the one table:
@@ -158,7 +158,7 @@ pub async fn create_account(
     email: &str,
     password_hash: &str,
     organization: &str,
-    kind: &str,
+    kind: crate::organizations::kind::OrganizationKind,
 ) -> Result<(i64, i64), SignUpError> {
     let now = now_ms();
     let user = create_user(tx, name, email, password_hash)
@@ -182,7 +182,7 @@ pub async fn create_account(
         Some(user),
         "organization_created",
         Some(user),
-        kind,
+        kind.as_str(),
     )
     .await?;
     Ok((user, org))

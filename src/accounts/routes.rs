@@ -22,6 +22,7 @@ use crate::{
 };
 use crate::{
     accounts::{auth, auth::CurrentUser},
+    organizations::kind::OrganizationKind,
     app::AppState,
     platform::web::{HASHING_BUSY, form_again, html_response, retry_later, see_other},
 };
@@ -30,12 +31,6 @@ const VERIFY_TTL: Duration = Duration::from_secs(48 * 3600);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 const MIN_PASSWORD: usize = 10;
 const MAX_PASSWORD: usize = 1024;
-
-pub const KINDS: &[(&str, &str)] = &[
-    ("direct_sales", "Direct sales team"),
-    ("business", "Business with brand ambassadors"),
-    ("franchise", "Franchise (HQ and locations)"),
-];
 
 /// Where links in emails point: `RALLY_PUBLIC_URL`, or in development the
 /// address the request came to. (Production requires the setting: a Host
@@ -123,10 +118,11 @@ pub async fn sign_up(
             "Please name your company or team (up to 120 characters).",
         ));
     }
-    if !KINDS.iter().any(|(k, _)| *k == form.kind) {
-        problems.push(("kind", "Please choose what kind of organization it is."));
+    let kind = OrganizationKind::at_sign_up(&form.kind);
+    if let Err(msg) = kind {
+        problems.push(("kind", msg));
     }
-    let (Ok(email), true) = (email, problems.is_empty()) else {
+    let (Ok(email), Ok(kind), true) = (email, kind, problems.is_empty()) else {
         return Ok(form_again(pages::sign_up(&form, &problems)));
     };
     let ip = state.rate_limits.client_ip(req);
@@ -175,7 +171,7 @@ pub async fn sign_up(
         email.as_str(),
         &hash,
         organization,
-        &form.kind,
+        kind,
     )
     .await
     {

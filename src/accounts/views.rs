@@ -25,10 +25,10 @@ pub fn sign_up(form: &SignUpForm, problems: &[(&'static str, &'static str)]) -> 
                     (labelled_input("organization", "organization", "Company or team name", "text", &form.organization, (true, "organization"), problem(problems, "organization")))
                     fieldset.field {
                         legend { "What kind of organization?" }
-                        @for (value, label) in crate::accounts::routes::KINDS {
+                        @for kind in crate::organizations::kind::OrganizationKind::AT_SIGN_UP {
                             label.choice {
-                                input type="radio" name="kind" value=(value) checked[form.kind == *value];
-                                " " (label)
+                                input type="radio" name="kind" value=(kind.as_str()) checked[form.kind == kind.as_str()];
+                                " " (kind.label())
                             }
                         }
                         @if let Some(msg) = problem(problems, "kind") { p.error { (msg) } }

@@ -13,10 +13,11 @@ pub async fn seed_demo(pool: &Pool, owner_password_hash: &str) -> sqlx::Result<S
     on_pool!(pool, p => {
     let mut tx = p.begin().await?;
     sqlx::query(
-        "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('demo', 'Demo Co', 'direct_sales', $1)
+        "INSERT INTO organizations (slug, name, kind, created_at) VALUES ('demo', 'Demo Co', $2, $1)
          ON CONFLICT (slug) DO NOTHING",
     )
     .bind(now)
+    .bind(crate::organizations::kind::OrganizationKind::DirectSales)
     .execute(&mut *tx)
     .await?;
     let org_id: i64 = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = 'demo'")

@@ -107,12 +107,6 @@ pub async fn event_names_after(
     after: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, String)>> {
-    /// The one answer the projector needs out of an entry's JSON.
-    #[derive(serde::Deserialize)]
-    struct Typed {
-        #[serde(default)]
-        name: String,
-    }
     let (from, to) = window(event);
     let rows: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as(
         "SELECT t.id, t.data FROM timeline_entries t
@@ -131,9 +125,11 @@ pub async fn event_names_after(
         .into_iter()
         .rev()
         .map(|(id, data)| {
-            let name = serde_json::from_str::<Typed>(&data)
-                .map(|typed| typed.name)
-                .unwrap_or_default();
+            use crate::prospects::TimelineEvent;
+            let name = match TimelineEvent::from_row("form_submission", &data) {
+                TimelineEvent::FormSubmission(answers) => answers.name.unwrap_or_default(),
+                _ => String::new(),
+            };
             (id, name)
         })
         .collect())

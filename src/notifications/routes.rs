@@ -18,6 +18,7 @@ use crate::organizations::roles::Action;
 use crate::platform::db;
 use crate::platform::error::AppError;
 use crate::platform::error::AppResult;
+use crate::platform::money::Currency;
 use crate::platform::web::form_again;
 use crate::platform::web::html_response;
 use crate::platform::web::see_other;
@@ -49,28 +50,41 @@ pub async fn read(user: CurrentUser, state: Data<&AppState>) -> AppResult<Respon
     Ok(see_other("/notifications"))
 }
 
-/// The account page's preferences section, as stored or as sent back.
+/// The account page's preferences section, as stored or as sent back
+/// (the preferences, the zone typed, and the organization's zone and
+/// currency as typed, when they were sent).
 pub async fn section(
     state: &AppState,
     user: &CurrentUser,
-    sent: Option<(&Preferences, &str, Option<&str>)>,
+    sent: Option<(&Preferences, &str, (Option<&str>, Option<&str>))>,
     problems: &[(&'static str, &'static str)],
 ) -> AppResult<maud::Markup> {
     let stored = queries::preferences(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let organization = if user.user.may(Action::ManageOrganization) {
-        Some(queries::organization_zone(&state.db.read, user.user.organization_id).await?)
+        let org = user.user.organization_id;
+        Some((
+            queries::organization_zone(&state.db.read, org).await?,
+            crate::organizations::queries::currency(&state.db.read, org).await?,
+        ))
     } else {
         None
     };
+    let (typed_zone, typed_currency) = sent.map(|(_, _, org)| org).unwrap_or_default();
+    let organization = organization.as_ref().map(|(zone, currency)| views::OrganizationSettings {
+        time_zone: typed_zone.unwrap_or(zone.as_str()),
+        currency: typed_currency.unwrap_or(currency.as_str()),
+    });
     Ok(match sent {
-        Some((prefs, zone, org)) => views::preferences(&user.csrf, prefs, zone, org, problems),
+        Some((prefs, zone, _)) => {
+            views::preferences(&user.csrf, prefs, zone, organization, problems)
+        }
         None => views::preferences(
             &user.csrf,
             &stored,
             stored.time_zone.as_deref().unwrap_or(""),
-            organization.as_deref(),
+            organization,
             problems,
         ),
     })
@@ -81,6 +95,8 @@ pub struct PreferencesForm {
     #[serde(default)]
     time_zone: String,
     organization_time_zone: Option<String>,
+    /// The organization's currency (a code, `EUR`); absent: unchanged.
+    organization_currency: Option<String>,
     notify_assigned: Option<String>,
     notify_new_lead: Option<String>,
     notify_summary: Option<String>,
@@ -108,12 +124,14 @@ pub async fn save(
             }
         }
     };
+    let organization_sent =
+        form.organization_time_zone.is_some() || form.organization_currency.is_some();
+    if organization_sent && !user.user.may(Action::ManageOrganization) {
+        return Err(AppError::Forbidden(
+            "Only admins and the owner can change the organization's settings.",
+        ));
+    }
     let organization_zone = match &form.organization_time_zone {
-        Some(_) if !user.user.may(Action::ManageOrganization) => {
-            return Err(AppError::Forbidden(
-                "Only admins and the owner can change the organization's time zone.",
-            ));
-        }
         Some(raw) => match crate::platform::time_zones::parse(raw) {
             Some(zone) => Some(zone.name().to_string()),
             None => {
@@ -126,6 +144,17 @@ pub async fn save(
         },
         None => None,
     };
+    let currency = match form.organization_currency.as_deref().map(Currency::parse_input) {
+        Some(Ok(currency)) => Some(currency),
+        Some(Err(_)) => {
+            problems.push((
+                "organization_currency",
+                "Enter a three-letter ISO 4217 currency code, like USD, EUR or JPY.",
+            ));
+            None
+        }
+        None => None,
+    };
     let on = |v: &Option<String>| v.is_some();
     let prefs = Preferences {
         time_zone: zone,
@@ -135,14 +164,19 @@ pub async fn save(
     };
     if !problems.is_empty() {
         let zone_typed: String = form.time_zone.chars().take(64).collect();
-        let org_typed: Option<String> = form
-            .organization_time_zone
-            .as_ref()
-            .map(|z| z.chars().take(64).collect());
+        let typed = |field: &Option<String>| -> Option<String> {
+            field.as_ref().map(|v| v.chars().take(64).collect())
+        };
+        let org_typed = typed(&form.organization_time_zone);
+        let currency_typed = typed(&form.organization_currency);
         let section = section(
             &state,
             &user,
-            Some((&prefs, &zone_typed, org_typed.as_deref())),
+            Some((
+                &prefs,
+                &zone_typed,
+                (org_typed.as_deref(), currency_typed.as_deref()),
+            )),
             &problems,
         )
         .await?;
@@ -152,6 +186,14 @@ pub async fn save(
     queries::save_preferences(&state.db.write, user.user.user_id, &prefs).await?;
     if let Some(zone) = organization_zone {
         queries::set_organization_zone(&state.db.write, user.user.organization_id, &zone).await?;
+    }
+    if let Some(currency) = currency {
+        crate::organizations::queries::set_currency(
+            &state.db.write,
+            user.user.organization_id,
+            currency,
+        )
+        .await?;
     }
     Ok(see_other("/account?saved=1#preferences"))
 }

@@ -63,13 +63,13 @@ pub fn page(nav: Nav<'_>, notifications: &[Notification]) -> Markup {
 }
 
 /// The account page's section: time zones and notification choices.
-/// `organization_zone` is `Some` for those who may change the
-/// organization's.
+/// `organization` (its zone and currency) is `Some` for those who may
+/// change the organization's settings.
 pub fn preferences(
     csrf: &str,
     prefs: &Preferences,
     zone_value: &str,
-    organization_zone: Option<&str>,
+    organization: Option<OrganizationSettings<'_>>,
     problems: &[(&'static str, &'static str)],
 ) -> Markup {
     let problem = |field| crate::platform::ui::problem(problems, field);
@@ -83,12 +83,21 @@ pub fn preferences(
                     (zone_select("time_zone", zone_value, true))
                     @if let Some(msg) = problem("time_zone") { p.error #time_zone-error { (msg) } }
                 }
-                @if let Some(org) = organization_zone {
+                @if let Some(org) = organization {
                     div.field.invalid[problem("organization_time_zone").is_some()] {
                         label for="organization_time_zone" { "Your organization's time zone (for people who have not chosen one)" }
-                        (zone_select("organization_time_zone", org, false))
+                        (zone_select("organization_time_zone", org.time_zone, false))
                         @if let Some(msg) = problem("organization_time_zone") { p.error { (msg) } }
                     }
+                    (crate::platform::ui::labelled_input(
+                        "organization_currency",
+                        "organization_currency",
+                        "Your organization's currency (an ISO 4217 code, like USD or EUR)",
+                        "text",
+                        org.currency,
+                        (true, "off"),
+                        problem("organization_currency"),
+                    ))
                 }
                 fieldset.field {
                     legend { "Tell me, in Rally and by email, when" }
@@ -103,6 +112,14 @@ pub fn preferences(
             }
         }
     }
+}
+
+/// The organization's settings in the form, as stored or as typed: its
+/// time zone and its currency's code.
+#[derive(Debug, Clone, Copy)]
+pub struct OrganizationSettings<'a> {
+    pub time_zone: &'a str,
+    pub currency: &'a str,
 }
 
 /// A choice of every zone; `value` is kept as typed when it is not one

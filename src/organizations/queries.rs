@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::platform::db::{Pool, Tx, now_ms};
+use crate::platform::money::Currency;
 use crate::{on_pool, on_tx, organizations::roles::Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -351,13 +352,30 @@ pub async fn organization_name(pool: &Pool, organization_id: i64) -> sqlx::Resul
         .await)
 }
 
+/// The currency the organization counts its money in (`USD` unless set).
+pub async fn currency(pool: &Pool, organization_id: i64) -> sqlx::Result<Currency> {
+    on_pool!(pool, p => sqlx::query_scalar("SELECT currency FROM organizations WHERE id = $1")
+        .bind(organization_id)
+        .fetch_one(p)
+        .await)
+}
+
+/// Sets the organization's currency (the organization's settings).
+pub async fn set_currency(pool: &Pool, organization_id: i64, currency: Currency) -> sqlx::Result<()> {
+    on_pool!(pool, p => sqlx::query("UPDATE organizations SET currency = $2 WHERE id = $1")
+        .bind(organization_id)
+        .bind(currency)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Organization {
     pub id: i64,
     pub slug: String,
     pub name: String,
-    /// direct_sales | business | franchise | location
-    pub kind: String,
+    pub kind: crate::organizations::kind::OrganizationKind,
     /// A franchise location's HQ.
     pub parent_id: Option<i64>,
 }
@@ -368,7 +386,7 @@ const ORGANIZATION_COLUMNS: &str = "id, slug, name, kind, parent_id";
 impl Organization {
     /// A franchise's head office: the organization that has locations.
     pub fn is_hq(&self) -> bool {
-        self.kind == "franchise" && self.parent_id.is_none()
+        self.kind == crate::organizations::kind::OrganizationKind::Franchise && self.parent_id.is_none()
     }
 }
 

@@ -9,7 +9,7 @@
 //! Adding a route: add it to `http::route_table!` *and* to [`ROUTES`];
 //! `tests/api/roles.rs` fails for a POST route without an entry here.
 
-use std::{fmt, str::FromStr};
+use crate::organizations::kind::OrganizationKind;
 
 /// A person's role in one organization, ordered by power:
 /// `Member < Manager < Admin < Owner`. Stored as text (`member`, `manager`,
@@ -62,57 +62,11 @@ impl Role {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Text that is not one of the four roles.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("not a role: {0:?}")]
-pub struct UnknownRole(pub String);
-
-impl FromStr for Role {
-    type Err = UnknownRole;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "member" => Ok(Role::Member),
-            "manager" => Ok(Role::Manager),
-            "admin" => Ok(Role::Admin),
-            "owner" => Ok(Role::Owner),
-            other => Err(UnknownRole(other.chars().take(40).collect())),
-        }
-    }
-}
+crate::stored_as_text!(Role, UnknownRole, "role");
 
 impl maud::Render for Role {
     fn render_to(&self, buffer: &mut String) {
         buffer.push_str(self.as_str());
-    }
-}
-
-impl<DB: sqlx::Database> sqlx::Type<DB> for Role
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Role
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
-        Ok(text.parse()?)
     }
 }
 
@@ -129,10 +83,10 @@ pub enum Place {
 
 impl Place {
     /// From an organization's `kind` and `parent_id` columns.
-    pub fn of(kind: &str, parent_id: Option<i64>) -> Self {
+    pub fn of(kind: OrganizationKind, parent_id: Option<i64>) -> Self {
         match (kind, parent_id) {
             (_, Some(_)) => Place::Location,
-            ("franchise", None) => Place::Hq,
+            (OrganizationKind::Franchise, None) => Place::Hq,
             _ => Place::Standalone,
         }
     }

@@ -11,6 +11,8 @@ pub mod error;
 /// Transactional email: transport, the EmailSend job, Mailgun and the
 /// development mailbox.
 pub mod mail;
+/// Money: integer minor units and an ISO 4217 currency.
+pub mod money;
 /// Tokens, signatures and password hashing.
 pub mod security;
 /// Logging set-up.

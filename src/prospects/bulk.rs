@@ -14,7 +14,7 @@ use poem::{
 };
 
 use super::{
-    Stage,
+    Stage, TimelineEvent,
     filters::{self, Arg, Filters, Viewer},
     list,
 };
@@ -361,13 +361,12 @@ pub async fn move_stage(tx: &mut Tx, id: i64, stage: Stage, by: &str) -> sqlx::R
         .execute(&mut **c)
         .await
         .map(|_| ()))?;
-    work::entry(
-        tx,
-        id,
-        "stage",
-        serde_json::json!({ "from": before.as_str(), "to": stage.as_str(), "by": by }),
-    )
-    .await?;
+    let moved = TimelineEvent::Stage {
+        from: before,
+        to: stage,
+        by: by.to_string(),
+    };
+    work::entry(tx, id, &moved).await?;
     Ok(true)
 }
 
@@ -448,13 +447,10 @@ pub async fn claim(
     .map(|r| r.rows_affected()))?
         == 1;
     if claimed {
-        work::entry(
-            &mut tx,
-            id,
-            "claimed",
-            serde_json::json!({ "by": user.user.user_name }),
-        )
-        .await?;
+        let claimed = TimelineEvent::Claimed {
+            by: user.user.user_name.clone(),
+        };
+        work::entry(&mut tx, id, &claimed).await?;
     }
     tx.commit().await?;
     if !claimed {

@@ -12,6 +12,8 @@ pub mod queries;
 pub mod routes;
 pub mod saved_views;
 pub mod stage;
+pub mod timeline;
 pub mod views;
 
 pub use stage::Stage;
+pub use timeline::TimelineEvent;

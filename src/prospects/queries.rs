@@ -13,7 +13,7 @@ use crate::{
         db::Pool,
         text::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
     },
-    prospects::Stage,
+    prospects::{Stage, TimelineEvent},
 };
 
 /// The prospect already stored under that email (in the organization).
@@ -47,7 +47,7 @@ pub async fn quick_add(
     .await)?;
     match id {
         Some(id) => {
-            entry(tx, id, "added", serde_json::json!({ "by": owner })).await?;
+            entry(tx, id, &TimelineEvent::Added { by: owner }).await?;
             Ok(Ok(id))
         }
         None => {
@@ -272,19 +272,15 @@ async fn refold(pool: &Pool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Appends a timeline entry of `kind` with `data`.
-pub(crate) async fn entry(
-    tx: &mut Tx,
-    prospect_id: i64,
-    kind: &str,
-    data: serde_json::Value,
-) -> sqlx::Result<()> {
+/// Appends `event` to the prospect's timeline, now.
+pub(crate) async fn entry(tx: &mut Tx, prospect_id: i64, event: &TimelineEvent) -> sqlx::Result<()> {
+    let (kind, data) = event.to_row();
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(prospect_id)
-    .bind(kind)
-    .bind(data.to_string())
+    .bind(&kind)
+    .bind(&data)
     .bind(now_ms())
     .execute(&mut **c)
     .await
@@ -342,13 +338,12 @@ pub async fn update(
     .await
     .map(|_| ()))?;
     if before.stage != changes.stage {
-        entry(
-            tx,
-            id,
-            "stage",
-            serde_json::json!({ "from": before.stage.as_str(), "to": changes.stage.as_str(), "by": by }),
-        )
-        .await?;
+        let moved = TimelineEvent::Stage {
+            from: before.stage,
+            to: changes.stage,
+            by: by.to_string(),
+        };
+        entry(tx, id, &moved).await?;
     }
     on_tx!(tx, c => sqlx::query("DELETE FROM prospect_tags WHERE prospect_id = $1")
         .bind(id)
@@ -390,13 +385,11 @@ pub async fn add_note(
     if prospect(pool, scope, id).await?.is_none() {
         return Ok(false);
     }
-    entry(
-        tx,
-        id,
-        "note",
-        serde_json::json!({ "note": text, "by": author }),
-    )
-    .await?;
+    let note = TimelineEvent::Note {
+        note: text.to_string(),
+        by: author.to_string(),
+    };
+    entry(tx, id, &note).await?;
     Ok(true)
 }
 
@@ -522,11 +515,12 @@ pub struct Prospect {
     pub last_activity_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A timeline entry as shown: its event, when, and (for a form
+/// submission) the form's title.
+#[derive(Debug, Clone)]
 pub struct TimelineEntry {
     pub id: i64,
-    pub kind: String,
-    pub data: String,
+    pub event: TimelineEvent,
     pub created_at: i64,
     pub form_title: Option<String>,
 }
@@ -569,15 +563,25 @@ pub async fn prospect(pool: &Pool, scope: Scope, id: i64) -> sqlx::Result<Option
         .await)
 }
 
+/// The prospect's timeline, newest first.
 pub async fn timeline(pool: &Pool, prospect_id: i64) -> sqlx::Result<Vec<TimelineEntry>> {
-    on_pool!(pool, p => sqlx::query_as(
+    let rows: Vec<(i64, String, String, i64, Option<String>)> = on_pool!(pool, p => sqlx::query_as(
         "SELECT t.id, t.kind, t.data, t.created_at, f.title AS form_title
          FROM timeline_entries t LEFT JOIN forms f ON f.id = t.form_id
          WHERE t.prospect_id = $1 ORDER BY t.created_at DESC, t.id DESC",
     )
     .bind(prospect_id)
     .fetch_all(p)
-    .await)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, data, created_at, form_title)| TimelineEntry {
+            id,
+            event: TimelineEvent::from_row(&kind, &data),
+            created_at,
+            form_title,
+        })
+        .collect())
 }
 
 /// Every prospect the scope may see, oldest first, for export.
@@ -649,22 +653,16 @@ pub async fn apply_submission(
             .execute(&mut **c)
             .await?;
     }
-    let data = serde_json::json!({
-        "name": answers.name,
-        "email": answers.email.as_str(),
-        "phone": answers.phone.as_ref().map(|p| p.as_str()),
-        "company": answers.company,
-        "interest": answers.interest,
-        "consent": answers.consent,
-    });
+    let (kind, data) = TimelineEvent::FormSubmission(answers.into()).to_row();
     sqlx::query(
         "INSERT INTO timeline_entries (prospect_id, kind, submission_key, form_id, data, created_at)
-         VALUES ($1, 'form_submission', $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(prospect_id)
+    .bind(&kind)
     .bind(submission_key)
     .bind(form.id)
-    .bind(data.to_string())
+    .bind(&data)
     .bind(submitted_at)
     .execute(&mut **c)
     .await?;

@@ -3,10 +3,11 @@
 //! database rows). Each stage has its label and its badge colour
 //! (`.stage-<name>` in `assets/app.css`).
 
-use std::{fmt, str::FromStr};
-
 /// Where a prospect stands, in pipeline order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Stage {
     New,
     Contacted,
@@ -69,62 +70,7 @@ impl Stage {
     }
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Text that is not one of the stages.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("not a stage: {0:?}")]
-pub struct UnknownStage(pub String);
-
-impl FromStr for Stage {
-    type Err = UnknownStage;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Stage::ALL
-            .into_iter()
-            .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| UnknownStage(s.chars().take(40).collect()))
-    }
-}
-
-impl<DB: sqlx::Database> sqlx::Type<DB> for Stage
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Stage
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
-        Ok(text.parse()?)
-    }
-}
-
-impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for Stage
-where
-    &'static str: sqlx::Encode<'q, DB>,
-{
-    fn encode_by_ref(
-        &self,
-        buf: &mut <DB as sqlx::Database>::ArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        self.as_str().encode_by_ref(buf)
-    }
-}
+crate::stored_as_text!(Stage, UnknownStage, "stage");
 
 #[cfg(test)]
 mod tests {
@@ -134,6 +80,10 @@ mod tests {
     fn stages_round_trip_and_refuse_anything_else() {
         for stage in Stage::ALL {
             assert_eq!(stage.as_str().parse::<Stage>().unwrap(), stage);
+            // In JSON (a timeline entry's move) as in its column.
+            let json = serde_json::to_string(&stage).unwrap();
+            assert_eq!(json, format!("\"{}\"", stage.as_str()));
+            assert_eq!(serde_json::from_str::<Stage>(&json).unwrap(), stage);
         }
         for bad in ["", "Hot", "nope", "hot ", "new\0"] {
             assert!(bad.parse::<Stage>().is_err(), "{bad:?}");

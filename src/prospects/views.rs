@@ -7,6 +7,7 @@ use crate::{
     organizations::queries::Member,
     platform::text::display_email,
     prospects::queries::{Prospect, TimelineEntry},
+    prospects::TimelineEvent,
 };
 
 /// The quick-add form's state when it comes back.
@@ -153,64 +154,34 @@ pub fn prospect_page(
     )
 }
 
-/// The answers of a form submission, labelled and in the form's order;
-/// answers the form does not know (from later versions) follow as stored.
-fn answers(data: &str) -> Vec<(String, String)> {
-    const LABELS: [(&str, &str); 6] = [
-        ("name", "Name"),
-        ("email", "Email"),
-        ("phone", "Phone"),
-        ("company", "Company"),
-        ("interest", "Interest"),
-        ("consent", "May contact"),
-    ];
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(data).unwrap_or_default();
-    let shown = |value: &serde_json::Value| match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(if *b { "yes" } else { "no" }.to_string()),
-        other => Some(other.to_string()),
-    };
-    let known = LABELS
-        .iter()
-        .filter_map(|(key, label)| Some((label.to_string(), shown(map.get(*key)?)?)));
-    let other = map
-        .iter()
-        .filter(|(key, _)| !LABELS.iter().any(|(k, _)| k == key))
-        .filter_map(|(key, value)| Some((key.clone(), shown(value)?)));
-    known.chain(other).collect()
-}
-
+/// One entry: every kind of event has its own lines (the match is
+/// exhaustive, so a new event cannot be left unshown).
 fn timeline_entry(entry: &TimelineEntry, zone: crate::platform::time_zones::Tz) -> Markup {
     html! {
         li {
             p.when { (datetime(entry.created_at, zone)) }
-            @match entry.kind.as_str() {
-                "form_submission" => {
+            @match &entry.event {
+                TimelineEvent::FormSubmission(answers) => {
                     p { "Submitted " strong { (entry.form_title.as_deref().unwrap_or("a form")) } }
                     dl.answers {
-                        @for (label, value) in answers(&entry.data) {
+                        @for (label, value) in answers.labelled() {
                             dt { (label) } dd { (value) }
                         }
                     }
                 },
-                "note" => {
-                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
-                    p { "Note by " (data["by"].as_str().unwrap_or("someone")) }
-                    p.note { (data["note"].as_str().unwrap_or("")) }
+                TimelineEvent::Note { note, by } => {
+                    p { "Note by " (by) }
+                    p.note { (note) }
                 },
-                "stage" => {
-                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
-                    p { "Stage " (data["from"].as_str().unwrap_or("?")) " → " strong { (data["to"].as_str().unwrap_or("?")) }
-                        " by " (data["by"].as_str().unwrap_or("someone")) }
+                TimelineEvent::Stage { from, to, by } => {
+                    p { "Stage " (from.as_str()) " → " strong { (to.as_str()) } " by " (by) }
                 },
-                "added" => { p { "Added by hand" } },
-                "claimed" => {
-                    @let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
-                    p { "Claimed by " (data["by"].as_str().unwrap_or("someone")) }
+                TimelineEvent::Added { .. } => { p { "Added by hand" } },
+                TimelineEvent::Claimed { by } => { p { "Claimed by " (by) } },
+                TimelineEvent::Imported { source, line } => {
+                    p { "Imported from " strong { (source) } ", line " (line) }
                 },
-                other => { p { (other) } },
+                TimelineEvent::Unknown { kind, .. } => { p { (kind) } },
             }
         }
     }

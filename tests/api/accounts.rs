@@ -481,3 +481,40 @@ async fn mailgun_refusals_other_than_429_and_5xx_are_permanent() {
         1
     );
 }
+
+/// The kind of organization is one of the three the form offers: a
+/// location (made by its HQ) or another spelling comes back with its
+/// message; the one chosen is stored as its text.
+#[tokio::test]
+async fn sign_up_takes_only_the_kinds_it_offers() {
+    let app = spawn_app().await;
+    let page = app.page("/signup").await;
+    for offered in ["direct_sales", "business", "franchise"] {
+        assert!(page.contains(&format!("value=\"{offered}\"")), "{page}");
+    }
+    assert!(!page.contains("value=\"location\""), "{page}");
+    for kind in ["location", "Franchise", ""] {
+        let mut form = sign_up_form("kinds@example.com", "correct horse battery");
+        form.retain(|(field, _)| *field != "kind");
+        form.push(("kind", kind));
+        let res = app.post_as(&app.client, "/signup", &form).await;
+        assert_eq!(res.status(), 422, "{kind:?}");
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains("Please choose what kind of organization it is."),
+            "{kind:?}: {page}"
+        );
+    }
+    let mut form = sign_up_form("kinds@example.com", "correct horse battery");
+    form.retain(|(field, _)| *field != "kind");
+    form.push(("kind", "business"));
+    let res = app.post_as(&app.client, "/signup", &form).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM organizations WHERE name = 'Nadia''s Franchise & Co' AND kind = 'business'"
+        )
+        .await,
+        1
+    );
+}

@@ -77,6 +77,7 @@ const FIELDS: &[&str] = &[
     "back",
     "time_zone",
     "organization_time_zone",
+    "organization_currency",
     "notify_assigned",
     "notify_summary",
     "action",
@@ -114,6 +115,7 @@ fn plausible(field: &str, ids: &Ids) -> String {
         "for" => "hour".into(),
         "time_zone" => "Europe/Paris".into(),
         "organization_time_zone" => "Pacific/Auckland".into(),
+        "organization_currency" => "EUR".into(),
         "notify_assigned" | "notify_summary" => "on".into(),
         // Bulk actions change a stage (never delete); filters as the list writes them.
         "action" => "stage".into(),
@@ -351,6 +353,7 @@ async fn post_cases(app: &TestApp, pattern: &str, csrf: &str, ids: &Ids) -> Vec<
         "due",
         "time_zone",
         "organization_time_zone",
+        "organization_currency",
     ] {
         let mut pairs = base.clone();
         for (f, v) in pairs.iter_mut() {

@@ -295,7 +295,7 @@ async fn a_burst_through_the_form_is_processed_in_batches() {
         let pool = pool.clone();
         async move { process_submissions(&pool, &queue_on(&pool), jobs).await }
     });
-    app.drain_kind(FormSubmission::KIND).await;
+    app.drain_of(Some(FormSubmission::KIND)).await;
     runtime.shutdown().await;
 
     let sizes = sizes.lock().unwrap().clone();

@@ -325,14 +325,10 @@ impl TestApp {
     /// Form submission jobs stored in the queue, in any state (a lead also
     /// queues its notification email, which is not counted here).
     pub async fn jobs_stored(&self) -> i64 {
-        jobs::SqlQueue::new(self.pool.queue_store(), Default::default())
-            .stats()
+        let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
+        job_counts(&queue, <rally::intake::jobs::FormSubmission as jobs::Job>::KIND)
             .await
-            .unwrap()
-            .iter()
-            .filter(|q| q.queue == <rally::intake::jobs::FormSubmission as jobs::Job>::KIND)
-            .map(|q| q.pending + q.running + q.done + q.retrying + q.dead)
-            .sum()
+            .stored
     }
 
     /// Takes the database's write lock (as a long write would) until the
@@ -344,36 +340,21 @@ impl TestApp {
     /// Waits until no job is waiting, running or retrying (at most 30 s:
     /// a worker stalled under load is restarted by its watchdog within ~10 s).
     pub async fn drain(&self) {
-        let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while queue.unfinished().await.unwrap() > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "queue did not drain: {:?}",
-                queue.stats().await
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.drain_of(None).await
     }
 
-    /// Like [`TestApp::drain`], for one kind only (a test that runs only
-    /// that kind's workers: a lead's notification email waits meanwhile).
-    pub async fn drain_kind(&self, kind: &str) {
+    /// Like [`TestApp::drain`], for one kind only when `kind` is given (a
+    /// test that runs only that kind's workers: a lead's notification email
+    /// waits meanwhile).
+    pub async fn drain_of(&self, kind: Option<&str>) {
         let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let stats = queue.stats().await.unwrap();
-            let unfinished: i64 = stats
-                .iter()
-                .filter(|q| q.queue == kind)
-                .map(|q| q.pending + q.running + q.retrying)
-                .sum();
-            if unfinished == 0 {
-                return;
-            }
+        while unfinished(&queue, kind).await > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{kind} did not drain: {stats:?}"
+                "{} did not drain: {:?}",
+                kind.unwrap_or("the queue"),
+                queue.stats().await
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -436,5 +417,34 @@ pub async fn hold_write_lock(pool: &Pool) -> WriteLock {
 impl WriteLock {
     pub async fn release(self) {
         rally::on_tx!(self.0, tx => tx.rollback().await.unwrap());
+    }
+}
+
+/// One kind's jobs in a SQL queue: `unfinished` (waiting, running or
+/// retrying) and `stored` (in any state, done and dead included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCounts {
+    pub unfinished: i64,
+    pub stored: i64,
+}
+
+/// The counts of `kind`'s jobs in `queue`.
+pub async fn job_counts(queue: &jobs::SqlQueue, kind: &str) -> JobCounts {
+    let stats = queue.stats().await.unwrap();
+    let of_kind = || stats.iter().filter(|q| q.queue == kind);
+    JobCounts {
+        unfinished: of_kind().map(|q| q.pending + q.running + q.retrying).sum(),
+        stored: of_kind()
+            .map(|q| q.pending + q.running + q.done + q.retrying + q.dead)
+            .sum(),
+    }
+}
+
+/// Jobs not finished in `queue`: of `kind`, or of every kind (the outbox's
+/// waiting rows included, delayed jobs not yet due left out) when `None`.
+pub async fn unfinished(queue: &jobs::SqlQueue, kind: Option<&str>) -> i64 {
+    match kind {
+        Some(kind) => job_counts(queue, kind).await.unfinished,
+        None => queue.unfinished().await.unwrap(),
     }
 }

@@ -462,3 +462,52 @@ async fn time_zones_are_chosen_on_the_account_page_and_bad_ones_refused() {
         1
     );
 }
+
+/// The organization's currency is set beside its time zone by those who
+/// manage it: a code as typed (any case), a bad one shown again with its
+/// message, never by a member.
+#[tokio::test]
+async fn the_organization_currency_is_set_on_the_account_page() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let stored = || app.count("SELECT COUNT(*) FROM organizations WHERE slug = 'demo' AND currency = 'EUR'");
+    let page = app.page("/account").await;
+    assert!(
+        page.contains("name=\"organization_currency\"") && page.contains("value=\"USD\""),
+        "{page}"
+    );
+    let post = |who: &reqwest::Client, currency: &'static str| {
+        let (app, who) = (&app, who.clone());
+        async move {
+            let csrf = app.csrf_as(&who, "/account").await;
+            app.post_as(
+                &who,
+                "/account/preferences",
+                &[("_csrf", csrf.as_str()), ("organization_currency", currency)],
+            )
+            .await
+        }
+    };
+    for bad in ["euro", "XAU", "", "EU"] {
+        let res = post(&app.client, bad).await;
+        assert_eq!(res.status(), 422, "{bad:?}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("Enter a three-letter ISO 4217 currency code")
+                && body.contains(&format!("value=\"{bad}\"")),
+            "{bad:?}: {body}"
+        );
+    }
+    assert_eq!(stored().await, 0);
+    assert_eq!(post(&app.client, " eur ").await.status(), 303);
+    assert_eq!(stored().await, 1);
+    assert!(app.page("/account").await.contains("value=\"EUR\""));
+    let (rep, _) = crate::people::join(&app, "rep@currency.test", "member").await;
+    assert!(
+        !app.page_as(&rep, "/account")
+            .await
+            .contains("organization_currency")
+    );
+    assert_eq!(post(&rep, "JPY").await.status(), 403);
+    assert_eq!(stored().await, 1);
+}

@@ -69,14 +69,7 @@ async fn web_only_and_worker_processes_share_the_queue() {
     );
     // Nothing of the worker's queue is left half-done (the notification
     // emails the new leads queued wait for a worker of their own queue).
-    let left: i64 = queue
-        .stats()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|q| q.queue == "rally.form_submission")
-        .map(|q| q.pending + q.running + q.retrying)
-        .sum();
+    let left = crate::helpers::unfinished(&queue, Some("rally.form_submission")).await;
     assert_eq!(left, 0);
     web.kill().unwrap();
     web.wait().unwrap();

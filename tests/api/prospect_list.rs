@@ -171,17 +171,45 @@ async fn each_filter_and_sort_narrows_the_list_and_counts_it() {
             assert!(fragment.contains(&total), "?{query}: {total} in {fragment}");
         }
     };
-    check("stage=hot", &["bo@example.com"]).await;
-    check("stage=new", &["ana@example.com", "di@example.com"]).await;
-    check("owner=unassigned", &["ana@example.com", "di@example.com"]).await;
-    check("owner=me", &["bo@example.com", "cy@example.com"]).await;
+    // Each filter alone, then combined: the query and whom it finds.
+    let cases: &[(&str, &[&str])] = &[
+        ("stage=hot", &["bo@example.com"]),
+        ("stage=new", &["ana@example.com", "di@example.com"]),
+        ("owner=unassigned", &["ana@example.com", "di@example.com"]),
+        ("owner=me", &["bo@example.com", "cy@example.com"]),
+        ("tag=fair", &["bo@example.com", "cy@example.com"]),
+        ("tag=VIP", &["bo@example.com"]),
+        // Days are whole UTC days, both ends included.
+        (
+            "created_from=2025-01-15&created_to=2025-01-15",
+            &["bo@example.com"],
+        ),
+        ("created_to=2025-01-14", &[]),
+        (
+            "active_from=2025-03-31&active_to=2025-03-31",
+            &["cy@example.com"],
+        ),
+        ("active_from=2025-04-01&active_to=2025-12-31", &[]),
+        // Search: name, email, phone (as typed or digits only), company, tag.
+        ("q=chen", &["bo@example.com"]),
+        ("q=7946", &["bo@example.com"]),
+        ("q=447946", &[]),
+        ("q=4420794", &["bo@example.com"]),
+        ("q=5550109999", &["ana@example.com"]),
+        ("q=zeta", &["cy@example.com"]),
+        ("q=VIP", &["bo@example.com"]),
+        ("q=di%40example", &["di@example.com"]),
+        // Combined.
+        ("tag=fair&stage=contacted&q=dee", &["cy@example.com"]),
+    ];
+    for (query, expected) in cases {
+        check(query, expected).await;
+    }
     let owner = app
         .count("SELECT id FROM users WHERE email = 'owner@demo.rally.test'")
         .await;
     let fragment = results(&app, &format!("owner={owner}")).await;
     assert_eq!(emails(&fragment).len(), 2, "{fragment}");
-    check("tag=fair", &["bo@example.com", "cy@example.com"]).await;
-    check("tag=VIP", &["bo@example.com"]).await;
     let form = app.count("SELECT id FROM forms WHERE slug = 'demo'").await;
     let fragment = results(&app, &format!("form={form}")).await;
     assert_eq!(emails(&fragment), ["ana@example.com"], "{fragment}");
@@ -223,30 +251,6 @@ async fn each_filter_and_sort_narrows_the_list_and_counts_it() {
     assert_eq!(emails(&fragment), ["ana@example.com"], "{fragment}");
     let fragment = results(&app, &format!("event={earlier}")).await;
     assert!(emails(&fragment).is_empty(), "{fragment}");
-    // Days are whole UTC days, both ends included.
-    check(
-        "created_from=2025-01-15&created_to=2025-01-15",
-        &["bo@example.com"],
-    )
-    .await;
-    check("created_to=2025-01-14", &[]).await;
-    check(
-        "active_from=2025-03-31&active_to=2025-03-31",
-        &["cy@example.com"],
-    )
-    .await;
-    check("active_from=2025-04-01&active_to=2025-12-31", &[]).await;
-    // Search: name, email, phone (as typed or digits only), company, tag.
-    check("q=chen", &["bo@example.com"]).await;
-    check("q=7946", &["bo@example.com"]).await;
-    check("q=447946", &[]).await;
-    check("q=4420794", &["bo@example.com"]).await;
-    check("q=5550109999", &["ana@example.com"]).await;
-    check("q=zeta", &["cy@example.com"]).await;
-    check("q=VIP", &["bo@example.com"]).await;
-    check("q=di%40example", &["di@example.com"]).await;
-    // Combined.
-    check("tag=fair&stage=contacted&q=dee", &["cy@example.com"]).await;
     // A location is for an HQ only.
     assert_eq!(app.get("/prospects?location=1").await.status(), 422);
 
@@ -616,72 +620,47 @@ async fn members_act_only_on_their_own_and_claim_unassigned_prospects() {
         assert_eq!(res.status(), 403, "{action}");
     }
     let ids = [owners, mine, free].map(|id| id.to_string());
-    let res = app
-        .post_as(
-            &rep,
-            "/prospects/bulk",
+    let mine_hot = format!("SELECT COUNT(*) FROM prospects WHERE stage = 'hot' AND id = {mine}");
+    // Each action: its fields, then what it changed (a query and its count).
+    let actions: [(&[(&str, &str)], &[(&str, i64)]); 3] = [
+        // Ticked ids, two of them not theirs: only their own moves.
+        (
             &[
-                ("_csrf", csrf.as_str()),
                 ("action", "stage"),
                 ("stage", "hot"),
                 ("id", &ids[0]),
                 ("id", &ids[1]),
                 ("id", &ids[2]),
             ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE stage = 'hot'")
-            .await,
-        1
-    );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM prospects WHERE stage = 'hot' AND id = {mine}"
-        ))
-        .await,
-        1
-    );
-    let res = app
-        .post_as(
-            &rep,
-            "/prospects/bulk",
             &[
-                ("_csrf", csrf.as_str()),
-                ("action", "tag"),
-                ("tag", "mine"),
-                ("all", "yes"),
-                ("filter", ""),
+                ("SELECT COUNT(*) FROM prospects WHERE stage = 'hot'", 1),
+                (&mine_hot, 1),
             ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospect_tags WHERE tag = 'mine'")
-            .await,
-        1
-    );
-    // "All matching" the unassigned view is still only their own: nothing.
-    let res = app
-        .post_as(
-            &rep,
-            "/prospects/bulk",
+        ),
+        (
+            &[("action", "tag"), ("tag", "mine"), ("all", "yes"), ("filter", "")],
+            &[("SELECT COUNT(*) FROM prospect_tags WHERE tag = 'mine'", 1)],
+        ),
+        // "All matching" the unassigned view is still only their own: nothing.
+        (
             &[
-                ("_csrf", csrf.as_str()),
                 ("action", "stage"),
                 ("stage", "lost"),
                 ("all", "yes"),
                 ("filter", "owner=unassigned"),
             ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE stage = 'lost'")
-            .await,
-        0
-    );
+            &[("SELECT COUNT(*) FROM prospects WHERE stage = 'lost'", 0)],
+        ),
+    ];
+    for (fields, changed) in actions {
+        let mut form = vec![("_csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let res = app.post_as(&rep, "/prospects/bulk", &form).await;
+        assert_eq!(res.status(), 303, "{fields:?}");
+        for (sql, count) in changed {
+            assert_eq!(app.count(sql).await, *count, "{fields:?}: {sql}");
+        }
+    }
     // A member's export of the owner's prospect by id: nothing of it.
     let res = app
         .post_as(

@@ -261,3 +261,53 @@ async fn a_member_sees_and_works_only_their_own_prospects() {
         .await;
     assert_eq!(res.status(), 422);
 }
+
+/// The timeline shows every kind of entry from its stored row: an import's
+/// line, an older submission's answers (keys in another order, one the
+/// form no longer asks), and a kind this build does not know (shown by
+/// name, never a 500).
+#[tokio::test]
+async fn the_timeline_reads_every_stored_kind_and_survives_unknown_ones() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let res = quick_add(
+        &app,
+        &app.client,
+        &[("name", "Tim Line"), ("email", "tim@example.com")],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let id = id_from(&res);
+    for (kind, data) in [
+        ("imported", r#"{"line":7,"source":"fair.csv"}"#),
+        (
+            "form_submission",
+            r#"{"company":null,"consent":true,"email":"tim@example.com","name":"Tim","shoe_size":"44"}"#,
+        ),
+        ("reward_paid", r#"{"amount_minor":500,"currency":"EUR"}"#),
+        ("note", "not json"),
+    ] {
+        crate::prospect_list::exec(
+            &app,
+            &format!(
+                "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+                 VALUES ({id}, '{kind}', '{data}', 1)"
+            ),
+        )
+        .await;
+    }
+    let res = app.get(&format!("/prospects/{id}")).await;
+    assert_eq!(res.status(), 200);
+    let detail = res.text().await.unwrap();
+    for shown in [
+        "Added by hand",
+        "Imported from <strong>fair.csv</strong>, line 7",
+        "<dt>Name</dt><dd>Tim</dd>",
+        "<dt>May contact</dt><dd>yes</dd>",
+        "<dt>shoe_size</dt><dd>44</dd>",
+        "<p>reward_paid</p>",
+        "<p>note</p>",
+    ] {
+        assert!(detail.contains(shown), "{shown} in {detail}");
+    }
+}

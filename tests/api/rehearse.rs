@@ -7,21 +7,27 @@ use rally::intake::rehearse::{Options, Outcome, Watch, run};
 
 use crate::helpers::*;
 
-#[tokio::test]
-/// A full room from one address (127.0.0.1) gets through the default limits.
-async fn rehearsal_of_a_thousand_people() {
-    let app = spawn_app().await;
-    let report = run(Options {
+/// A rehearsal of `people` arriving `arrival` at a time on the demo form,
+/// watched through the app's database: each test changes what it needs.
+fn audience(app: &TestApp, people: usize, arrival: usize) -> Options {
+    Options {
         url: app.url("/f/demo"),
-        people: 1000,
+        people,
         think: Duration::from_millis(10),
-        arrival_concurrency: 100,
+        arrival_concurrency: arrival,
         timeout: Duration::from_secs(30),
         watch: Some(Watch::Database(app.database.clone())),
         progress: false,
         fresh_connections: false,
         trickle: None,
-    })
+    }
+}
+
+#[tokio::test]
+/// A full room from one address (127.0.0.1) gets through the default limits.
+async fn rehearsal_of_a_thousand_people() {
+    let app = spawn_app().await;
+    let report = run(audience(&app, 1000, 100))
     .await
     .unwrap();
     assert_eq!(report.arrived, 1000);
@@ -43,14 +49,10 @@ async fn rehearsal_reports_errors_by_kind() {
     let app = spawn_app().await;
     let report = run(Options {
         url: app.url("/f/no-such-form"),
-        people: 5,
         think: Duration::ZERO,
-        arrival_concurrency: 5,
         timeout: Duration::from_secs(5),
         watch: None,
-        progress: false,
-        fresh_connections: false,
-        trickle: None,
+        ..audience(&app, 5, 5)
     })
     .await
     .unwrap();
@@ -65,18 +67,11 @@ async fn rehearsal_watches_a_deployed_instance_through_its_metrics() {
         spawn_app_with(|s| s.metrics_token = Some(rally::platform::config::Token("t0k".into())))
             .await;
     let report = run(Options {
-        url: app.url("/f/demo"),
-        people: 50,
-        think: Duration::from_millis(10),
-        arrival_concurrency: 50,
-        timeout: Duration::from_secs(30),
         watch: Some(Watch::Metrics {
             url: app.url("/metrics"),
             token: Some("t0k".into()),
         }),
-        progress: false,
-        fresh_connections: false,
-        trickle: None,
+        ..audience(&app, 50, 50)
     })
     .await
     .unwrap();
@@ -123,15 +118,8 @@ async fn rehearsal_counts_only_its_own_submissions() {
         }
     });
     let report = run(Options {
-        url: app.url("/f/demo"),
-        people: 20,
         think: Duration::from_millis(300),
-        arrival_concurrency: 20,
-        timeout: Duration::from_secs(30),
-        watch: Some(Watch::Database(app.database.clone())),
-        progress: false,
-        fresh_connections: false,
-        trickle: None,
+        ..audience(&app, 20, 20)
     })
     .await
     .unwrap();
@@ -155,15 +143,8 @@ async fn rehearsal_counts_only_its_own_submissions() {
 async fn rehearsal_sends_on_fresh_connections() {
     let app = spawn_app().await;
     let report = run(Options {
-        url: app.url("/f/demo"),
-        people: 200,
-        think: Duration::from_millis(10),
-        arrival_concurrency: 50,
-        timeout: Duration::from_secs(30),
-        watch: Some(Watch::Database(app.database.clone())),
-        progress: false,
         fresh_connections: true,
-        trickle: None,
+        ..audience(&app, 200, 50)
     })
     .await
     .unwrap();
@@ -184,15 +165,8 @@ async fn rehearsal_sends_on_fresh_connections() {
 
     // Reusing the form's connection, nothing is connected at Send.
     let report = run(Options {
-        url: app.url("/f/demo"),
-        people: 20,
-        think: Duration::from_millis(10),
-        arrival_concurrency: 20,
-        timeout: Duration::from_secs(30),
         watch: None,
-        progress: false,
-        fresh_connections: false,
-        trickle: None,
+        ..audience(&app, 20, 20)
     })
     .await
     .unwrap();
@@ -212,15 +186,8 @@ async fn rehearsal_trickle_times_each_submission_until_processed() {
     })
     .await;
     let options = Options {
-        url: app.url("/f/demo"),
-        people: 5,
-        think: Duration::from_millis(10),
-        arrival_concurrency: 5,
-        timeout: Duration::from_secs(30),
-        watch: Some(Watch::Database(app.database.clone())),
-        progress: false,
-        fresh_connections: false,
         trickle: Some(Duration::from_millis(200)),
+        ..audience(&app, 5, 5)
     };
     let started = std::time::Instant::now();
     let report = run(options.clone()).await.unwrap();

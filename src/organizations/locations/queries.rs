@@ -4,6 +4,7 @@
 
 use crate::{
     forms::queries::{FORM_COLUMNS, Form},
+    organizations::kind::OrganizationKind,
     organizations::queries::{audit, slugify},
     platform::db::{Pool, Tx, now_ms},
 };
@@ -13,7 +14,7 @@ use crate::{on_pool, on_tx};
 pub(crate) async fn insert_organization(
     tx: &mut Tx,
     name: &str,
-    kind: &str,
+    kind: OrganizationKind,
     parent_id: Option<i64>,
 ) -> sqlx::Result<i64> {
     let now = now_ms();
@@ -44,7 +45,7 @@ fn slug_candidates(name: &str) -> impl Iterator<Item = String> {
 
 /// A new location of franchise `hq`.
 pub async fn create_location(tx: &mut Tx, hq: i64, name: &str, actor: i64) -> sqlx::Result<i64> {
-    let id = insert_organization(tx, name, "location", Some(hq)).await?;
+    let id = insert_organization(tx, name, OrganizationKind::Location, Some(hq)).await?;
     audit(tx, hq, Some(actor), "location_created", None, name).await?;
     Ok(id)
 }

@@ -46,6 +46,88 @@ macro_rules! on_tx {
     };
 }
 
+/// Stores a rule type as text in both dialects: it is bound as its
+/// `as_str()` and read back through its `FromStr` (stored text that does
+/// not parse is a decode error naming it, never a panic). For the enums
+/// parsed at the edge and stored as text (`Role`, `Stage`,
+/// `OrganizationKind`, `Currency`).
+///
+/// `stored_as_text!(Enum, Unknown, "what")` also gives an enum with an
+/// `ALL` list and `as_str` its `Display` (the stored text) and `FromStr`
+/// (exactly one of `ALL`'s texts), refusing anything else with the error
+/// type `Unknown` ("not a what: …", the text cut at 40 characters).
+#[macro_export]
+macro_rules! stored_as_text {
+    ($ty:ident, $unknown:ident, $what:literal) => {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        #[doc = concat!("Text that is not a ", $what, ".")]
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $unknown(pub String);
+
+        impl ::std::fmt::Display for $unknown {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "not a {}: {:?}", $what, self.0)
+            }
+        }
+
+        impl ::std::error::Error for $unknown {}
+
+        impl ::std::str::FromStr for $ty {
+            type Err = $unknown;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .into_iter()
+                    .find(|it| it.as_str() == s)
+                    .ok_or_else(|| $unknown(s.chars().take(40).collect()))
+            }
+        }
+
+        $crate::stored_as_text!($ty);
+    };
+    ($ty:ty) => {
+        impl<DB: ::sqlx::Database> ::sqlx::Type<DB> for $ty
+        where
+            String: ::sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as ::sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as ::sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: ::sqlx::Database> ::sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: ::sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, ::sqlx::error::BoxDynError> {
+                let text = <&'r str as ::sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(text.parse::<$ty>()?)
+            }
+        }
+
+        impl<'q, DB: ::sqlx::Database> ::sqlx::Encode<'q, DB> for $ty
+        where
+            &'static str: ::sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as ::sqlx::Database>::ArgumentBuffer,
+            ) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <&'static str as ::sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+    };
+}
+
 /// An open write transaction of either dialect.
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),

@@ -860,11 +860,17 @@ pub async fn apply(
         }
         crate::prospects::queries::add_tags(tx, id, &row.tags).await?;
         for i in &write.rows {
+            let (kind, data) = crate::prospects::TimelineEvent::Imported {
+                source: source.to_string(),
+                line: plan.rows[*i].row.line as u64,
+            }
+            .to_row();
             on_tx!(tx, c => sqlx::query(
-                "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, 'imported', $2, $3)",
+                "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(id)
-            .bind(serde_json::json!({ "source": source, "line": plan.rows[*i].row.line }).to_string())
+            .bind(&kind)
+            .bind(&data)
             .bind(now)
             .execute(&mut **c)
             .await
