@@ -22,8 +22,8 @@ use crate::{
 };
 use crate::{
     accounts::{auth, auth::CurrentUser},
-    organizations::kind::OrganizationKind,
     app::AppState,
+    organizations::kind::OrganizationKind,
     platform::web::{HASHING_BUSY, form_again, html_response, retry_later, see_other},
 };
 

@@ -72,10 +72,12 @@ pub async fn section(
         None
     };
     let (typed_zone, typed_currency) = sent.map(|(_, _, org)| org).unwrap_or_default();
-    let organization = organization.as_ref().map(|(zone, currency)| views::OrganizationSettings {
-        time_zone: typed_zone.unwrap_or(zone.as_str()),
-        currency: typed_currency.unwrap_or(currency.as_str()),
-    });
+    let organization = organization
+        .as_ref()
+        .map(|(zone, currency)| views::OrganizationSettings {
+            time_zone: typed_zone.unwrap_or(zone.as_str()),
+            currency: typed_currency.unwrap_or(currency.as_str()),
+        });
     Ok(match sent {
         Some((prefs, zone, _)) => {
             views::preferences(&user.csrf, prefs, zone, organization, problems)
@@ -144,7 +146,11 @@ pub async fn save(
         },
         None => None,
     };
-    let currency = match form.organization_currency.as_deref().map(Currency::parse_input) {
+    let currency = match form
+        .organization_currency
+        .as_deref()
+        .map(Currency::parse_input)
+    {
         Some(Ok(currency)) => Some(currency),
         Some(Err(_)) => {
             problems.push((

@@ -361,7 +361,11 @@ pub async fn currency(pool: &Pool, organization_id: i64) -> sqlx::Result<Currenc
 }
 
 /// Sets the organization's currency (the organization's settings).
-pub async fn set_currency(pool: &Pool, organization_id: i64, currency: Currency) -> sqlx::Result<()> {
+pub async fn set_currency(
+    pool: &Pool,
+    organization_id: i64,
+    currency: Currency,
+) -> sqlx::Result<()> {
     on_pool!(pool, p => sqlx::query("UPDATE organizations SET currency = $2 WHERE id = $1")
         .bind(organization_id)
         .bind(currency)
@@ -386,7 +390,8 @@ const ORGANIZATION_COLUMNS: &str = "id, slug, name, kind, parent_id";
 impl Organization {
     /// A franchise's head office: the organization that has locations.
     pub fn is_hq(&self) -> bool {
-        self.kind == crate::organizations::kind::OrganizationKind::Franchise && self.parent_id.is_none()
+        self.kind == crate::organizations::kind::OrganizationKind::Franchise
+            && self.parent_id.is_none()
     }
 }
 

@@ -57,7 +57,10 @@ impl FromStr for Currency {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         iso_currency::Currency::from_code(s)
             .filter(|c| {
-                c.exponent().is_some() && !c.is_fund() && !c.is_special() && c.is_superseded().is_none()
+                c.exponent().is_some()
+                    && !c.is_fund()
+                    && !c.is_special()
+                    && c.is_superseded().is_none()
             })
             .map(Currency)
             .ok_or_else(|| MoneyError::UnknownCurrency(s.chars().take(12).collect()))
@@ -204,7 +207,10 @@ impl Money {
         }
         // Accumulated negatively, so that i64::MIN's digits fit too.
         let mut minor: i64 = 0;
-        let padded = fraction.bytes().chain(std::iter::repeat(b'0')).take(exponent as usize);
+        let padded = fraction
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(exponent as usize);
         for digit in whole.bytes().chain(padded) {
             minor = minor
                 .checked_mul(10)
@@ -309,7 +315,9 @@ mod tests {
     #[test]
     fn currency_codes_parse_strictly_when_stored_and_kindly_when_typed() {
         assert_eq!("EUR".parse::<Currency>(), Ok(Currency::EUR));
-        for bad in ["", "usd", "US", "USDX", "XAU", "XXX", "XTS", "CLF", "€", "USD "] {
+        for bad in [
+            "", "usd", "US", "USDX", "XAU", "XXX", "XTS", "CLF", "€", "USD ",
+        ] {
             assert!(bad.parse::<Currency>().is_err(), "{bad:?}");
         }
         assert_eq!(Currency::parse_input(" eur "), Ok(Currency::EUR));
@@ -320,7 +328,10 @@ mod tests {
         assert_eq!(USD.to_string(), "USD");
         let json = serde_json::to_string(&Money::new(1250, USD)).unwrap();
         assert_eq!(json, r#"{"amount_minor":1250,"currency":"USD"}"#);
-        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), Money::new(1250, USD));
+        assert_eq!(
+            serde_json::from_str::<Money>(&json).unwrap(),
+            Money::new(1250, USD)
+        );
         assert!(serde_json::from_str::<Money>(r#"{"amount_minor":1,"currency":"XAU"}"#).is_err());
     }
 
@@ -348,11 +359,38 @@ mod tests {
         let refused = [
             ("", USD, MoneyError::Empty),
             ("  ", USD, MoneyError::Empty),
-            ("12.505", USD, MoneyError::TooManyDecimals { currency: USD, exponent: 2 }),
+            (
+                "12.505",
+                USD,
+                MoneyError::TooManyDecimals {
+                    currency: USD,
+                    exponent: 2,
+                },
+            ),
             ("1,000.00", USD, MoneyError::NotANumber),
-            ("1,000", USD, MoneyError::TooManyDecimals { currency: USD, exponent: 2 }),
-            ("5.5", Currency::JPY, MoneyError::NoMinorUnit { currency: Currency::JPY }),
-            ("1.2345", Currency::KWD, MoneyError::TooManyDecimals { currency: Currency::KWD, exponent: 3 }),
+            (
+                "1,000",
+                USD,
+                MoneyError::TooManyDecimals {
+                    currency: USD,
+                    exponent: 2,
+                },
+            ),
+            (
+                "5.5",
+                Currency::JPY,
+                MoneyError::NoMinorUnit {
+                    currency: Currency::JPY,
+                },
+            ),
+            (
+                "1.2345",
+                Currency::KWD,
+                MoneyError::TooManyDecimals {
+                    currency: Currency::KWD,
+                    exponent: 3,
+                },
+            ),
             ("-1", USD, MoneyError::Negative),
             ("-0.01", USD, MoneyError::Negative),
             ("$5", USD, MoneyError::NotANumber),
@@ -365,7 +403,11 @@ mod tests {
             ("1e3", USD, MoneyError::NotANumber),
             ("١٢", USD, MoneyError::NotANumber),
             ("92233720368547758.08", USD, MoneyError::TooLarge),
-            ("99999999999999999999999", Currency::JPY, MoneyError::TooLarge),
+            (
+                "99999999999999999999999",
+                Currency::JPY,
+                MoneyError::TooLarge,
+            ),
         ];
         for (text, currency, error) in refused {
             assert_eq!(Money::parse(text, currency), Err(error), "{text:?}");
@@ -374,7 +416,10 @@ mod tests {
 
     #[test]
     fn signed_amounts_reach_both_ends_of_the_range() {
-        assert_eq!(Money::parse_signed("-12,50", USD), Ok(Money::new(-1250, USD)));
+        assert_eq!(
+            Money::parse_signed("-12,50", USD),
+            Ok(Money::new(-1250, USD))
+        );
         assert_eq!(Money::parse_signed("-0", USD), Ok(Money::zero(USD)));
         assert_eq!(
             Money::parse_signed("-92233720368547758.08", USD),
@@ -396,7 +441,10 @@ mod tests {
             (Money::new(1000, Currency::JPY), "1000 JPY"),
             (Money::new(-1250, Currency::KWD), "-1.250 KWD"),
             (Money::new(i64::MIN, USD), "-92233720368547758.08 USD"),
-            (Money::new(i64::MAX, Currency::KWD), "9223372036854775.807 KWD"),
+            (
+                Money::new(i64::MAX, Currency::KWD),
+                "9223372036854775.807 KWD",
+            ),
         ];
         for (money, text) in shown {
             assert_eq!(money.to_string(), text);
@@ -410,8 +458,14 @@ mod tests {
     #[test]
     fn arithmetic_refuses_mixed_currencies_and_overflow() {
         let a = Money::new(1250, USD);
-        assert_eq!(a.checked_add(Money::new(50, USD)), Ok(Money::new(1300, USD)));
-        assert_eq!(a.checked_sub(Money::new(1300, USD)), Ok(Money::new(-50, USD)));
+        assert_eq!(
+            a.checked_add(Money::new(50, USD)),
+            Ok(Money::new(1300, USD))
+        );
+        assert_eq!(
+            a.checked_sub(Money::new(1300, USD)),
+            Ok(Money::new(-50, USD))
+        );
         assert_eq!(a.checked_mul(3), Ok(Money::new(3750, USD)));
         assert_eq!(
             a.checked_add(Money::new(1, Currency::EUR)),
@@ -429,7 +483,10 @@ mod tests {
             Money::new(i64::MIN, USD).checked_sub(Money::new(1, USD)),
             Err(MoneyError::TooLarge)
         );
-        assert_eq!(Money::new(i64::MAX, USD).checked_mul(2), Err(MoneyError::TooLarge));
+        assert_eq!(
+            Money::new(i64::MAX, USD).checked_mul(2),
+            Err(MoneyError::TooLarge)
+        );
         assert_eq!(
             Money::sum(USD, [a, a, Money::new(-500, USD)]),
             Ok(Money::new(2000, USD))

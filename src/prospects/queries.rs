@@ -273,7 +273,11 @@ async fn refold(pool: &Pool) -> sqlx::Result<()> {
 }
 
 /// Appends `event` to the prospect's timeline, now.
-pub(crate) async fn entry(tx: &mut Tx, prospect_id: i64, event: &TimelineEvent) -> sqlx::Result<()> {
+pub(crate) async fn entry(
+    tx: &mut Tx,
+    prospect_id: i64,
+    event: &TimelineEvent,
+) -> sqlx::Result<()> {
     let (kind, data) = event.to_row();
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, $2, $3, $4)",

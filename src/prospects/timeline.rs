@@ -190,7 +190,11 @@ mod tests {
                 "stage",
                 r#"{"from":"new","to":"customer","by":"Demo Owner"}"#,
             ),
-            (TimelineEvent::Claimed { by: "Bea".into() }, "claimed", r#"{"by":"Bea"}"#),
+            (
+                TimelineEvent::Claimed { by: "Bea".into() },
+                "claimed",
+                r#"{"by":"Bea"}"#,
+            ),
             (
                 TimelineEvent::Imported {
                     source: "leads.csv".into(),

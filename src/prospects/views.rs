@@ -6,8 +6,8 @@ use crate::platform::ui::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
     organizations::queries::Member,
     platform::text::display_email,
-    prospects::queries::{Prospect, TimelineEntry},
     prospects::TimelineEvent,
+    prospects::queries::{Prospect, TimelineEntry},
 };
 
 /// The quick-add form's state when it comes back.
@@ -267,7 +267,12 @@ mod tests {
     #[test]
     fn answers_are_labelled_in_form_order() {
         let data = r#"{"consent":true,"email":"a@b.co","extra":"x","name":"Ana","phone":null}"#;
-        let got = super::answers(data);
+        let crate::prospects::TimelineEvent::FormSubmission(answers) =
+            crate::prospects::TimelineEvent::from_row("form_submission", data)
+        else {
+            panic!("a form submission")
+        };
+        let got = answers.labelled();
         let want = [
             ("Name", "Ana"),
             ("Email", "a@b.co"),

@@ -326,9 +326,12 @@ impl TestApp {
     /// queues its notification email, which is not counted here).
     pub async fn jobs_stored(&self) -> i64 {
         let queue = jobs::SqlQueue::new(self.pool.queue_store(), Default::default());
-        job_counts(&queue, <rally::intake::jobs::FormSubmission as jobs::Job>::KIND)
-            .await
-            .stored
+        job_counts(
+            &queue,
+            <rally::intake::jobs::FormSubmission as jobs::Job>::KIND,
+        )
+        .await
+        .stored
     }
 
     /// Takes the database's write lock (as a long write would) until the

@@ -470,7 +470,8 @@ async fn time_zones_are_chosen_on_the_account_page_and_bad_ones_refused() {
 async fn the_organization_currency_is_set_on_the_account_page() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let stored = || app.count("SELECT COUNT(*) FROM organizations WHERE slug = 'demo' AND currency = 'EUR'");
+    let stored =
+        || app.count("SELECT COUNT(*) FROM organizations WHERE slug = 'demo' AND currency = 'EUR'");
     let page = app.page("/account").await;
     assert!(
         page.contains("name=\"organization_currency\"") && page.contains("value=\"USD\""),
@@ -483,7 +484,10 @@ async fn the_organization_currency_is_set_on_the_account_page() {
             app.post_as(
                 &who,
                 "/account/preferences",
-                &[("_csrf", csrf.as_str()), ("organization_currency", currency)],
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("organization_currency", currency),
+                ],
             )
             .await
         }

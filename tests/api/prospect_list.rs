@@ -638,7 +638,12 @@ async fn members_act_only_on_their_own_and_claim_unassigned_prospects() {
             ],
         ),
         (
-            &[("action", "tag"), ("tag", "mine"), ("all", "yes"), ("filter", "")],
+            &[
+                ("action", "tag"),
+                ("tag", "mine"),
+                ("all", "yes"),
+                ("filter", ""),
+            ],
             &[("SELECT COUNT(*) FROM prospect_tags WHERE tag = 'mine'", 1)],
         ),
         // "All matching" the unassigned view is still only their own: nothing.

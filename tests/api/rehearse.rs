@@ -27,9 +27,7 @@ fn audience(app: &TestApp, people: usize, arrival: usize) -> Options {
 /// A full room from one address (127.0.0.1) gets through the default limits.
 async fn rehearsal_of_a_thousand_people() {
     let app = spawn_app().await;
-    let report = run(audience(&app, 1000, 100))
-    .await
-    .unwrap();
+    let report = run(audience(&app, 1000, 100)).await.unwrap();
     assert_eq!(report.arrived, 1000);
     assert_eq!(report.accepted(), 1000, "{report}");
     assert_eq!(report.latencies.len(), 1000);
