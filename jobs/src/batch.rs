@@ -51,14 +51,7 @@ pub type Outcomes = Vec<Result<(), JobError>>;
 /// Every job of a batch failed the same way (the database was unreachable,
 /// say): `n` copies of `err`.
 pub fn all_failed(n: usize, err: &JobError) -> Outcomes {
-    (0..n)
-        .map(|_| {
-            Err(match err {
-                JobError::Retryable(msg) => JobError::Retryable(msg.clone()),
-                JobError::Permanent(msg) => JobError::Permanent(msg.clone()),
-            })
-        })
-        .collect()
+    (0..n).map(|_| Err(err.clone())).collect()
 }
 
 /// A job claimed from the SQL queue.

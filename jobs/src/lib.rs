@@ -81,8 +81,9 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     }
 }
 
-/// Why a handler failed, and whether trying again can help.
-#[derive(Debug, thiserror::Error)]
+/// Why a handler failed, and whether trying again can help. `Clone`, so a
+/// batch handler can give one failure to every job it concerns.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
     /// A passing fault (database busy, network, 5xx): retried with backoff
     /// until the job's attempts run out, then dead-lettered.

@@ -1,27 +1,35 @@
 //! Form submissions in batches: the `FormSubmission` kind's handler (see
-//! `jobs::batch`). One write transaction applies a whole batch, each
-//! submission inside its own savepoint, so a submission that fails is
-//! rolled back alone and retried (or dead-lettered) alone while the others
-//! commit.
+//! `jobs::batch`). One write transaction applies a whole claim with a few
+//! multi-row statements ([`apply`]: the prospects' upsert, the timeline
+//! entries, the new-lead notices). Only if that fails is the claim applied
+//! again one submission at a time, each in its own savepoint, so a
+//! submission that fails is rolled back alone and retried (or
+//! dead-lettered) alone while the others commit.
 //!
-//! Exactness is the single handler's: `prospects::queries::apply_submission` skips a
-//! submission whose key is already on a timeline entry (unique
+//! Exactness is the single handler's: `prospects::queries::apply_submissions`
+//! skips a submission whose key is already on a timeline entry (unique
 //! `submission_key`), so a batch delivered again after a crash, or a key
-//! delivered twice in one batch, adds nothing. Within a batch the
-//! submissions are applied one after another exactly as separate jobs
-//! would be, in submission order for each email, so two submissions of one
-//! person merge into one prospect the same way; they are sorted by
-//! organization and email first so that two batches running at once (on
-//! Postgres) take prospects' row locks in the same order.
+//! delivered twice in one batch, adds nothing. Submissions are sorted by
+//! organization, email and submission time: for one email that is the
+//! order separate jobs would run in, so several submissions of one person
+//! merge into one prospect the same way (new answers fill blanks), and two
+//! batches running at once (on Postgres) take prospects' row locks in the
+//! same order.
 
 use std::collections::HashMap;
 
 use ::jobs::{JobError, Outcomes, batch::all_failed};
 
-use crate::{forms::queries::Form, intake::jobs::FormSubmission, platform::db};
+use crate::{
+    forms::queries::Form,
+    intake::jobs::FormSubmission,
+    notifications::Lead,
+    platform::db,
+    prospects::queries::{Submission, apply_submissions},
+};
 
 /// Form submissions applied per transaction, at most (one claim each).
-pub const SUBMISSION_BATCH: usize = 128;
+pub const SUBMISSION_BATCH: usize = 512;
 
 /// Applies `jobs` in one transaction; one outcome per job, in order.
 pub async fn process_submissions(
@@ -29,15 +37,39 @@ pub async fn process_submissions(
     queue: &::jobs::Queue,
     jobs: Vec<FormSubmission>,
 ) -> Outcomes {
+    process(pool, queue, &jobs).await.outcomes
+}
+
+/// What [`process`] did with a batch.
+#[derive(Debug)]
+pub struct Processed {
+    /// One per job, in order.
+    pub outcomes: Outcomes,
+    /// The set-based attempt failed and the batch was applied one
+    /// submission at a time.
+    pub one_by_one: bool,
+}
+
+/// [`process_submissions`], saying how the batch was applied.
+pub async fn process(
+    pool: &db::Pool,
+    queue: &::jobs::Queue,
+    jobs: &[FormSubmission],
+) -> Processed {
     let n = jobs.len();
     let mut forms: HashMap<i64, Option<Form>> = HashMap::new();
-    for job in &jobs {
+    for job in jobs {
         if let std::collections::hash_map::Entry::Vacant(slot) = forms.entry(job.form_id) {
             match crate::forms::queries::form_by_id(pool, job.form_id).await {
                 Ok(form) => {
                     slot.insert(form);
                 }
-                Err(err) => return all_failed(n, &JobError::retryable(err)),
+                Err(err) => {
+                    return Processed {
+                        outcomes: all_failed(n, &JobError::retryable(err)),
+                        one_by_one: false,
+                    };
+                }
             }
         }
     }
@@ -45,7 +77,7 @@ pub async fn process_submissions(
     let mut order = Vec::with_capacity(n);
     for (i, job) in jobs.iter().enumerate() {
         match forms.get(&job.form_id) {
-            Some(Some(form)) => order.push((form.organization_id, i)),
+            Some(Some(form)) => order.push((form, i)),
             _ => {
                 outcomes[i] = Some(Err(JobError::permanent(format!(
                     "form {} no longer exists",
@@ -54,88 +86,154 @@ pub async fn process_submissions(
             }
         }
     }
-    order.sort_by(|&(a_org, a), &(b_org, b)| {
+    order.sort_by(|&(a_form, a), &(b_form, b)| {
         let (x, y) = (&jobs[a], &jobs[b]);
-        (a_org, x.answers.email.as_str(), x.submitted_at, a).cmp(&(
-            b_org,
-            y.answers.email.as_str(),
-            y.submitted_at,
-            b,
-        ))
+        (
+            a_form.organization_id,
+            x.answers.email.as_str(),
+            x.submitted_at,
+            a,
+        )
+            .cmp(&(
+                b_form.organization_id,
+                y.answers.email.as_str(),
+                y.submitted_at,
+                b,
+            ))
     });
-    if !order.is_empty()
-        && let Err(err) = apply_all(pool, queue, &jobs, &forms, &order, &mut outcomes).await
-    {
-        // The transaction is lost (its commit failed, or the database
-        // rolled it back): nothing of it was written, so every job
-        // applied in it is retried.
-        let err = JobError::retryable(err);
-        for &(_, i) in &order {
-            outcomes[i] = Some(Err(match &err {
-                JobError::Retryable(msg) => JobError::Retryable(msg.clone()),
-                JobError::Permanent(msg) => JobError::Permanent(msg.clone()),
-            }));
+    let mut one_by_one = false;
+    if !order.is_empty() {
+        match together(pool, queue, jobs, &order).await {
+            Ok(()) => {
+                for &(_, i) in &order {
+                    outcomes[i] = Some(Ok(()));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    size = order.len(),
+                    "batch of submissions failed as a whole; applying them one by one"
+                );
+                one_by_one = true;
+                if let Err(err) = each_alone(pool, queue, jobs, &order, &mut outcomes).await {
+                    // The transaction is lost (its commit failed, or the
+                    // database rolled it back): nothing of it was
+                    // written, so every job applied in it is retried.
+                    let err = JobError::retryable(err);
+                    for &(_, i) in &order {
+                        outcomes[i] = Some(Err(err.clone()));
+                    }
+                }
+            }
         }
     }
-    outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect()
+    Processed {
+        outcomes: outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect(),
+        one_by_one,
+    }
 }
 
-/// Applies the jobs `order` names, each in a savepoint, and commits. An
-/// error here is the transaction's own: none of it is kept.
-async fn apply_all(
+/// Applies the submissions of `items` (each with its form) in `tx`: the
+/// prospects and timeline entries, then the notices of the new entries.
+/// Returns how many were applied (the rest were already). The single
+/// handler, the set-based batch and each savepoint of the fallback all
+/// come through here.
+pub async fn apply(
+    tx: &mut db::Tx,
+    queue: &::jobs::Queue,
+    items: &[(&Form, &FormSubmission)],
+) -> anyhow::Result<usize> {
+    let submissions: Vec<Submission> = items
+        .iter()
+        .map(|&(form, job)| Submission {
+            form,
+            key: &job.submission_key,
+            answers: &job.answers,
+            submitted_at: job.submitted_at,
+        })
+        .collect();
+    let applied = apply_submissions(tx, &submissions).await?;
+    let leads: Vec<Lead> = items
+        .iter()
+        .zip(&applied)
+        .filter_map(|(&(form, job), applied)| {
+            applied.as_ref().map(|a| Lead {
+                form,
+                submission_key: &job.submission_key,
+                prospect_id: a.prospect_id,
+                name: &a.name,
+                submitted_at: job.submitted_at,
+            })
+        })
+        .collect();
+    crate::notifications::leads_arrived(tx, queue, &leads).await?;
+    Ok(leads.len())
+}
+
+/// The happy path: every submission of `order` in one transaction, with a
+/// few multi-row statements. An error leaves nothing of it.
+async fn together(
     pool: &db::Pool,
     queue: &::jobs::Queue,
     jobs: &[FormSubmission],
-    forms: &HashMap<i64, Option<Form>>,
-    order: &[(i64, usize)],
+    order: &[(&Form, usize)],
+) -> anyhow::Result<()> {
+    let items: Vec<(&Form, &FormSubmission)> =
+        order.iter().map(|&(form, i)| (form, &jobs[i])).collect();
+    let mut tx = pool.begin_write().await?;
+    match apply(&mut tx, queue, &items).await {
+        Ok(applied) => {
+            tx.commit().await?;
+            skipped(items.len() - applied);
+            Ok(())
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// The fallback: the jobs `order` names one by one, each in a savepoint,
+/// then one commit. An error here is the transaction's own: none of it is
+/// kept.
+async fn each_alone(
+    pool: &db::Pool,
+    queue: &::jobs::Queue,
+    jobs: &[FormSubmission],
+    order: &[(&Form, usize)],
     outcomes: &mut [Option<Result<(), JobError>>],
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin_write().await?;
-    let mut skipped = 0;
-    for &(_, i) in order {
-        let job = &jobs[i];
-        let Some(Some(form)) = forms.get(&job.form_id) else {
-            continue;
-        };
+    let mut applied = 0;
+    for &(form, i) in order {
         savepoint(&mut tx, "SAVEPOINT submission").await?;
-        // The prospect and its timeline entry, then (for a new entry) the
-        // notice to the form's people: both in the savepoint, so a failure
-        // of either leaves nothing of this submission.
-        let applied = match crate::prospects::queries::apply_submission(
-            &mut tx,
-            form,
-            &job.submission_key,
-            &job.answers,
-            job.submitted_at,
-        )
-        .await
-        {
-            Ok(true) => crate::notifications::lead_arrived(&mut tx, queue, form, job)
-                .await
-                .map(|()| true)
-                .map_err(|e| e.to_string()),
-            Ok(false) => Ok(false),
-            Err(err) => Err(err.to_string()),
-        };
-        match applied {
-            Ok(applied) => {
+        // The prospect, its timeline entry and the notice: all in the
+        // savepoint, so a failure of any leaves nothing of this submission.
+        match apply(&mut tx, queue, &[(form, &jobs[i])]).await {
+            Ok(n) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT submission").await?;
-                skipped += usize::from(!applied);
+                applied += n;
                 outcomes[i] = Some(Ok(()));
             }
             Err(err) => {
                 tracing::warn!(form_id = form.id, error = %err, "submission failed in its batch; the others go on");
                 savepoint(&mut tx, "ROLLBACK TO SAVEPOINT submission").await?;
                 savepoint(&mut tx, "RELEASE SAVEPOINT submission").await?;
-                outcomes[i] = Some(Err(JobError::Retryable(err)));
+                outcomes[i] = Some(Err(JobError::retryable(err)));
             }
         }
     }
     tx.commit().await?;
-    if skipped > 0 {
-        tracing::info!(skipped, "submissions already processed; skipped");
-    }
+    skipped(order.len() - applied);
     Ok(())
+}
+
+fn skipped(n: usize) {
+    if n > 0 {
+        tracing::info!(skipped = n, "submissions already processed; skipped");
+    }
 }
 
 async fn savepoint(tx: &mut db::Tx, sql: &'static str) -> sqlx::Result<()> {

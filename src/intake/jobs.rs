@@ -44,20 +44,10 @@ pub async fn process_submission(
         .map_err(JobError::retryable)?
         .ok_or_else(|| JobError::permanent(format!("form {} no longer exists", job.form_id)))?;
     let mut tx = pool.begin_write().await.map_err(JobError::retryable)?;
-    let applied = crate::prospects::queries::apply_submission(
-        &mut tx,
-        &form,
-        &job.submission_key,
-        &job.answers,
-        job.submitted_at,
-    )
-    .await
-    .map_err(JobError::retryable)?;
-    if applied {
-        crate::notifications::lead_arrived(&mut tx, queue, &form, &job)
-            .await
-            .map_err(|e| JobError::retryable(e.to_string()))?;
-    }
+    let applied = crate::intake::batch::apply(&mut tx, queue, &[(&form, &job)])
+        .await
+        .map_err(JobError::retryable)?
+        > 0;
     tx.commit().await.map_err(JobError::retryable)?;
     if !applied {
         tracing::info!(form_id = form.id, "submission already processed; skipped");

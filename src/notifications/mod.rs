@@ -92,78 +92,76 @@ pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow:
     Ok(())
 }
 
-/// Tells the form's owners that a lead arrived (submission
-/// `submission_key` on `form`), in the job's transaction.
-pub async fn new_lead(
-    tx: &mut Tx,
-    queue: &Queue,
-    form: &crate::forms::queries::Form,
-    submission_key: &str,
-    prospect_id: i64,
-    name: &str,
-    submitted_at: i64,
-) -> anyhow::Result<()> {
-    let people = queries::form_owners(tx, form.organization_id, Kind::NewLead).await?;
-    let text = format!("New lead on {}: {name}.", form.title);
-    for person in people.iter().filter(|p| p.wants) {
-        let key = format!("new_lead:{submission_key}:{}", person.id);
-        let stored = queries::insert(
-            tx,
-            &New {
-                organization_id: form.organization_id,
-                user_id: person.id,
-                kind: Kind::NewLead,
-                prospect_id: Some(prospect_id),
-                text: &text,
-                key: &key,
-                at: submitted_at,
-            },
-        )
-        .await?;
-        if stored {
-            let window = submitted_at.div_euclid(NEW_LEAD_EMAIL_WINDOW_MS);
-            let message = views::email(
-                format!("new-lead-{}-{}-{window}", person.id, form.id),
-                form.organization_id,
-                person,
-                &format!("New lead on {}", form.title),
-                &text,
-                &["More leads may have arrived since: Rally lists each one under Notifications."],
-            );
-            email::queue(tx, queue, &message).await?;
-        }
-    }
-    Ok(())
+/// A form submission applied: a lead arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Lead<'a> {
+    pub form: &'a crate::forms::queries::Form,
+    /// The submission's key: one notice per submission and person.
+    pub submission_key: &'a str,
+    pub prospect_id: i64,
+    /// The prospect's name.
+    pub name: &'a str,
+    pub submitted_at: i64,
 }
 
-/// A submission was applied (the FormSubmission job, in its transaction):
-/// the form's owners are told about the lead.
-pub async fn lead_arrived(
-    tx: &mut Tx,
-    queue: &Queue,
-    form: &crate::forms::queries::Form,
-    job: &crate::intake::jobs::FormSubmission,
-) -> anyhow::Result<()> {
-    let prospect: Option<(i64, String)> = crate::on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, name FROM prospects WHERE organization_id = $1 AND email = $2",
-    )
-    .bind(form.organization_id)
-    .bind(job.answers.email.as_str())
-    .fetch_optional(&mut **c)
-    .await)?;
-    let Some((prospect_id, name)) = prospect else {
-        return Ok(());
-    };
-    new_lead(
-        tx,
-        queue,
-        form,
-        &job.submission_key,
-        prospect_id,
-        &name,
-        job.submitted_at,
-    )
-    .await
+/// Tells each form's owners and admins who want it that leads arrived, in
+/// the transaction that applied the submissions: one notification per lead
+/// and person (stored once per submission key, so a redelivery tells
+/// nobody again), and one email per person, form and
+/// [`NEW_LEAD_EMAIL_WINDOW_MS`], made from the first lead of the window.
+/// A few statements for any number of leads.
+pub async fn leads_arrived(tx: &mut Tx, queue: &Queue, leads: &[Lead<'_>]) -> anyhow::Result<()> {
+    let mut owners: std::collections::HashMap<i64, Vec<queries::Recipient>> = Default::default();
+    for lead in leads {
+        let organization_id = lead.form.organization_id;
+        if !owners.contains_key(&organization_id) {
+            let people = queries::form_owners(tx, organization_id, Kind::NewLead).await?;
+            owners.insert(organization_id, people.into_iter().filter(|p| p.wants).collect());
+        }
+    }
+    // (lead, person, text, key) for every notice.
+    let mut notices = Vec::new();
+    for lead in leads {
+        let text = format!("New lead on {}: {}.", lead.form.title, lead.name);
+        for person in &owners[&lead.form.organization_id] {
+            let key = format!("new_lead:{}:{}", lead.submission_key, person.id);
+            notices.push((lead, person, text.clone(), key));
+        }
+    }
+    let new: Vec<New> = notices
+        .iter()
+        .map(|(lead, person, text, key)| New {
+            organization_id: lead.form.organization_id,
+            user_id: person.id,
+            kind: Kind::NewLead,
+            prospect_id: Some(lead.prospect_id),
+            text,
+            key,
+            at: lead.submitted_at,
+        })
+        .collect();
+    let stored = queries::insert_all(tx, &new).await?;
+    let mut emailed = std::collections::HashSet::new();
+    for (lead, person, text, key) in &notices {
+        if !stored.contains(key) {
+            continue;
+        }
+        let window = lead.submitted_at.div_euclid(NEW_LEAD_EMAIL_WINDOW_MS);
+        let email_key = format!("new-lead-{}-{}-{window}", person.id, lead.form.id);
+        if !emailed.insert(email_key.clone()) {
+            continue;
+        }
+        let message = views::email(
+            email_key,
+            lead.form.organization_id,
+            person,
+            &format!("New lead on {}", lead.form.title),
+            text,
+            &["More leads may have arrived since: Rally lists each one under Notifications."],
+        );
+        email::queue(tx, queue, &message).await?;
+    }
+    Ok(())
 }
 
 /// The hourly job: the tick it was enqueued for (Unix ms).

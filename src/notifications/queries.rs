@@ -2,10 +2,11 @@
 //! database. A person's notifications are read by (person, organization):
 //! the in-app list shows the session's organization's only.
 
+use std::collections::HashSet;
+
 use crate::on_pool;
 use crate::on_tx;
-use crate::platform::db::Pool;
-use crate::platform::db::Tx;
+use crate::platform::db::{self, Pool, Tx};
 
 /// What a person is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +73,38 @@ pub struct New<'a> {
 
 /// Stores `n`; false when its key was stored already.
 pub async fn insert(tx: &mut Tx, n: &New<'_>) -> sqlx::Result<bool> {
-    let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING id",
-    )
-    .bind(n.organization_id)
-    .bind(n.user_id)
-    .bind(n.kind.as_str())
-    .bind(n.prospect_id)
-    .bind(n.text)
-    .bind(n.key)
-    .bind(n.at)
-    .fetch_optional(&mut **c)
-    .await)?;
-    Ok(id.is_some())
+    Ok(!insert_all(tx, std::slice::from_ref(n)).await?.is_empty())
+}
+
+const COLUMNS: usize = 7;
+
+/// Stores `all` with as few statements as the bound-parameter limit
+/// allows; returns the keys stored now (not those stored already).
+pub async fn insert_all(tx: &mut Tx, all: &[New<'_>]) -> sqlx::Result<HashSet<String>> {
+    let mut stored = HashSet::with_capacity(all.len());
+    for chunk in all.chunks(db::rows_per_statement(COLUMNS, 0)) {
+        let sql = format!(
+            "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
+             VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+            db::values_list(chunk.len(), COLUMNS, 1)
+        );
+        let keys: Vec<String> = on_tx!(tx, c => {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1);
+            for n in chunk {
+                query = query
+                    .bind(n.organization_id)
+                    .bind(n.user_id)
+                    .bind(n.kind.as_str())
+                    .bind(n.prospect_id)
+                    .bind(n.text)
+                    .bind(n.key)
+                    .bind(n.at);
+            }
+            query.fetch_all(&mut **c).await
+        })?;
+        stored.extend(keys);
+    }
+    Ok(stored)
 }
 
 /// The person's newest notifications in the organization.

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod saved_views;
 pub mod stage;
 pub mod timeline;
+pub mod upsert;
 pub mod views;
 
 pub use stage::Stage;

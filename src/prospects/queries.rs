@@ -13,7 +13,10 @@ use crate::{
         db::Pool,
         text::{SEARCH_FOLD_VERSION, email_key, email_unicode, search_fold},
     },
-    prospects::{Stage, TimelineEvent},
+    prospects::{
+        Stage, TimelineEvent,
+        upsert::{self, NewEntry, OnConflict, Outcome, Person},
+    },
 };
 
 /// The prospect already stored under that email (in the organization).
@@ -21,7 +24,8 @@ use crate::{
 pub struct Exists(pub i64);
 
 /// Adds a prospect by hand, owned by `owner`. An email already in the
-/// organization is not added again: its id comes back as [`Exists`].
+/// organization is not added again (nor changed): its id comes back as
+/// [`Exists`].
 pub async fn quick_add(
     tx: &mut Tx,
     organization_id: i64,
@@ -30,37 +34,26 @@ pub async fn quick_add(
     email: &str,
     phone: Option<&str>,
 ) -> sqlx::Result<Result<i64, Exists>> {
-    let now = now_ms();
-    let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO prospects (organization_id, email, name, phone, source, created_at, updated_at, owner_user_id, search_text)
-         VALUES ($1, $2, $3, $4, 'quick_add', $5, $5, $6, $7)
-         ON CONFLICT (organization_id, email) DO NOTHING RETURNING id",
-    )
-    .bind(organization_id)
-    .bind(email)
-    .bind(name)
-    .bind(phone)
-    .bind(now)
-    .bind(owner)
-    .bind(search_text(name, email, None, phone, &[]))
-    .fetch_optional(&mut **c)
-    .await)?;
-    match id {
-        Some(id) => {
-            entry(tx, id, &TimelineEvent::Added { by: owner }).await?;
-            Ok(Ok(id))
-        }
-        None => {
-            let existing: i64 = on_tx!(tx, c => sqlx::query_scalar(
-                "SELECT id FROM prospects WHERE organization_id = $1 AND email = $2",
-            )
-            .bind(organization_id)
-            .bind(email)
-            .fetch_one(&mut **c)
-            .await)?;
-            Ok(Err(Exists(existing)))
-        }
+    let person = Person {
+        organization_id,
+        email,
+        name,
+        phone,
+        company: None,
+        source: "quick_add",
+        owner: Some(owner),
+        at: now_ms(),
+        tags: &[],
+    };
+    let added = upsert::upsert(tx, &[person], OnConflict::Keep).await?;
+    let Some(added) = added.into_iter().next() else {
+        return Err(sqlx::Error::RowNotFound);
+    };
+    if added.outcome != Outcome::Inserted {
+        return Ok(Err(Exists(added.id)));
     }
+    entry(tx, added.id, &TimelineEvent::Added { by: owner }).await?;
+    Ok(Ok(added.id))
 }
 
 /// What search compares for a prospect: its name, email (also with its
@@ -272,23 +265,24 @@ async fn refold(pool: &Pool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Appends `event` to the prospect's timeline, now.
+/// Appends `event` to the prospect's timeline, now (see
+/// [`upsert::insert_entries`]).
 pub(crate) async fn entry(
     tx: &mut Tx,
     prospect_id: i64,
     event: &TimelineEvent,
 ) -> sqlx::Result<()> {
-    let (kind, data) = event.to_row();
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO timeline_entries (prospect_id, kind, data, created_at) VALUES ($1, $2, $3, $4)",
+    upsert::insert_entries(
+        tx,
+        &[NewEntry {
+            prospect_id,
+            event: event.clone(),
+            submission_key: None,
+            form_id: None,
+            created_at: now_ms(),
+        }],
     )
-    .bind(prospect_id)
-    .bind(&kind)
-    .bind(&data)
-    .bind(now_ms())
-    .execute(&mut **c)
     .await
-    .map(|_| ()))
 }
 
 /// What an edit may change.
@@ -598,80 +592,115 @@ pub async fn all_prospects(pool: &Pool, scope: Scope) -> sqlx::Result<Vec<Prospe
         .await)
 }
 
-/// Upserts the prospect for a submission and appends its timeline entry, in
-/// one transaction. Returns false when this submission key was already
-/// processed (a redelivered job), in which case nothing changes.
-pub async fn apply_submission(
+/// A form submission to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub form: &'a Form,
+    /// Its idempotency key (`intake::writer::submission_key`).
+    pub key: &'a str,
+    pub answers: &'a Answers,
+    /// When it was sent (Unix ms).
+    pub submitted_at: i64,
+}
+
+/// A submission applied: the prospect it went to, and its name now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub prospect_id: i64,
+    pub name: String,
+}
+
+/// Applies `submissions` in the transaction: each one's prospect is
+/// upserted ([`upsert::upsert`], new answers fill blanks) and gets a
+/// timeline entry with the submission's key. A submission whose key is
+/// already on an entry (a redelivered job), or earlier in the slice, is
+/// not applied (`None`): nothing of it changes anything. Give them in the
+/// order they should apply (one person's by submission time): a prospect
+/// is as new as the first submission that brought them ("newest first"
+/// follows the audience, not the worker). A few statements whatever the
+/// slice's length; any error leaves the transaction to be rolled back.
+pub async fn apply_submissions(
     tx: &mut Tx,
-    form: &Form,
-    submission_key: &str,
-    answers: &Answers,
-    submitted_at: i64,
-) -> sqlx::Result<bool> {
-    on_tx!(tx, c => {
-    let seen: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM timeline_entries WHERE submission_key = $1")
-            .bind(submission_key)
-            .fetch_optional(&mut **c)
-            .await?;
-    if seen.is_some() {
-        return Ok(false);
+    submissions: &[Submission<'_>],
+) -> sqlx::Result<Vec<Option<Applied>>> {
+    let seen = seen_keys(tx, submissions.iter().map(|s| s.key)).await?;
+    let mut taken = std::collections::HashSet::with_capacity(submissions.len());
+    let fresh: Vec<usize> = (0..submissions.len())
+        .filter(|&i| !seen.contains(submissions[i].key) && taken.insert(submissions[i].key))
+        .collect();
+    let mut applied: Vec<Option<Applied>> = vec![None; submissions.len()];
+    if fresh.is_empty() {
+        return Ok(applied);
     }
-    // New values fill blanks and never erase: COALESCE keeps what is stored
-    // when the new answer is empty, and the name only replaces an empty one.
-    let phone = answers.phone.as_ref().map(|p| p.as_str());
-    let searched = crate::prospects::queries::search_text(&answers.name, answers.email.as_str(), answers.company.as_deref(), phone, &[]);
-    let (prospect_id, name, company, phone, stored_search): (i64, String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
-        "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at, updated_at, search_text)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
-         ON CONFLICT (organization_id, email) DO UPDATE SET
-             name = CASE WHEN prospects.name = '' THEN excluded.name ELSE prospects.name END,
-             phone = COALESCE(prospects.phone, excluded.phone),
-             company = COALESCE(prospects.company, excluded.company),
-             updated_at = excluded.updated_at
-         RETURNING id, name, company, phone, search_text",
-    )
-    .bind(form.organization_id)
-    .bind(answers.email.as_str())
-    .bind(&answers.name)
-    .bind(answers.phone.as_ref().map(|p| p.as_str()))
-    .bind(answers.company.as_deref())
-    .bind(format!("form:{}", form.slug))
-    // A prospect is as new as the submission that brought them, not as the
-    // moment a worker got to it: "newest first" follows the audience.
-    .bind(submitted_at)
-    .bind(&searched)
-    .fetch_one(&mut **c)
-    .await?;
-    // A prospect already stored keeps its own name, company and phone (and
-    // its tags): its search text follows what is stored, not this submission.
-    let tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM prospect_tags WHERE prospect_id = $1 ORDER BY tag")
-        .bind(prospect_id)
-        .fetch_all(&mut **c)
-        .await?;
-    let searched = crate::prospects::queries::search_text(&name, answers.email.as_str(), company.as_deref(), phone.as_deref(), &tags);
-    if stored_search.as_deref() != Some(searched.as_str()) {
-        sqlx::query("UPDATE prospects SET search_text = $2 WHERE id = $1")
-            .bind(prospect_id)
-            .bind(&searched)
-            .execute(&mut **c)
-            .await?;
+    let sources: Vec<String> = fresh
+        .iter()
+        .map(|&i| format!("form:{}", submissions[i].form.slug))
+        .collect();
+    let people: Vec<Person> = fresh
+        .iter()
+        .zip(&sources)
+        .map(|(&i, source)| {
+            let s = &submissions[i];
+            Person {
+                organization_id: s.form.organization_id,
+                email: s.answers.email.as_str(),
+                name: &s.answers.name,
+                phone: s.answers.phone.as_ref().map(|p| p.as_str()),
+                company: s.answers.company.as_deref(),
+                source,
+                owner: None,
+                at: s.submitted_at,
+                tags: &[],
+            }
+        })
+        .collect();
+    let prospects = upsert::upsert(tx, &people, OnConflict::FillBlanks).await?;
+    let entries: Vec<NewEntry> = fresh
+        .iter()
+        .zip(&prospects)
+        .map(|(&i, prospect)| {
+            let s = &submissions[i];
+            NewEntry {
+                prospect_id: prospect.id,
+                event: TimelineEvent::FormSubmission(s.answers.into()),
+                submission_key: Some(s.key),
+                form_id: Some(s.form.id),
+                created_at: s.submitted_at,
+            }
+        })
+        .collect();
+    upsert::insert_entries(tx, &entries).await?;
+    for (&i, prospect) in fresh.iter().zip(prospects) {
+        applied[i] = Some(Applied {
+            prospect_id: prospect.id,
+            name: prospect.name,
+        });
     }
-    let (kind, data) = TimelineEvent::FormSubmission(answers.into()).to_row();
-    sqlx::query(
-        "INSERT INTO timeline_entries (prospect_id, kind, submission_key, form_id, data, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(prospect_id)
-    .bind(&kind)
-    .bind(submission_key)
-    .bind(form.id)
-    .bind(&data)
-    .bind(submitted_at)
-    .execute(&mut **c)
-    .await?;
-    Ok(true)
-    })
+    Ok(applied)
+}
+
+/// The submission keys among `keys` already on a timeline entry.
+async fn seen_keys<'a>(
+    tx: &mut Tx,
+    keys: impl Iterator<Item = &'a str>,
+) -> sqlx::Result<std::collections::HashSet<String>> {
+    let keys: Vec<&str> = keys.collect();
+    let mut seen = std::collections::HashSet::new();
+    for chunk in keys.chunks(crate::platform::db::rows_per_statement(1, 0)) {
+        let sql = format!(
+            "SELECT submission_key FROM timeline_entries WHERE submission_key IN {}",
+            crate::platform::db::values_list(1, chunk.len(), 1)
+        );
+        let found: Vec<String> = on_tx!(tx, c => {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            query.fetch_all(&mut **c).await
+        })?;
+        seen.extend(found);
+    }
+    Ok(seen)
 }
 
 #[cfg(test)]

@@ -356,3 +356,242 @@ async fn app_workers_turn_a_burst_into_prospects() {
         .await;
     assert!(batch_workers >= 1);
 }
+
+/// One submission of `email` with these details.
+fn one(
+    form_id: i64,
+    key: &str,
+    email: &str,
+    name: &str,
+    phone: &str,
+    company: &str,
+    at: i64,
+) -> FormSubmission {
+    FormSubmission {
+        form_id,
+        submission_key: key.into(),
+        answers: FormInput {
+            name: name.into(),
+            email: email.into(),
+            phone: phone.into(),
+            company: company.into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap(),
+        submitted_at: at,
+        organization_id: None,
+    }
+}
+
+async fn count(pool: &db::Pool, sql: &str) -> i64 {
+    rally::on_pool!(pool, p => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(p)
+        .await
+        .unwrap())
+}
+
+#[tokio::test]
+async fn the_same_person_three_times_in_one_claim_is_one_prospect_filled_in_order() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (batched, form_id) = demo_database(dir_a.path()).await;
+    let (sequential, _) = demo_database(dir_b.path()).await;
+    let t = 1_700_000_000_000;
+    // Sent in this order (the claim hands them over shuffled): the first
+    // brings the name, the second the phone, the third a company; the
+    // later name, phone and company fill no blank.
+    let jobs = vec![
+        one(form_id, "k-3", "Tri@Example.com", "Tri Later", "+1 555 010 3333", "Tri Co", t + 2),
+        one(form_id, "k-other", "other@example.com", "Other", "", "", t + 1),
+        one(form_id, "k-1", "tri@example.com", "Tri Person", "", "", t),
+        one(form_id, "k-2", "tri@example.com", "Tri Again", "+1 555 010 2222", "", t + 1),
+    ];
+    let processed = rally::intake::batch::process(&batched, &queue_on(&batched), &jobs).await;
+    assert!(all_ok(&processed.outcomes), "{processed:?}");
+    assert!(!processed.one_by_one, "applied together, not one by one");
+    let mut in_order = jobs.clone();
+    in_order.sort_by_key(|j| j.submitted_at);
+    for job in in_order {
+        process_submission(&sequential, &queue_on(&sequential), job)
+            .await
+            .unwrap();
+    }
+    let (prospects, entries) = state(&batched).await;
+    assert_eq!(prospects.len(), 2, "{prospects:#?}");
+    assert_eq!(entries.len(), 4);
+    let tri = prospects.iter().find(|p| p.0 == "tri@example.com").unwrap();
+    assert_eq!(tri.1, "Tri Person");
+    assert_eq!(tri.2.as_deref(), Some("+1 555 010 2222"));
+    assert_eq!(tri.3.as_deref(), Some("Tri Co"));
+    assert_eq!((tri.4, tri.5), (t, t + 2), "created by the first, updated by the last");
+    let searched = tri.6.as_deref().unwrap();
+    assert!(
+        searched.contains("tri person") && searched.contains("5550102222") && searched.contains("tri co"),
+        "{searched}"
+    );
+    assert_eq!((prospects, entries), state(&sequential).await);
+    // Each submission told the demo owner once.
+    let notices = "SELECT COUNT(*) FROM notifications WHERE kind = 'new_lead'";
+    assert_eq!(count(&batched, notices).await, 4);
+    assert_eq!(count(&batched, notices).await, count(&sequential, notices).await);
+}
+
+#[tokio::test]
+async fn a_claim_delivered_again_changes_nothing_and_tells_nobody_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, form_id) = demo_database(dir.path()).await;
+    let jobs: Vec<FormSubmission> = (0..rally::intake::batch::SUBMISSION_BATCH as i64)
+        .map(|i| {
+            one(
+                form_id,
+                &format!("again-{i}"),
+                &format!("again{}@example.com", i % 200),
+                &format!("Again {i}"),
+                "",
+                "",
+                1_700_000_000_000 + i,
+            )
+        })
+        .collect();
+    let first = rally::intake::batch::process(&pool, &queue_on(&pool), &jobs).await;
+    assert!(all_ok(&first.outcomes) && !first.one_by_one, "{first:?}");
+    let before = state(&pool).await;
+    assert_eq!(before.0.len(), 200);
+    assert_eq!(before.1.len(), jobs.len());
+    let tallies = [
+        "SELECT COUNT(*) FROM notifications",
+        "SELECT COUNT(*) FROM emails",
+        "SELECT COALESCE(MAX(updated_at), 0) FROM prospects",
+    ];
+    let mut counted = Vec::new();
+    for sql in tallies {
+        counted.push(count(&pool, sql).await);
+    }
+    assert_eq!(counted[0], jobs.len() as i64);
+    assert_eq!(counted[1], 1, "one email for the burst");
+    // A worker killed after the commit, before the acknowledgement: the
+    // whole claim comes again, and then part of it with new ones.
+    let again = rally::intake::batch::process(&pool, &queue_on(&pool), &jobs).await;
+    assert!(all_ok(&again.outcomes) && !again.one_by_one, "{again:?}");
+    assert_eq!(state(&pool).await, before);
+    for (sql, was) in tallies.iter().zip(&counted) {
+        assert_eq!(count(&pool, sql).await, *was, "{sql}");
+    }
+    let mut mixed = jobs[100..110].to_vec();
+    mixed.push(one(form_id, "again-new", "again5@example.com", "Late", "+1 555 010 7777", "", 1_800_000_000_000));
+    let outcomes = process_submissions(&pool, &queue_on(&pool), mixed).await;
+    assert!(all_ok(&outcomes), "{outcomes:?}");
+    let (prospects, entries) = state(&pool).await;
+    assert_eq!(entries.len(), jobs.len() + 1);
+    let five = prospects.iter().find(|p| p.0 == "again5@example.com").unwrap();
+    assert_eq!((five.1.as_str(), five.2.as_deref()), ("Again 5", Some("+1 555 010 7777")));
+}
+
+#[tokio::test]
+async fn a_poisoned_submission_in_a_full_claim_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, form_id) = demo_database(dir.path()).await;
+    let n = rally::intake::batch::SUBMISSION_BATCH;
+    let jobs: Vec<FormSubmission> = (0..n)
+        .map(|i| {
+            one(
+                form_id,
+                &format!("full-{i:04}"),
+                &format!("full{}@example.com", i % 300),
+                "Full",
+                "",
+                "",
+                1_700_000_000_000 + i as i64,
+            )
+        })
+        .collect();
+    poison(&pool, "full-0123").await;
+    let processed = rally::intake::batch::process(&pool, &queue_on(&pool), &jobs).await;
+    assert!(processed.one_by_one, "the set-based attempt failed");
+    for (i, outcome) in processed.outcomes.iter().enumerate() {
+        if i == 123 {
+            assert!(
+                matches!(outcome, Err(JobError::Retryable(e)) if e.contains("poisoned submission")),
+                "{outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{i}: {outcome:?}");
+        }
+    }
+    let (prospects, entries) = state(&pool).await;
+    assert_eq!(entries.len(), n - 1);
+    assert_eq!(prospects.len(), 300);
+    assert_eq!(
+        count(&pool, "SELECT COUNT(*) FROM notifications WHERE kind = 'new_lead'").await,
+        n as i64 - 1
+    );
+}
+
+#[tokio::test]
+async fn an_import_and_a_submission_fill_blanks_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, form_id) = demo_database(dir.path()).await;
+    let organization_id = count(&pool, "SELECT organization_id FROM forms WHERE slug = 'demo'").await;
+    // Two people stored alike: a name and a company, no phone.
+    let stored = [
+        one(form_id, "s-1", "by-import@example.com", "Stored Name", "", "Stored Co", 1),
+        one(form_id, "s-2", "by-form@example.com", "Stored Name", "", "Stored Co", 1),
+    ];
+    assert!(all_ok(&process_submissions(&pool, &queue_on(&pool), stored.to_vec()).await));
+    // The same new answers, one through an import, one through the form.
+    let rows = rally::prospects::import::parse(
+        "email,name,phone,company\nby-import@example.com,New Name,+1 555 010 4444,New Co\n",
+    )
+    .unwrap();
+    let plan = rally::prospects::import::plan(
+        &pool,
+        db::Scope::organization(organization_id),
+        rows,
+    )
+    .await
+    .unwrap();
+    let mut tx = pool.begin_write().await.unwrap();
+    rally::prospects::import::apply(&mut tx, organization_id, None, &plan, "import:alike.csv")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let by_form = one(form_id, "s-3", "by-form@example.com", "New Name", "+1 555 010 4444", "New Co", 2);
+    assert!(all_ok(&process_submissions(&pool, &queue_on(&pool), vec![by_form]).await));
+
+    let details = |email: &'static str| {
+        let pool = pool.clone();
+        async move {
+            rally::on_pool!(&pool, p => sqlx::query_as::<_, (String, Option<String>, Option<String>, String)>(
+                "SELECT name, phone, company, search_text FROM prospects WHERE email = $1",
+            )
+            .bind(email)
+            .fetch_one(p)
+            .await
+            .unwrap())
+        }
+    };
+    let (imported, submitted) = (
+        details("by-import@example.com").await,
+        details("by-form@example.com").await,
+    );
+    // The rule, as the pure function gives it.
+    use rally::prospects::upsert::{Details, fill_blanks};
+    let rule = fill_blanks(
+        Details { name: "Stored Name", phone: None, company: Some("Stored Co") },
+        Details { name: "New Name", phone: Some("+1 555 010 4444"), company: Some("New Co") },
+    );
+    for got in [&imported, &submitted] {
+        assert_eq!(
+            (got.0.as_str(), got.1.as_deref(), got.2.as_deref()),
+            (rule.name, rule.phone, rule.company)
+        );
+        assert!(got.3.contains("5550104444"), "search text follows the phone: {got:?}");
+    }
+    assert_eq!(rule.phone, Some("+1 555 010 4444"));
+    assert_eq!(rule.name, "Stored Name");
+    assert_eq!(
+        imported.3.replace("by-import", "by-form"),
+        submitted.3,
+        "the same search text but for the email"
+    );
+}

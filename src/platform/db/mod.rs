@@ -139,6 +139,13 @@ impl Tx {
         on_tx!(self, tx => tx.commit().await)
     }
 
+    /// Undoes everything of the transaction, before its connection goes
+    /// back to the pool (a dropped one is rolled back only when the
+    /// connection is next used).
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        on_tx!(self, tx => tx.rollback().await)
+    }
+
     /// The transaction's connection, for the job queue to enqueue on.
     pub fn queue_conn(&mut self) -> jobs::Conn<'_> {
         match self {
@@ -175,6 +182,39 @@ impl Pool {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Bound parameters one statement may carry on either database: SQLite's
+/// limit (`SQLITE_MAX_VARIABLE_NUMBER`, 32,766 by default since 3.32);
+/// Postgres takes up to 65,535. Multi-row statements are cut to fit.
+pub const MAX_BINDS: usize = 32_766;
+
+/// How many rows of `columns` parameters one statement takes, beside
+/// `other` parameters of its own (at least one row).
+pub fn rows_per_statement(columns: usize, other: usize) -> usize {
+    (MAX_BINDS.saturating_sub(other) / columns.max(1)).max(1)
+}
+
+/// `($1, $2), ($3, $4)`: `rows` rows of `columns` placeholders numbered
+/// from `$first`, for a multi-row `VALUES` (or `IN`) list; the same text
+/// on both dialects.
+pub fn values_list(rows: usize, columns: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 7);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + row * columns + column).to_string());
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// Milliseconds since the Unix epoch: the one time format in the schema.
@@ -314,5 +354,22 @@ impl Scope {
             organization_id,
             owner: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_lists_number_their_placeholders_row_by_row() {
+        assert_eq!(super::values_list(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values_list(1, 2, 5), "($5, $6)");
+        assert_eq!(super::values_list(0, 2, 1), "");
+    }
+
+    #[test]
+    fn statements_stay_within_the_bound_parameter_limit() {
+        assert_eq!(super::rows_per_statement(10, 1), 3_276);
+        assert!(super::rows_per_statement(10, 1) * 10 < super::MAX_BINDS);
+        assert_eq!(super::rows_per_statement(1, 0), super::MAX_BINDS);
     }
 }
