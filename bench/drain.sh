@@ -1,64 +1,82 @@
 #!/usr/bin/env bash
-# Drain rate on the embedded default (SQLite): the web alone
-# (`serve --no-workers`, limits lifted as in bench/run.sh) takes a backlog
-# of form submissions for DURATION seconds under wrk; it is stopped; then
-# one `rally worker` (the default concurrency) turns the backlog into
-# prospects, timed from its start until the last timeline entry exists.
-# Prints intake rate, drain rate and their ratio (issue #14's target:
-# drain >= 0.25 x intake). The load generator runs on the same machine:
-# read the figures as ratios within one run.
+# The drain figure alone (issue #14's target: drain >= 0.25 x web intake):
+# the web alone (`serve --no-workers`, limits lifted) takes BENCH_DRAIN_SECS
+# (default 1) seconds of intake into a fresh database; then one
+# `rally worker` (its default concurrency) turns that backlog into
+# prospects while the web process reports progress on /metrics. The rate
+# counts from the first prospect to the last; the ratio is to the
+# web-alone intake rate: BENCH_INTAKE_RATE if given (bench/run.sh passes
+# its median), else measured here (BENCH_ROUNDS rounds of [seconds], the
+# median). With the sqlite backend the same follows on Postgres
+# (BENCH_POSTGRES, default the local server; "off" skips it; so does
+# BENCH_DRAIN_POSTGRES=0, as bench/run.sh sets: it drains Postgres in its
+# own Postgres part). Lines starting "summary: " are the figures.
 #
-# Usage: bench/drain.sh [seconds]
+# Usage: bench/drain.sh [seconds] [backend]
+# A short run: BENCH_ROUNDS=1 bench/drain.sh 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${1:-10}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+source bench/lib.sh
 
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-command -v sqlite3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null; }
-cargo build --release --locked --bin rally >&2
-RALLY="$CARGO_TARGET_DIR/release/rally"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+# drain LABEL PORT INTAKE_RATE: DRAIN_SECS of web-alone intake into a fresh
+# database, then one `rally worker` (default concurrency) works it off
+# while the web process (no workers) reports progress on /metrics.
+drain() {
+    local label=$1 port=$2 intake=$3 name; name="drain$(tr -cd 'a-z' <<<"$1")"
+    serve "$name" "$port" --no-workers
+    local sent; sent=$(intake_rps "$port" "$DRAIN_SECS")
     sleep 1
-    rm -rf "$WORK"
+    local backlog; backlog=$(metric "$port" 'rally_queue_jobs{queue="rally.form_submission",state="pending"}')
+    local start first="" done_at="" n=0
+    start=$(now)
+    (cd "$WORK/$name" && exec env $(backend_env "$name") RUST_LOG=warn "$RALLY" worker >worker.log 2>&1) &
+    local worker=$!; PIDS+=($worker)
+    local deadline=$(( $(date +%s) + 600 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        n=$(processed "$port")
+        [ -z "$first" ] && [ "$n" -gt 0 ] && first=$(now)
+        if [ "$n" -ge "$backlog" ]; then done_at=$(now); break; fi
+        sleep 0.1
+    done
+    kill "$worker" 2>/dev/null || true
+    if [ -z "$done_at" ]; then
+        echo "$label drain: only $n of $backlog processed within 600 s"
+        note "$label drain: only $n of $backlog processed within 600 s"
+    else
+        local total rate
+        total=$(awk "BEGIN {printf \"%.1f\", $done_at - $start}")
+        rate=$(awk "BEGIN {printf \"%d\", $backlog / ($done_at - $first)}")
+        echo "$label drain: one rally worker processed $backlog submissions (${DRAIN_SECS} s of intake at $sent/s) in $total s from its start: $rate prospects/s from the first, ratio $(ratio "$rate" "$intake") to the web-alone intake ($intake/s)"
+        note "$label drain (one rally worker): $rate prospects/s; ratio $(ratio "$rate" "$intake") to web intake; $backlog in $total s"
+    fi
+    stop "$port"
 }
-trap cleanup EXIT
-PORT="${BENCH_PORT:-9301}"
-DB="$WORK/rally.db"
-export DATABASE_URL="sqlite:$DB" RUST_LOG=warn RALLY_FORM_MIN_FILL_MS=0 \
-    RALLY_RATE_IP_PER_SEC=100000000 RALLY_RATE_IP_BURST=100000000 RALLY_MAX_QUEUE_BACKLOG=100000000
 
-echo "machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-(cd "$WORK" && exec "$RALLY" serve --demo --no-workers --bind "127.0.0.1:$PORT" >web.log 2>&1) &
-WEB=$!; PIDS+=($WEB)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-TS=$(curl -s "http://127.0.0.1:$PORT/f/demo" | grep -o 'name="_ts" value="[^"]*"' | sed 's/.*value="//;s/"//')
-OUT=$(RALLY_TS="$TS" wrk -t2 -c100 -d"${DURATION}s" -s bench/post.lua "http://127.0.0.1:$PORT")
-if ! grep -q "non-2xx/3xx: 0," <<<"$OUT"; then echo "error answers during intake:" >&2; echo "$OUT" >&2; exit 1; fi
-INTAKE=$(grep "Requests/sec" <<<"$OUT" | awk '{printf "%d", $2}')
-kill "$WEB"; wait "$WEB" 2>/dev/null || true
+# web_rate GIVEN LABEL PORT: sets RATE to the web-alone intake rate
+# (submissions/s): GIVEN if not empty, else the median of BENCH_ROUNDS runs.
+web_rate() {
+    local given=$1 label=$2 port=$3 rates=()
+    if [ -n "$given" ]; then RATE=$given; return; fi
+    serve "rate$(tr -cd 'a-z' <<<"$label")" "$port" --no-workers
+    RALLY_TS=$(render_time "$port") warm -s bench/post.lua "http://127.0.0.1:$port"
+    for _ in $(seq "${BENCH_ROUNDS:-3}"); do rates+=("$(intake_rps "$port")"); done
+    stop "$port"
+    RATE=$(median "${rates[@]}")
+    echo "$label intake, web alone: ${rates[*]} submissions/s; median $RATE"
+}
 
-BACKLOG=$(sqlite3 "$DB" "SELECT (SELECT COUNT(*) FROM jobs_outbox) + (SELECT COUNT(*) FROM Jobs WHERE status <> 'Done')")
-DONE_BEFORE=$(sqlite3 "$DB" "SELECT COUNT(*) FROM timeline_entries")
-echo "intake, web alone: $INTAKE submissions/s; backlog $BACKLOG jobs ($DONE_BEFORE processed before); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-
-START=$(date +%s.%N)
-(cd "$WORK" && exec "$RALLY" worker >worker.log 2>&1) &
-WORKER=$!; PIDS+=($WORKER)
-TARGET=$((DONE_BEFORE + BACKLOG))
-while :; do
-    DONE=$(sqlite3 "$DB" "PRAGMA busy_timeout = 5000; SELECT COUNT(*) FROM timeline_entries" | tail -1)
-    [ "$DONE" -ge "$TARGET" ] && break
-    if ! kill -0 "$WORKER" 2>/dev/null; then echo "the worker died:" >&2; cat "$WORK/worker.log" >&2; exit 1; fi
-    sleep 0.05
-done
-END=$(date +%s.%N)
-kill "$WORKER"; wait "$WORKER" 2>/dev/null || true
-SECS=$(awk "BEGIN {printf \"%.2f\", $END - $START}")
-DRAIN=$(awk "BEGIN {printf \"%d\", $BACKLOG / ($END - $START)}")
-DEAD=$(sqlite3 "$DB" "SELECT COUNT(*) FROM Jobs WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)")
-DUPES=$(sqlite3 "$DB" "SELECT COUNT(*) - COUNT(DISTINCT submission_key) FROM timeline_entries")
-echo "drain, one rally worker: $BACKLOG jobs in ${SECS}s = $DRAIN prospects/s; ratio to intake $(awk "BEGIN {printf \"%.3f\", $DRAIN / $INTAKE}"); dead $DEAD, duplicate entries $DUPES; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "backend: $BACKEND; machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+web_rate "${BENCH_INTAKE_RATE:-}" "$BACKEND" 9121
+drain "$BACKEND" 9103 "$RATE"
+if [ "$PRIMARY" = sqlite ] && [ "$PG_SERVER" != off ] && [ "${BENCH_DRAIN_POSTGRES:-1}" != 0 ]; then
+    if psql "$PG_SERVER/postgres" -qc 'SELECT 1' >/dev/null 2>&1; then
+        BACKEND=postgres
+        web_rate "${BENCH_PG_INTAKE_RATE:-}" postgres 9122
+        drain postgres 9113 "$RATE"
+        BACKEND=$PRIMARY
+    else
+        note "Postgres drain: skipped (no answer from $PG_SERVER)"
+    fi
+fi
+echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'summary: %s\n' "${SUMMARY[@]}"
