@@ -51,11 +51,7 @@ pub struct Processed {
 }
 
 /// [`process_submissions`], saying how the batch was applied.
-pub async fn process(
-    pool: &db::Pool,
-    queue: &::jobs::Queue,
-    jobs: &[FormSubmission],
-) -> Processed {
+pub async fn process(pool: &db::Pool, queue: &::jobs::Queue, jobs: &[FormSubmission]) -> Processed {
     let n = jobs.len();
     let mut forms: HashMap<i64, Option<Form>> = HashMap::new();
     for job in jobs {

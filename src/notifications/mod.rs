@@ -116,7 +116,10 @@ pub async fn leads_arrived(tx: &mut Tx, queue: &Queue, leads: &[Lead<'_>]) -> an
         let organization_id = lead.form.organization_id;
         if !owners.contains_key(&organization_id) {
             let people = queries::form_owners(tx, organization_id, Kind::NewLead).await?;
-            owners.insert(organization_id, people.into_iter().filter(|p| p.wants).collect());
+            owners.insert(
+                organization_id,
+                people.into_iter().filter(|p| p.wants).collect(),
+            );
         }
     }
     // (lead, person, text, key) for every notice.

@@ -498,7 +498,10 @@ mod tests {
     fn new_answers_fill_blanks_and_never_erase() {
         // Filled stays filled.
         assert_eq!(
-            fill_blanks(d("Ana", Some("1"), Some("A Co")), d("Bo", Some("2"), Some("B Co"))),
+            fill_blanks(
+                d("Ana", Some("1"), Some("A Co")),
+                d("Bo", Some("2"), Some("B Co"))
+            ),
             d("Ana", Some("1"), Some("A Co"))
         );
         // Blanks (none or empty) are filled.
@@ -527,8 +530,7 @@ mod tests {
                     for p in values {
                         for q in values {
                             for r in values {
-                                let (stored, one, two) =
-                                    (d(s, p, q), d(a, q, r), d(b, r, p));
+                                let (stored, one, two) = (d(s, p, q), d(a, q, r), d(b, r, p));
                                 assert_eq!(
                                     fill_blanks(fill_blanks(stored, one), two),
                                     fill_blanks(stored, fill_blanks(one, two)),

@@ -401,10 +401,34 @@ async fn the_same_person_three_times_in_one_claim_is_one_prospect_filled_in_orde
     // brings the name, the second the phone, the third a company; the
     // later name, phone and company fill no blank.
     let jobs = vec![
-        one(form_id, "k-3", "Tri@Example.com", "Tri Later", "+1 555 010 3333", "Tri Co", t + 2),
-        one(form_id, "k-other", "other@example.com", "Other", "", "", t + 1),
+        one(
+            form_id,
+            "k-3",
+            "Tri@Example.com",
+            "Tri Later",
+            "+1 555 010 3333",
+            "Tri Co",
+            t + 2,
+        ),
+        one(
+            form_id,
+            "k-other",
+            "other@example.com",
+            "Other",
+            "",
+            "",
+            t + 1,
+        ),
         one(form_id, "k-1", "tri@example.com", "Tri Person", "", "", t),
-        one(form_id, "k-2", "tri@example.com", "Tri Again", "+1 555 010 2222", "", t + 1),
+        one(
+            form_id,
+            "k-2",
+            "tri@example.com",
+            "Tri Again",
+            "+1 555 010 2222",
+            "",
+            t + 1,
+        ),
     ];
     let processed = rally::intake::batch::process(&batched, &queue_on(&batched), &jobs).await;
     assert!(all_ok(&processed.outcomes), "{processed:?}");
@@ -423,17 +447,26 @@ async fn the_same_person_three_times_in_one_claim_is_one_prospect_filled_in_orde
     assert_eq!(tri.1, "Tri Person");
     assert_eq!(tri.2.as_deref(), Some("+1 555 010 2222"));
     assert_eq!(tri.3.as_deref(), Some("Tri Co"));
-    assert_eq!((tri.4, tri.5), (t, t + 2), "created by the first, updated by the last");
+    assert_eq!(
+        (tri.4, tri.5),
+        (t, t + 2),
+        "created by the first, updated by the last"
+    );
     let searched = tri.6.as_deref().unwrap();
     assert!(
-        searched.contains("tri person") && searched.contains("5550102222") && searched.contains("tri co"),
+        searched.contains("tri person")
+            && searched.contains("5550102222")
+            && searched.contains("tri co"),
         "{searched}"
     );
     assert_eq!((prospects, entries), state(&sequential).await);
     // Each submission told the demo owner once.
     let notices = "SELECT COUNT(*) FROM notifications WHERE kind = 'new_lead'";
     assert_eq!(count(&batched, notices).await, 4);
-    assert_eq!(count(&batched, notices).await, count(&sequential, notices).await);
+    assert_eq!(
+        count(&batched, notices).await,
+        count(&sequential, notices).await
+    );
 }
 
 #[tokio::test]
@@ -478,13 +511,27 @@ async fn a_claim_delivered_again_changes_nothing_and_tells_nobody_again() {
         assert_eq!(count(&pool, sql).await, *was, "{sql}");
     }
     let mut mixed = jobs[100..110].to_vec();
-    mixed.push(one(form_id, "again-new", "again5@example.com", "Late", "+1 555 010 7777", "", 1_800_000_000_000));
+    mixed.push(one(
+        form_id,
+        "again-new",
+        "again5@example.com",
+        "Late",
+        "+1 555 010 7777",
+        "",
+        1_800_000_000_000,
+    ));
     let outcomes = process_submissions(&pool, &queue_on(&pool), mixed).await;
     assert!(all_ok(&outcomes), "{outcomes:?}");
     let (prospects, entries) = state(&pool).await;
     assert_eq!(entries.len(), jobs.len() + 1);
-    let five = prospects.iter().find(|p| p.0 == "again5@example.com").unwrap();
-    assert_eq!((five.1.as_str(), five.2.as_deref()), ("Again 5", Some("+1 555 010 7777")));
+    let five = prospects
+        .iter()
+        .find(|p| p.0 == "again5@example.com")
+        .unwrap();
+    assert_eq!(
+        (five.1.as_str(), five.2.as_deref()),
+        ("Again 5", Some("+1 555 010 7777"))
+    );
 }
 
 #[tokio::test]
@@ -522,7 +569,11 @@ async fn a_poisoned_submission_in_a_full_claim_fails_alone() {
     assert_eq!(entries.len(), n - 1);
     assert_eq!(prospects.len(), 300);
     assert_eq!(
-        count(&pool, "SELECT COUNT(*) FROM notifications WHERE kind = 'new_lead'").await,
+        count(
+            &pool,
+            "SELECT COUNT(*) FROM notifications WHERE kind = 'new_lead'"
+        )
+        .await,
         n as i64 - 1
     );
 }
@@ -531,32 +582,61 @@ async fn a_poisoned_submission_in_a_full_claim_fails_alone() {
 async fn an_import_and_a_submission_fill_blanks_alike() {
     let dir = tempfile::tempdir().unwrap();
     let (pool, form_id) = demo_database(dir.path()).await;
-    let organization_id = count(&pool, "SELECT organization_id FROM forms WHERE slug = 'demo'").await;
+    let organization_id = count(
+        &pool,
+        "SELECT organization_id FROM forms WHERE slug = 'demo'",
+    )
+    .await;
     // Two people stored alike: a name and a company, no phone.
     let stored = [
-        one(form_id, "s-1", "by-import@example.com", "Stored Name", "", "Stored Co", 1),
-        one(form_id, "s-2", "by-form@example.com", "Stored Name", "", "Stored Co", 1),
+        one(
+            form_id,
+            "s-1",
+            "by-import@example.com",
+            "Stored Name",
+            "",
+            "Stored Co",
+            1,
+        ),
+        one(
+            form_id,
+            "s-2",
+            "by-form@example.com",
+            "Stored Name",
+            "",
+            "Stored Co",
+            1,
+        ),
     ];
-    assert!(all_ok(&process_submissions(&pool, &queue_on(&pool), stored.to_vec()).await));
+    assert!(all_ok(
+        &process_submissions(&pool, &queue_on(&pool), stored.to_vec()).await
+    ));
     // The same new answers, one through an import, one through the form.
     let rows = rally::prospects::import::parse(
         "email,name,phone,company\nby-import@example.com,New Name,+1 555 010 4444,New Co\n",
     )
     .unwrap();
-    let plan = rally::prospects::import::plan(
-        &pool,
-        db::Scope::organization(organization_id),
-        rows,
-    )
-    .await
-    .unwrap();
+    let plan =
+        rally::prospects::import::plan(&pool, db::Scope::organization(organization_id), rows)
+            .await
+            .unwrap();
     let mut tx = pool.begin_write().await.unwrap();
     rally::prospects::import::apply(&mut tx, organization_id, None, &plan, "import:alike.csv")
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let by_form = one(form_id, "s-3", "by-form@example.com", "New Name", "+1 555 010 4444", "New Co", 2);
-    assert!(all_ok(&process_submissions(&pool, &queue_on(&pool), vec![by_form]).await));
+    let by_form = one(
+        form_id,
+        "s-3",
+        "by-form@example.com",
+        "New Name",
+        "+1 555 010 4444",
+        "New Co",
+        2,
+    );
+    assert!(all_ok(
+        &process_submissions(&pool, &queue_on(&pool), vec![by_form]).await
+    ));
 
     let details = |email: &'static str| {
         let pool = pool.clone();
@@ -577,15 +657,26 @@ async fn an_import_and_a_submission_fill_blanks_alike() {
     // The rule, as the pure function gives it.
     use rally::prospects::upsert::{Details, fill_blanks};
     let rule = fill_blanks(
-        Details { name: "Stored Name", phone: None, company: Some("Stored Co") },
-        Details { name: "New Name", phone: Some("+1 555 010 4444"), company: Some("New Co") },
+        Details {
+            name: "Stored Name",
+            phone: None,
+            company: Some("Stored Co"),
+        },
+        Details {
+            name: "New Name",
+            phone: Some("+1 555 010 4444"),
+            company: Some("New Co"),
+        },
     );
     for got in [&imported, &submitted] {
         assert_eq!(
             (got.0.as_str(), got.1.as_deref(), got.2.as_deref()),
             (rule.name, rule.phone, rule.company)
         );
-        assert!(got.3.contains("5550104444"), "search text follows the phone: {got:?}");
+        assert!(
+            got.3.contains("5550104444"),
+            "search text follows the phone: {got:?}"
+        );
     }
     assert_eq!(rule.phone, Some("+1 555 010 4444"));
     assert_eq!(rule.name, "Stored Name");
