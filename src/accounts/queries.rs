@@ -92,7 +92,9 @@ pub async fn session_user(pool: &Pool, token_hash: &str) -> sqlx::Result<Option<
                 o.parent_id AS organization_parent_id,
                 COALESCE(u.time_zone, o.time_zone) AS time_zone,
                 CAST((SELECT COUNT(*) FROM notifications n
-                      WHERE n.user_id = u.id AND n.organization_id = o.id AND n.read_at IS NULL) AS BIGINT)
+                      WHERE n.user_id = u.id AND n.organization_id = o.id AND n.read_at IS NULL
+                        AND (n.prospect_id IS NULL OR n.prospect_id NOT IN
+                             (SELECT q.id FROM prospects q WHERE q.deleted_at IS NOT NULL))) AS BIGINT)
                     AS unread_notifications
          FROM sessions s
          JOIN users u ON u.id = s.user_id

@@ -212,7 +212,7 @@ impl WorkerProcess {
         ));
         relay_sqs_outbox(&background, &queue, &token);
         let mut runtime = Runtime::new(queue.clone(), token.child_token());
-        runtime.schedule(crate::notifications::schedules());
+        runtime.schedule(crate::app::work::schedules());
         registry.start(
             &mut runtime,
             crate::app::work::Context {
@@ -319,7 +319,7 @@ impl App {
                 token.child_token(),
             ));
             let mut runtime = Runtime::new(queue.clone(), token.child_token());
-            runtime.schedule(crate::notifications::schedules());
+            runtime.schedule(crate::app::work::schedules());
             crate::app::work::registry().start(
                 &mut runtime,
                 crate::app::work::Context {

@@ -51,8 +51,22 @@ pub fn registry() -> &'static Registry<Context> {
                     crate::notifications::run_summary(&ctx.pool, &ctx.queue, job).await
                 },
             )
+            .register(
+                WorkerOptions::default(),
+                |ctx: Context, job: crate::prospects::lifecycle::TrashErase| async move {
+                    crate::prospects::lifecycle::run_erase(&ctx.pool, job).await
+                },
+            )
     });
     &REGISTRY
+}
+
+/// Rally's periodic schedules: the morning summary (hourly) and the
+/// trash's erase (daily).
+pub fn schedules() -> Vec<::jobs::Schedule> {
+    let mut all = crate::notifications::schedules();
+    all.extend(crate::prospects::lifecycle::schedules());
+    all
 }
 
 /// Every queue (job kind) Rally has, in the order `rally worker` lists them.

@@ -166,7 +166,7 @@ pub async fn event_summary(pool: &Pool, event: &Event) -> sqlx::Result<EventSumm
     let (from, to) = window(event);
     let rows: Vec<(i64, i64, i64)> = on_pool!(pool, p => sqlx::query_as(
         "SELECT t.created_at, t.prospect_id, p.created_at FROM timeline_entries t
-         JOIN prospects p ON p.id = t.prospect_id
+         JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL
          WHERE t.form_id = $1 AND t.kind = 'form_submission' AND t.created_at >= $2 AND t.created_at < $3
          ORDER BY t.created_at",
     )

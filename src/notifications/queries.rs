@@ -116,7 +116,10 @@ pub async fn list(
 ) -> sqlx::Result<Vec<Notification>> {
     on_pool!(pool, p => sqlx::query_as(
         "SELECT id, kind, prospect_id, text, created_at, read_at FROM notifications
-         WHERE user_id = $1 AND organization_id = $2 ORDER BY id DESC LIMIT $3",
+         WHERE user_id = $1 AND organization_id = $2
+           -- a deleted prospect's (in the trash) are not shown; erased, they are gone
+           AND (prospect_id IS NULL OR prospect_id NOT IN (SELECT id FROM prospects WHERE deleted_at IS NOT NULL))
+         ORDER BY id DESC LIMIT $3",
     )
     .bind(user_id)
     .bind(organization_id)
@@ -293,4 +296,15 @@ pub async fn claim_summary(
     .fetch_optional(&mut **c)
     .await)?;
     Ok(claimed.is_some())
+}
+
+/// Points every notification about prospect `from` at prospect `to` (a
+/// merge; both of one organization, checked by the caller).
+pub async fn move_to_prospect(tx: &mut Tx, from: i64, to: i64) -> sqlx::Result<u64> {
+    on_tx!(tx, c => sqlx::query("UPDATE notifications SET prospect_id = $2 WHERE prospect_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
 }

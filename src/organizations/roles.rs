@@ -124,6 +124,8 @@ pub enum Action {
     AssignProspects,
     /// Delete prospects (in bulk, after a confirmation; audited).
     DeleteProspects,
+    RestoreProspects,
+    EraseProspects,
     /// The events list, a summary, the projector page and its stream.
     ViewEvents,
     /// Start and end live events.
@@ -166,8 +168,8 @@ pub fn rule(action: Action) -> Rule {
         CopyTemplate => (Role::Manager, Some(Place::Location)),
         ViewLocations => (Role::Manager, Some(Place::Hq)),
         AddLocation | PublishTemplate => (Role::Admin, Some(Place::Hq)),
-        ManageJobs | ReviewHeld | ManageOrganization => (Role::Admin, None),
-        TransferOwnership | ReadAuditLog => (Role::Owner, None),
+        ManageJobs | ReviewHeld | ManageOrganization | RestoreProspects => (Role::Admin, None),
+        TransferOwnership | ReadAuditLog | EraseProspects => (Role::Owner, None),
     };
     Rule { least, only_at }
 }
@@ -290,6 +292,15 @@ pub const ROUTES: &[(&str, &str, Access)] = {
             "/prospects/import/:id/confirm",
             SignedIn(WorkProspects),
         ),
+        ("get", "/prospects/trash", SignedIn(RestoreProspects)),
+        (
+            "post",
+            "/prospects/trash/:id/restore",
+            SignedIn(RestoreProspects),
+        ),
+        ("post", "/prospects/trash/:id/erase", SignedIn(EraseProspects)),
+        ("get", "/prospects/:id/merge", SignedIn(DeleteProspects)),
+        ("post", "/prospects/:id/merge", SignedIn(DeleteProspects)),
         ("get", "/prospects/:id", SignedIn(WorkProspects)),
         ("get", "/prospects/:id/edit", SignedIn(WorkProspects)),
         ("post", "/prospects/:id/edit", SignedIn(WorkProspects)),

@@ -1,7 +1,7 @@
 //! Bulk actions on the list: on the prospects ticked (`id`, repeated) or on
 //! all that match the list's filters (`all=yes` with `filter`, the list's
 //! query): assign, change stage, add or remove a tag, export as CSV, delete
-//! (after a confirmation page; recorded in the audit log). The selection is
+//! (to the trash, after a confirmation page; recorded in the audit log). The selection is
 //! always narrowed to what the person may see ([`Viewer`]); assigning needs
 //! [`Action::AssignProspects`], deleting [`Action::DeleteProspects`].
 //! Claiming an unassigned prospect is here too.
@@ -312,14 +312,10 @@ pub async fn bulk(
                     confirm_page(&user, &filter, all, &ids, &shown, expected.is_some()),
                 ));
             }
+            // To the trash: restorable for 30 days, then erased (see
+            // `prospects::lifecycle`).
             let mut tx = state.db.write.begin_write().await?;
-            for sql in [
-                "DELETE FROM prospect_tags WHERE prospect_id IN ({ids})",
-                "DELETE FROM timeline_entries WHERE prospect_id IN ({ids})",
-                "DELETE FROM prospects WHERE id IN ({ids})",
-            ] {
-                each_chunk(&mut tx, sql, Vec::new(), &ids).await?;
-            }
+            crate::prospects::lifecycle::soft_delete(&mut tx, &ids, &by, db::now_ms()).await?;
             let listed: Vec<String> = ids.iter().take(50).map(|id| id.to_string()).collect();
             let more = if ids.len() > 50 { ", …" } else { "" };
             crate::organizations::queries::audit(
@@ -385,7 +381,8 @@ fn confirm_page(
             section.card {
                 h1 { "Delete " (plural(ids.len() as i64, "prospect", "prospects")) "?" }
                 @if changed { p.alert role="alert" { "The selection changed since you looked: check it again." } }
-                p { "Their timelines, notes and tags go with them. This cannot be undone." }
+                p { "They go to the trash, where an admin or the owner can restore them for "
+                    (crate::prospects::lifecycle::TRASH_DAYS) " days; then they are erased with their timelines, notes, tasks and tags." }
                 ul.picked {
                     @for p in shown { li.picked { (p.name) " · " (crate::platform::text::display_email(&p.email)) } }
                     @if ids.len() > shown.len() { li.picked { "and " (ids.len() - shown.len()) " more" } }

@@ -43,6 +43,8 @@ pub struct Choices {
     pub locations: Vec<(i64, String)>,
     pub may_assign: bool,
     pub may_delete: bool,
+    /// Admins and the owner: the trash.
+    pub may_restore: bool,
 }
 
 impl Choices {
@@ -62,7 +64,7 @@ impl Choices {
         let tags: Vec<String> = on_pool!(pool, p => sqlx::query_scalar(
             "SELECT DISTINCT g.tag FROM prospect_tags g JOIN prospects p ON p.id = g.prospect_id
              WHERE p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
-               AND ($2 IS NULL OR p.owner_user_id = $2)
+               AND ($2 IS NULL OR p.owner_user_id = $2) AND p.deleted_at IS NULL
              ORDER BY g.tag LIMIT 200",
         )
         .bind(scope.organization_id)
@@ -97,6 +99,7 @@ impl Choices {
             locations,
             may_assign,
             may_delete: user.user.may(Action::DeleteProspects),
+            may_restore: user.user.may(Action::RestoreProspects),
         })
     }
 }
@@ -216,7 +219,7 @@ fn notice_text(done: &str) -> Option<&'static str> {
         "staged" => "Stage changed.",
         "tagged" => "Tag added.",
         "untagged" => "Tag removed.",
-        "deleted" => "Deleted.",
+        "deleted" => "Moved to the trash.",
         "claimed" => "It is yours now.",
         "saved" => "View saved.",
         "view-deleted" => "View deleted.",
@@ -351,6 +354,7 @@ fn page_markup(
                 a href="/pipeline" { "Pipeline" } " · "
                 a href="/prospects/export.csv" { "Download as CSV" } " · "
                 a href="/prospects/import" { "Import a CSV file" }
+                @if choices.may_restore { " · " a href="/prospects/trash" { "Trash" } }
             }
             @if !views.is_empty() {
                 nav.views aria-label="Saved views" {

@@ -398,7 +398,7 @@ pub async fn by_email(
     email: &str,
 ) -> sqlx::Result<Option<(i64, String, Option<i64>)>> {
     on_pool!(pool, p => sqlx::query_as(
-        "SELECT id, name, owner_user_id FROM prospects WHERE organization_id = $1 AND email = $2",
+        "SELECT id, name, owner_user_id FROM prospects WHERE organization_id = $1 AND email = $2 AND deleted_at IS NULL",
     )
     .bind(organization_id)
     .bind(email)
@@ -529,12 +529,25 @@ pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.com
     p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name,
     p.last_activity_at";
 
+// The scope's condition without the trash filter, for both constants below.
+macro_rules! in_scope {
+    () => {
+        "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
+    AND ($2 IS NULL OR p.owner_user_id = $2)"
+    };
+}
+
 /// The scope's condition on `p`, with the organization as `$1` and the
 /// owner (or NULL) as `$2`. A franchise HQ's scope takes in its locations
 /// (organizations whose parent it is); any other organization has none.
-pub(crate) const IN_SCOPE: &str =
-    "p.organization_id IN (SELECT o.id FROM organizations o WHERE o.id = $1 OR o.parent_id = $1)
-    AND ($2 IS NULL OR p.owner_user_id = $2)";
+/// Live prospects only: a deleted one (in the trash, `deleted_at` set) is
+/// in no list, count, board, search or export, and its page is not found;
+/// the trash reads [`IN_SCOPE_WITH_TRASH`].
+pub(crate) const IN_SCOPE: &str = concat!(in_scope!(), " AND p.deleted_at IS NULL");
+
+/// [`IN_SCOPE`] with the trash: live and deleted prospects.
+pub(crate) const IN_SCOPE_WITH_TRASH: &str = in_scope!();
+
 
 /// A page of an organization's prospects, newest first, optionally filtered
 /// by a search over name, email and company. Fetches one extra row so the

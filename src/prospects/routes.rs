@@ -166,6 +166,8 @@ pub async fn edit_page(
 pub struct EditForm {
     #[serde(default)]
     name: String,
+    /// A corrected email; absent (an older form) keeps the stored one.
+    email: Option<String>,
     #[serde(default)]
     phone: String,
     #[serde(default)]
@@ -175,6 +177,10 @@ pub struct EditForm {
     owner: Option<String>,
     #[serde(default)]
     tags: String,
+    /// `yes`: the person confirmed merging the prospect that has the new
+    /// email into this one.
+    #[serde(default)]
+    merge: String,
 }
 
 #[handler]
@@ -198,8 +204,13 @@ pub async fn edit(
     let name = fields::name(&form.name);
     let phone = fields::phone(&form.phone);
     let company = fields::company(&form.company);
+    let email = match &form.email {
+        None => Ok(None),
+        Some(raw) => fields::email(raw).map(Some),
+    };
     for (field, err) in [
         ("name", name.as_ref().err()),
+        ("email", email.as_ref().err()),
         ("phone", phone.as_ref().err()),
         ("company", company.as_ref().err()),
     ] {
@@ -225,22 +236,26 @@ pub async fn edit(
         },
         _ => None,
     };
-    let (Ok(name), Ok(phone), Ok(company), Ok(stage), true) =
-        (name, phone, company, stage, problems.is_empty())
+    let again = |problems| pages::ProspectEdit {
+        name: form.name.clone(),
+        email: form
+            .email
+            .clone()
+            .unwrap_or_else(|| crate::platform::text::display_email(&prospect.email).into_owned()),
+        phone: form.phone.clone(),
+        company: form.company.clone(),
+        stage: form.stage.clone(),
+        owner: form.owner.clone().unwrap_or_default(),
+        tags: form.tags.clone(),
+        problems,
+    };
+    let (Ok(name), Ok(email), Ok(phone), Ok(company), Ok(stage), true) =
+        (name, email, phone, company, stage, problems.is_empty())
     else {
-        let again = pages::ProspectEdit {
-            name: form.name.clone(),
-            phone: form.phone.clone(),
-            company: form.company.clone(),
-            stage: form.stage.clone(),
-            owner: form.owner.clone().unwrap_or_default(),
-            tags: form.tags.clone(),
-            problems,
-        };
         return Ok(form_again(pages::prospect_edit(
             user.nav(),
             &prospect,
-            &again,
+            &again(problems),
             &members,
         )));
     };
@@ -252,16 +267,75 @@ pub async fn edit(
         owner,
         tags: work::parse_tags(&form.tags),
     };
+    // A corrected email is the dedupe key: when another live prospect of
+    // the organization has it, the two are merged into this one (after a
+    // confirmation, by someone who may merge), or the form comes back.
+    let new_email = email
+        .map(|e| e.as_str().to_string())
+        .filter(|e| *e != prospect.email);
+    let by = &user.user.user_name;
     let mut tx = state.db.write.begin_write().await?;
-    work::update(
-        &state.db.read,
-        &mut tx,
-        scope,
-        id,
-        &changes,
-        &user.user.user_name,
-    )
-    .await?;
+    let mut merged = None;
+    if let Some(new) = &new_email
+        && let Some((other_id, _)) =
+            crate::prospects::lifecycle::live_with_email(&mut tx, prospect.organization_id, new, id)
+                .await?
+    {
+        let other = work::prospect(&state.db.read, scope, other_id).await?;
+        let other = other.filter(|_| {
+            user.user
+                .may(crate::organizations::roles::Action::DeleteProspects)
+        });
+        let Some(other) = other else {
+            drop(tx);
+            let problems = vec![(
+                "email",
+                "Another prospect has this email. A manager can merge the two.",
+            )];
+            return Ok(form_again(pages::prospect_edit(
+                user.nav(),
+                &prospect,
+                &again(problems),
+                &members,
+            )));
+        };
+        if form.merge != "yes" {
+            drop(tx);
+            let mut hidden = vec![
+                ("name", form.name.clone()),
+                ("email", form.email.clone().unwrap_or_default()),
+                ("phone", form.phone.clone()),
+                ("company", form.company.clone()),
+                ("stage", form.stage.clone()),
+                ("tags", form.tags.clone()),
+            ];
+            if let Some(owner) = &form.owner {
+                hidden.push(("owner", owner.clone()));
+            }
+            return Ok(html_response(
+                StatusCode::OK,
+                crate::prospects::merge::email_taken_page(&user, &prospect, &other, &hidden),
+            ));
+        }
+        merged = Some(other.id);
+    }
+    work::update(&state.db.read, &mut tx, scope, id, &changes, by).await?;
+    // After the edit, so the merge fills what the edit left blank.
+    if let Some(other) = merged {
+        crate::prospects::lifecycle::merge(&mut tx, id, other, by).await?;
+        people::audit(
+            &mut tx,
+            user.user.organization_id,
+            Some(user.user.user_id),
+            "prospects_merged",
+            None,
+            &format!("prospect {other} merged into prospect {id} (email corrected)"),
+        )
+        .await?;
+    }
+    if let Some(new) = &new_email {
+        crate::prospects::lifecycle::correct_email(&mut tx, id, new, by).await?;
+    }
     // A lead given to someone else: they are told (unless they turned it off).
     if let Some(Some(assignee)) = changes.owner
         && prospect.owner_user_id != Some(assignee)

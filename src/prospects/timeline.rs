@@ -1,7 +1,8 @@
 //! What happens to a prospect, one [`TimelineEvent`] per timeline entry.
 //! An entry is stored as two text columns of `timeline_entries`: `kind`,
 //! the event's tag (`form_submission`, `added`, `note`, `stage`,
-//! `claimed`, `imported`), and `data`, its payload as JSON. Events are
+//! `claimed`, `imported`, `deleted`, `restored`, `merged`,
+//! `email_corrected`), and `data`, its payload as JSON. Events are
 //! written through [`TimelineEvent::to_row`] and read through
 //! [`TimelineEvent::from_row`] only; a row of a kind this build does not
 //! know, or whose payload does not fit, reads back as
@@ -33,6 +34,15 @@ pub enum TimelineEvent {
     /// A row of a CSV import: the file's name and the row's line (1-based,
     /// the header being line 1).
     Imported { source: String, line: u64 },
+    /// Moved to the trash by a person named `by`.
+    Deleted { by: String },
+    /// Brought back from the trash by a person named `by`.
+    Restored { by: String },
+    /// Another prospect (its email key and name then) merged into this one
+    /// by a person named `by`; its timeline, tasks and tags moved here.
+    Merged { email: String, name: String, by: String },
+    /// The email key changed `from` → `to` by a person named `by`.
+    EmailCorrected { from: String, to: String, by: String },
     /// A stored entry this build cannot read: its kind and data as stored.
     #[serde(skip)]
     Unknown { kind: String, data: String },

@@ -12,7 +12,8 @@
 //! agree.
 //!
 //! Statements are set-based: a slice of people is one multi-row
-//! `INSERT … ON CONFLICT (organization_id, email) DO UPDATE … RETURNING`
+//! `INSERT … ON CONFLICT (organization_id, email) WHERE deleted_at IS NULL
+//! DO UPDATE … RETURNING` (a prospect in the trash does not take new answers)
 //! per [`db::rows_per_statement`] rows (so within both databases'
 //! bound-parameter limits), plus a few statements for what only some rows
 //! need (tags, a search text to make again, ids of prospects left alone).
@@ -244,7 +245,7 @@ pub async fn upsert(
             "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at,
                  updated_at, owner_user_id, search_text)
              VALUES {values}
-             ON CONFLICT (organization_id, email) {action}
+             ON CONFLICT (organization_id, email) WHERE deleted_at IS NULL {action}
              RETURNING id, organization_id, email, name, phone, company, search_text, {inserted} AS inserted"
         );
         let searched: Vec<String> = chunk
@@ -345,7 +346,7 @@ pub async fn upsert(
     for chunk in kept.chunks(db::rows_per_statement(2, 0)) {
         let sql = format!(
             "SELECT id, organization_id, email, name FROM prospects
-             WHERE (organization_id, email) IN (VALUES {})",
+             WHERE (organization_id, email) IN (VALUES {}) AND deleted_at IS NULL",
             db::values_list(chunk.len(), 2, 1)
         );
         let rows: Vec<(i64, i64, String, String)> = on_tx!(tx, c => {

@@ -106,6 +106,7 @@ pub fn prospect_page(
     tags: &[String],
     timeline: &[TimelineEntry],
     tasks: Markup,
+    may_delete: bool,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
     let zone = nav.zone;
@@ -132,6 +133,16 @@ pub fn prospect_page(
                 p.actions {
                     a href={ "/prospects/" (prospect.id) "/edit" } { "Edit" }
                     @if prospect.owner_user_id.is_none() { (crate::prospects::list::claim_button(prospect.id, &csrf)) }
+                    @if may_delete {
+                        a href={ "/prospects/" (prospect.id) "/merge" } { "Merge a duplicate" }
+                        // The list's bulk delete, for this one: its confirmation, then the trash.
+                        form.inline method="post" action="/prospects/bulk" {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            input type="hidden" name="action" value="delete";
+                            input type="hidden" name="id" value=(prospect.id);
+                            button.small.danger type="submit" { "Delete" }
+                        }
+                    }
                 }
                 (crate::prospects::pipeline::move_form(prospect, &csrf))
             }
@@ -177,6 +188,14 @@ fn timeline_entry(entry: &TimelineEntry, zone: crate::platform::time_zones::Tz) 
                     p { "Stage " (from.as_str()) " → " strong { (to.as_str()) } " by " (by) }
                 },
                 TimelineEvent::Added { .. } => { p { "Added by hand" } },
+                TimelineEvent::Merged { email, by, .. } => {
+                    p { "Merged " strong { (display_email(email)) } " into this prospect by " (by) }
+                },
+                TimelineEvent::EmailCorrected { from, to, by } => {
+                    p { "Email corrected from " (display_email(from)) " to " strong { (display_email(to)) } " by " (by) }
+                },
+                TimelineEvent::Deleted { by } => { p { "Deleted by " (by) } },
+                TimelineEvent::Restored { by } => { p { "Restored from the trash by " (by) } },
                 TimelineEvent::Claimed { by } => { p { "Claimed by " (by) } },
                 TimelineEvent::Imported { source, line } => {
                     p { "Imported from " strong { (source) } ", line " (line) }
@@ -191,6 +210,7 @@ fn timeline_entry(entry: &TimelineEntry, zone: crate::platform::time_zones::Tz) 
 #[derive(Debug, Default)]
 pub struct ProspectEdit {
     pub name: String,
+    pub email: String,
     pub phone: String,
     pub company: String,
     pub stage: String,
@@ -204,6 +224,7 @@ impl ProspectEdit {
     pub fn from_prospect(p: &Prospect, tags: String) -> Self {
         Self {
             name: p.name.clone(),
+            email: crate::platform::text::display_email(&p.email).into_owned(),
             phone: p.phone.clone().unwrap_or_default(),
             company: p.company.clone().unwrap_or_default(),
             stage: p.stage.as_str().to_string(),
@@ -233,6 +254,7 @@ pub fn prospect_edit(
                 form method="post" action={ "/prospects/" (prospect.id) "/edit" } {
                     input type="hidden" name="_csrf" value=(csrf);
                     (labelled_input("e-name", "name", "Name", "text", &form.name, (true, "off"), problem(&form.problems, "name")))
+                    (labelled_input("e-email", "email", "Email", "email", &form.email, (true, "off"), problem(&form.problems, "email")))
                     (labelled_input("e-phone", "phone", "Phone", "tel", &form.phone, (false, "off"), problem(&form.problems, "phone")))
                     (labelled_input("e-company", "company", "Company", "text", &form.company, (false, "off"), problem(&form.problems, "company")))
                     div.field {

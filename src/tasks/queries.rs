@@ -38,7 +38,7 @@ const COLUMNS: &str = "t.id, t.organization_id, t.prospect_id, p.name AS prospec
     u.name AS user_name, t.kind, t.note, t.due_at, t.done_at, t.created_at";
 
 const FROM: &str =
-    "tasks t JOIN prospects p ON p.id = t.prospect_id JOIN users u ON u.id = t.user_id";
+    "tasks t JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL JOIN users u ON u.id = t.user_id";
 
 /// What a new task holds.
 #[derive(Debug, Clone)]
@@ -185,4 +185,15 @@ pub async fn task(pool: &Pool, scope: Scope, id: i64) -> sqlx::Result<Option<Tas
         .bind(id)
         .fetch_optional(p)
         .await)
+}
+
+/// Moves every task of prospect `from` to prospect `to` (a merge; both of
+/// one organization, checked by the caller).
+pub async fn move_to_prospect(tx: &mut Tx, from: i64, to: i64) -> sqlx::Result<u64> {
+    on_tx!(tx, c => sqlx::query("UPDATE tasks SET prospect_id = $2 WHERE prospect_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
 }

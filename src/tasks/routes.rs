@@ -52,6 +52,8 @@ pub async fn prospect_page(
         &tags,
         &timeline,
         tasks,
+        user.user
+            .may(crate::organizations::roles::Action::DeleteProspects),
     ))
 }
 

@@ -88,6 +88,8 @@ const FIELDS: &[&str] = &[
     "expect",
     "sort",
     "cursor",
+    "other",
+    "merge",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -141,6 +143,7 @@ struct Ids {
     kept: i64,
     task: i64,
     view: i64,
+    trashed: i64,
 }
 
 impl Ids {
@@ -158,6 +161,7 @@ impl Ids {
             _ if pattern.starts_with("/locations/") => self.organization,
             _ if pattern.starts_with("/prospects/import/") => self.import,
             _ if pattern.starts_with("/prospects/views/") => self.view,
+            _ if pattern.starts_with("/prospects/trash/") => self.trashed,
             _ if pattern.starts_with("/prospects/") => self.prospect,
             _ if pattern.starts_with("/events/") => self.event,
             _ if pattern.starts_with("/people/invitations/") => self.invitation,
@@ -180,6 +184,8 @@ async fn own_objects(app: &TestApp) -> Ids {
              SELECT u.id, o.id, 'member', $1 FROM users u, organizations o WHERE u.email = 'walk-member@example.com' AND o.slug = 'demo'",
             "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
              SELECT id, 'walked@example.com', 'Walked Prospect', 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at, deleted_at)
+             SELECT id, 'walk-trashed@example.com', 'Walk Trashed', 'import', $1, $1, $1 FROM organizations WHERE slug = 'demo'",
             "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
              SELECT organization_id, id, 'Walk Night', $1, $1 FROM forms WHERE slug = 'demo'",
             "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
@@ -212,6 +218,9 @@ async fn own_objects(app: &TestApp) -> Ids {
         form: app.count("SELECT id FROM forms WHERE slug = 'demo'").await,
         prospect: app
             .count("SELECT id FROM prospects WHERE email = 'walked@example.com'")
+            .await,
+        trashed: app
+            .count("SELECT id FROM prospects WHERE email = 'walk-trashed@example.com'")
             .await,
         event: app
             .count("SELECT id FROM events WHERE name = 'Walk Night'")

@@ -427,6 +427,9 @@ async fn every_signed_in_page_fits_a_phone() {
         for sql in [
             "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at)
              SELECT id, $2, $3, $3, 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+            // One in the trash too, for `/prospects/trash`.
+            "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at, deleted_at)
+             SELECT id, 'trash' || $2, $3, $3, 'import', $1, $1, $1 FROM organizations WHERE slug = 'demo'",
             "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
              SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 FROM prospects WHERE email = $2",
             "INSERT INTO forms (organization_id, slug, title, is_template, created_at)
@@ -447,7 +450,7 @@ async fn every_signed_in_page_fits_a_phone() {
         }
     });
     let id_of = |sql: &'static str| app.count(sql);
-    let prospect = id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%'").await;
+    let prospect = id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%' AND deleted_at IS NULL").await;
     let form = id_of("SELECT id FROM forms WHERE slug = 'long-form'").await;
     let event = id_of("SELECT id FROM events WHERE name LIKE 'Wolfe%'").await;
     let location = id_of("SELECT id FROM organizations WHERE slug = 'long-location'").await;

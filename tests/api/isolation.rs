@@ -27,6 +27,8 @@ const B_SECRETS: &[&str] = &[
     "B Secret Task",
     "B Secret Notification",
     "b-secret-tag",
+    "trash-b@org-b.test",
+    "Bea Trashed",
 ];
 
 /// Queries every page without an id is opened with (search, paging, the
@@ -68,6 +70,9 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
              SELECT id, 'secret-b@org-b.test', 'Bea Hidden', 'import', $1, $1 FROM organizations WHERE slug = 'org-b'",
             "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
              SELECT id, 'note', '{\"note\":\"b only\",\"by\":\"Bea\"}', $1 FROM prospects WHERE email = 'secret-b@org-b.test'",
+            // A prospect in B's trash.
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at, deleted_at)
+             SELECT id, 'trash-b@org-b.test', 'Bea Trashed', 'import', $1, $1, $1 FROM organizations WHERE slug = 'org-b'",
             "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
              SELECT organization_id, id, 'B Launch Night', $1, $1 FROM forms WHERE slug = 'org-b-form'",
             "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
@@ -159,6 +164,7 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     let kept = id_of("SELECT id FROM kept_submissions WHERE submission_key = 'b-kept'").await;
     let task = id_of("SELECT id FROM tasks WHERE note = 'B Secret Task'").await;
     let view = id_of("SELECT id FROM saved_views WHERE name = 'Bea Hidden view'").await;
+    let trashed = id_of("SELECT id FROM prospects WHERE email = 'trash-b@org-b.test'").await;
     // B's object for each kind of id in a path, by the path's start.
     let b_id = |path: &str| -> String {
         let id = if path.starts_with("/jobs/kept/") {
@@ -173,6 +179,8 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             import
         } else if path.starts_with("/prospects/views/") {
             view
+        } else if path.starts_with("/prospects/trash/") {
+            trashed
         } else if path.starts_with("/prospects/") {
             prospect
         } else if path.starts_with("/events/") {
@@ -326,6 +334,33 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             .await,
         1
     );
+    // Merging names the other prospect in its form (and its page in the
+    // query): B's prospect, live or trashed, is not found from A's own.
+    let mine = crate::prospect_list::add(&app, "A Mine", "a-mine@example.com", "", "", "new", "").await;
+    for other in [prospect, trashed] {
+        let other = other.to_string();
+        let res = app
+            .post_as(
+                &app.client,
+                &format!("/prospects/{mine}/merge"),
+                &[("_csrf", csrf.as_str()), ("other", other.as_str()), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(res.status(), 404, "merge B's {other} into A's");
+        let res = app
+            .get(&format!("/prospects/{mine}/merge?other={other}"))
+            .await;
+        assert_eq!(res.status(), 404);
+        let body = res.text().await.unwrap_or_default();
+        for secret in B_SECRETS {
+            assert!(!body.contains(secret), "merge page shows {secret:?}");
+        }
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email IN ('secret-b@org-b.test', 'trash-b@org-b.test')")
+            .await,
+        2
+    );
     // Filters naming B's things (its location, its person) find nothing.
     for query in [
         "?tag=b-secret-tag".to_string(),
@@ -370,9 +405,15 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     );
     // And nothing of B's changed.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'secret-b@org-b.test' AND name = 'Bea Hidden' AND stage = 'new'")
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'secret-b@org-b.test' AND name = 'Bea Hidden' AND stage = 'new' AND deleted_at IS NULL")
             .await,
         1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'trash-b@org-b.test' AND deleted_at IS NOT NULL")
+            .await,
+        1,
+        "B's trashed prospect is neither restored nor erased"
     );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM timeline_entries WHERE data LIKE '%A was here%'")

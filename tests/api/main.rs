@@ -23,6 +23,7 @@ mod home;
 mod imports;
 mod intake;
 mod isolation;
+mod lifecycle;
 mod jobs_dashboard;
 mod mailbox;
 mod metrics;

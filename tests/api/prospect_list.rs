@@ -531,18 +531,26 @@ async fn bulk_actions_on_a_selection_and_on_all_matching() {
     let res = post(confirm("4")).await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/prospects?q=bulk&done=deleted");
+    // To the trash: kept (restorable) but live no more, each with a
+    // `deleted` entry on its timeline.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%'")
+        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NULL")
             .await,
         0
     );
     assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NOT NULL")
+            .await,
+        4
+    );
+    assert_eq!(
         app.count(&format!(
-            "SELECT COUNT(*) FROM timeline_entries WHERE prospect_id IN ({a}, {b}, {c})"
+            "SELECT COUNT(*) FROM timeline_entries WHERE prospect_id IN ({a}, {b}, {c}) AND kind = 'deleted'"
         ))
         .await,
-        0
+        3
     );
+    assert!(!app.page("/prospects?q=bulk").await.contains("bulk-a@example.com"));
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'other@example.com'")
             .await,

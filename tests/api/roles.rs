@@ -102,6 +102,9 @@ pub(crate) async fn fixtures(
                  SELECT {org}, id, 'Event of {label}', {now}, {now} FROM forms WHERE slug = '{label}-form'"),
         format!("INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at, owner_user_id)
                  VALUES ({org}, '{label}-prospect@walk.test', 'Prospect', 'manual', {now}, {now}, {me})"),
+        format!("INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at, owner_user_id, deleted_at)
+                 VALUES ({org}, '{label}-trashed@walk.test', 'Trashed', 'manual', {now}, {now}, {me}, {now}),
+                        ({org}, '{label}-erased@walk.test', 'Trashed', 'manual', {now}, {now}, {me}, {now})"),
         format!("INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
                  VALUES ({org}, {me}, '{label}.csv', 'email,name\n{label}-imported@walk.test,Imported\n', {now})"),
         format!("INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
@@ -200,6 +203,20 @@ pub(crate) async fn fixtures(
             ))
             .await,
         ),
+        (
+            "trashed",
+            id(format!(
+                "SELECT id FROM prospects WHERE email = '{label}-trashed@walk.test'"
+            ))
+            .await,
+        ),
+        (
+            "trashed-erase",
+            id(format!(
+                "SELECT id FROM prospects WHERE email = '{label}-erased@walk.test'"
+            ))
+            .await,
+        ),
         ("template", hq_template),
         (
             "task",
@@ -221,6 +238,9 @@ pub(crate) fn id_kind(pattern: &str) -> &'static str {
         p if p.ends_with("/remove") && p.starts_with("/people/") => "remove",
         p if p.starts_with("/prospects/import/") => "import",
         p if p.starts_with("/prospects/views/") => "view",
+        // Restore takes its prospect out of the trash: erase needs another.
+        p if p.starts_with("/prospects/trash/") && p.ends_with("/erase") => "trashed-erase",
+        p if p.starts_with("/prospects/trash/") => "trashed",
         p if p.starts_with("/prospects/") => "prospect",
         p if p.starts_with("/events/") => "event",
         // Release takes its held submission away: discard needs another.

@@ -70,10 +70,10 @@ pub async fn rollups(pool: &Pool, hq: i64, only: Option<i64>) -> sqlx::Result<Ve
     on_pool!(pool, p => sqlx::query_as(
         "SELECT o.id, o.name,
             (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id) AS members,
-            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id) AS prospects,
-            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.stage = 'hot') AS hot,
-            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.stage = 'customer') AS customers,
-            (SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id
+            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.deleted_at IS NULL) AS prospects,
+            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.deleted_at IS NULL AND p.stage = 'hot') AS hot,
+            (SELECT COUNT(*) FROM prospects p WHERE p.organization_id = o.id AND p.deleted_at IS NULL AND p.stage = 'customer') AS customers,
+            (SELECT COUNT(*) FROM timeline_entries t JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL
              WHERE p.organization_id = o.id AND t.kind = 'form_submission' AND t.created_at >= $2) AS recent_submissions
          FROM organizations o WHERE o.parent_id = $1 AND ($3 IS NULL OR o.id = $3) ORDER BY o.name",
     )
