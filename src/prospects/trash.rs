@@ -155,7 +155,7 @@ fn trash_page(user: &CurrentUser, rows: &[Trashed], now: i64) -> Markup {
             @if rows.is_empty() {
                 p.empty { "The trash is empty." }
             } @else {
-                ul.prospects.trash {
+                ul.trash {
                     @for row in rows {
                         li.card {
                             strong.name { (row.name) }
