@@ -298,7 +298,11 @@ pub const ROUTES: &[(&str, &str, Access)] = {
             "/prospects/trash/:id/restore",
             SignedIn(RestoreProspects),
         ),
-        ("post", "/prospects/trash/:id/erase", SignedIn(EraseProspects)),
+        (
+            "post",
+            "/prospects/trash/:id/erase",
+            SignedIn(EraseProspects),
+        ),
         ("get", "/prospects/:id/merge", SignedIn(DeleteProspects)),
         ("post", "/prospects/:id/merge", SignedIn(DeleteProspects)),
         ("get", "/prospects/:id", SignedIn(WorkProspects)),

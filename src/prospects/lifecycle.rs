@@ -44,7 +44,11 @@ pub fn erase_due(deleted_at: i64) -> i64 {
 /// `deleted_at` is erased, at `now` (both ms).
 pub fn days_left(deleted_at: i64, now: i64) -> i64 {
     let left = erase_due(deleted_at) - now;
-    if left <= 0 { 0 } else { (left + DAY_MS - 1) / DAY_MS }
+    if left <= 0 {
+        0
+    } else {
+        (left + DAY_MS - 1) / DAY_MS
+    }
 }
 
 /// Moves prospects `ids` to the trash (those not there already), each with

@@ -548,7 +548,6 @@ pub(crate) const IN_SCOPE: &str = concat!(in_scope!(), " AND p.deleted_at IS NUL
 /// [`IN_SCOPE`] with the trash: live and deleted prospects.
 pub(crate) const IN_SCOPE_WITH_TRASH: &str = in_scope!();
 
-
 /// A page of an organization's prospects, newest first, optionally filtered
 /// by a search over name, email and company. Fetches one extra row so the
 /// caller knows whether a next page exists.

@@ -121,10 +121,7 @@ pub async fn erase(
 ) -> AppResult<Response> {
     let trashed = in_trash(&state, &user, &id).await?;
     if form.confirm != "yes" {
-        return Ok(html_response(
-            StatusCode::OK,
-            erase_page(&user, &trashed),
-        ));
+        return Ok(html_response(StatusCode::OK, erase_page(&user, &trashed)));
     }
     let mut tx = state.db.write.begin_write().await?;
     if lifecycle::erase(&mut tx, trashed.id).await?.is_some() {

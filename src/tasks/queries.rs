@@ -37,8 +37,7 @@ impl Task {
 const COLUMNS: &str = "t.id, t.organization_id, t.prospect_id, p.name AS prospect_name, t.user_id,
     u.name AS user_name, t.kind, t.note, t.due_at, t.done_at, t.created_at";
 
-const FROM: &str =
-    "tasks t JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL JOIN users u ON u.id = t.user_id";
+const FROM: &str = "tasks t JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL JOIN users u ON u.id = t.user_id";
 
 /// What a new task holds.
 #[derive(Debug, Clone)]

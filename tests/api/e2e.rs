@@ -450,7 +450,8 @@ async fn every_signed_in_page_fits_a_phone() {
         }
     });
     let id_of = |sql: &'static str| app.count(sql);
-    let prospect = id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%' AND deleted_at IS NULL").await;
+    let prospect =
+        id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%' AND deleted_at IS NULL").await;
     let form = id_of("SELECT id FROM forms WHERE slug = 'long-form'").await;
     let event = id_of("SELECT id FROM events WHERE name LIKE 'Wolfe%'").await;
     let location = id_of("SELECT id FROM organizations WHERE slug = 'long-location'").await;

@@ -336,14 +336,19 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
     );
     // Merging names the other prospect in its form (and its page in the
     // query): B's prospect, live or trashed, is not found from A's own.
-    let mine = crate::prospect_list::add(&app, "A Mine", "a-mine@example.com", "", "", "new", "").await;
+    let mine =
+        crate::prospect_list::add(&app, "A Mine", "a-mine@example.com", "", "", "new", "").await;
     for other in [prospect, trashed] {
         let other = other.to_string();
         let res = app
             .post_as(
                 &app.client,
                 &format!("/prospects/{mine}/merge"),
-                &[("_csrf", csrf.as_str()), ("other", other.as_str()), ("confirm", "yes")],
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("other", other.as_str()),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(res.status(), 404, "merge B's {other} into A's");

@@ -45,7 +45,11 @@ async fn add_task(app: &TestApp, id: i64, note: &str) {
     let res = post(
         app,
         &format!("/prospects/{id}/tasks"),
-        &[("kind", "call"), ("due", "2020-01-01T09:00"), ("note", note)],
+        &[
+            ("kind", "call"),
+            ("due", "2020-01-01T09:00"),
+            ("note", note),
+        ],
     )
     .await;
     assert_eq!(res.status(), 303, "task on {id}");
@@ -55,7 +59,16 @@ async fn add_task(app: &TestApp, id: i64, note: &str) {
 async fn deleted_prospects_vanish_everywhere_until_restored() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let gone = add(&app, "Gone Person", "gone@example.com", "", "", "hot", "vip").await;
+    let gone = add(
+        &app,
+        "Gone Person",
+        "gone@example.com",
+        "",
+        "",
+        "hot",
+        "vip",
+    )
+    .await;
     let kept = add(&app, "Kept Person", "kept@example.com", "", "", "hot", "").await;
     add_task(&app, gone, "Call the gone one").await;
     for page in ["/prospects", "/pipeline", "/"] {
@@ -121,7 +134,16 @@ async fn deleted_prospects_vanish_everywhere_until_restored() {
 async fn a_deleted_person_can_come_back_and_restore_offers_a_merge() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let old = add(&app, "Old Name", "back@example.com", "+1 555 010 1111", "", "new", "old-tag").await;
+    let old = add(
+        &app,
+        "Old Name",
+        "back@example.com",
+        "+1 555 010 1111",
+        "",
+        "new",
+        "old-tag",
+    )
+    .await;
     delete(&app, old).await;
     // The address is free among live prospects: the person comes back as
     // a new prospect, through quick add and through the form alike.
@@ -179,14 +201,30 @@ async fn a_deleted_person_can_come_back_and_restore_offers_a_merge() {
 async fn the_trash_is_erased_after_30_days() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let gone = add(&app, "Erased Person", "erased@example.com", "", "", "new", "tagged").await;
+    let gone = add(
+        &app,
+        "Erased Person",
+        "erased@example.com",
+        "",
+        "",
+        "new",
+        "tagged",
+    )
+    .await;
     let kept = add(&app, "Kept Person", "kept@example.com", "", "", "new", "").await;
     add_task(&app, gone, "A task").await;
-    let res = post(&app, &format!("/prospects/{gone}/notes"), &[("note", "A note")]).await;
+    let res = post(
+        &app,
+        &format!("/prospects/{gone}/notes"),
+        &[("note", "A note")],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     delete(&app, gone).await;
     let deleted_at = app
-        .count(&format!("SELECT deleted_at FROM prospects WHERE id = {gone}"))
+        .count(&format!(
+            "SELECT deleted_at FROM prospects WHERE id = {gone}"
+        ))
         .await;
 
     // Not yet: a day short.
@@ -200,9 +238,15 @@ async fn the_trash_is_erased_after_30_days() {
         .await
         .unwrap();
     assert_eq!(erased, 1);
-    for table in ["prospects WHERE id", "timeline_entries WHERE prospect_id", "prospect_tags WHERE prospect_id", "tasks WHERE prospect_id"] {
+    for table in [
+        "prospects WHERE id",
+        "timeline_entries WHERE prospect_id",
+        "prospect_tags WHERE prospect_id",
+        "tasks WHERE prospect_id",
+    ] {
         assert_eq!(
-            app.count(&format!("SELECT COUNT(*) FROM {table} = {gone}")).await,
+            app.count(&format!("SELECT COUNT(*) FROM {table} = {gone}"))
+                .await,
             0,
             "{table}"
         );
@@ -237,7 +281,12 @@ async fn the_owner_erases_at_once_after_confirming() {
     delete(&app, gone).await;
     let res = post(&app, &format!("/prospects/trash/{gone}/erase"), &[]).await;
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("Erase Forget Me for good?"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Erase Forget Me for good?")
+    );
     assert_eq!(
         app.count(&format!("SELECT COUNT(*) FROM prospects WHERE id = {gone}"))
             .await,
@@ -284,8 +333,26 @@ async fn the_owner_erases_at_once_after_confirming() {
 async fn a_corrected_email_moves_the_key_and_merges_on_collision() {
     let app = spawn_app().await;
     app.sign_in().await;
-    let typo = add(&app, "Ann Typo", "ann@exmaple.com", "+1 555 010 2222", "", "contacted", "").await;
-    let real = add(&app, "Ann Real", "ann@example.com", "", "Real Co", "new", "real-tag").await;
+    let typo = add(
+        &app,
+        "Ann Typo",
+        "ann@exmaple.com",
+        "+1 555 010 2222",
+        "",
+        "contacted",
+        "",
+    )
+    .await;
+    let real = add(
+        &app,
+        "Ann Real",
+        "ann@example.com",
+        "",
+        "Real Co",
+        "new",
+        "real-tag",
+    )
+    .await;
     let edit = |email: &'static str, merge: &'static str| {
         let app = &app;
         async move {
@@ -313,7 +380,12 @@ async fn a_corrected_email_moves_the_key_and_merges_on_collision() {
     let res = edit("Ann.Moved@Example.com", "").await;
     assert_eq!(res.status(), 303);
     assert_eq!(
-        text(&app, &format!("SELECT email FROM prospects WHERE id = {typo}")).await.unwrap(),
+        text(
+            &app,
+            &format!("SELECT email FROM prospects WHERE id = {typo}")
+        )
+        .await
+        .unwrap(),
         "ann.moved@example.com"
     );
     let page = app.page(&format!("/prospects/{typo}")).await;
@@ -339,7 +411,12 @@ async fn a_corrected_email_moves_the_key_and_merges_on_collision() {
         0
     );
     assert_eq!(
-        text(&app, &format!("SELECT email FROM prospects WHERE id = {typo}")).await.unwrap(),
+        text(
+            &app,
+            &format!("SELECT email FROM prospects WHERE id = {typo}")
+        )
+        .await
+        .unwrap(),
         "ann@example.com"
     );
     let page = app.page(&format!("/prospects/{typo}")).await;
@@ -370,13 +447,29 @@ async fn merging_by_hand_moves_everything_and_a_redelivery_stays_merged() {
     )
     .await
     .expect("a submission key");
-    let survivor = add(&app, "Ana L.", "ana.lima@example.com", "", "", "engaged", "by-hand").await;
+    let survivor = add(
+        &app,
+        "Ana L.",
+        "ana.lima@example.com",
+        "",
+        "",
+        "engaged",
+        "by-hand",
+    )
+    .await;
     add_task(&app, from_form, "Follow Ana up").await;
-    let res = post(&app, &format!("/prospects/{from_form}/notes"), &[("note", "Met at the fair")]).await;
+    let res = post(
+        &app,
+        &format!("/prospects/{from_form}/notes"),
+        &[("note", "Met at the fair")],
+    )
+    .await;
     assert_eq!(res.status(), 303);
 
     // Search, then the confirmation with both side by side.
-    let page = app.page(&format!("/prospects/{survivor}/merge?q=ana")).await;
+    let page = app
+        .page(&format!("/prospects/{survivor}/merge?q=ana"))
+        .await;
     assert!(
         page.contains(&format!("/prospects/{survivor}/merge?other={from_form}")),
         "{page}"
@@ -387,10 +480,20 @@ async fn merging_by_hand_moves_everything_and_a_redelivery_stays_merged() {
         .await;
     assert!(page.contains("Merge Ana Lima into Ana L.?"), "{page}");
     // A bad id is the form again.
-    let res = post(&app, &format!("/prospects/{survivor}/merge"), &[("other", "ana")]).await;
+    let res = post(
+        &app,
+        &format!("/prospects/{survivor}/merge"),
+        &[("other", "ana")],
+    )
+    .await;
     assert_eq!(res.status(), 422);
     let other = from_form.to_string();
-    let res = post(&app, &format!("/prospects/{survivor}/merge"), &[("other", &other)]).await;
+    let res = post(
+        &app,
+        &format!("/prospects/{survivor}/merge"),
+        &[("other", &other)],
+    )
+    .await;
     assert_eq!(res.status(), 200, "a confirmation first");
     let res = post(
         &app,
@@ -400,20 +503,22 @@ async fn merging_by_hand_moves_everything_and_a_redelivery_stays_merged() {
     .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM prospects WHERE id = {from_form}"))
-            .await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM prospects WHERE id = {from_form}"
+        ))
+        .await,
         0,
         "deleted for good, not to the trash"
     );
     let page = app.page(&format!("/prospects/{survivor}")).await;
     for expected in [
-        "Ana L.",           // its own name kept
-        "+1 555 010 9999",  // the blank phone filled
-        "Lima &amp; Co",    // and the company
-        "Met at the fair",  // the note moved
-        "Follow Ana up",    // the task moved
-        "The live demo",    // the submission's answers moved
-        "ana@example.com",  // named in the merge entry
+        "Ana L.",          // its own name kept
+        "+1 555 010 9999", // the blank phone filled
+        "Lima &amp; Co",   // and the company
+        "Met at the fair", // the note moved
+        "Follow Ana up",   // the task moved
+        "The live demo",   // the submission's answers moved
+        "ana@example.com", // named in the merge entry
         "by-hand",
     ] {
         assert!(page.contains(expected), "{expected}: {page}");

@@ -23,8 +23,8 @@ mod home;
 mod imports;
 mod intake;
 mod isolation;
-mod lifecycle;
 mod jobs_dashboard;
+mod lifecycle;
 mod mailbox;
 mod metrics;
 #[path = "../support/moto.rs"]

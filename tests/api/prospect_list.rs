@@ -534,13 +534,17 @@ async fn bulk_actions_on_a_selection_and_on_all_matching() {
     // To the trash: kept (restorable) but live no more, each with a
     // `deleted` entry on its timeline.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NULL")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NULL"
+        )
+        .await,
         0
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NOT NULL")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM prospects WHERE email LIKE 'bulk-%' AND deleted_at IS NOT NULL"
+        )
+        .await,
         4
     );
     assert_eq!(
@@ -550,7 +554,11 @@ async fn bulk_actions_on_a_selection_and_on_all_matching() {
         .await,
         3
     );
-    assert!(!app.page("/prospects?q=bulk").await.contains("bulk-a@example.com"));
+    assert!(
+        !app.page("/prospects?q=bulk")
+            .await
+            .contains("bulk-a@example.com")
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM prospects WHERE email = 'other@example.com'")
             .await,
