@@ -13,6 +13,7 @@ mod csrf;
 mod deploy;
 mod e2e;
 mod e2e_home;
+mod e2e_lifecycle;
 mod e2e_pipeline;
 mod edge;
 mod events;
