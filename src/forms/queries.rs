@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use crate::{on_pool, platform::db::Pool};
+use crate::{
+    forms::branding::Branding,
+    forms::fields::{Field, FieldSettings, Kind, standard_fields},
+    on_pool, on_tx,
+    platform::db::{Pool, Tx, now_ms},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Form {
@@ -16,10 +21,25 @@ pub struct Form {
     pub is_template: bool,
     /// The HQ template this form was copied from.
     pub template_id: Option<i64>,
+    /// Where people go after submitting (http/https); empty: the
+    /// thank-you page.
+    #[sqlx(default)]
+    pub redirect_url: String,
+    /// Its organization's branding: read by [`FormCache::get`].
+    #[sqlx(skip)]
+    pub branding: Branding,
+    /// Its organization's name: read by [`FormCache::get`] (the logo's
+    /// alternative text).
+    #[sqlx(skip)]
+    pub organization_name: String,
+    /// Its fields in order: read by [`FormCache::get`] (the public form);
+    /// empty where a query read the form alone.
+    #[sqlx(skip)]
+    pub fields: Vec<Field>,
 }
 
 pub(crate) const FORM_COLUMNS: &str =
-    "id, organization_id, slug, title, intro, thank_you, is_template, template_id";
+    "id, organization_id, slug, title, intro, thank_you, is_template, template_id, redirect_url";
 
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1");
@@ -58,6 +78,15 @@ impl FormCache {
         }
     }
 
+    /// Drops `slug`'s entry: a change made here shows at once in this
+    /// process (other processes see it within the TTL).
+    pub fn forget(&self, slug: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(slug);
+    }
+
     pub async fn get(&self, pool: &Pool, slug: &str) -> sqlx::Result<Option<std::sync::Arc<Form>>> {
         let cached = self
             .entries
@@ -72,9 +101,19 @@ impl FormCache {
         // Boxed: the query's future is large, and keeping it inline would
         // make every caller's future (the public form's submit handler, on
         // the hot path) that much larger to create and move.
-        let form = Box::pin(form_by_slug(pool, slug))
-            .await?
-            .map(std::sync::Arc::new);
+        let form = match Box::pin(form_by_slug(pool, slug)).await? {
+            Some(mut form) => {
+                form.fields = Box::pin(fields_of(pool, form.id)).await?;
+                form.branding = Box::pin(branding_of(pool, form.organization_id)).await?;
+                form.organization_name =
+                    crate::organizations::queries::organization(pool, form.organization_id)
+                        .await?
+                        .map(|o| o.name)
+                        .unwrap_or_default();
+                Some(std::sync::Arc::new(form))
+            }
+            None => None,
+        };
         if let Some(form) = &form {
             self.entries
                 .write()
@@ -91,4 +130,241 @@ pub async fn forms_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Vec<For
         .bind(organization_id)
         .fetch_all(p)
         .await)
+}
+
+const FIELD_COLUMNS: &str = "id, position, key, kind, label, help, required, options";
+
+/// Form `form_id`'s fields in order; the standard set when none is stored
+/// (a form made by a path that stores none: the demo, a fixture).
+pub async fn fields_of(pool: &Pool, form_id: i64) -> sqlx::Result<Vec<Field>> {
+    let sql = format!(
+        "SELECT {FIELD_COLUMNS} FROM form_fields WHERE form_id = $1 ORDER BY position, id"
+    );
+    let fields: Vec<Field> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(form_id)
+        .fetch_all(p)
+        .await)?;
+    Ok(if fields.is_empty() {
+        standard_fields()
+    } else {
+        fields
+    })
+}
+
+/// The stored fields of form `form_id` of `organization_id`, in order.
+async fn stored_fields(tx: &mut Tx, organization_id: i64, form_id: i64) -> sqlx::Result<Vec<Field>> {
+    let sql = format!(
+        "SELECT {FIELD_COLUMNS} FROM form_fields WHERE organization_id = $1 AND form_id = $2 ORDER BY position, id"
+    );
+    on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(organization_id)
+        .bind(form_id)
+        .fetch_all(&mut **c)
+        .await)
+}
+
+async fn insert_field(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+    field: &Field,
+) -> sqlx::Result<i64> {
+    on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO form_fields (organization_id, form_id, position, key, kind, label, help, required, options, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(organization_id)
+    .bind(form_id)
+    .bind(field.position)
+    .bind(field.key.as_deref())
+    .bind(&field.kind)
+    .bind(&field.label)
+    .bind(&field.help)
+    .bind(field.required)
+    .bind(&field.options)
+    .bind(now_ms())
+    .fetch_one(&mut **c)
+    .await)
+}
+
+/// Form `form_id`'s stored fields, storing the standard set first when it
+/// has none (so the builder always edits rows). The caller has checked the
+/// form is `organization_id`'s.
+pub async fn editable_fields(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+) -> sqlx::Result<Vec<Field>> {
+    let fields = stored_fields(tx, organization_id, form_id).await?;
+    if !fields.is_empty() {
+        return Ok(fields);
+    }
+    for field in standard_fields() {
+        insert_field(tx, organization_id, form_id, &field).await?;
+    }
+    stored_fields(tx, organization_id, form_id).await
+}
+
+/// Copies `from`'s fields (the standard set when it stores none) onto the
+/// new form `to` of `organization_id`: a location's copy of an HQ template.
+pub async fn copy_fields(
+    tx: &mut Tx,
+    from: &[Field],
+    organization_id: i64,
+    to: i64,
+) -> sqlx::Result<()> {
+    for field in from {
+        insert_field(tx, organization_id, to, field).await?;
+    }
+    Ok(())
+}
+
+/// Adds a field at the end of form `form_id`; its id.
+pub async fn add_field(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+    position: i64,
+    kind: Kind,
+    key: Option<&str>,
+    settings: &FieldSettings,
+) -> sqlx::Result<i64> {
+    let field = Field {
+        id: 0,
+        position,
+        key: key.map(str::to_string),
+        kind: kind.as_str().to_string(),
+        label: settings.label.clone(),
+        help: settings.help.clone(),
+        required: settings.required,
+        options: settings.options.clone(),
+    };
+    insert_field(tx, organization_id, form_id, &field).await
+}
+
+/// Sets field `id`'s label, help, options and whether it is required.
+pub async fn update_field(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+    id: i64,
+    settings: &FieldSettings,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE form_fields SET label = $4, help = $5, required = $6, options = $7
+         WHERE organization_id = $1 AND form_id = $2 AND id = $3",
+    )
+    .bind(organization_id)
+    .bind(form_id)
+    .bind(id)
+    .bind(&settings.label)
+    .bind(&settings.help)
+    .bind(settings.required)
+    .bind(&settings.options)
+    .execute(&mut **c)
+    .await)?;
+    Ok(())
+}
+
+/// Sets the fields' positions to their order in `ids` (1, 2, …).
+pub async fn reorder_fields(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+    ids: &[i64],
+) -> sqlx::Result<()> {
+    for (i, id) in ids.iter().enumerate() {
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE form_fields SET position = $4 WHERE organization_id = $1 AND form_id = $2 AND id = $3",
+        )
+        .bind(organization_id)
+        .bind(form_id)
+        .bind(id)
+        .bind(i as i64 + 1)
+        .execute(&mut **c)
+        .await)?;
+    }
+    Ok(())
+}
+
+pub async fn remove_field(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+    id: i64,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "DELETE FROM form_fields WHERE organization_id = $1 AND form_id = $2 AND id = $3",
+    )
+    .bind(organization_id)
+    .bind(form_id)
+    .bind(id)
+    .execute(&mut **c)
+    .await)?;
+    Ok(())
+}
+
+/// `organization_id`'s branding; Rally's own (empty) when none was set.
+pub async fn branding_of(pool: &Pool, organization_id: i64) -> sqlx::Result<Branding> {
+    let found: Option<Branding> = on_pool!(pool, p => sqlx::query_as(
+        "SELECT logo, accent FROM organization_branding WHERE organization_id = $1",
+    )
+    .bind(organization_id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Sets `organization_id`'s accent colour (checked by
+/// `forms::branding::parse_accent`; empty for Rally's own).
+pub async fn save_accent(pool: &Pool, organization_id: i64, accent: &str) -> sqlx::Result<()> {
+    on_pool!(pool, p => sqlx::query(
+        "INSERT INTO organization_branding (organization_id, accent, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (organization_id) DO UPDATE SET accent = excluded.accent, updated_at = excluded.updated_at",
+    )
+    .bind(organization_id)
+    .bind(accent)
+    .bind(now_ms())
+    .execute(p)
+    .await)?;
+    Ok(())
+}
+
+/// Sets (or with `None` removes) `organization_id`'s logo (checked by
+/// `forms::branding::check_logo`).
+pub async fn save_logo(
+    pool: &Pool,
+    organization_id: i64,
+    logo: Option<&[u8]>,
+) -> sqlx::Result<()> {
+    on_pool!(pool, p => sqlx::query(
+        "INSERT INTO organization_branding (organization_id, logo, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (organization_id) DO UPDATE SET logo = excluded.logo, updated_at = excluded.updated_at",
+    )
+    .bind(organization_id)
+    .bind(logo)
+    .bind(now_ms())
+    .execute(p)
+    .await)?;
+    Ok(())
+}
+
+/// Sets where form `id` of `organization_id` sends people after they
+/// submit (checked by `forms::branding::parse_url`; empty: the thank-you
+/// page).
+pub async fn set_redirect(
+    pool: &Pool,
+    organization_id: i64,
+    id: i64,
+    redirect_url: &str,
+) -> sqlx::Result<()> {
+    on_pool!(pool, p => sqlx::query(
+        "UPDATE forms SET redirect_url = $3 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .bind(redirect_url)
+    .execute(p)
+    .await)?;
+    Ok(())
 }

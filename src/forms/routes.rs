@@ -15,6 +15,8 @@ use crate::{
     platform::web::{form_again, html_response, see_other},
 };
 use crate::{
+    forms::fields::{FieldForm, MAX_FIELDS, STANDARD, check_settings, new_kind},
+    forms::queries as form_queries,
     forms::views as pages,
     organizations::locations::queries as franchise,
     platform::error::{AppError, AppResult},
@@ -61,9 +63,14 @@ pub struct FormForm {
     intro: String,
     #[serde(default)]
     thank_you: String,
+    #[serde(default)]
+    redirect_url: String,
 }
 
 fn check(form: &FormForm) -> Option<&'static str> {
+    if let Err(problem) = crate::forms::branding::parse_url(&form.redirect_url) {
+        return Some(problem);
+    }
     let title = form.title.trim();
     if title.is_empty() || title.chars().count() > 120 {
         Some("Give the form a title (up to 120 characters).")
@@ -79,6 +86,7 @@ fn fields(form: &FormForm, problem: Option<&'static str>) -> pages::FormFields {
         title: form.title.clone(),
         intro: form.intro.clone(),
         thank_you: form.thank_you.clone(),
+        redirect_url: form.redirect_url.clone(),
         problem,
     }
 }
@@ -111,6 +119,11 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    let redirect = crate::forms::branding::parse_url(&form.redirect_url).unwrap_or_default();
+    if !redirect.is_empty() {
+        form_queries::set_redirect(&state.db.write, user.user.organization_id, id, &redirect)
+            .await?;
+    }
     Ok(see_other(&format!("/forms/{id}/edit")))
 }
 
@@ -136,11 +149,13 @@ pub async fn edit_page(
         title: form.title.clone(),
         intro: form.intro.clone(),
         thank_you: form.thank_you.clone(),
+        redirect_url: form.redirect_url.clone(),
         problem: None,
     };
+    let fields = crate::forms::queries::fields_of(&state.db.read, form.id).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::edit(user.nav(), &form, &values),
+        pages::edit(user.nav(), &form, &values, &fields, None),
     ))
 }
 
@@ -153,10 +168,13 @@ pub async fn edit(
 ) -> AppResult<Response> {
     let form = own_form(&state, &user, &id).await?;
     if let Some(problem) = check(&values) {
+        let stored = crate::forms::queries::fields_of(&state.db.read, form.id).await?;
         return Ok(form_again(pages::edit(
             user.nav(),
             &form,
             &fields(&values, Some(problem)),
+            &stored,
+            None,
         )));
     }
     let thanks = if values.thank_you.trim().is_empty() {
@@ -173,6 +191,10 @@ pub async fn edit(
         thanks,
     )
     .await?;
+    let redirect = crate::forms::branding::parse_url(&values.redirect_url).unwrap_or_default();
+    form_queries::set_redirect(&state.db.write, user.user.organization_id, form.id, &redirect)
+        .await?;
+    state.forms.forget(&form.slug);
     Ok(see_other("/forms"))
 }
 
@@ -234,6 +256,253 @@ pub async fn copy(
         Some(chosen.id),
     )
     .await?;
+    let fields = crate::forms::queries::fields_of(&state.db.read, chosen.id).await?;
+    crate::forms::queries::copy_fields(&mut tx, &fields, user.user.organization_id, copy).await?;
     tx.commit().await?;
     Ok(see_other(&format!("/forms/{copy}/edit")))
+}
+
+/// `POST /forms/{id}/fields`: one change of the form builder, by `op`:
+/// `add` a field (a kind, or `std:<key>` for a standard field the form
+/// lacks), `save` a field's label, help, options and required mark, move
+/// it `up` or `down`, or `remove` it (never the email: it is the dedupe
+/// key). The field acted on (`field`) must be one of this form's, or 404.
+/// A problem (no label, a choice without options, a second standard
+/// field) shows the page again with the values typed, 422.
+#[handler]
+pub async fn fields(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Form(values): Form<FieldForm>,
+) -> AppResult<Response> {
+    let form = own_form(&state, &user, &id).await?;
+    let org = user.user.organization_id;
+    let mut tx = state.db.write.begin_write().await?;
+    let stored = form_queries::editable_fields(&mut tx, org, form.id).await?;
+    let target = if values.op == "add" {
+        None
+    } else {
+        let field_id: i64 = values.field.trim().parse().map_err(|_| AppError::NotFound)?;
+        Some(
+            stored
+                .iter()
+                .position(|f| f.id == field_id)
+                .ok_or(AppError::NotFound)?,
+        )
+    };
+    let outcome = match (values.op.as_str(), target) {
+        ("add", None) => add_field(&mut tx, org, form.id, &stored, &values).await?,
+        ("save", Some(i)) => {
+            let field = &stored[i];
+            match check_settings(field.kind(), &values) {
+                Ok(mut settings) => {
+                    if !field.removable() {
+                        settings.required = true;
+                    }
+                    form_queries::update_field(&mut tx, org, form.id, field.id, &settings).await?;
+                    Ok(())
+                }
+                Err(problem) => Err(problem),
+            }
+        }
+        ("up" | "down", Some(i)) => {
+            let mut ids: Vec<i64> = stored.iter().map(|f| f.id).collect();
+            let j = if values.op == "up" {
+                i.checked_sub(1)
+            } else {
+                Some(i + 1).filter(|j| *j < ids.len())
+            };
+            if let Some(j) = j {
+                ids.swap(i, j);
+                form_queries::reorder_fields(&mut tx, org, form.id, &ids).await?;
+            }
+            Ok(())
+        }
+        ("remove", Some(i)) => {
+            if stored[i].removable() {
+                form_queries::remove_field(&mut tx, org, form.id, stored[i].id).await?;
+                Ok(())
+            } else {
+                Err("The email field is the dedupe key: every form keeps it.")
+            }
+        }
+        _ => return Err(AppError::BadRequest("Unknown change to the form's fields.")),
+    };
+    match outcome {
+        Ok(()) => {
+            tx.commit().await?;
+            state.forms.forget(&form.slug);
+            Ok(see_other(&format!("/forms/{}/edit#fields", form.id)))
+        }
+        Err(problem) => {
+            // Nothing of this change is kept (the standard set a form
+            // without rows got is stored again on the next change).
+            drop(tx);
+            let draft = pages::FieldDraft {
+                target: target.map(|i| stored[i].id),
+                values,
+                problem,
+            };
+            let shown = pages::FormFields {
+                title: form.title.clone(),
+                intro: form.intro.clone(),
+                thank_you: form.thank_you.clone(),
+                redirect_url: form.redirect_url.clone(),
+                problem: None,
+            };
+            let fields = form_queries::fields_of(&state.db.read, form.id).await?;
+            Ok(form_again(pages::edit(
+                user.nav(),
+                &form,
+                &shown,
+                &fields,
+                Some(&draft),
+            )))
+        }
+    }
+}
+
+/// Adds the field `values` describe at the end of the form; a problem for
+/// the person when it cannot be added.
+async fn add_field(
+    tx: &mut crate::platform::db::Tx,
+    org: i64,
+    form_id: i64,
+    stored: &[crate::forms::fields::Field],
+    values: &FieldForm,
+) -> AppResult<Result<(), &'static str>> {
+    let Some((kind, key)) = new_kind(&values.kind) else {
+        return Ok(Err("Choose what kind of field to add."));
+    };
+    if stored.len() >= MAX_FIELDS {
+        return Ok(Err("A form can have up to 40 fields."));
+    }
+    if key.is_some_and(|key| stored.iter().any(|f| f.key.as_deref() == Some(key))) {
+        return Ok(Err("This form already has that field."));
+    }
+    // A standard field left unlabelled takes its usual label.
+    let mut values = values.clone();
+    if values.label.trim().is_empty()
+        && let Some((_, _, label, _)) = STANDARD.iter().find(|(k, ..)| Some(*k) == key)
+    {
+        values.label = label.to_string();
+    }
+    let settings = match check_settings(kind, &values) {
+        Ok(settings) => settings,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let position = stored.iter().map(|f| f.position).max().unwrap_or(0) + 1;
+    form_queries::add_field(tx, org, form_id, position, kind, key, &settings).await?;
+    Ok(Ok(()))
+}
+
+async fn branding_shown(
+    state: &AppState,
+    user: &CurrentUser,
+    accent: Option<String>,
+    problem: Option<&'static str>,
+    saved: bool,
+) -> AppResult<maud::Markup> {
+    let stored = form_queries::branding_of(&state.db.read, user.user.organization_id).await?;
+    let values = pages::BrandingFields {
+        accent: accent.unwrap_or_else(|| stored.accent.clone()),
+        problem,
+        saved,
+    };
+    Ok(pages::branding(user.nav(), &stored, &values))
+}
+
+/// Forgets the organization's forms in the public form cache, so a change
+/// of branding shows at once.
+async fn forget_forms(state: &AppState, organization_id: i64) -> AppResult<()> {
+    for form in form_queries::forms_of(&state.db.read, organization_id).await? {
+        state.forms.forget(&form.slug);
+    }
+    Ok(())
+}
+
+#[handler]
+pub async fn branding_page(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    let page = branding_shown(&state, &user, None, None, false).await?;
+    Ok(html_response(StatusCode::OK, page))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BrandingForm {
+    #[serde(default)]
+    accent: String,
+    #[serde(default)]
+    remove_logo: Option<String>,
+}
+
+/// `POST /forms/branding`: the organization's accent colour (and, when
+/// asked, the logo removed); a bad colour shows the page again with what
+/// was typed, 422.
+#[handler]
+pub async fn branding(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Form(values): Form<BrandingForm>,
+) -> AppResult<Response> {
+    let org = user.user.organization_id;
+    match crate::forms::branding::parse_accent(&values.accent) {
+        Ok(accent) => {
+            form_queries::save_accent(&state.db.write, org, &accent).await?;
+            if values.remove_logo.is_some() {
+                form_queries::save_logo(&state.db.write, org, None).await?;
+            }
+            forget_forms(&state, org).await?;
+            let page = branding_shown(&state, &user, None, None, true).await?;
+            Ok(html_response(StatusCode::OK, page))
+        }
+        Err(problem) => {
+            let page = branding_shown(&state, &user, Some(values.accent), Some(problem), false)
+                .await?;
+            Ok(form_again(page))
+        }
+    }
+}
+
+/// `POST /forms/branding/logo` (multipart, field `file`): the logo, a PNG,
+/// JPEG, GIF or WebP of at most `forms::branding::LOGO_MAX` bytes; anything
+/// else shows the page again with the reason, 422.
+#[handler]
+pub async fn logo(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    mut multipart: poem::web::Multipart,
+) -> AppResult<Response> {
+    let mut file: Option<Vec<u8>> = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| AppError::BadRequest("The upload could not be read."))?
+    {
+        if field.name() == Some("file") {
+            file = Some(
+                field
+                    .bytes()
+                    .await
+                    .map_err(|_| AppError::BadRequest("The file could not be read."))?,
+            );
+        }
+    }
+    let org = user.user.organization_id;
+    let problem = match file.filter(|f| !f.is_empty()) {
+        None => Some("Choose an image file for the logo."),
+        Some(bytes) => match crate::forms::branding::check_logo(&bytes) {
+            Ok(()) => {
+                form_queries::save_logo(&state.db.write, org, Some(&bytes)).await?;
+                forget_forms(&state, org).await?;
+                None
+            }
+            Err(problem) => Some(problem),
+        },
+    };
+    let page = branding_shown(&state, &user, None, problem, problem.is_none()).await?;
+    Ok(match problem {
+        None => html_response(StatusCode::OK, page),
+        Some(_) => form_again(page),
+    })
 }

@@ -90,17 +90,24 @@ fn no_store(res: &mut Response) {
 #[handler]
 pub async fn thanks(Path(slug): Path<String>, state: Data<&AppState>) -> AppResult<Response> {
     let form = load_form(&state, &slug).await?;
-    Ok(html_response(
-        StatusCode::OK,
-        pages::public_form_page(&form, pages::thank_you(&form)),
-    ))
+    Ok(html_response(StatusCode::OK, pages::thanks_page(&form)))
 }
 
 /// The same acknowledgement for accepted, repeated and held submissions, so
 /// a bot learns nothing from the answer.
+/// A form with a redirect sends the person on to it: under htmx by
+/// `HX-Redirect` (a swap cannot leave the page), otherwise from the
+/// thank-you page (a refresh, not a redirect of the form's POST, which
+/// the Content-Security-Policy's `form-action 'self'` would stop).
 fn acknowledge(htmx: bool, form: &Form) -> Response {
     if htmx {
-        html_response(StatusCode::OK, pages::thank_you(form))
+        let mut res = html_response(StatusCode::OK, pages::thank_you(form));
+        if !form.redirect_url.is_empty()
+            && let Ok(to) = poem::http::HeaderValue::from_str(&form.redirect_url)
+        {
+            res.headers_mut().insert("HX-Redirect", to);
+        }
+        res
     } else {
         see_other(&format!("/f/{}/thanks", form.slug))
     }
@@ -200,14 +207,25 @@ pub(crate) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
         .ok_or(AppError::BadRequest(MISSING))?;
     let rendered_raw = take("_ts").ok_or(AppError::BadRequest(MISSING))?;
     let honeypot = take("website").is_some_and(|v| !v.trim().is_empty());
-    let input = FormInput {
+    let mut input = FormInput {
         name: take("name").unwrap_or_default(),
         email: take("email").unwrap_or_default(),
         phone: take("phone").unwrap_or_default(),
         company: take("company").unwrap_or_default(),
         interest: take("interest").unwrap_or_default(),
         consent: take("consent").is_some(),
+        values: Vec::new(),
     };
+    // The custom fields' values (every one sent under each name: a
+    // multiple choice sends one per ticked option); other names are ignored.
+    for field in form.fields.iter().filter(|f| f.key.is_none()) {
+        let name = field.input_name();
+        for (key, value) in pairs.iter_mut() {
+            if *key == name {
+                input.values.push((name.clone(), std::mem::take(value)));
+            }
+        }
+    }
     drop(pairs);
     let limited = state.rate_limits.check(client_ip, &key).err();
     // What the form carries back whenever it is shown again: the same key,
@@ -240,7 +258,7 @@ pub(crate) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
     // Answers first, whatever else the submission looks like: a person
     // whose browser autofilled the hidden field, or who was quick, and who
     // made a typo, gets their form back with the message like anyone else.
-    let answers = match input.parse() {
+    let answers = match input.parse_for(&form.fields) {
         Ok(answers) => answers,
         Err(errors) => {
             state.metrics.rejected(Rejected::Invalid);

@@ -3,9 +3,12 @@
 use maud::{Markup, html};
 
 use crate::{
-    forms::queries::Form,
+    forms::{
+        fields::{Field, Kind, standard_fields},
+        queries::Form,
+    },
     intake::model::FormInput,
-    platform::ui::{labelled_input, layout},
+    platform::ui::layout_with_head,
 };
 
 /// Hidden inputs carried by every render of a public form.
@@ -17,7 +20,7 @@ pub struct FormTokens<'a> {
 /// Messages shown on a public form: per field, and one for the whole form.
 #[derive(Default)]
 pub struct FormMessages<'a> {
-    pub fields: &'a [(&'static str, String)],
+    pub fields: &'a [(String, String)],
     pub form: Option<&'a str>,
     /// Set when the server was too busy: seconds to wait before resending.
     pub retry_after: Option<u64>,
@@ -27,32 +30,96 @@ impl FormMessages<'_> {
     fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
-            .find(|(field, _)| *field == name)
+            .find(|(field, _)| field == name)
             .map(|(_, msg)| msg.as_str())
     }
 }
 
-fn field(
-    name: &'static str,
-    label: &str,
-    kind: &str,
-    value: &str,
-    required: bool,
-    autocomplete: &str,
-    messages: &FormMessages<'_>,
-) -> Markup {
-    labelled_input(
-        &format!("f-{name}"),
-        name,
-        label,
-        kind,
-        value,
-        (required, autocomplete),
-        messages.field(name),
-    )
+/// One field of the public form: its label (a mark when required), help
+/// text, the input its kind takes (with the browser's autofill hint), the
+/// value typed, and its message.
+fn field_input(field: &Field, input: &FormInput, messages: &FormMessages<'_>) -> Markup {
+    let name = field.input_name();
+    let id = format!("f-{name}");
+    let message = messages.field(&name);
+    let error_id = format!("{id}-error");
+    let help_id = format!("{id}-help");
+    let described: Vec<&str> = [
+        message.map(|_| error_id.as_str()),
+        (!field.help.is_empty()).then_some(help_id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let described = (!described.is_empty()).then(|| described.join(" "));
+    let value = input.value(&name);
+    let required = field.required || field.key.as_deref() == Some(crate::forms::fields::EMAIL_KEY);
+    let mark = html! { @if required { span.req aria-hidden="true" { " *" } } };
+    let help = html! { @if !field.help.is_empty() { p.help id=(help_id) { (field.help) } } };
+    let error = html! { @if let Some(msg) = message { p.error id=(error_id) { (msg) } } };
+    let typed = |input_type: &str, inputmode: Option<&str>| {
+        html! {
+            div.field.invalid[message.is_some()] {
+                label for=(id) { (field.label) (mark) }
+                (help)
+                input id=(id) name=(name) type=(input_type) value=(value) required[required]
+                    inputmode=[inputmode] autocomplete=(field.autocomplete())
+                    aria-invalid=[message.map(|_| "true")] aria-describedby=[described.as_deref()];
+                (error)
+            }
+        }
+    };
+    match field.kind() {
+        Kind::Text => typed("text", None),
+        Kind::Email => typed("email", None),
+        Kind::Phone => typed("tel", None),
+        // Text with a decimal keypad: `type=number` drops what it cannot
+        // parse before the server sees it, so a typo could not come back.
+        Kind::Number => typed("text", Some("decimal")),
+        Kind::Date => typed("date", None),
+        Kind::LongText => html! {
+            div.field.invalid[message.is_some()] {
+                label for=(id) { (field.label) (mark) }
+                (help)
+                textarea id=(id) name=(name) rows="3" required[required]
+                    aria-invalid=[message.map(|_| "true")] aria-describedby=[described.as_deref()] { (value) }
+                (error)
+            }
+        },
+        Kind::Choice | Kind::Multiple => {
+            let multiple = field.kind() == Kind::Multiple;
+            html! {
+                fieldset.field.choices.invalid[message.is_some()] aria-describedby=[described.as_deref()] {
+                    legend { (field.label) (mark) }
+                    (help)
+                    @for (i, option) in field.options().enumerate() {
+                        @let option_id = format!("{id}-{i}");
+                        @let checked = if multiple { input.values_of(&name).any(|v| v == option) } else { value == option };
+                        div.check {
+                            input id=(option_id) type=(if multiple { "checkbox" } else { "radio" }) name=(name)
+                                value=(option) checked[checked];
+                            label for=(option_id) { (option) }
+                        }
+                    }
+                    (error)
+                }
+            }
+        }
+        Kind::Checkbox | Kind::Consent => html! {
+            div.check.invalid[message.is_some()] {
+                input id=(id) type="checkbox" name=(name) value="yes" checked[!value.is_empty()]
+                    required[required] aria-invalid=[message.map(|_| "true")]
+                    aria-describedby=[described.as_deref()];
+                label for=(id) { (field.label) (mark) }
+            }
+            (help)
+            (error)
+        },
+    }
 }
 
-/// The public prospect form; under htmx the `<form>` element itself is swapped.
+/// The public prospect form, one input per field of the form in its order;
+/// under htmx the `<form>` element itself is swapped.
 pub fn public_form(
     form: &Form,
     input: &FormInput,
@@ -60,7 +127,13 @@ pub fn public_form(
     messages: &FormMessages<'_>,
 ) -> Markup {
     let action = format!("/f/{}", form.slug);
-    let interest_error = messages.field("interest");
+    let standard;
+    let fields = if form.fields.is_empty() {
+        standard = standard_fields();
+        &standard
+    } else {
+        &form.fields
+    };
     html! {
         form #intake-form.card.intake method="post" action=(action) novalidate
             hx-post=(action) hx-target="this" hx-swap="outerHTML" hx-disabled-elt="find button"
@@ -76,30 +149,43 @@ pub fn public_form(
                 label for="f-website" { "Website" }
                 input id="f-website" type="text" name="website" tabindex="-1" autocomplete="off";
             }
-            (field("name", "Name", "text", &input.name, true, "name", messages))
-            (field("email", "Email", "email", &input.email, true, "email", messages))
-            (field("phone", "Phone", "tel", &input.phone, false, "tel", messages))
-            (field("company", "Company", "text", &input.company, false, "organization", messages))
-            div.field.invalid[interest_error.is_some()] {
-                label for="f-interest" { "What are you interested in?" }
-                textarea id="f-interest" name="interest" rows="3" { (input.interest) }
-                @if let Some(msg) = interest_error { p.error { (msg) } }
-            }
-            div.check {
-                input id="f-consent" type="checkbox" name="consent" value="yes" checked[input.consent];
-                label for="f-consent" { "Yes, you may contact me about this." }
-            }
+            @for field in fields { (field_input(field, input, messages)) }
             button.primary type="submit" { "Send" }
         }
     }
 }
 
+/// A public page of `form`, in its organization's branding (accent colour,
+/// logo).
 pub fn public_form_page(form: &Form, body: Markup) -> Markup {
-    layout(
+    branded_page(form, html! {}, body)
+}
+
+/// The thank-you page; with the form's redirect, it goes on there after
+/// two seconds (a link too).
+pub fn thanks_page(form: &Form) -> Markup {
+    let head = html! {
+        @if !form.redirect_url.is_empty() {
+            meta http-equiv="refresh" content={ "2;url=" (form.redirect_url) };
+        }
+    };
+    let body = html! {
+        (thank_you(form))
+        @if !form.redirect_url.is_empty() {
+            p { a href=(form.redirect_url) rel="noopener" { "Continue" } }
+        }
+    };
+    branded_page(form, head, body)
+}
+
+fn branded_page(form: &Form, head: Markup, body: Markup) -> Markup {
+    layout_with_head(
         &form.title,
         None,
+        html! { (form.branding.head()) (head) },
         html! {
             section.public {
+                (form.branding.logo(&form.organization_name))
                 h1 { (form.title) }
                 @if !form.intro.is_empty() { p.lead { (form.intro) } }
                 (body)

@@ -55,6 +55,12 @@ pub fn submission_key(form_key: &str, answers: &Answers) -> String {
     field(answers.company.as_deref().unwrap_or(""));
     field(answers.interest.as_deref().unwrap_or(""));
     field(if answers.consent { "1" } else { "0" });
+    // Every answer with its label (none in a payload from before the form
+    // builder, whose key is unchanged).
+    for answer in &answers.fields {
+        field(&answer.label);
+        field(&answer.value);
+    }
     let digest = hash.finalize();
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut key = String::with_capacity(form_key.len() + 33);

@@ -14,7 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{intake::model::Answers, prospects::Stage};
+use crate::{
+    intake::model::{Answers, FieldAnswer},
+    prospects::Stage,
+};
 
 /// One entry of a prospect's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +69,10 @@ pub struct Submitted {
     /// Whether the person agreed to be contacted.
     #[serde(default)]
     pub consent: Option<bool>,
+    /// Every answer in the form's order with its label at the time (the
+    /// form builder's); empty in entries written before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldAnswer>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
@@ -79,15 +86,25 @@ impl From<&Answers> for Submitted {
             company: answers.company.clone(),
             interest: answers.interest.clone(),
             consent: Some(answers.consent),
+            fields: answers.fields.clone(),
             other: serde_json::Map::new(),
         }
     }
 }
 
 impl Submitted {
-    /// The answers to show: each known field with its label, in the form's
-    /// order, then the others as stored; empty answers are left out.
+    /// The answers to show: as stored with their labels at the time
+    /// (`fields`, since the form builder); else each known field with its
+    /// label, in the form's order, then the others as stored; empty answers
+    /// are left out.
     pub fn labelled(&self) -> Vec<(String, String)> {
+        if !self.fields.is_empty() {
+            return self
+                .fields
+                .iter()
+                .map(|f| (f.label.clone(), f.value.clone()))
+                .collect();
+        }
         let text = |label: &str, value: &Option<String>| {
             value.clone().map(|value| (label.to_string(), value))
         };
@@ -168,6 +185,7 @@ mod tests {
             company: Some("Lima & Co".into()),
             interest: Some("The live demo".into()),
             consent: Some(true),
+            fields: Vec::new(),
             other: Default::default(),
         }
     }

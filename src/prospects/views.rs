@@ -303,4 +303,12 @@ mod tests {
         ];
         assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
     }
+
+    #[test]
+    fn answers_with_labels_show_as_stored() {
+        let data = r#"{"name":"Ana","email":"a@b.co","consent":true,"fields":[{"label":"Your size","value":"M"},{"label":"Email","value":"a@b.co"}]}"#;
+        let got = super::answers(data);
+        let want = [("Your size", "M"), ("Email", "a@b.co")];
+        assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
 }
