@@ -135,4 +135,18 @@
       if (!fields[i].value) { fields[i].value = zone; }
     }
   });
+
+  // Presenter mode: a "Full screen" button, shown only where the browser
+  // offers the Fullscreen API (without JavaScript, F11 does it).
+  document.addEventListener("DOMContentLoaded", function () {
+    var buttons = document.querySelectorAll("button[data-fullscreen]");
+    if (!buttons.length || !document.documentElement.requestFullscreen) { return; }
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+      buttons[i].addEventListener("click", function () {
+        if (document.fullscreenElement) { document.exitFullscreen(); }
+        else { document.documentElement.requestFullscreen().catch(function () {}); }
+      });
+    }
+  });
 })();

@@ -43,3 +43,12 @@ CREATE TABLE organization_branding (
     updated_at       BIGINT NOT NULL
 );
 ALTER TABLE forms ADD COLUMN redirect_url TEXT NOT NULL DEFAULT '';
+
+-- The home page's first-run checklist, put away by a person (or by itself
+-- once every item is done).
+CREATE TABLE home_checklist_dismissals (
+    user_id          BIGINT NOT NULL REFERENCES users(id),
+    organization_id  BIGINT NOT NULL REFERENCES organizations(id),
+    dismissed_at     BIGINT NOT NULL,
+    PRIMARY KEY (user_id, organization_id)
+);

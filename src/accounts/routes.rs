@@ -179,6 +179,8 @@ pub async fn sign_up(
         Err(crate::accounts::queries::SignUpError::EmailTaken) => return Ok(email_taken()),
         Err(crate::accounts::queries::SignUpError::Database(err)) => return Err(err.into()),
     };
+    // A form to start from (the first-run checklist asks to adjust it).
+    crate::forms::queries::create_starter_form(&mut tx, org_id, organization).await?;
     // The browser's zone for the person and their new organization; one
     // this build does not know (or none, without JavaScript) leaves UTC.
     if let Some(zone) = crate::platform::time_zones::parse(&form.time_zone) {

@@ -143,7 +143,62 @@ pub async fn live(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let event = load(&state, &user, &id).await?;
+    projector(req, &user, &state, &id, false).await
+}
+
+/// `GET /events/{id}/present`: presenter mode, the projector filling the
+/// screen: no app navigation, the organization's branding, a QR code most
+/// of the screen high, the address in large type, and a warning when that
+/// address would not reach the audience's phones.
+#[handler]
+pub async fn present(
+    req: &Request,
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    projector(req, &user, &state, &id, true).await
+}
+
+/// Why phones in the room could not open `url`, if its host is this
+/// machine (`localhost`, a loopback address), a private or link-local
+/// address (RFC 1918, RFC 4193, RFC 3927/4291) or a `.local` name.
+pub fn unreachable_from_phones(url: &str) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let private = "This address is private to your network: phones on mobile data cannot open it. Set RALLY_PUBLIC_URL to the address the audience can reach.";
+    let local = "This address points to this computer (localhost): phones in the room cannot open it. Set RALLY_PUBLIC_URL to the address the audience can reach.";
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        return if name == "localhost" || name.ends_with(".localhost") {
+            Some(local)
+        } else if name.ends_with(".local") || name.ends_with(".internal") || !name.contains('.') {
+            Some(private)
+        } else {
+            None
+        };
+    };
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        ip if ip.is_loopback() || ip.is_unspecified() => Some(local),
+        IpAddr::V4(v4) if v4.is_private() || v4.is_link_local() || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) => Some(private),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(private),
+        _ => None,
+    }
+}
+
+async fn projector(
+    req: &Request,
+    user: &CurrentUser,
+    state: &AppState,
+    id: &str,
+    presenter: bool,
+) -> AppResult<Response> {
+    let event = load(state, user, id).await?;
     // The form's public address as the audience should type or scan it.
     let url = format!(
         "{}/f/{}",
@@ -156,15 +211,22 @@ pub async fn live(
     } else {
         Vec::new()
     };
-    let page = pages::live(
-        user.nav(),
-        may_run(&user),
-        &event,
-        &url,
-        &qr_svg(&url)?,
+    let branding =
+        crate::forms::queries::branding_of(&state.db.read, user.user.organization_id).await?;
+    let shown = pages::Projector {
+        event: &event,
+        form_url: &url,
+        qr_svg: &qr_svg(&url)?,
         count,
-        &recent,
-    );
+        recent: &recent,
+        branding: &branding,
+        warning: unreachable_from_phones(&url),
+    };
+    let page = if presenter {
+        pages::present(user.nav(), may_run(user), &shown)
+    } else {
+        pages::live(user.nav(), may_run(user), &shown)
+    };
     Ok(html_response(StatusCode::OK, page))
 }
 
@@ -261,4 +323,22 @@ pub async fn summary(
         StatusCode::OK,
         pages::summary(user.nav(), &event, &summary, until),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_from_phones as warn;
+
+    #[test]
+    fn addresses_phones_cannot_open_are_named() {
+        for local in ["http://localhost:8080/f/x", "http://127.0.0.1/f/x", "http://[::1]/f/x", "http://app.localhost/f/x", "http://0.0.0.0:3000/f/x"] {
+            assert!(warn(local).is_some_and(|w| w.contains("localhost")), "{local}");
+        }
+        for private in ["http://192.168.1.20/f/x", "http://10.0.0.5/f/x", "http://172.20.1.1/f/x", "http://[fd00::1]/f/x", "http://rally.local/f/x", "http://myhost/f/x", "http://100.64.0.1/f/x"] {
+            assert!(warn(private).is_some_and(|w| w.contains("private")), "{private}");
+        }
+        for public in ["https://rally.example.com/f/x", "http://203.0.113.9/f/x", "https://172.32.0.1/f/x"] {
+            assert_eq!(warn(public), None, "{public}");
+        }
+    }
 }

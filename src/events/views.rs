@@ -93,47 +93,98 @@ pub fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or("")
 }
 
+/// What the projector shows.
+pub struct Projector<'a> {
+    pub event: &'a Event,
+    pub form_url: &'a str,
+    pub qr_svg: &'a str,
+    pub count: i64,
+    pub recent: &'a [(i64, String)],
+    pub branding: &'a crate::forms::branding::Branding,
+    /// Why phones could not open `form_url`, if so.
+    pub warning: Option<&'a str>,
+}
+
+/// "End the event" behind a second, confirming button, without
+/// JavaScript: the first button opens the second, which ends the event.
+fn end_event(csrf: &str, event: &Event) -> Markup {
+    html! {
+        details.end-event {
+            summary.button.small { "End the event…" }
+            form.actions method="post" action={ "/events/" (event.id) "/end" } {
+                input type="hidden" name="_csrf" value=(csrf);
+                span { "Submissions after now no longer count for this event (the form stays open). End it?" }
+                button.small.danger type="submit" { "Yes, end the event" }
+            }
+        }
+    }
+}
+
+/// Without JavaScript the page refreshes itself; with it, htmx's SSE
+/// extension keeps the counter and names current.
+fn live_head(branding: &crate::forms::branding::Branding) -> Markup {
+    html! { noscript { meta http-equiv="refresh" content="5"; } (branding.head()) }
+}
+
+fn live_body(p: &Projector<'_>) -> Markup {
+    html! {
+        @if let Some(warning) = p.warning { p.alert.projector-warning role="alert" { (warning) } }
+        div.qr { (PreEscaped(p.qr_svg)) }
+        p.form-url { (p.form_url) }
+        p.counter { span sse-swap="count" { (counter(p.count)) } }
+        @if p.event.show_names {
+            ul.names sse-swap="names" hx-swap="beforeend" { (names(p.recent)) }
+        }
+    }
+}
+
 /// `GET /events/{id}/live`: the projector page; "End the event" (behind a
 /// second, confirming button) for those who may run events (`may_run`).
-pub fn live(
-    nav: Nav<'_>,
-    may_run: bool,
-    event: &Event,
-    form_url: &str,
-    qr_svg: &str,
-    count: i64,
-    recent: &[(i64, String)],
-) -> Markup {
+pub fn live(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
     let csrf = nav.csrf.to_string();
-    // Without JavaScript the page refreshes itself; with it, htmx's SSE
-    // extension keeps the counter and names current.
-    let head = html! { noscript { meta http-equiv="refresh" content="5"; } };
+    let organization = nav.organization_name.to_string();
+    let event = p.event;
     layout_with_head(
         &event.name,
         Some(nav),
-        head,
+        live_head(p.branding),
         html! {
             section.projector hx-ext="sse" sse-connect={ "/events/" (event.id) "/stream" } {
+                (p.branding.logo(&organization))
                 h1 { (event.name) }
-                div.qr { (PreEscaped(qr_svg)) }
-                p.form-url { (form_url) }
-                p.counter { span sse-swap="count" { (counter(count)) } }
-                @if event.show_names {
-                    ul.names sse-swap="names" hx-swap="beforeend" { (names(recent)) }
-                }
+                (live_body(p))
             }
-            p { a href={ "/events/" (event.id) } { "Summary" } }
-            @if may_run && event.ends_at.is_none() {
-                // Asks first, without JavaScript: the first button opens
-                // the second, which ends the event.
-                details.end-event {
-                    summary.button.small { "End the event…" }
-                    form.actions method="post" action={ "/events/" (event.id) "/end" } {
-                        input type="hidden" name="_csrf" value=(csrf);
-                        span { "Submissions after now no longer count for this event (the form stays open). End it?" }
-                        button.small.danger type="submit" { "Yes, end the event" }
-                    }
+            p { a href={ "/events/" (event.id) "/present" } { "Presenter mode" } " · " a href={ "/events/" (event.id) } { "Summary" } }
+            @if may_run && event.ends_at.is_none() { (end_event(&csrf, event)) }
+        },
+    )
+}
+
+/// `GET /events/{id}/present`: the projector alone on the screen (no app
+/// navigation), in the organization's branding, the QR code most of the
+/// screen's height, the address in large type; a full-screen button
+/// (`assets/rally.js`; F11 without JavaScript), the way back, and ending
+/// the event behind its confirmation.
+pub fn present(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
+    let csrf = nav.csrf.to_string();
+    let organization = nav.organization_name.to_string();
+    let event = p.event;
+    layout_with_head(
+        &event.name,
+        None,
+        live_head(p.branding),
+        html! {
+            section.projector.presenter hx-ext="sse" sse-connect={ "/events/" (event.id) "/stream" } {
+                div.presenter-head {
+                    (p.branding.logo(&organization))
+                    h1 { (event.name) }
                 }
+                (live_body(p))
+            }
+            div.presenter-tools.actions {
+                button.small type="button" data-fullscreen hidden { "Full screen" }
+                a href={ "/events/" (event.id) "/live" } { "Leave presenter mode" }
+                @if may_run && event.ends_at.is_none() { (end_event(&csrf, event)) }
             }
         },
     )

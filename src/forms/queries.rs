@@ -368,3 +368,47 @@ pub async fn set_redirect(
     .await)?;
     Ok(())
 }
+
+/// The starter form every new organization gets on sign-up: name, email,
+/// phone and consent (the first two required), titled after the
+/// organization; its id. The first-run checklist asks to adjust it.
+pub async fn create_starter_form(
+    tx: &mut Tx,
+    organization_id: i64,
+    organization_name: &str,
+) -> sqlx::Result<i64> {
+    let id = crate::organizations::locations::queries::create_form(
+        tx,
+        organization_id,
+        &format!("Get in touch with {organization_name}"),
+        "Leave your details and we will get back to you.",
+        "Thank you! We will be in touch soon.",
+        None,
+    )
+    .await?;
+    let starter: Vec<Field> = standard_fields()
+        .into_iter()
+        .filter(|f| matches!(f.key.as_deref(), Some("name" | "email" | "phone" | "consent")))
+        .enumerate()
+        .map(|(i, f)| Field {
+            position: i as i64 + 1,
+            ..f
+        })
+        .collect();
+    copy_fields(tx, &starter, organization_id, id).await?;
+    Ok(id)
+}
+
+/// Whether `organization_id` has made its forms its own: a field of its
+/// own on a form, branding set, or more than one form (the first-run
+/// checklist's "adjust your form").
+pub async fn forms_adjusted(pool: &Pool, organization_id: i64) -> sqlx::Result<bool> {
+    on_pool!(pool, p => sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM form_fields WHERE organization_id = $1 AND key IS NULL)
+             OR EXISTS (SELECT 1 FROM organization_branding WHERE organization_id = $1)
+             OR (SELECT COUNT(*) FROM forms WHERE organization_id = $1) > 1",
+    )
+    .bind(organization_id)
+    .fetch_one(p)
+    .await)
+}

@@ -175,3 +175,38 @@ pub async fn visit(pool: &Pool, user_id: i64, organization_id: i64, now: i64) ->
     .fetch_one(p)
     .await)
 }
+
+/// Whether `user_id` put away the first-run checklist of `organization_id`
+/// (or it put itself away, all done).
+pub async fn checklist_dismissed(
+    pool: &Pool,
+    user_id: i64,
+    organization_id: i64,
+) -> sqlx::Result<bool> {
+    on_pool!(pool, p => sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM home_checklist_dismissals WHERE user_id = $1 AND organization_id = $2)",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_one(p)
+    .await)
+}
+
+/// Puts the checklist away for `user_id` in `organization_id` (once).
+pub async fn dismiss_checklist(
+    pool: &Pool,
+    user_id: i64,
+    organization_id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    on_pool!(pool, p => sqlx::query(
+        "INSERT INTO home_checklist_dismissals (user_id, organization_id, dismissed_at) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, organization_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .bind(now)
+    .execute(p)
+    .await)?;
+    Ok(())
+}

@@ -59,9 +59,11 @@ pub async fn render(state: &AppState, user: &CurrentUser, now: i64) -> AppResult
             last: queries::counts(pool, scope, last_week, week).await?,
         });
     }
+    let checklist = checklist(state, user, now).await?;
     Ok(page(
         user.nav(),
         &Home {
+            checklist: checklist.as_ref(),
             now,
             tasks: &tasks,
             new_leads: &new_leads,
@@ -71,4 +73,59 @@ pub async fn render(state: &AppState, user: &CurrentUser, now: i64) -> AppResult
             weeks: &weeks,
         },
     ))
+}
+
+/// The first-run checklist for owners and admins, each item ticked from
+/// what the organization has done; `None` once put away, and put away by
+/// itself when every item is done.
+async fn checklist(
+    state: &AppState,
+    user: &CurrentUser,
+    now: i64,
+) -> AppResult<Option<crate::home::views::Checklist>> {
+    let pool = &state.db.read;
+    let (me, org) = (user.user.user_id, user.user.organization_id);
+    if user.user.role < Role::Admin || queries::checklist_dismissed(pool, me, org).await? {
+        return Ok(None);
+    }
+    let team = crate::organizations::queries::members(pool, org).await?.len() > 1
+        || !crate::organizations::queries::pending_invitations(pool, org)
+            .await?
+            .is_empty();
+    let locations = if user.user.place() == Place::Hq {
+        Some(
+            !crate::organizations::locations::queries::locations(pool, org)
+                .await?
+                .is_empty(),
+        )
+    } else {
+        None
+    };
+    let list = crate::home::views::Checklist {
+        form: crate::forms::queries::forms_adjusted(pool, org).await?,
+        team,
+        locations,
+        rehearsal: !crate::events::queries::events_of(pool, org)
+            .await?
+            .is_empty(),
+    };
+    if list.all_done() {
+        queries::dismiss_checklist(&state.db.write, me, org, now).await?;
+        return Ok(None);
+    }
+    Ok(Some(list))
+}
+
+/// `POST /home/checklist`: puts the first-run checklist away for the
+/// person.
+#[handler]
+pub async fn dismiss_checklist(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+    queries::dismiss_checklist(
+        &state.db.write,
+        user.user.user_id,
+        user.user.organization_id,
+        db::now_ms(),
+    )
+    .await?;
+    Ok(crate::platform::web::see_other("/"))
 }

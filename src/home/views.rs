@@ -22,6 +22,8 @@ pub struct Week {
 /// Everything the home page shows.
 pub struct Home<'a> {
     pub now: i64,
+    /// The first-run checklist, while it shows.
+    pub checklist: Option<&'a Checklist>,
     pub tasks: &'a [Task],
     pub new_leads: &'a [Prospect],
     pub new_count: i64,
@@ -51,6 +53,54 @@ fn prospect_line(p: &Prospect, zone: Tz, when: i64) -> Markup {
     }
 }
 
+/// The first-run checklist: each item done or not, from the
+/// organization's data (`locations` only for a franchise HQ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checklist {
+    /// A form made the organization's own (a field, branding, a 2nd form).
+    pub form: bool,
+    /// Someone else in the organization, or invited.
+    pub team: bool,
+    pub locations: Option<bool>,
+    /// An event run (a rehearsal before the real audience).
+    pub rehearsal: bool,
+}
+
+impl Checklist {
+    pub fn all_done(&self) -> bool {
+        self.form && self.team && self.locations.unwrap_or(true) && self.rehearsal
+    }
+}
+
+fn checklist(list: &Checklist, csrf: &str) -> Markup {
+    let item = |done: bool, href: &str, text: &str, hint: &str| {
+        html! {
+            li.done[done] {
+                span aria-hidden="true" { (if done { "✓ " } else { "○ " }) }
+                @if done { s { (text) } span.visually-hidden { " (done)" } }
+                @else { a href=(href) { (text) } " " span.meta { (hint) } }
+            }
+        }
+    };
+    html! {
+        section.card #checklist {
+            h2 { "Getting started" }
+            ul.checklist {
+                (item(list.form, "/forms", "Adjust your form", "Add the questions you need, your logo and colour."))
+                (item(list.team, "/people", "Invite your team", "Reps get their leads on their phones."))
+                @if let Some(done) = list.locations {
+                    (item(done, "/locations", "Add your locations", "Each location gets its own forms and leads."))
+                }
+                (item(list.rehearsal, "/events", "Try a rehearsal", "Start an event and send your form from your phone."))
+            }
+            form.inline method="post" action="/home/checklist" {
+                input type="hidden" name="_csrf" value=(csrf);
+                button.link type="submit" { "Hide this list" }
+            }
+        }
+    }
+}
+
 pub fn page(nav: Nav<'_>, home: &Home<'_>) -> Markup {
     let zone = nav.zone;
     let csrf = nav.csrf.to_string();
@@ -60,6 +110,7 @@ pub fn page(nav: Nav<'_>, home: &Home<'_>) -> Markup {
         Some(nav),
         html! {
             h1 { "Good day, " (name) }
+            @if let Some(list) = home.checklist { (checklist(list, &csrf)) }
             div.home {
                 section.card #today {
                     h2 { "Today" }

@@ -238,6 +238,7 @@ pub const ROUTES: &[(&str, &str, Access)] = {
     use Action::*;
     &[
         ("get", "/", SignedIn(WorkProspects)),
+        ("post", "/home/checklist", SignedIn(WorkProspects)),
         ("get", "/f/:slug", Public),
         ("post", "/f/:slug", Public),
         ("get", "/f/:slug/thanks", Public),
@@ -330,6 +331,7 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("post", "/events", SignedIn(RunEvents)),
         ("get", "/events/:id", SignedIn(ViewEvents)),
         ("get", "/events/:id/live", SignedIn(ViewEvents)),
+        ("get", "/events/:id/present", SignedIn(ViewEvents)),
         ("get", "/events/:id/stream", SignedIn(ViewEvents)),
         ("post", "/events/:id/end", SignedIn(RunEvents)),
         ("get", "/jobs", SignedIn(ManageJobs)),

@@ -90,6 +90,15 @@ const FIELDS: &[&str] = &[
     "cursor",
     "other",
     "merge",
+    "op",
+    "field",
+    "label",
+    "help",
+    "required",
+    "options",
+    "accent",
+    "remove_logo",
+    "redirect_url",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -126,6 +135,14 @@ fn plausible(field: &str, ids: &Ids) -> String {
         "all" | "shared" => "yes".into(),
         "sort" => "activity".into(),
         "cursor" => String::new(),
+        // The form builder adds a field (its kind is "business" above:
+        // refused, the page again); branding as the page sends it.
+        "op" => "add".into(),
+        "label" => "Walk question".into(),
+        "options" => "One\nTwo".into(),
+        "accent" => "#2f5bea".into(),
+        "redirect_url" => "https://example.com/next".into(),
+        "remove_logo" => String::new(),
         _ => "walk".into(),
     }
 }

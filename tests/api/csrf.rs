@@ -66,6 +66,12 @@ async fn fingerprint(app: &TestApp) -> Vec<(&'static str, i64)> {
         "SELECT COUNT(*) FROM saved_views",
         "SELECT COUNT(*) FROM prospects WHERE owner_user_id IS NULL",
         "SELECT CAST(COALESCE(SUM(LENGTH(stage)), 0) AS BIGINT) FROM prospects",
+        "SELECT COUNT(*) FROM form_fields",
+        "SELECT CAST(COALESCE(SUM(position), 0) AS BIGINT) FROM form_fields",
+        "SELECT CAST(COALESCE(SUM(LENGTH(label)), 0) AS BIGINT) FROM form_fields",
+        "SELECT COUNT(*) FROM organization_branding",
+        "SELECT COUNT(*) FROM forms WHERE redirect_url <> ''",
+        "SELECT COUNT(*) FROM home_checklist_dismissals",
     ];
     let mut out = Vec::new();
     for sql in queries {

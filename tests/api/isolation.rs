@@ -29,6 +29,7 @@ const B_SECRETS: &[&str] = &[
     "b-secret-tag",
     "trash-b@org-b.test",
     "Bea Trashed",
+    "B Secret Question",
 ];
 
 /// Queries every page without an id is opened with (search, paging, the
@@ -122,6 +123,11 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
             "INSERT INTO prospect_tags (prospect_id, tag)
              SELECT id, 'b-secret-tag' FROM prospects WHERE email = 'secret-b@org-b.test'",
+            // A question of B's own on B's form, and B's branding.
+            "INSERT INTO form_fields (organization_id, form_id, position, kind, label, created_at)
+             SELECT organization_id, id, 1, 'text', 'B Secret Question', $1 FROM forms WHERE slug = 'org-b-form'",
+            "INSERT INTO organization_branding (organization_id, accent, updated_at)
+             SELECT id, '#123456', $1 FROM organizations WHERE slug = 'org-b'",
             // A failure an SQS worker recorded for B.
             "INSERT INTO jobs_failures (kind, attempt, dead, error, at, organization_id, body)
              SELECT 'rally.email_send', 1, FALSE, 'Mailgun answered 500 for secret-b@org-b.test', $1, id, '{}'
