@@ -344,3 +344,151 @@ async fn each_kind_is_checked_on_the_server_and_kept_with_its_label() {
     let page = app.page(&format!("/prospects/{prospect}")).await;
     assert!(page.contains("Topics") && page.contains("Price; Support"));
 }
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
+
+async fn upload_logo(app: &TestApp, bytes: &[u8], mime: &str) -> reqwest::Response {
+    let csrf = app.csrf_as(&app.client, "/forms/branding").await;
+    let form = reqwest::multipart::Form::new().text("_csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name("logo")
+            .mime_str(mime)
+            .unwrap(),
+    );
+    app.client
+        .post(app.url("/forms/branding/logo"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows_the_thanks() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    // A colour that is not one comes back as typed.
+    let csrf = app.csrf_as(&app.client, "/forms/branding").await;
+    let res = app
+        .post_as(
+            &app.client,
+            "/forms/branding",
+            &[("_csrf", &csrf), ("accent", "#12}body{")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("value=\"#12}body{\""));
+    let res = app
+        .post_as(
+            &app.client,
+            "/forms/branding",
+            &[("_csrf", &csrf), ("accent", "#0A7")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // Logos: an image, not a script or a large file.
+    assert_eq!(upload_logo(&app, b"<svg onload=x>", "image/svg+xml").await.status(), 422);
+    assert_eq!(upload_logo(&app, &vec![0xff; 30 * 1024], "image/jpeg").await.status(), 422);
+    assert_eq!(upload_logo(&app, PNG, "image/png").await.status(), 200);
+    let public = app.page("/f/demo").await;
+    assert!(public.contains("href=\"/assets/accent-00aa77.css\""), "{public}");
+    assert!(public.contains("src=\"data:image/png;base64,iVBORw0KGgo"));
+    let css = app.get("/assets/accent-00aa77.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(css.text().await.unwrap().contains("--brand:#00aa77"));
+    assert_eq!(app.get("/assets/accent-00AA77.css").await.status(), 404);
+
+    // A redirect: refused unless http(s), then the thank-you page goes on.
+    let form = demo_form(&app).await;
+    let edit = format!("/forms/{form}/edit");
+    let csrf = app.csrf_as(&app.client, &edit).await;
+    for (url, status) in [("javascript:alert(1)", 422), ("https://example.com/next?a=1", 303)] {
+        let res = app
+            .post_as(
+                &app.client,
+                &edit,
+                &[("_csrf", &csrf), ("title", "Demo"), ("redirect_url", url)],
+            )
+            .await;
+        assert_eq!(res.status(), status, "{url}");
+    }
+    let thanks = app.page("/f/demo/thanks").await;
+    assert!(thanks.contains("content=\"2;url=https://example.com/next?a=1\""), "{thanks}");
+
+    // The projector and presenter mode wear it too; the test server's
+    // address is this machine's, which phones could not open.
+    let now = rally::platform::db::now_ms();
+    rally::on_pool!(&app.pool, p => sqlx::query(
+        "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
+         SELECT organization_id, id, 'Launch', $1, $1 FROM forms WHERE slug = 'demo'")
+        .bind(now)
+        .execute(p)
+        .await
+        .unwrap());
+    let event = app.count("SELECT id FROM events WHERE name = 'Launch'").await;
+    let present = app.page(&format!("/events/{event}/present")).await;
+    assert!(present.contains("presenter") && present.contains("<svg"));
+    assert!(present.contains("accent-00aa77.css") && present.contains("data:image/png"));
+    assert!(present.contains("points to this computer (localhost)"), "{present}");
+    assert!(!present.contains("class=\"topbar\""), "no app navigation");
+    assert!(present.contains("Yes, end the event"));
+    let live = app.page(&format!("/events/{event}/live")).await;
+    assert!(live.contains("Presenter mode") && live.contains("data:image/png"));
+}
+
+#[tokio::test]
+async fn a_new_organization_gets_a_starter_form_and_a_checklist_that_ticks_and_hides() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/signup"))
+        .form(&[
+            ("name", "Sam Starter"),
+            ("email", "sam@starter.test"),
+            ("password", "correct horse battery"),
+            ("organization", "Starter Co"),
+            ("kind", "business"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let form = app
+        .count("SELECT f.id FROM forms f JOIN organizations o ON o.id = f.organization_id WHERE o.name = 'Starter Co'")
+        .await;
+    assert_eq!(
+        labels(&app, form).await,
+        ["Name", "Email", "Phone", "Yes, you may contact me about this."]
+    );
+    let home = app.page("/").await;
+    assert!(home.contains("Getting started") && home.contains("Adjust your form"));
+    assert!(!home.contains("Add your locations"), "not a franchise HQ");
+    assert!(home.contains("<a href=\"/forms\">Adjust your form</a>"));
+    // A question of their own ticks the first item.
+    let csrf = app.csrf_as(&app.client, &format!("/forms/{form}/edit")).await;
+    let res = app
+        .post_as(
+            &app.client,
+            &format!("/forms/{form}/fields"),
+            &[("_csrf", &csrf), ("op", "add"), ("kind", "text"), ("label", "Budget")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let home = app.page("/").await;
+    assert!(home.contains("<s>Adjust your form</s>"), "{home}");
+    // Hidden by hand, it stays hidden.
+    let csrf = app.csrf_as(&app.client, "/").await;
+    let res = app
+        .post_as(&app.client, "/home/checklist", &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(!app.page("/").await.contains("Getting started"));
+}
