@@ -79,7 +79,7 @@ route_table! {
         "/home/checklist" => { post: crate::home::routes::dismiss_checklist },
         "/forms" => { get: forms::routes::index, post: forms::routes::create },
         "/forms/:id/edit" => { get: forms::routes::edit_page, post: forms::routes::edit },
-        "/forms/:id/fields" => { post: forms::routes::fields },
+        "/forms/:id/fields" => { post: forms::routes::field_change },
         "/forms/branding" => { get: forms::routes::branding_page, post: forms::routes::branding },
         "/forms/branding/logo" => { post: forms::routes::logo },
         "/forms/:id/template" => { post: forms::routes::template },

@@ -262,7 +262,8 @@ pub async fn update_field(
     .bind(settings.required)
     .bind(&settings.options)
     .execute(&mut **c)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 
@@ -282,7 +283,8 @@ pub async fn reorder_fields(
         .bind(id)
         .bind(i as i64 + 1)
         .execute(&mut **c)
-        .await)?;
+        .await
+        .map(|_| ()))?;
     }
     Ok(())
 }
@@ -300,7 +302,8 @@ pub async fn remove_field(
     .bind(form_id)
     .bind(id)
     .execute(&mut **c)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 
@@ -326,7 +329,8 @@ pub async fn save_accent(pool: &Pool, organization_id: i64, accent: &str) -> sql
     .bind(accent)
     .bind(now_ms())
     .execute(p)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 
@@ -345,7 +349,8 @@ pub async fn save_logo(
     .bind(logo)
     .bind(now_ms())
     .execute(p)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 
@@ -365,7 +370,8 @@ pub async fn set_redirect(
     .bind(id)
     .bind(redirect_url)
     .execute(p)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 

@@ -270,7 +270,7 @@ pub async fn copy(
 /// A problem (no label, a choice without options, a second standard
 /// field) shows the page again with the values typed, 422.
 #[handler]
-pub async fn fields(
+pub async fn field_change(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<String>,

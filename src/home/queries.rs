@@ -207,6 +207,7 @@ pub async fn dismiss_checklist(
     .bind(organization_id)
     .bind(now)
     .execute(p)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }

@@ -76,6 +76,7 @@ fn submissions(form_id: i64) -> Vec<FormSubmission> {
                     },
                     interest: format!("Interest {i}"),
                     consent: i % 2 == 0,
+                    values: Vec::new(),
                 }
                 .parse()
                 .unwrap(),

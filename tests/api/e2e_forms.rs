@@ -181,6 +181,7 @@ async fn a_custom_form_built_on_a_phone_is_sent_and_its_answers_shown() {
         .bind(choice)
         .execute(p)
         .await
+        .map(|_| ())
         .unwrap());
     let page = app.page(&format!("/prospects/{prospect}")).await;
     assert!(page.contains("Which day suits you?") && !page.contains("Pick a day"));

@@ -432,6 +432,7 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
         .bind(now)
         .execute(p)
         .await
+        .map(|_| ())
         .unwrap());
     let event = app.count("SELECT id FROM events WHERE name = 'Launch'").await;
     let present = app.page(&format!("/events/{event}/present")).await;
