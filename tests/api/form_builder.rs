@@ -148,7 +148,7 @@ async fn fields_are_added_saved_moved_and_removed() {
         404
     );
     assert_eq!(
-        change(&app, form, &[("op", "explode"), ("field", &phone)])
+        change(&app, form, &[("op", "explode"), ("field", &email)])
             .await
             .status(),
         400
