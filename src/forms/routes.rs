@@ -277,6 +277,9 @@ pub async fn field_change(
     Form(values): Form<FieldForm>,
 ) -> AppResult<Response> {
     let form = own_form(&state, &user, &id).await?;
+    if !matches!(values.op.as_str(), "add" | "save" | "up" | "down" | "remove") {
+        return Err(AppError::BadRequest("Unknown change to the form's fields."));
+    }
     let org = user.user.organization_id;
     let mut tx = state.db.write.begin_write().await?;
     let stored = form_queries::editable_fields(&mut tx, org, form.id).await?;
