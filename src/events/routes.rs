@@ -166,7 +166,10 @@ pub async fn present(
 pub fn unreachable_from_phones(url: &str) -> Option<&'static str> {
     use std::net::IpAddr;
     let parsed = reqwest::Url::parse(url).ok()?;
-    let host = parsed.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let host = parsed
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let private = "This address is private to your network: phones on mobile data cannot open it. Set RALLY_PUBLIC_URL to the address the audience can reach.";
     let local = "This address points to this computer (localhost): phones in the room cannot open it. Set RALLY_PUBLIC_URL to the address the audience can reach.";
     let Ok(ip) = host.parse::<IpAddr>() else {
@@ -185,8 +188,18 @@ pub fn unreachable_from_phones(url: &str) -> Option<&'static str> {
     };
     match ip {
         ip if ip.is_loopback() || ip.is_unspecified() => Some(local),
-        IpAddr::V4(v4) if v4.is_private() || v4.is_link_local() || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) => Some(private),
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(private),
+        IpAddr::V4(v4)
+            if v4.is_private()
+                || v4.is_link_local()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) =>
+        {
+            Some(private)
+        }
+        IpAddr::V6(v6)
+            if (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80 =>
+        {
+            Some(private)
+        }
         _ => None,
     }
 }
@@ -331,13 +344,37 @@ mod tests {
 
     #[test]
     fn addresses_phones_cannot_open_are_named() {
-        for local in ["http://localhost:8080/f/x", "http://127.0.0.1/f/x", "http://[::1]/f/x", "http://app.localhost/f/x", "http://0.0.0.0:3000/f/x"] {
-            assert!(warn(local).is_some_and(|w| w.contains("localhost")), "{local}");
+        for local in [
+            "http://localhost:8080/f/x",
+            "http://127.0.0.1/f/x",
+            "http://[::1]/f/x",
+            "http://app.localhost/f/x",
+            "http://0.0.0.0:3000/f/x",
+        ] {
+            assert!(
+                warn(local).is_some_and(|w| w.contains("localhost")),
+                "{local}"
+            );
         }
-        for private in ["http://192.168.1.20/f/x", "http://10.0.0.5/f/x", "http://172.20.1.1/f/x", "http://[fd00::1]/f/x", "http://rally.local/f/x", "http://myhost/f/x", "http://100.64.0.1/f/x"] {
-            assert!(warn(private).is_some_and(|w| w.contains("private")), "{private}");
+        for private in [
+            "http://192.168.1.20/f/x",
+            "http://10.0.0.5/f/x",
+            "http://172.20.1.1/f/x",
+            "http://[fd00::1]/f/x",
+            "http://rally.local/f/x",
+            "http://myhost/f/x",
+            "http://100.64.0.1/f/x",
+        ] {
+            assert!(
+                warn(private).is_some_and(|w| w.contains("private")),
+                "{private}"
+            );
         }
-        for public in ["https://rally.example.com/f/x", "http://203.0.113.9/f/x", "https://172.32.0.1/f/x"] {
+        for public in [
+            "https://rally.example.com/f/x",
+            "http://203.0.113.9/f/x",
+            "https://172.32.0.1/f/x",
+        ] {
             assert_eq!(warn(public), None, "{public}");
         }
     }

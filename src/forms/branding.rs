@@ -118,7 +118,9 @@ pub fn logo_type(bytes: &[u8]) -> Option<&'static str> {
 /// A logo upload: one of [`logo_type`]'s kinds, at most [`LOGO_MAX`].
 pub fn check_logo(bytes: &[u8]) -> Result<(), &'static str> {
     if bytes.len() > LOGO_MAX {
-        return Err("That logo is over 24 KB: save it smaller (a PNG or WebP a few hundred pixels wide).");
+        return Err(
+            "That logo is over 24 KB: save it smaller (a PNG or WebP a few hundred pixels wide).",
+        );
     }
     logo_type(bytes)
         .map(|_| ())

@@ -90,7 +90,12 @@ pub const STANDARD: [(&str, Kind, &str, bool); 6] = [
     ("email", Kind::Email, "Email", true),
     ("phone", Kind::Phone, "Phone", false),
     ("company", Kind::Text, "Company", false),
-    ("interest", Kind::LongText, "What are you interested in?", false),
+    (
+        "interest",
+        Kind::LongText,
+        "What are you interested in?",
+        false,
+    ),
     (
         "consent",
         Kind::Consent,
@@ -144,7 +149,10 @@ impl Field {
     }
 
     pub fn options(&self) -> impl Iterator<Item = &str> {
-        self.options.lines().map(str::trim).filter(|o| !o.is_empty())
+        self.options
+            .lines()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
     }
 
     /// The browser's autofill hint for this field.
@@ -227,8 +235,8 @@ pub fn check_settings(kind: Kind, form: &FieldForm) -> Result<FieldSettings, &'s
     let mut options: Vec<String> = Vec::new();
     if kind.has_options() {
         for raw in form.options.lines() {
-            let option = line(raw, OPTION_MAX)
-                .map_err(|_| "An option is limited to 200 characters.")?;
+            let option =
+                line(raw, OPTION_MAX).map_err(|_| "An option is limited to 200 characters.")?;
             if let Some(option) = option
                 && !options.contains(&option)
             {
@@ -289,7 +297,9 @@ mod tests {
         assert!(check_settings(Kind::Text, &form("  ", "")).is_err());
         assert!(check_settings(Kind::Text, &form(&"x".repeat(1001), "")).is_err());
         assert_eq!(
-            check_settings(Kind::Text, &form("Budget", "ignored")).unwrap().options,
+            check_settings(Kind::Text, &form("Budget", "ignored"))
+                .unwrap()
+                .options,
             ""
         );
     }

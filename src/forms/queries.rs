@@ -137,9 +137,8 @@ const FIELD_COLUMNS: &str = "id, position, key, kind, label, help, required, opt
 /// Form `form_id`'s fields in order; the standard set when none is stored
 /// (a form made by a path that stores none: the demo, a fixture).
 pub async fn fields_of(pool: &Pool, form_id: i64) -> sqlx::Result<Vec<Field>> {
-    let sql = format!(
-        "SELECT {FIELD_COLUMNS} FROM form_fields WHERE form_id = $1 ORDER BY position, id"
-    );
+    let sql =
+        format!("SELECT {FIELD_COLUMNS} FROM form_fields WHERE form_id = $1 ORDER BY position, id");
     let fields: Vec<Field> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .bind(form_id)
         .fetch_all(p)
@@ -152,7 +151,11 @@ pub async fn fields_of(pool: &Pool, form_id: i64) -> sqlx::Result<Vec<Field>> {
 }
 
 /// The stored fields of form `form_id` of `organization_id`, in order.
-async fn stored_fields(tx: &mut Tx, organization_id: i64, form_id: i64) -> sqlx::Result<Vec<Field>> {
+async fn stored_fields(
+    tx: &mut Tx,
+    organization_id: i64,
+    form_id: i64,
+) -> sqlx::Result<Vec<Field>> {
     let sql = format!(
         "SELECT {FIELD_COLUMNS} FROM form_fields WHERE organization_id = $1 AND form_id = $2 ORDER BY position, id"
     );
@@ -336,11 +339,7 @@ pub async fn save_accent(pool: &Pool, organization_id: i64, accent: &str) -> sql
 
 /// Sets (or with `None` removes) `organization_id`'s logo (checked by
 /// `forms::branding::check_logo`).
-pub async fn save_logo(
-    pool: &Pool,
-    organization_id: i64,
-    logo: Option<&[u8]>,
-) -> sqlx::Result<()> {
+pub async fn save_logo(pool: &Pool, organization_id: i64, logo: Option<&[u8]>) -> sqlx::Result<()> {
     on_pool!(pool, p => sqlx::query(
         "INSERT INTO organization_branding (organization_id, logo, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (organization_id) DO UPDATE SET logo = excluded.logo, updated_at = excluded.updated_at",
@@ -394,7 +393,12 @@ pub async fn create_starter_form(
     .await?;
     let starter: Vec<Field> = standard_fields()
         .into_iter()
-        .filter(|f| matches!(f.key.as_deref(), Some("name" | "email" | "phone" | "consent")))
+        .filter(|f| {
+            matches!(
+                f.key.as_deref(),
+                Some("name" | "email" | "phone" | "consent")
+            )
+        })
         .enumerate()
         .map(|(i, f)| Field {
             position: i as i64 + 1,

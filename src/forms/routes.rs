@@ -192,8 +192,13 @@ pub async fn edit(
     )
     .await?;
     let redirect = crate::forms::branding::parse_url(&values.redirect_url).unwrap_or_default();
-    form_queries::set_redirect(&state.db.write, user.user.organization_id, form.id, &redirect)
-        .await?;
+    form_queries::set_redirect(
+        &state.db.write,
+        user.user.organization_id,
+        form.id,
+        &redirect,
+    )
+    .await?;
     state.forms.forget(&form.slug);
     Ok(see_other("/forms"))
 }
@@ -277,7 +282,10 @@ pub async fn field_change(
     Form(values): Form<FieldForm>,
 ) -> AppResult<Response> {
     let form = own_form(&state, &user, &id).await?;
-    if !matches!(values.op.as_str(), "add" | "save" | "up" | "down" | "remove") {
+    if !matches!(
+        values.op.as_str(),
+        "add" | "save" | "up" | "down" | "remove"
+    ) {
         return Err(AppError::BadRequest("Unknown change to the form's fields."));
     }
     let org = user.user.organization_id;
@@ -286,7 +294,11 @@ pub async fn field_change(
     let target = if values.op == "add" {
         None
     } else {
-        let field_id: i64 = values.field.trim().parse().map_err(|_| AppError::NotFound)?;
+        let field_id: i64 = values
+            .field
+            .trim()
+            .parse()
+            .map_err(|_| AppError::NotFound)?;
         Some(
             stored
                 .iter()
@@ -460,8 +472,8 @@ pub async fn branding(
             Ok(html_response(StatusCode::OK, page))
         }
         Err(problem) => {
-            let page = branding_shown(&state, &user, Some(values.accent), Some(problem), false)
-                .await?;
+            let page =
+                branding_shown(&state, &user, Some(values.accent), Some(problem), false).await?;
             Ok(form_again(page))
         }
     }

@@ -88,7 +88,10 @@ async fn checklist(
     if user.user.role < Role::Admin || queries::checklist_dismissed(pool, me, org).await? {
         return Ok(None);
     }
-    let team = crate::organizations::queries::members(pool, org).await?.len() > 1
+    let team = crate::organizations::queries::members(pool, org)
+        .await?
+        .len()
+        > 1
         || !crate::organizations::queries::pending_invitations(pool, org)
             .await?
             .is_empty();

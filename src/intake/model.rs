@@ -222,15 +222,18 @@ fn answer(
         _ => {}
     }
     match field.kind() {
-        Kind::Text => fields::line(raw, TEXT_MAX)
-            .map_err(|_| "Please keep this to 500 characters or fewer."),
+        Kind::Text => {
+            fields::line(raw, TEXT_MAX).map_err(|_| "Please keep this to 500 characters or fewer.")
+        }
         Kind::LongText => fields::long_text(raw, LONG_TEXT_MAX)
             .map_err(|_| "Please keep this to 4,000 characters or fewer."),
         Kind::Email => {
             if raw.trim().is_empty() {
                 Ok(None)
             } else {
-                Ok(Some(fields::email(raw).map_err(message)?.as_str().to_string()))
+                Ok(Some(
+                    fields::email(raw).map_err(message)?.as_str().to_string(),
+                ))
             }
         }
         Kind::Phone => Ok(fields::phone(raw)

@@ -75,7 +75,11 @@ async fn a_custom_form_built_on_a_phone_is_sent_and_its_answers_shown() {
     click(&browser, Locator::Id("new-required")).await;
     click(&browser, Locator::Css("#fields button.primary")).await;
     wait_for_text(&browser, "#fields", "Saturday").await;
-    click(&browser, Locator::Css("#new-kind option[value=\"consent\"]")).await;
+    click(
+        &browser,
+        Locator::Css("#new-kind option[value=\"consent\"]"),
+    )
+    .await;
     type_into(&browser, "new-label", "Send me the open day newsletter.").await;
     click(&browser, Locator::Id("new-required")).await;
     click(&browser, Locator::Css("#fields button.primary")).await;

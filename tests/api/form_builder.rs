@@ -193,8 +193,10 @@ async fn another_organizations_field_is_out_of_reach() {
         assert!(!res.text().await.unwrap().contains("B Secret Question"));
     }
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM form_fields WHERE label = 'B Secret Question' AND position = 1")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM form_fields WHERE label = 'B Secret Question' AND position = 1"
+        )
+        .await,
         1
     );
     // B's form itself: not found.
@@ -395,11 +397,24 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
         .await;
     assert_eq!(res.status(), 200);
     // Logos: an image, not a script or a large file.
-    assert_eq!(upload_logo(&app, b"<svg onload=x>", "image/svg+xml").await.status(), 422);
-    assert_eq!(upload_logo(&app, &vec![0xff; 30 * 1024], "image/jpeg").await.status(), 422);
+    assert_eq!(
+        upload_logo(&app, b"<svg onload=x>", "image/svg+xml")
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(
+        upload_logo(&app, &vec![0xff; 30 * 1024], "image/jpeg")
+            .await
+            .status(),
+        422
+    );
     assert_eq!(upload_logo(&app, PNG, "image/png").await.status(), 200);
     let public = app.page("/f/demo").await;
-    assert!(public.contains("href=\"/assets/accent-00aa77.css\""), "{public}");
+    assert!(
+        public.contains("href=\"/assets/accent-00aa77.css\""),
+        "{public}"
+    );
     assert!(public.contains("src=\"data:image/png;base64,iVBORw0KGgo"));
     let css = app.get("/assets/accent-00aa77.css").await;
     assert_eq!(css.status(), 200);
@@ -410,7 +425,10 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
     let form = demo_form(&app).await;
     let edit = format!("/forms/{form}/edit");
     let csrf = app.csrf_as(&app.client, &edit).await;
-    for (url, status) in [("javascript:alert(1)", 422), ("https://example.com/next?a=1", 303)] {
+    for (url, status) in [
+        ("javascript:alert(1)", 422),
+        ("https://example.com/next?a=1", 303),
+    ] {
         let res = app
             .post_as(
                 &app.client,
@@ -421,7 +439,10 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
         assert_eq!(res.status(), status, "{url}");
     }
     let thanks = app.page("/f/demo/thanks").await;
-    assert!(thanks.contains("content=\"2;url=https://example.com/next?a=1\""), "{thanks}");
+    assert!(
+        thanks.contains("content=\"2;url=https://example.com/next?a=1\""),
+        "{thanks}"
+    );
 
     // The projector and presenter mode wear it too; the test server's
     // address is this machine's, which phones could not open.
@@ -434,11 +455,16 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
         .await
         .map(|_| ())
         .unwrap());
-    let event = app.count("SELECT id FROM events WHERE name = 'Launch'").await;
+    let event = app
+        .count("SELECT id FROM events WHERE name = 'Launch'")
+        .await;
     let present = app.page(&format!("/events/{event}/present")).await;
     assert!(present.contains("presenter") && present.contains("<svg"));
     assert!(present.contains("accent-00aa77.css") && present.contains("data:image/png"));
-    assert!(present.contains("points to this computer (localhost)"), "{present}");
+    assert!(
+        present.contains("points to this computer (localhost)"),
+        "{present}"
+    );
     assert!(!present.contains("class=\"topbar\""), "no app navigation");
     assert!(present.contains("Yes, end the event"));
     let live = app.page(&format!("/events/{event}/live")).await;
@@ -467,19 +493,31 @@ async fn a_new_organization_gets_a_starter_form_and_a_checklist_that_ticks_and_h
         .await;
     assert_eq!(
         labels(&app, form).await,
-        ["Name", "Email", "Phone", "Yes, you may contact me about this."]
+        [
+            "Name",
+            "Email",
+            "Phone",
+            "Yes, you may contact me about this."
+        ]
     );
     let home = app.page("/").await;
     assert!(home.contains("Getting started") && home.contains("Adjust your form"));
     assert!(!home.contains("Add your locations"), "not a franchise HQ");
     assert!(home.contains("<a href=\"/forms\">Adjust your form</a>"));
     // A question of their own ticks the first item.
-    let csrf = app.csrf_as(&app.client, &format!("/forms/{form}/edit")).await;
+    let csrf = app
+        .csrf_as(&app.client, &format!("/forms/{form}/edit"))
+        .await;
     let res = app
         .post_as(
             &app.client,
             &format!("/forms/{form}/fields"),
-            &[("_csrf", &csrf), ("op", "add"), ("kind", "text"), ("label", "Budget")],
+            &[
+                ("_csrf", &csrf),
+                ("op", "add"),
+                ("kind", "text"),
+                ("label", "Budget"),
+            ],
         )
         .await;
     assert_eq!(res.status(), 303);

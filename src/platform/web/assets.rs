@@ -106,7 +106,11 @@ pub fn accent_path(accent: &str) -> String {
 /// better (WCAG relative luminance, crossing at 0.179).
 fn accent_css(name: &str) -> Option<String> {
     let hex = name.strip_prefix("accent-")?.strip_suffix(".css")?;
-    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 6
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let channel = |i: usize| {
@@ -130,8 +134,18 @@ mod accent_tests {
             super::accent_css("accent-2f5bea.css").unwrap(),
             ":root{--brand:#2f5bea;--brand-ink:#fff}\n"
         );
-        assert!(super::accent_css("accent-ffff00.css").unwrap().contains("--brand-ink:#000"));
-        for bad in ["accent-2F5BEA.css", "accent-12345.css", "accent-zzzzzz.css", "accent-.css", "x.css"] {
+        assert!(
+            super::accent_css("accent-ffff00.css")
+                .unwrap()
+                .contains("--brand-ink:#000")
+        );
+        for bad in [
+            "accent-2F5BEA.css",
+            "accent-12345.css",
+            "accent-zzzzzz.css",
+            "accent-.css",
+            "x.css",
+        ] {
             assert!(super::accent_css(bad).is_none(), "{bad}");
         }
         assert_eq!(super::accent_path("#2f5bea"), "/assets/accent-2f5bea.css");
