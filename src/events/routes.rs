@@ -215,7 +215,7 @@ async fn projector(
     // The form's public address as the audience should type or scan it.
     let url = format!(
         "{}/f/{}",
-        crate::accounts::routes::public_base(req, &state),
+        crate::accounts::routes::public_base(req, state),
         event.form_slug
     );
     let count = crate::events::queries::event_count(&state.db.read, &event).await?;
