@@ -312,7 +312,7 @@ async fn jobs_inserted_in_one_statement_wake_once_and_are_all_taken() {
                  FROM unnest($2::text[], $3::text[], $4::text[]) AS t(id, job, key)",
             )
             .bind(Flock::KIND)
-            .bind(&ids[..3].iter().map(|_| ulid()).collect::<Vec<_>>())
+            .bind(ids[..3].iter().map(|_| ulid()).collect::<Vec<_>>())
             .bind(&payloads[..3])
             .bind(&keys[..3])
             .execute(&mut *tx)

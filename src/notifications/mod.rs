@@ -114,12 +114,9 @@ pub async fn leads_arrived(tx: &mut Tx, queue: &Queue, leads: &[Lead<'_>]) -> an
     let mut owners: std::collections::HashMap<i64, Vec<queries::Recipient>> = Default::default();
     for lead in leads {
         let organization_id = lead.form.organization_id;
-        if !owners.contains_key(&organization_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(organization_id) {
             let people = queries::form_owners(tx, organization_id, Kind::NewLead).await?;
-            owners.insert(
-                organization_id,
-                people.into_iter().filter(|p| p.wants).collect(),
-            );
+            slot.insert(people.into_iter().filter(|p| p.wants).collect());
         }
     }
     // (lead, person, text, key) for every notice.

@@ -50,13 +50,15 @@ pub async fn read(user: CurrentUser, state: Data<&AppState>) -> AppResult<Respon
     Ok(see_other("/notifications"))
 }
 
-/// The account page's preferences section, as stored or as sent back
-/// (the preferences, the zone typed, and the organization's zone and
-/// currency as typed, when they were sent).
+/// What a person sent on the preferences form: the preferences, the zone
+/// typed, and the organization's zone and currency as typed (admins only).
+pub type Sent<'a> = (&'a Preferences, &'a str, (Option<&'a str>, Option<&'a str>));
+
+/// The account page's preferences section, as stored or as sent back.
 pub async fn section(
     state: &AppState,
     user: &CurrentUser,
-    sent: Option<(&Preferences, &str, (Option<&str>, Option<&str>))>,
+    sent: Option<Sent<'_>>,
     problems: &[(&'static str, &'static str)],
 ) -> AppResult<maud::Markup> {
     let stored = queries::preferences(&state.db.read, user.user.user_id)

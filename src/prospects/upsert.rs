@@ -547,8 +547,8 @@ mod tests {
 
     #[test]
     fn people_of_one_key_are_one_in_order() {
-        let tags_a = vec!["vip".to_string()];
-        let tags_b = vec!["expo".to_string(), "vip".to_string()];
+        let tags_a = ["vip".to_string()];
+        let tags_b = ["expo".to_string(), "vip".to_string()];
         let person = |org, email, name, phone, at, tags| Person {
             organization_id: org,
             email,

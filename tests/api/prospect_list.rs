@@ -638,7 +638,9 @@ async fn members_act_only_on_their_own_and_claim_unassigned_prospects() {
     let ids = [owners, mine, free].map(|id| id.to_string());
     let mine_hot = format!("SELECT COUNT(*) FROM prospects WHERE stage = 'hot' AND id = {mine}");
     // Each action: its fields, then what it changed (a query and its count).
-    let actions: [(&[(&str, &str)], &[(&str, i64)]); 3] = [
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    type Changed<'a> = &'a [(&'a str, i64)];
+    let actions: [(Fields, Changed); 3] = [
         // Ticked ids, two of them not theirs: only their own moves.
         (
             &[
