@@ -1,5 +1,7 @@
 //! Merging and the trash in real headless Chromium on a 390 × 844 phone
-//! (JavaScript off: plain forms): a duplicate found and merged from the
+//! (plain forms, which work the same with JavaScript on or off; a WebDriver
+//! script cannot run in a page with JavaScript off, and the width check
+//! needs one): a duplicate found and merged from the
 //! prospect page, the prospect deleted from its page, then restored from
 //! the trash; nothing scrolls sideways.
 
@@ -43,7 +45,7 @@ async fn merge_then_delete_and_restore_on_a_phone() {
     .await;
     let driver = chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
-    let client = browser_with(&driver, false, profile.path(), true).await;
+    let client = browser_with(&driver, true, profile.path(), true).await;
     sign_in(&client, &app).await;
 
     // From the prospect page: find the duplicate, confirm, merge.
