@@ -77,7 +77,8 @@ database_url() { backend_env "$1" | sed -n 's/^DATABASE_URL=//p'; }
 serve() {
     local name=$1 port=$2; shift 2
     mkdir -p "$WORK/$name"
-    if [ "$BACKEND" != sqlite ]; then
+    # REUSE=1: start again on the database as it is (Postgres's is made anew otherwise).
+    if [ "$BACKEND" != sqlite ] && [ -z "${REUSE:-}" ]; then
         psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS bench_$name WITH (FORCE)" -c "CREATE DATABASE bench_$name"
         DATABASES+=("bench_$name")
     fi
