@@ -104,8 +104,9 @@ async fn other_process(store: &Store) -> Store {
             .await
             .unwrap()
             .into(),
+        // Two: a test's listener (`PgListener::connect_with`) keeps one.
         Store::Postgres(pool) => sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             .connect_with((*pool.connect_options()).clone())
             .await
             .unwrap()

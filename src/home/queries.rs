@@ -125,30 +125,33 @@ pub async fn counts(pool: &Pool, scope: Scope, from: i64, to: i64) -> sqlx::Resu
         .fetch_one(p)
         .await)?;
     // Stage changes are timeline entries of kind `stage` whose JSON data
-    // names the stage moved to (`"to":"contacted"`, as serde_json writes it).
+    // names the stage moved to (`"to":"contacted"`, as serde_json writes
+    // it): one pass over the period's moves counts the three stages.
     let moved_sql = format!(
-        "SELECT CAST(COUNT(DISTINCT t.prospect_id) AS BIGINT) FROM timeline_entries t
+        "SELECT CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $5 THEN t.prospect_id END) AS BIGINT),
+                CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $6 THEN t.prospect_id END) AS BIGINT),
+                CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $7 THEN t.prospect_id END) AS BIGINT)
+         FROM timeline_entries t
          JOIN prospects p ON p.id = t.prospect_id
-         WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $4
-           AND t.data LIKE $5"
+         WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $4"
     );
-    let mut moved = [0i64; 3];
-    for (slot, stage) in moved.iter_mut().zip(["contacted", "customer", "lost"]) {
-        let sql = moved_sql.clone();
-        *slot = on_pool!(pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let moved_to = |stage: &str| format!("%\"to\":\"{stage}\"%");
+    let (contacted, won, lost): (i64, i64, i64) =
+        on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(moved_sql))
             .bind(scope.organization_id)
             .bind(scope.owner)
             .bind(from)
             .bind(to)
-            .bind(format!("%\"to\":\"{stage}\"%"))
+            .bind(moved_to("contacted"))
+            .bind(moved_to("customer"))
+            .bind(moved_to("lost"))
             .fetch_one(p)
             .await)?;
-    }
     Ok(Counts {
         new,
-        contacted: moved[0],
-        won: moved[1],
-        lost: moved[2],
+        contacted,
+        won,
+        lost,
     })
 }
 

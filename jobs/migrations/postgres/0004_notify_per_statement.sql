@@ -34,8 +34,12 @@ BEGIN
         PERFORM set_config('jobs.announce_after_commit', '', true);
         RETURN NULL;
     END IF;
+    -- Due: by the clock now, not `now()` (the transaction's start: a job
+    -- enqueued for "now" later in a long transaction would look not yet
+    -- due); a second's grace for the enqueuing process's clock.
     PERFORM pg_notify('apalis::job::insert', json_build_object('job_type', due.job_type)::text)
-    FROM (SELECT DISTINCT job_type FROM new_jobs WHERE run_at <= now()) AS due;
+    FROM (SELECT DISTINCT job_type FROM new_jobs
+          WHERE run_at <= clock_timestamp() + interval '1 second') AS due;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
