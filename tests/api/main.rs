@@ -43,6 +43,7 @@ mod prospect_work;
 mod ratelimit;
 mod rehearse;
 mod roles;
+mod settings;
 mod sqs;
 mod tasks;
 mod text_rules;
