@@ -20,6 +20,7 @@ mod edge;
 mod events;
 mod form_builder;
 mod franchise;
+mod franchise_people;
 mod held;
 mod helpers;
 mod home;
