@@ -454,9 +454,11 @@ pub async fn erase_user(tx: &mut Tx, user_id: i64, unusable_hash: &str) -> sqlx:
     ] {
         on_tx!(tx, c => sqlx::query(sql).bind(user_id).execute(&mut **c).await.map(|_| ()))?;
     }
-    // Messages kept for the address (the development mailbox's) go too.
-    on_tx!(tx, c => sqlx::query("DELETE FROM emails WHERE lower(to_addr) = lower($1)")
+    // Messages kept for the address (the development mailbox's) go too,
+    // and the email-change confirmations the person asked for.
+    on_tx!(tx, c => sqlx::query("DELETE FROM emails WHERE lower(to_addr) = lower($1) OR key LIKE $2")
         .bind(&email)
+        .bind(format!("{}%", crate::platform::mail::email_change_key_prefix(user_id)))
         .execute(&mut **c)
         .await
         .map(|_| ()))?;

@@ -17,7 +17,7 @@
 //!   an organization where others work (they hand it over at `/people`
 //!   first) or a franchise HQ with locations. An organization where they
 //!   are the only member is deleted with them, everything in it, as the
-//!   page says beforehand; from the others they leave (audited there),
+//!   page says beforehand (never a franchise location: that is its HQ's); from the others they leave (audited there),
 //!   their prospects becoming unassigned. Their personal data is erased
 //!   ([`crate::accounts::queries::erase_user`]) and every session ends.
 
@@ -85,8 +85,11 @@ impl Outcome {
 }
 
 /// The rule: what deleting the account does to an organization held so.
+/// A franchise location is its HQ's: its people leave it, it stays.
 pub fn outcome(holding: &organizations::Holding) -> Outcome {
-    if holding.locations > 0 && (holding.role == Role::Owner || holding.others == 0) {
+    if holding.is_location {
+        Outcome::Leave
+    } else if holding.locations > 0 && (holding.role == Role::Owner || holding.others == 0) {
         Outcome::HqWithLocations
     } else if holding.others == 0 {
         Outcome::DeleteWith {
@@ -221,7 +224,14 @@ async fn current_password_ok(
     }
     if password.is_empty() || password.len() > 1024 {
         let mut forms = forms();
-        forms.problems.push((field, "Please enter your current password."));
+        forms.problems.push((
+            field,
+            if password.is_empty() {
+                "Please enter your current password."
+            } else {
+                "That is not your current password."
+            },
+        ));
         return Ok(Err(again(state, user, forms).await?));
     }
     match state
@@ -381,7 +391,7 @@ pub async fn change_email(
     let mut problems: Problems = Vec::new();
     let new_email = EmailAddress::parse(&form.new_email);
     match &new_email {
-        Err(msg) => problems.push(("new_email", msg)),
+        Err(msg) => problems.push(("new_email", *msg)),
         Ok(e) if e.as_str() == account.email => {
             problems.push(("new_email", "That is already your address."))
         }
@@ -675,6 +685,7 @@ mod tests {
             others,
             locations,
             prospects: 3,
+            is_location: false,
         }
     }
 
@@ -691,6 +702,12 @@ mod tests {
             outcome(&holding(Role::Owner, 0, 2)),
             Outcome::HqWithLocations
         );
+        // A location stays with its HQ even when its last person leaves.
+        let location = organizations::Holding {
+            is_location: true,
+            ..holding(Role::Admin, 0, 0)
+        };
+        assert_eq!(outcome(&location), Outcome::Leave);
         assert!(outcome(&holding(Role::Owner, 2, 0)).blocks());
         assert!(!outcome(&holding(Role::Owner, 0, 0)).blocks());
     }

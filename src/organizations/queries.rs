@@ -464,6 +464,8 @@ pub struct Holding {
     pub locations: i64,
     /// Live prospects (the trash left out).
     pub prospects: i64,
+    /// A franchise location (its HQ's to keep, whoever works there).
+    pub is_location: bool,
 }
 
 /// Every organization `user_id` belongs to, oldest membership first.
@@ -472,7 +474,8 @@ pub async fn holdings(pool: &Pool, user_id: i64) -> sqlx::Result<Vec<Holding>> {
         "SELECT o.id AS organization_id, o.name, m.role,
                 CAST((SELECT COUNT(*) FROM memberships x WHERE x.organization_id = o.id AND x.user_id <> $1) AS BIGINT) AS others,
                 CAST((SELECT COUNT(*) FROM organizations l WHERE l.parent_id = o.id) AS BIGINT) AS locations,
-                CAST((SELECT COUNT(*) FROM prospects q WHERE q.organization_id = o.id AND q.deleted_at IS NULL) AS BIGINT) AS prospects
+                CAST((SELECT COUNT(*) FROM prospects q WHERE q.organization_id = o.id AND q.deleted_at IS NULL) AS BIGINT) AS prospects,
+                o.parent_id IS NOT NULL AS is_location
          FROM memberships m JOIN organizations o ON o.id = m.organization_id
          WHERE m.user_id = $1 ORDER BY m.created_at",
     )

@@ -90,9 +90,8 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
         assert_eq!(status, 303);
     }
     let id_of = |name: &str| {
-        app.count(&format!(
-            "SELECT id FROM organizations WHERE name = '{name}'"
-        ))
+        let sql = format!("SELECT id FROM organizations WHERE name = '{name}'");
+        async move { app.count(&sql).await }
     };
     let (hq_id, downtown, elsewhere) = (
         id_of("People HQ").await,
@@ -145,10 +144,11 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
         fields
     };
     let role_of = |user: i64| {
-        app.count(&format!(
-            "SELECT CASE role WHEN 'member' THEN 1 WHEN 'manager' THEN 2 WHEN 'admin' THEN 3 ELSE 4 END
+        let sql = format!(
+            "SELECT CAST(CASE role WHEN 'member' THEN 1 WHEN 'manager' THEN 2 WHEN 'admin' THEN 3 ELSE 4 END AS BIGINT)
              FROM memberships WHERE user_id = {user} AND organization_id = {downtown}"
-        ))
+        );
+        async move { app.count(&sql).await }
     };
 
     // Refused: without the location (not HQ's own member), another HQ's

@@ -220,7 +220,10 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
     let page = app.page_as(&me, &location).await;
     assert!(page.contains("We sent a link to lee.new@settings.test"), "{page}");
     // Nothing changes before the link is opened.
-    let email_of = || app.count(&format!("SELECT COUNT(*) FROM users WHERE id = {id} AND email = 'lee@settings.test'"));
+    let email_of = || {
+        let sql = format!("SELECT COUNT(*) FROM users WHERE id = {id} AND email = 'lee@settings.test'");
+        async move { app.count(&sql).await }
+    };
     assert_eq!(email_of().await, 1);
     let mail = app.mail("To lee.new@settings.test").await;
     assert!(mail.subject.contains("Confirm your new email address"));
