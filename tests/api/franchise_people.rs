@@ -91,6 +91,7 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     }
     let id_of = |name: &str| {
         let sql = format!("SELECT id FROM organizations WHERE name = '{name}'");
+        let app = &app;
         async move { app.count(&sql).await }
     };
     let (hq_id, downtown, elsewhere) = (
@@ -148,6 +149,7 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
             "SELECT CAST(CASE role WHEN 'member' THEN 1 WHEN 'manager' THEN 2 WHEN 'admin' THEN 3 ELSE 4 END AS BIGINT)
              FROM memberships WHERE user_id = {user} AND organization_id = {downtown}"
         );
+        let app = &app;
         async move { app.count(&sql).await }
     };
 

@@ -222,6 +222,7 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
     // Nothing changes before the link is opened.
     let email_of = || {
         let sql = format!("SELECT COUNT(*) FROM users WHERE id = {id} AND email = 'lee@settings.test'");
+        let app = &app;
         async move { app.count(&sql).await }
     };
     assert_eq!(email_of().await, 1);
