@@ -163,11 +163,7 @@ impl EmailChangeToken {
 
     /// The claims of `token` and its account, if the token is genuine, not
     /// expired at `now` (ms), and made for the account as it is now.
-    pub async fn check(
-        state: &AppState,
-        token: &str,
-        now: i64,
-    ) -> AppResult<Option<(Self, User)>> {
+    pub async fn check(state: &AppState, token: &str, now: i64) -> AppResult<Option<(Self, User)>> {
         let Some((claims, signature)) = Self::parse(token) else {
             return Ok(None);
         };
@@ -212,10 +208,9 @@ async fn current_password_ok(
         .check_account_from(ip, &format!("settings:{}", account.id))
     {
         let mut forms = forms();
-        forms.problems.push((
-            field,
-            "Too many attempts. Wait a minute, then try again.",
-        ));
+        forms
+            .problems
+            .push((field, "Too many attempts. Wait a minute, then try again."));
         return Ok(Err(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             wait,
@@ -499,8 +494,7 @@ pub async fn confirm_email(
     state: Data<&AppState>,
     Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
-    let Some((claims, user)) = EmailChangeToken::check(&state, &form.token, now_ms()).await?
-    else {
+    let Some((claims, user)) = EmailChangeToken::check(&state, &form.token, now_ms()).await? else {
         return Ok(invalid_email_link());
     };
     let orgs = organization_ids(&state, user.id).await?;
@@ -515,7 +509,9 @@ pub async fn confirm_email(
                     &form.token,
                     &user.email,
                     &claims.new_email,
-                    Some("Another account started using this address since you asked: your address stays as it was. Choose another one on your account page."),
+                    Some(
+                        "Another account started using this address since you asked: your address stays as it was. Choose another one on your account page.",
+                    ),
                 ),
             ));
         }
@@ -747,7 +743,14 @@ mod tests {
             ..parsed.clone()
         };
         assert!(!verify(&user.email, &user.password_hash, &forged));
-        for bad in ["", "7", "7.1000", "x.1000.bmV3.sig", "7.1000.***.sig", "7.1.a.b.c"] {
+        for bad in [
+            "",
+            "7",
+            "7.1000",
+            "x.1000.bmV3.sig",
+            "7.1000.***.sig",
+            "7.1.a.b.c",
+        ] {
             assert!(EmailChangeToken::parse(bad).is_none(), "{bad:?}");
         }
     }

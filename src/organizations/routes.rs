@@ -117,7 +117,11 @@ impl PeopleScope {
             return Ok((user.user.organization_id, String::new()));
         }
         let id: i64 = self.location.parse().map_err(|_| AppError::NotFound)?;
-        if !locations_for(state, user).await?.iter().any(|(l, _)| *l == id) {
+        if !locations_for(state, user)
+            .await?
+            .iter()
+            .any(|(l, _)| *l == id)
+        {
             return Err(AppError::NotFound);
         }
         Ok((id, format!("#location-{id}")))

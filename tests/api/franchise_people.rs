@@ -35,7 +35,13 @@ async fn sign_up(app: &TestApp, email: &str, organization: &str, kind: &str) -> 
 }
 
 /// A person with `role` in organization `org`, signed in; their user id.
-async fn person(app: &TestApp, hash: &str, email: &str, role: &str, org: i64) -> (reqwest::Client, i64) {
+async fn person(
+    app: &TestApp,
+    hash: &str,
+    email: &str,
+    role: &str,
+    org: i64,
+) -> (reqwest::Client, i64) {
     let now = rally::platform::db::now_ms();
     exec(
         app,
@@ -101,8 +107,16 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     );
 
     // "Locations" in the navigation: HQ only.
-    assert!(app.page_as(&hq, "/prospects").await.contains("href=\"/locations\""));
-    assert!(!app.page_as(&team, "/prospects").await.contains("href=\"/locations\""));
+    assert!(
+        app.page_as(&hq, "/prospects")
+            .await
+            .contains("href=\"/locations\"")
+    );
+    assert!(
+        !app.page_as(&team, "/prospects")
+            .await
+            .contains("href=\"/locations\"")
+    );
 
     // Downtown's people: a manager and a member, and an invitation waiting.
     let (_, max) = person(&app, &hash, "max@people.test", "manager", downtown).await;
@@ -127,8 +141,16 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
         .await;
 
     let page = app.page_as(&hq_admin, "/people").await;
-    assert!(page.contains(&format!("id=\"location-{downtown}\"")), "{page}");
-    for shown in ["max@people.test", "mia@people.test", "wait@people.test", "Uptown"] {
+    assert!(
+        page.contains(&format!("id=\"location-{downtown}\"")),
+        "{page}"
+    );
+    for shown in [
+        "max@people.test",
+        "mia@people.test",
+        "wait@people.test",
+        "Uptown",
+    ] {
         assert!(page.contains(shown), "{shown} on HQ's people page");
     }
     assert!(!page.contains("Elsewhere"), "another HQ's location");
@@ -155,7 +177,13 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
 
     // Refused: without the location (not HQ's own member), another HQ's
     // location, an HQ manager, a location admin's rank, a location's own admin.
-    let (status, _) = post(&app, &hq_admin, &format!("/people/{max}/role"), &[("role", "member")]).await;
+    let (status, _) = post(
+        &app,
+        &hq_admin,
+        &format!("/people/{max}/role"),
+        &[("role", "member")],
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _) = post(
         &app,
@@ -173,12 +201,35 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _) = post(&app, &hq_manager, &format!("/people/{mia}/remove"), &at_downtown(&[])).await;
+    let (status, _) = post(
+        &app,
+        &hq_manager,
+        &format!("/people/{mia}/remove"),
+        &at_downtown(&[]),
+    )
+    .await;
     assert_eq!(status, 404);
-    let ada = app.count("SELECT id FROM users WHERE email = 'ada@people.test'").await;
-    let (status, _) = post(&app, &hq_admin, &format!("/people/{ada}/remove"), &at_downtown(&[])).await;
-    assert_eq!(status, 403, "an HQ admin does not outrank a location's admin");
-    let (status, _) = post(&app, &hq_admin, &format!("/people/{max}/role"), &at_downtown(&[("role", "admin")])).await;
+    let ada = app
+        .count("SELECT id FROM users WHERE email = 'ada@people.test'")
+        .await;
+    let (status, _) = post(
+        &app,
+        &hq_admin,
+        &format!("/people/{ada}/remove"),
+        &at_downtown(&[]),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "an HQ admin does not outrank a location's admin"
+    );
+    let (status, _) = post(
+        &app,
+        &hq_admin,
+        &format!("/people/{max}/role"),
+        &at_downtown(&[("role", "admin")]),
+    )
+    .await;
     assert_eq!(status, 400, "no one grants their own rank");
     let (status, _) = post(
         &app,
@@ -190,12 +241,24 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     assert_eq!(status, 404);
     assert_eq!(role_of(max).await, 2);
     // A location's admin keeps managing their own people as before.
-    assert!(app.page_as(&location_admin, "/people").await.contains("mia@people.test"));
+    assert!(
+        app.page_as(&location_admin, "/people")
+            .await
+            .contains("mia@people.test")
+    );
 
     // Allowed: change a role, withdraw an invitation, remove someone.
-    let (status, location) =
-        post(&app, &hq_admin, &format!("/people/{max}/role"), &at_downtown(&[("role", "member")])).await;
-    assert_eq!((status, location), (303, format!("/people?done=role#location-{downtown}")));
+    let (status, location) = post(
+        &app,
+        &hq_admin,
+        &format!("/people/{max}/role"),
+        &at_downtown(&[("role", "member")]),
+    )
+    .await;
+    assert_eq!(
+        (status, location),
+        (303, format!("/people?done=role#location-{downtown}"))
+    );
     assert_eq!(role_of(max).await, 1);
     let (status, _) = post(
         &app,
@@ -206,13 +269,25 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     .await;
     assert_eq!(status, 303);
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM invitations WHERE id = {invitation} AND revoked_at IS NOT NULL")).await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM invitations WHERE id = {invitation} AND revoked_at IS NOT NULL"
+        ))
+        .await,
         1
     );
-    let (status, _) = post(&app, &hq, &format!("/people/{ada}/remove"), &at_downtown(&[])).await;
+    let (status, _) = post(
+        &app,
+        &hq,
+        &format!("/people/{ada}/remove"),
+        &at_downtown(&[]),
+    )
+    .await;
     assert_eq!(status, 303, "HQ's owner outranks a location's admin");
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM memberships WHERE organization_id = {downtown}")).await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE organization_id = {downtown}"
+        ))
+        .await,
         2
     );
     // Each change is in the location's audit log.
@@ -241,8 +316,16 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     let csv = app.page_as(&hq, "/prospects/export.csv").await;
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().ends_with(",owner,location"), "{csv}");
-    assert!(csv.lines().any(|l| l.contains("dee@people.test") && l.ends_with(",Downtown")), "{csv}");
-    assert!(csv.lines().any(|l| l.contains("hugo@people.test") && l.ends_with(",People HQ")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("dee@people.test") && l.ends_with(",Downtown")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("hugo@people.test") && l.ends_with(",People HQ")),
+        "{csv}"
+    );
     // A direct-sales team's CSV has no location column.
     let csv = app.page_as(&team, "/prospects/export.csv").await;
     assert!(csv.lines().next().unwrap().ends_with(",owner"), "{csv}");
@@ -250,7 +333,10 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     // A location's page lists its recent submissions.
     let page = app.page_as(&hq, &format!("/locations/{downtown}")).await;
     assert!(page.contains("Recent submissions"), "{page}");
-    assert!(page.contains("Dee Downtown") && page.contains("Downtown sign-up"), "{page}");
+    assert!(
+        page.contains("Dee Downtown") && page.contains("Downtown sign-up"),
+        "{page}"
+    );
     assert!(!page.contains("Hugo HQ"));
     // Another HQ finds nothing there.
     assert_eq!(

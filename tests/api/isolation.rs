@@ -316,9 +316,11 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
         assert_eq!(res.status(), 404, "POST {path} with B's location");
     }
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
-                   WHERE u.email = 'loc-b@org-b.test' AND m.role = 'manager'")
-            .await,
+        app.count(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+                   WHERE u.email = 'loc-b@org-b.test' AND m.role = 'manager'"
+        )
+        .await,
         1
     );
     let queue = jobs::SqlQueue::new(app.pool.queue_store(), Default::default());

@@ -41,11 +41,7 @@ async fn sign_up(
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> (reqwest::Client, u16) {
     let who = client();
     let status = app
-        .post_as(
-            &who,
-            "/signin",
-            &[("email", email), ("password", password)],
-        )
+        .post_as(&who, "/signin", &[("email", email), ("password", password)])
         .await
         .status()
         .as_u16();
@@ -103,10 +99,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
             ["wrong password 99", "a new password 2", "a new password 2"],
             "That is not your current password.",
         ),
-        (
-            [PASSWORD, "short", "short"],
-            "Use at least 10 characters.",
-        ),
+        ([PASSWORD, "short", "short"], "Use at least 10 characters."),
         (
             [PASSWORD, "a new password 2", "a new password 3"],
             "The two passwords are not the same.",
@@ -165,7 +158,9 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
     );
     assert_eq!(sign_in(&app, "pat@settings.test", PASSWORD).await.1, 422);
     assert_eq!(
-        sign_in(&app, "pat@settings.test", "a new password 2").await.1,
+        sign_in(&app, "pat@settings.test", "a new password 2")
+            .await
+            .1,
         303
     );
     assert_eq!(audited(&app, "password_changed", id).await, 1);
@@ -183,10 +178,26 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
             PASSWORD,
             "Another account already uses this address.",
         ),
-        ("not an address", PASSWORD, "doesn't look like an email address"),
-        ("lee@settings.test", PASSWORD, "That is already your address."),
-        ("new@settings.test", "wrong password 9", "That is not your current password."),
-        ("new@settings.test", "", "Please enter your current password."),
+        (
+            "not an address",
+            PASSWORD,
+            "doesn't look like an email address",
+        ),
+        (
+            "lee@settings.test",
+            PASSWORD,
+            "That is already your address.",
+        ),
+        (
+            "new@settings.test",
+            "wrong password 9",
+            "That is not your current password.",
+        ),
+        (
+            "new@settings.test",
+            "",
+            "Please enter your current password.",
+        ),
     ];
     for (address, password, message) in refused {
         let (status, page) = post(
@@ -212,16 +223,23 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
         &app,
         &me,
         "/account/email",
-        &[("new_email", "  Lee.New@Settings.TEST "), ("password", PASSWORD)],
+        &[
+            ("new_email", "  Lee.New@Settings.TEST "),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, 303);
     assert!(location.starts_with("/account?sent_to="), "{location}");
     let page = app.page_as(&me, &location).await;
-    assert!(page.contains("We sent a link to lee.new@settings.test"), "{page}");
+    assert!(
+        page.contains("We sent a link to lee.new@settings.test"),
+        "{page}"
+    );
     // Nothing changes before the link is opened.
     let email_of = || {
-        let sql = format!("SELECT COUNT(*) FROM users WHERE id = {id} AND email = 'lee@settings.test'");
+        let sql =
+            format!("SELECT COUNT(*) FROM users WHERE id = {id} AND email = 'lee@settings.test'");
         let app = &app;
         async move { app.count(&sql).await }
     };
@@ -230,7 +248,10 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
     assert!(mail.subject.contains("Confirm your new email address"));
     // The development mailbox shows the person the link they asked for.
     let mailbox = app.page_as(&me, "/dev/mailbox").await;
-    assert!(mailbox.contains("Confirm your new email address"), "{mailbox}");
+    assert!(
+        mailbox.contains("Confirm your new email address"),
+        "{mailbox}"
+    );
 
     let link = app.mail_link("To lee.new@settings.test").await;
     assert!(link.contains("/account/email/confirm?token="), "{link}");
@@ -265,7 +286,9 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
     // The old address is told.
     let notice = app.mail("To lee@settings.test").await;
     assert!(
-        notice.subject.contains("Your Rally email address was changed")
+        notice
+            .subject
+            .contains("Your Rally email address was changed")
             && notice.html.contains("lee.new@settings.test"),
         "{}",
         notice.subject
@@ -280,7 +303,10 @@ async fn a_new_email_address_is_used_once_its_link_is_opened() {
         assert_eq!(client().get(&link).send().await.unwrap().status(), 400);
     }
     assert_eq!(sign_in(&app, "lee@settings.test", PASSWORD).await.1, 422);
-    assert_eq!(sign_in(&app, "lee.new@settings.test", PASSWORD).await.1, 303);
+    assert_eq!(
+        sign_in(&app, "lee.new@settings.test", PASSWORD).await.1,
+        303
+    );
     // The old address is free again.
     sign_up(&app, "lee@settings.test", "Lee Again", "business").await;
 }
@@ -298,7 +324,10 @@ async fn an_address_taken_before_the_link_is_opened_is_refused_clearly() {
         &app,
         &me,
         "/account/email",
-        &[("new_email", "kim.new@settings.test"), ("password", PASSWORD)],
+        &[
+            ("new_email", "kim.new@settings.test"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, 303);
@@ -329,7 +358,10 @@ async fn an_address_taken_before_the_link_is_opened_is_refused_clearly() {
         &app,
         &me,
         "/account/email",
-        &[("new_email", "kim.third@settings.test"), ("password", PASSWORD)],
+        &[
+            ("new_email", "kim.third@settings.test"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, 303);
@@ -400,7 +432,10 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
     // Olga owns an organization where Milo works: she hands it over first.
     let page = app.page_as(&owner, "/account").await;
     assert!(page.contains("Hand it to one of them first"), "{page}");
-    assert!(!page.contains("action=\"/account/delete\""), "no delete button yet");
+    assert!(
+        !page.contains("action=\"/account/delete\""),
+        "no delete button yet"
+    );
     let (status, page) = post(&app, &owner, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(status, 422);
     assert!(page.contains("cannot be deleted yet"), "{page}");
@@ -410,7 +445,13 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
     let page = app.page_as(&member, "/account").await;
     assert!(page.contains("it is deleted with your account"), "{page}");
     assert!(page.contains("you leave it"), "{page}");
-    let (status, page) = post(&app, &member, "/account/delete", &[("password", "wrong password 9")]).await;
+    let (status, page) = post(
+        &app,
+        &member,
+        "/account/delete",
+        &[("password", "wrong password 9")],
+    )
+    .await;
     assert_eq!(status, 422);
     assert!(page.contains("That is not your current password."));
     let (status, page) = post(&app, &member, "/account/delete", &[("password", PASSWORD)]).await;
@@ -439,8 +480,10 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
         1
     );
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM organizations WHERE id = {milo_org}"))
-            .await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM organizations WHERE id = {milo_org}"
+        ))
+        .await,
         0
     );
     // The address is free for a new account.
@@ -470,7 +513,11 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
             ],
         )
         .await;
-    assert!(res.status().is_success() || res.status() == 303, "{}", res.status());
+    assert!(
+        res.status().is_success() || res.status() == 303,
+        "{}",
+        res.status()
+    );
     app.drain().await;
     rally::on_pool!(&app.pool, p => {
         for sql in [
@@ -501,7 +548,10 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
             > 0
     );
     let page = app.page_as(&owner, "/account").await;
-    assert!(page.contains("it is deleted with your account: its 2 prospects"), "{page}");
+    assert!(
+        page.contains("it is deleted with your account: its 2 prospects"),
+        "{page}"
+    );
     let (status, page) = post(&app, &owner, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(status, 200, "{page}");
     let references = organization_references(&app).await;
@@ -517,8 +567,10 @@ async fn deleting_a_solo_account_leaves_no_row_of_its_organization() {
         );
     }
     assert_eq!(
-        app.count(&format!("SELECT COUNT(*) FROM users WHERE id = {owner_id} AND name = 'Deleted person'"))
-            .await,
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE id = {owner_id} AND name = 'Deleted person'"
+        ))
+        .await,
         1
     );
     // Nothing of anyone else's went: the demo organization is whole.
@@ -536,7 +588,10 @@ async fn an_hq_with_locations_is_handed_over_before_its_owner_leaves() {
     let (status, _) = post(&app, &hq, "/locations", &[("name", "North")]).await;
     assert_eq!(status, 303);
     let page = app.page_as(&hq, "/account").await;
-    assert!(page.contains("it is a franchise HQ with locations"), "{page}");
+    assert!(
+        page.contains("it is a franchise HQ with locations"),
+        "{page}"
+    );
     let (status, page) = post(&app, &hq, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(status, 422, "{page}");
     assert!(signed_in(&app, &hq).await);
