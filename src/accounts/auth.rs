@@ -48,6 +48,9 @@ impl CurrentUser {
                 .may(crate::organizations::roles::Action::ManageJobs),
             zone: self.user.zone(),
             unread: self.user.unread_notifications,
+            can_see_locations: self
+                .user
+                .may(crate::organizations::roles::Action::ViewLocations),
         }
     }
 }

@@ -350,3 +350,127 @@ impl Scope {
         }
     }
 }
+
+/// User `id` with their password hash (the account settings check the
+/// current password against it).
+pub async fn user_by_id(pool: &Pool, user_id: i64) -> sqlx::Result<Option<User>> {
+    on_pool!(pool, p => sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(p)
+        .await)
+}
+
+/// Why an email change was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    /// Another account uses the new address.
+    #[error("another account uses this email")]
+    Taken,
+    /// The account's address is no longer the one the link was made for
+    /// (changed meanwhile, or the account is gone).
+    #[error("the account's email changed since the link was made")]
+    Stale,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Moves user `user_id` from `old_email` to `new_email` (both email keys),
+/// marks the new address confirmed (the link that led here was mailed to
+/// it) and withdraws every one-time link still out for the account
+/// (verification and password reset, which went to the old address).
+pub async fn change_email(
+    tx: &mut Tx,
+    user_id: i64,
+    old_email: &str,
+    new_email: &str,
+) -> Result<(), EmailChangeError> {
+    let now = now_ms();
+    let taken: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT id FROM users WHERE email = $1 AND id <> $2",
+    )
+    .bind(new_email)
+    .bind(user_id)
+    .fetch_optional(&mut **c)
+    .await)?;
+    if taken.is_some() {
+        return Err(EmailChangeError::Taken);
+    }
+    let updated = on_tx!(tx, c => sqlx::query(
+        "UPDATE users SET email = $3, email_verified_at = $4 WHERE id = $1 AND email = $2",
+    )
+    .bind(user_id)
+    .bind(old_email)
+    .bind(new_email)
+    .bind(now)
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()));
+    match updated {
+        Ok(1) => {}
+        Ok(_) => return Err(EmailChangeError::Stale),
+        // Taken by an account made since the check above.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(EmailChangeError::Taken);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE email_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Erases user `user_id`'s personal data and ends their account: every
+/// session, one-time link, membership, notification and personal saved
+/// view goes; prospects they owned become unassigned; the row stays,
+/// stripped to "Deleted person" with an address no one can type
+/// (`deleted-{id}@deleted.invalid`) and `unusable_hash` (a hash of a
+/// random secret), so audit lines, tasks and imports keep an author. The
+/// address is free for a new account at once. Organizations are the
+/// caller's business (see `accounts::settings::delete_account`).
+pub async fn erase_user(tx: &mut Tx, user_id: i64, unusable_hash: &str) -> sqlx::Result<()> {
+    let email: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **c)
+        .await)?;
+    let Some(email) = email else {
+        return Ok(());
+    };
+    for sql in [
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM email_tokens WHERE user_id = $1",
+        "DELETE FROM notifications WHERE user_id = $1",
+        "DELETE FROM summary_sends WHERE user_id = $1",
+        "DELETE FROM home_visits WHERE user_id = $1",
+        "DELETE FROM home_checklist_dismissals WHERE user_id = $1",
+        "DELETE FROM saved_views WHERE user_id = $1 AND NOT shared",
+        "UPDATE prospects SET owner_user_id = NULL WHERE owner_user_id = $1",
+        "DELETE FROM memberships WHERE user_id = $1",
+    ] {
+        on_tx!(tx, c => sqlx::query(sql).bind(user_id).execute(&mut **c).await.map(|_| ()))?;
+    }
+    // Messages kept for the address (the development mailbox's) go too,
+    // and the email-change confirmations the person asked for.
+    on_tx!(tx, c => sqlx::query("DELETE FROM emails WHERE lower(to_addr) = lower($1) OR key LIKE $2")
+        .bind(&email)
+        .bind(format!("{}%", crate::platform::mail::email_change_key_prefix(user_id)))
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE users SET email = $2, name = 'Deleted person', password_hash = $3,
+                email_verified_at = NULL, time_zone = NULL
+         WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(format!("deleted-{user_id}@deleted.invalid"))
+    .bind(unusable_hash)
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
+}

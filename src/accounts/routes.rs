@@ -274,6 +274,10 @@ pub struct AccountQuery {
     welcome: Option<String>,
     sent: Option<String>,
     saved: Option<String>,
+    /// A settings change done: `password`.
+    done: Option<String>,
+    /// An email change asked: the new address the link went to.
+    sent_to: Option<String>,
 }
 
 #[handler]
@@ -282,12 +286,21 @@ pub async fn account_page(
     state: Data<&AppState>,
     Query(q): Query<AccountQuery>,
 ) -> AppResult<Response> {
+    let sent_to;
     let notice = if q.welcome.is_some() {
         Some("Welcome to Rally! We sent you an email to confirm your address.")
     } else if q.sent.is_some() {
         Some("We sent you a new confirmation email.")
     } else if q.saved.is_some() {
         Some("Your choices are saved.")
+    } else if q.done.as_deref() == Some("password") {
+        Some("Your password is changed. Every other session is signed out.")
+    } else if let Some(to) = &q.sent_to {
+        sent_to = format!(
+            "We sent a link to {}. Your address changes when you open it (within 24 hours); until then it stays as it is.",
+            crate::platform::text::display_email(to)
+        );
+        Some(sent_to.as_str())
     } else {
         None
     };
@@ -305,11 +318,32 @@ pub async fn page(
     notice: Option<&str>,
     preferences: maud::Markup,
 ) -> AppResult<maud::Markup> {
+    page_with(
+        state,
+        user,
+        notice,
+        preferences,
+        &crate::accounts::settings::SettingsForms::default(),
+    )
+    .await
+}
+
+/// [`page`] with the settings forms as sent (`settings`: the address typed
+/// and each field's message).
+pub async fn page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    notice: Option<&str>,
+    preferences: maud::Markup,
+    settings: &crate::accounts::settings::SettingsForms,
+) -> AppResult<maud::Markup> {
     let account = crate::accounts::queries::account(&state.db.read, user.user.user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let memberships =
         crate::accounts::queries::memberships_of(&state.db.read, user.user.user_id).await?;
+    let holdings =
+        crate::organizations::queries::holdings(&state.db.read, user.user.user_id).await?;
     Ok(pages::account(
         user.nav(),
         &account,
@@ -318,6 +352,10 @@ pub async fn page(
         user.user.organization_id,
         notice,
         preferences,
+        &pages::Settings {
+            forms: settings,
+            holdings: &holdings,
+        },
     ))
 }
 

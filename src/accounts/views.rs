@@ -5,7 +5,8 @@ use maud::{Markup, html};
 
 use crate::platform::ui::{Nav, datetime, labelled_input, layout, problem};
 use crate::{
-    accounts::{queries::Account, routes::SignUpForm},
+    accounts::{queries::Account, routes::SignUpForm, settings::SettingsForms},
+    organizations::queries::Holding,
     platform::mail::MailboxEntry,
 };
 
@@ -81,6 +82,14 @@ pub fn reset_requested(development_log: bool) -> Markup {
     )
 }
 
+/// The settings part of the account page: the forms as sent, and the
+/// person's organizations (what deleting the account would do to each).
+pub struct Settings<'a> {
+    pub forms: &'a SettingsForms,
+    pub holdings: &'a [Holding],
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn account(
     nav: Nav<'_>,
     account: &Account,
@@ -89,6 +98,7 @@ pub fn account(
     current: i64,
     notice: Option<&str>,
     preferences: Markup,
+    settings: &Settings<'_>,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
     let mailbox = nav.can_see_jobs;
@@ -136,6 +146,8 @@ pub fn account(
                 }
             }
             (preferences)
+            (password_section(&csrf, settings.forms))
+            (email_section(&csrf, settings.forms))
             section.card {
                 h2 { "Sessions" }
                 p { "Signed in on a device you no longer use? End every session, this one included." }
@@ -144,8 +156,125 @@ pub fn account(
                     button type="submit" { "Sign out everywhere" }
                 }
             }
+            (delete_section(&csrf, settings, current))
             @if mailbox {
                 p { a href="/dev/mailbox" { "Development mailbox" } " (messages Rally would have emailed)" }
+            }
+        },
+    )
+}
+
+fn password_section(csrf: &str, forms: &SettingsForms) -> Markup {
+    let problems = &forms.problems;
+    html! {
+        section.card #password {
+            h2 { "Password" }
+            form method="post" action="/account/password" novalidate {
+                input type="hidden" name="_csrf" value=(csrf);
+                (labelled_input("current-password", "current_password", "Current password", "password", "", (true, "current-password"), problem(problems, "current_password")))
+                (labelled_input("new-password", "new_password", "New password (at least 10 characters)", "password", "", (true, "new-password"), problem(problems, "new_password")))
+                (labelled_input("confirm-password", "confirm_password", "The new password again", "password", "", (true, "new-password"), problem(problems, "confirm_password")))
+                p.meta { "Every other device signed in to your account is signed out." }
+                button type="submit" { "Change password" }
+            }
+        }
+    }
+}
+
+fn email_section(csrf: &str, forms: &SettingsForms) -> Markup {
+    let problems = &forms.problems;
+    html! {
+        section.card #email {
+            h2 { "Email address" }
+            p { "We send a link to the new address; your address changes when you open it." }
+            form method="post" action="/account/email" novalidate {
+                input type="hidden" name="_csrf" value=(csrf);
+                (labelled_input("new-email", "new_email", "New email address", "email", &forms.new_email, (true, "email"), problem(problems, "new_email")))
+                (labelled_input("email-password", "password", "Your current password", "password", "", (true, "current-password"), problem(problems, "email_password")))
+                button type="submit" { "Send the link" }
+            }
+        }
+    }
+}
+
+fn delete_section(csrf: &str, settings: &Settings<'_>, current: i64) -> Markup {
+    use crate::accounts::settings::{Outcome, outcome};
+    let problems = &settings.forms.problems;
+    let blocked = settings.holdings.iter().any(|h| outcome(h).blocks());
+    html! {
+        section.card.danger #delete {
+            h2 { "Delete your account" }
+            @if let Some(msg) = problem(problems, "delete") { p.alert role="alert" { (msg) } }
+            p { "Your name, email address, password and preferences are erased, and you are signed out everywhere. This cannot be undone." }
+            @if !settings.holdings.is_empty() {
+                ul.outcomes {
+                    @for h in settings.holdings {
+                        li {
+                            strong { (h.name) } ": "
+                            @match outcome(h) {
+                                Outcome::Leave => {
+                                    "you leave it; its people keep their work, and the prospects you own become unassigned."
+                                }
+                                Outcome::DeleteWith { prospects } => {
+                                    "you are its only member, so it is deleted with your account: its "
+                                    (crate::platform::ui::plural(prospects, "prospect", "prospects"))
+                                    ", forms, events and history."
+                                }
+                                Outcome::HandOver => {
+                                    "you own it and others work there. Hand it to one of them first on "
+                                    a href="/people" { "People" } " (Ownership)"
+                                    @if h.organization_id != current { ", after choosing to work in it above" }
+                                    "."
+                                }
+                                Outcome::HqWithLocations => {
+                                    "it is a franchise HQ with locations. Invite someone to HQ and hand it over on "
+                                    a href="/people" { "People" } " first"
+                                    @if h.organization_id != current { ", after choosing to work in it above" }
+                                    "."
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !blocked {
+                form method="post" action="/account/delete" novalidate {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    (labelled_input("delete-password", "password", "Type your password to confirm", "password", "", (true, "current-password"), problem(problems, "delete_password")))
+                    button.danger type="submit" { "Delete my account" }
+                }
+            }
+        }
+    }
+}
+
+/// The page an email-change link opens: the change and a button that
+/// makes it (`problem`: why it cannot be made, without the button).
+pub fn confirm_email_change(
+    token: &str,
+    old_email: &str,
+    new_email: &str,
+    problem: Option<&str>,
+) -> Markup {
+    layout(
+        "Confirm your new address",
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Confirm your new address" }
+                p {
+                    "Your Rally account will use " strong { (crate::platform::text::display_email(new_email)) }
+                    " instead of " (crate::platform::text::display_email(old_email)) "."
+                }
+                @if let Some(msg) = problem {
+                    p.alert role="alert" { (msg) }
+                    p { a href="/account" { "Your account" } }
+                } @else {
+                    form method="post" action="/account/email/confirm" {
+                        input type="hidden" name="token" value=(token);
+                        button.primary type="submit" { "Use the new address" }
+                    }
+                }
             }
         },
     )

@@ -71,6 +71,13 @@ route_table! {
         "/account/verify" => { post: accounts::routes::resend_verification },
         "/account/organization" => { post: accounts::routes::switch_organization },
         "/account/preferences" => { post: crate::notifications::routes::save },
+        "/account/password" => { post: accounts::settings::change_password },
+        "/account/email" => { post: accounts::settings::change_email },
+        "/account/email/confirm" => {
+            get: accounts::settings::confirm_email_page,
+            post: accounts::settings::confirm_email,
+        },
+        "/account/delete" => { post: accounts::settings::delete_account },
         "/notifications" => { get: crate::notifications::routes::index },
         "/notifications/read" => { post: crate::notifications::routes::read },
         "/password/forgot" => { get: accounts::routes::forgot_page, post: accounts::routes::forgot },

@@ -451,3 +451,94 @@ pub async fn audit(
     .await
     .map(|_| ()))
 }
+
+/// One organization a person belongs to, as deleting their account sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Holding {
+    pub organization_id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Members other than the person.
+    pub others: i64,
+    /// Franchise locations under it (an HQ's).
+    pub locations: i64,
+    /// Live prospects (the trash left out).
+    pub prospects: i64,
+    /// A franchise location (its HQ's to keep, whoever works there).
+    pub is_location: bool,
+}
+
+/// Every organization `user_id` belongs to, oldest membership first.
+pub async fn holdings(pool: &Pool, user_id: i64) -> sqlx::Result<Vec<Holding>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT o.id AS organization_id, o.name, m.role,
+                CAST((SELECT COUNT(*) FROM memberships x WHERE x.organization_id = o.id AND x.user_id <> $1) AS BIGINT) AS others,
+                CAST((SELECT COUNT(*) FROM organizations l WHERE l.parent_id = o.id) AS BIGINT) AS locations,
+                CAST((SELECT COUNT(*) FROM prospects q WHERE q.organization_id = o.id AND q.deleted_at IS NULL) AS BIGINT) AS prospects,
+                o.parent_id IS NOT NULL AS is_location
+         FROM memberships m JOIN organizations o ON o.id = m.organization_id
+         WHERE m.user_id = $1 ORDER BY m.created_at",
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)
+}
+
+/// Deletes organization `id` and everything in it: prospects with their
+/// timeline, tags, tasks and notifications; forms with their fields,
+/// events, held and kept submissions and rejections; imports, saved
+/// views, branding, invitations, memberships, the audit log and the
+/// messages sent for it. The caller makes sure nobody else works there
+/// and that it has no locations (a location's `parent_id` would refuse).
+/// Every table that refers to `organizations` must be emptied here: the
+/// test `settings::deleting_a_solo_account_leaves_no_row_of_its_organization`
+/// reads the schema's foreign keys and fails for one left out.
+pub async fn delete_organization(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    const PROSPECTS: &str = "(SELECT q.id FROM prospects q WHERE q.organization_id = $1)";
+    const FORMS: &str = "(SELECT f.id FROM forms f WHERE f.organization_id = $1)";
+    let statements = [
+        "DELETE FROM notifications WHERE organization_id = $1".to_string(),
+        "DELETE FROM tasks WHERE organization_id = $1".to_string(),
+        format!("DELETE FROM timeline_entries WHERE prospect_id IN {PROSPECTS}"),
+        format!("UPDATE timeline_entries SET form_id = NULL WHERE form_id IN {FORMS}"),
+        format!("DELETE FROM prospect_tags WHERE prospect_id IN {PROSPECTS}"),
+        "DELETE FROM held_submissions WHERE organization_id = $1".to_string(),
+        "DELETE FROM kept_submissions WHERE organization_id = $1".to_string(),
+        format!("DELETE FROM intake_rejections WHERE form_id IN {FORMS}"),
+        "DELETE FROM events WHERE organization_id = $1".to_string(),
+        "DELETE FROM saved_views WHERE organization_id = $1".to_string(),
+        "DELETE FROM home_visits WHERE organization_id = $1".to_string(),
+        "DELETE FROM home_checklist_dismissals WHERE organization_id = $1".to_string(),
+        "DELETE FROM organization_branding WHERE organization_id = $1".to_string(),
+        "DELETE FROM prospect_imports WHERE organization_id = $1".to_string(),
+        "DELETE FROM invitations WHERE organization_id = $1".to_string(),
+        "DELETE FROM audit_log WHERE organization_id = $1".to_string(),
+        "DELETE FROM emails WHERE organization_id = $1".to_string(),
+        "UPDATE sessions SET organization_id = NULL WHERE organization_id = $1".to_string(),
+        "DELETE FROM memberships WHERE organization_id = $1".to_string(),
+        "DELETE FROM prospects WHERE organization_id = $1".to_string(),
+        format!("UPDATE forms SET template_id = NULL WHERE template_id IN {FORMS}"),
+        "DELETE FROM form_fields WHERE organization_id = $1".to_string(),
+        "DELETE FROM forms WHERE organization_id = $1".to_string(),
+        "DELETE FROM organizations WHERE id = $1".to_string(),
+    ];
+    for sql in statements {
+        on_tx!(tx, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Members of `organization_id` other than `user_id`, read inside a write.
+pub async fn other_members(tx: &mut Tx, organization_id: i64, user_id: i64) -> sqlx::Result<i64> {
+    on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM memberships WHERE organization_id = $1 AND user_id <> $2",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_one(&mut **c)
+    .await)
+}

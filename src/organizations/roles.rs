@@ -98,7 +98,8 @@ impl Place {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Their own account: sign out (everywhere), resend the confirmation,
-    /// switch organization, the account page.
+    /// switch organization, the account page, change the password or the
+    /// email address, delete the account.
     UseAccount,
     /// Prospects in their scope (members: the ones they own): list, show,
     /// quick add, edit, notes, CSV export and import.
@@ -253,6 +254,11 @@ pub const ROUTES: &[(&str, &str, Access)] = {
         ("post", "/account/verify", SignedIn(UseAccount)),
         ("post", "/account/organization", SignedIn(UseAccount)),
         ("post", "/account/preferences", SignedIn(UseAccount)),
+        ("post", "/account/password", SignedIn(UseAccount)),
+        ("post", "/account/email", SignedIn(UseAccount)),
+        ("get", "/account/email/confirm", Public),
+        ("post", "/account/email/confirm", Public),
+        ("post", "/account/delete", SignedIn(UseAccount)),
         ("get", "/notifications", SignedIn(UseAccount)),
         ("post", "/notifications/read", SignedIn(UseAccount)),
         ("get", "/password/forgot", Public),

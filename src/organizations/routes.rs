@@ -7,7 +7,9 @@
 //! people whose role ranks below their own (owner > admin > manager >
 //! member), and only into roles below their own ([`Role::may_grant`]).
 //! Everything is scoped to the signed-in user's organization: another
-//! organization's ids are "not found".
+//! organization's ids are "not found". At a franchise HQ, the owner and
+//! admins also manage each location's people: the same operations, with a
+//! `location` field naming one of HQ's locations ([`PeopleScope`]).
 
 use std::time::Duration;
 
@@ -54,6 +56,7 @@ pub async fn index(
     let members = people::members(&state.db.read, org).await?;
     let invitations = people::pending_invitations(&state.db.read, org).await?;
     let locations = locations_for(&state, &user).await?;
+    let teams = location_teams(&state, &user).await?;
     let notice = match q.done.as_deref() {
         Some("invited") => Some("Invitation sent."),
         Some("revoked") => Some("Invitation withdrawn."),
@@ -70,10 +73,59 @@ pub async fn index(
             &members,
             &invitations,
             &locations,
+            &teams,
             &pages::InviteForm::default(),
             notice,
         ),
     ))
+}
+
+/// At a franchise HQ, for those who may see its locations: each location
+/// with its people and pending invitations, by name.
+async fn location_teams(state: &AppState, user: &CurrentUser) -> AppResult<Vec<pages::Team>> {
+    if !user.user.may(Action::ViewLocations) {
+        return Ok(Vec::new());
+    }
+    let mut teams = Vec::new();
+    for (id, name) in franchise::locations(&state.db.read, user.user.organization_id).await? {
+        teams.push(pages::Team {
+            id,
+            name,
+            members: people::members(&state.db.read, id).await?,
+            invitations: people::pending_invitations(&state.db.read, id).await?,
+        });
+    }
+    Ok(teams)
+}
+
+/// Which organization's people a role change, removal or withdrawal acts
+/// on: the person's own, or (`location` given) one of their HQ's
+/// locations, for HQ's owner and admins (those who add locations and
+/// invite into them). The role rules stay the actor's own role against
+/// the other person's role there. A location that is not one of the HQ's,
+/// or someone not allowed, is answered "not found".
+#[derive(Debug, Default, Deserialize)]
+pub struct PeopleScope {
+    #[serde(default)]
+    location: String,
+}
+
+impl PeopleScope {
+    /// The organization acted in, and where to go back to on `/people`.
+    async fn resolve(&self, state: &AppState, user: &CurrentUser) -> AppResult<(i64, String)> {
+        if self.location.is_empty() {
+            return Ok((user.user.organization_id, String::new()));
+        }
+        let id: i64 = self.location.parse().map_err(|_| AppError::NotFound)?;
+        if !locations_for(state, user)
+            .await?
+            .iter()
+            .any(|(l, _)| *l == id)
+        {
+            return Err(AppError::NotFound);
+        }
+        Ok((id, format!("#location-{id}")))
+    }
 }
 
 /// The locations HQ's owner and admins may invite into (those who may add
@@ -149,12 +201,14 @@ pub async fn invite(
             location: form.location.clone(),
             problem,
         };
+        let teams = location_teams(&state, &user).await?;
         return Ok(form_again(pages::index(
             user.nav(),
             &user.user,
             &members,
             &invitations,
             &locations,
+            &teams,
             &again,
             None,
         )));
@@ -195,8 +249,10 @@ pub async fn revoke(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<i64>,
+    Form(scope): Form<PeopleScope>,
 ) -> AppResult<Response> {
-    let invitation = people::pending_invitation(&state.db.read, user.user.organization_id, id)
+    let (org, back) = scope.resolve(&state, &user).await?;
+    let invitation = people::pending_invitation(&state.db.read, org, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if !user.user.role.outranks(invitation.role) {
@@ -205,18 +261,23 @@ pub async fn revoke(
         ));
     }
     let mut tx = state.db.write.begin_write().await?;
-    let done = people::revoke_invitation(&mut tx, user.user.organization_id, id, user.user.user_id)
-        .await?;
+    let done = people::revoke_invitation(&mut tx, org, id, user.user.user_id).await?;
     tx.commit().await?;
     if !done {
         return Err(AppError::NotFound);
     }
-    Ok(see_other("/people?done=revoked"))
+    Ok(see_other(&format!("/people?done=revoked{back}")))
 }
 
-/// The member `id` of the user's organization, if the user outranks them.
-async fn subordinate(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<people::Member> {
-    let member = people::member(&state.db.read, user.user.organization_id, id)
+/// The member `id` of organization `org` (the user's, or one of their
+/// HQ's locations), if the user outranks them.
+async fn subordinate(
+    state: &AppState,
+    user: &CurrentUser,
+    org: i64,
+    id: i64,
+) -> AppResult<people::Member> {
+    let member = people::member(&state.db.read, org, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if id == user.user.user_id || !user.user.role.outranks(member.role) {
@@ -231,6 +292,9 @@ async fn subordinate(state: &AppState, user: &CurrentUser, id: i64) -> AppResult
 pub struct RoleForm {
     #[serde(default)]
     role: String,
+    /// One of HQ's locations (see [`PeopleScope`]).
+    #[serde(default)]
+    location: String,
 }
 
 #[handler]
@@ -240,7 +304,11 @@ pub async fn change_role(
     Path(id): Path<i64>,
     Form(form): Form<RoleForm>,
 ) -> AppResult<Response> {
-    let member = subordinate(&state, &user, id).await?;
+    let scope = PeopleScope {
+        location: form.location.clone(),
+    };
+    let (org, back) = scope.resolve(&state, &user).await?;
+    let member = subordinate(&state, &user, org, id).await?;
     let Some(role) = form
         .role
         .parse::<Role>()
@@ -253,17 +321,10 @@ pub async fn change_role(
     };
     if member.role != role {
         let mut tx = state.db.write.begin_write().await?;
-        people::change_role(
-            &mut tx,
-            user.user.organization_id,
-            id,
-            role,
-            user.user.user_id,
-        )
-        .await?;
+        people::change_role(&mut tx, org, id, role, user.user.user_id).await?;
         tx.commit().await?;
     }
-    Ok(see_other("/people?done=role"))
+    Ok(see_other(&format!("/people?done=role{back}")))
 }
 
 #[handler]
@@ -271,12 +332,14 @@ pub async fn remove(
     user: CurrentUser,
     state: Data<&AppState>,
     Path(id): Path<i64>,
+    Form(scope): Form<PeopleScope>,
 ) -> AppResult<Response> {
-    subordinate(&state, &user, id).await?;
+    let (org, back) = scope.resolve(&state, &user).await?;
+    subordinate(&state, &user, org, id).await?;
     let mut tx = state.db.write.begin_write().await?;
-    people::remove_member(&mut tx, user.user.organization_id, id, user.user.user_id).await?;
+    people::remove_member(&mut tx, org, id, user.user.user_id).await?;
     tx.commit().await?;
-    Ok(see_other("/people?done=removed"))
+    Ok(see_other(&format!("/people?done=removed{back}")))
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,18 +20,98 @@ pub struct InviteForm {
     pub problem: Option<&'static str>,
 }
 
+/// A franchise location's people, on HQ's people page.
+#[derive(Debug)]
+pub struct Team {
+    pub id: i64,
+    pub name: String,
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+}
+
+/// Members with, for those `me` may manage, the role and remove forms;
+/// `location`: the franchise location they belong to, sent with each form.
+fn member_list(
+    me: &SessionUser,
+    members: &[Member],
+    csrf: &str,
+    zone: crate::platform::time_zones::Tz,
+    location: Option<i64>,
+    manage: bool,
+) -> Markup {
+    let roles = me.role.grantable();
+    let prefix = location.map(|l| format!("l{l}-")).unwrap_or_default();
+    html! {
+        ul.people {
+            @for m in members {
+                li id={ (prefix) "member-" (m.user_id) } {
+                    strong.name { (m.name) } " "
+                    span.meta { (crate::platform::text::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at, zone)) }
+                    @if manage && m.user_id != me.user_id && me.role.outranks(m.role) {
+                        form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            @if let Some(l) = location { input type="hidden" name="location" value=(l); }
+                            label.visually-hidden for={ (prefix) "role-" (m.user_id) } { "Role of " (m.name) }
+                            select id={ (prefix) "role-" (m.user_id) } name="role" {
+                                @for r in &roles { option value=(r) selected[*r == m.role] { (r) } }
+                            }
+                            button type="submit" { "Change role" }
+                        }
+                        form.inline method="post" action={ "/people/" (m.user_id) "/remove" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            @if let Some(l) = location { input type="hidden" name="location" value=(l); }
+                            button.link type="submit" { "Remove" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pending invitations with, for those `me` outranks, a withdraw button.
+fn invitation_list(
+    me: &SessionUser,
+    invitations: &[Invitation],
+    csrf: &str,
+    zone: crate::platform::time_zones::Tz,
+    location: Option<i64>,
+    manage: bool,
+) -> Markup {
+    html! {
+        ul.people {
+            @for i in invitations {
+                li {
+                    (crate::platform::text::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at, zone))
+                    @if manage && me.role.outranks(i.role) {
+                        form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
+                            input type="hidden" name="_csrf" value=(csrf);
+                            @if let Some(l) = location { input type="hidden" name="location" value=(l); }
+                            button.link type="submit" { "Withdraw" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn index(
     nav: Nav<'_>,
     me: &SessionUser,
     members: &[Member],
     invitations: &[Invitation],
     locations: &[(i64, String)],
+    teams: &[Team],
     invite: &InviteForm,
     notice: Option<&str>,
 ) -> Markup {
     let zone = nav.zone;
     let csrf = nav.csrf.to_string();
     let roles = me.role.grantable();
+    // HQ's owner and admins manage the locations' people.
+    let manage_locations = me.may(Action::AddLocation);
     layout(
         "People",
         Some(nav),
@@ -40,28 +120,7 @@ pub fn index(
             @if let Some(notice) = notice { p.notice role="status" { (notice) } }
             section.card {
                 h2 { (me.organization_name) }
-                ul.people {
-                    @for m in members {
-                        li id={ "member-" (m.user_id) } {
-                            strong.name { (m.name) } " "
-                            span.meta { (crate::platform::text::display_email(&m.email)) " · " (m.role) " · joined " (datetime(m.joined_at, zone)) }
-                            @if m.user_id != me.user_id && me.role.outranks(m.role) && me.may(Action::ManagePeople) {
-                                form.inline method="post" action={ "/people/" (m.user_id) "/role" } {
-                                    input type="hidden" name="_csrf" value=(csrf);
-                                    label.visually-hidden for={ "role-" (m.user_id) } { "Role of " (m.name) }
-                                    select id={ "role-" (m.user_id) } name="role" {
-                                        @for r in &roles { option value=(r) selected[*r == m.role] { (r) } }
-                                    }
-                                    button type="submit" { "Change role" }
-                                }
-                                form.inline method="post" action={ "/people/" (m.user_id) "/remove" } {
-                                    input type="hidden" name="_csrf" value=(csrf);
-                                    button.link type="submit" { "Remove" }
-                                }
-                            }
-                        }
-                    }
-                }
+                (member_list(me, members, &csrf, zone, None, me.may(Action::ManagePeople)))
             }
             @if !roles.is_empty() {
                 section.card {
@@ -94,19 +153,18 @@ pub fn index(
                     }
                     @if !invitations.is_empty() {
                         h3 { "Waiting for an answer" }
-                        ul.people {
-                            @for i in invitations {
-                                li {
-                                    (crate::platform::text::display_email(&i.email)) " · " (i.role) " · until " (datetime(i.expires_at, zone))
-                                    @if me.role.outranks(i.role) {
-                                    form.inline method="post" action={ "/people/invitations/" (i.id) "/revoke" } {
-                                        input type="hidden" name="_csrf" value=(csrf);
-                                        button.link type="submit" { "Withdraw" }
-                                    }
-                                    }
-                                }
-                            }
-                        }
+                        (invitation_list(me, invitations, &csrf, zone, None, true))
+                    }
+                }
+            }
+            @for team in teams {
+                section.card.location id={ "location-" (team.id) } {
+                    h2 { a href={ "/locations/" (team.id) } { (team.name) } }
+                    @if team.members.is_empty() { p.empty { "Nobody works here yet." } }
+                    (member_list(me, &team.members, &csrf, zone, Some(team.id), manage_locations))
+                    @if !team.invitations.is_empty() {
+                        h3 { "Waiting for an answer" }
+                        (invitation_list(me, &team.invitations, &csrf, zone, Some(team.id), manage_locations))
                     }
                 }
             }

@@ -215,7 +215,8 @@ pub async fn bulk(
         Verb::Export => {
             let rows = rows(&state.db.read, &ids).await?;
             let mut out = Vec::new();
-            crate::prospects::export::write_csv(&rows, &mut out)?;
+            let hq = user.user.place() == crate::organizations::roles::Place::Hq;
+            crate::prospects::export::write_csv_for(&rows, &mut out, hq)?;
             Ok(Response::builder()
                 .content_type("text/csv; charset=utf-8")
                 .header(

@@ -24,7 +24,7 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
         .with_context(|| format!("no organization with slug {org_slug:?}"))?;
     let rows =
         crate::prospects::queries::all_prospects(pool, db::Scope::organization(org.id)).await?;
-    write_csv(&rows, out)?;
+    write_csv_for(&rows, out, org.is_hq())?;
     Ok(rows.len())
 }
 
@@ -88,11 +88,22 @@ pub fn unguard(value: &str) -> &str {
 /// through [`phone_cell`]).
 pub fn write_csv(
     rows: &[crate::prospects::queries::Prospect],
+    out: impl Write,
+) -> anyhow::Result<()> {
+    write_csv_for(rows, out, false)
+}
+
+/// [`write_csv`], with a last `location` column when `location` (a
+/// franchise HQ's export: the organization each prospect belongs to, HQ's
+/// own name for its own). Import ignores the column.
+pub fn write_csv_for(
+    rows: &[crate::prospects::queries::Prospect],
     mut out: impl Write,
+    location: bool,
 ) -> anyhow::Result<()> {
     out.write_all(BOM.as_bytes())?;
     let mut writer = csv::Writer::from_writer(out);
-    writer.write_record([
+    let mut header = vec![
         "id",
         "name",
         "email",
@@ -103,14 +114,18 @@ pub fn write_csv(
         "submissions",
         "stage",
         "owner",
-    ])?;
+    ];
+    if location {
+        header.push("location");
+    }
+    writer.write_record(&header)?;
     for p in rows {
         let id = p.id.to_string();
         let created = utc_datetime(p.created_at);
         let submissions = p.submissions.to_string();
         // The domain in Unicode; import reads it back to the same key.
         let email = crate::platform::text::display_email(&p.email);
-        let cells = [
+        let mut cells = vec![
             cell(&id),
             cell(&p.name),
             cell(&email),
@@ -122,6 +137,9 @@ pub fn write_csv(
             cell(p.stage.as_str()),
             cell(p.owner_name.as_deref().unwrap_or_default()),
         ];
+        if location {
+            cells.push(cell(&p.location_name));
+        }
         writer.write_record(cells.iter().map(|c| c.as_bytes()))?;
     }
     writer.flush()?;

@@ -252,6 +252,8 @@ fn results(
     let unassigned_view = filters.owner == Some(Owner::Unassigned);
     let member = user.user.role == crate::organizations::roles::Role::Member;
     let zone = user.user.zone();
+    // An HQ sees its locations' prospects too: each row says whose.
+    let show_location = user.user.place() == Place::Hq;
     html! {
         div #prospect-results {
             @if !problems.is_empty() {
@@ -274,9 +276,9 @@ fn results(
                                 // A member opens their own prospects; an
                                 // unassigned one is claimed first.
                                 @if unassigned_view && member {
-                                    div.row { (row(p, zone)) }
+                                    div.row { (row(p, zone, show_location)) }
                                 } @else {
-                                    a href={ "/prospects/" (p.id) } { (row(p, zone)) }
+                                    a href={ "/prospects/" (p.id) } { (row(p, zone, show_location)) }
                                 }
                                 @if p.owner_user_id.is_none() {
                                     (claim_button(p.id, &user.csrf))
@@ -304,11 +306,12 @@ pub fn claim_button(id: i64, csrf: &str) -> Markup {
     }
 }
 
-fn row(p: &Prospect, zone: crate::platform::time_zones::Tz) -> Markup {
+fn row(p: &Prospect, zone: crate::platform::time_zones::Tz, show_location: bool) -> Markup {
     html! {
         strong.name { (p.name) }
         span.email { (display_email(&p.email)) }
         @if let Some(company) = &p.company { span.company { (company) } }
+        @if show_location { span.location { (p.location_name) } }
         span.meta {
             (p.stage.badge()) " · "
             (datetime(p.created_at, zone)) " · " (plural(p.submissions, "submission", "submissions"))

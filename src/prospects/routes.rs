@@ -393,7 +393,8 @@ pub async fn export(user: CurrentUser, state: Data<&AppState>) -> AppResult<Resp
     let rows =
         crate::prospects::queries::all_prospects(&state.db.read, Scope::of(&user.user)).await?;
     let mut out = Vec::new();
-    crate::prospects::export::write_csv(&rows, &mut out)?;
+    let hq = user.user.place() == crate::organizations::roles::Place::Hq;
+    crate::prospects::export::write_csv_for(&rows, &mut out, hq)?;
     Ok(Response::builder()
         .content_type("text/csv; charset=utf-8")
         .header(

@@ -99,6 +99,10 @@ const FIELDS: &[&str] = &[
     "accent",
     "remove_logo",
     "redirect_url",
+    "current_password",
+    "new_password",
+    "confirm_password",
+    "new_email",
 ];
 
 /// A plausible value for each field (the walk then spoils one at a time).
@@ -112,6 +116,10 @@ fn plausible(field: &str, ids: &Ids) -> String {
         "tags" => "walk, bad input".into(),
         "role" => "member".into(),
         "password" => "a walk password 123".into(),
+        // Not the demo owner's password: the settings refuse, nothing changes.
+        "current_password" => "a walk password 123".into(),
+        "new_password" | "confirm_password" => "another walk password 4".into(),
+        "new_email" => "walk-new@example.com".into(),
         "organization" => "Walk Org".into(),
         "kind" => "business".into(),
         "slug" => "walk-form".into(),
@@ -372,6 +380,9 @@ async fn post_cases(app: &TestApp, pattern: &str, csrf: &str, ids: &Ids) -> Vec<
         "note",
         "tags",
         "password",
+        "current_password",
+        "new_password",
+        "new_email",
         "organization",
         "title",
         "intro",

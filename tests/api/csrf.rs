@@ -17,8 +17,8 @@ use crate::{
 };
 
 /// The POST routes anyone may call, signed in or not: they have no session
-/// to protect (the public form, sign-in, sign-up, password reset), or (an
-/// invitation's acceptance) check the token themselves when a session
+/// to protect (the public form, sign-in, sign-up, password reset, an email
+/// change confirmed with its signed link), or (an invitation's acceptance) check the token themselves when a session
 /// comes along (`rally::platform::web::csrf::check`).
 const PUBLIC_POSTS: &[&str] = &[
     "/f/:slug",
@@ -27,6 +27,7 @@ const PUBLIC_POSTS: &[&str] = &[
     "/password/forgot",
     "/password/reset",
     "/invitations/accept",
+    "/account/email/confirm",
 ];
 
 /// What the walk could change, read as one list of numbers.

@@ -30,6 +30,8 @@ const B_SECRETS: &[&str] = &[
     "trash-b@org-b.test",
     "Bea Trashed",
     "B Secret Question",
+    "Bea Backroom",
+    "inv-loc-b@org-b.test",
 ];
 
 /// Queries every page without an id is opened with (search, paging, the
@@ -123,6 +125,13 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
              FROM organizations o, users u WHERE o.slug = 'org-b' AND u.email = 'bea@org-b.test'",
             "INSERT INTO prospect_tags (prospect_id, tag)
              SELECT id, 'b-secret-tag' FROM prospects WHERE email = 'secret-b@org-b.test'",
+            // A person at B's location, and an invitation waiting there.
+            "INSERT INTO users (email, name, password_hash, created_at) VALUES ('loc-b@org-b.test', 'Bea Backroom', 'x', $1)",
+            "INSERT INTO memberships (user_id, organization_id, role, created_at)
+             SELECT u.id, o.id, 'manager', $1 FROM users u, organizations o WHERE u.email = 'loc-b@org-b.test' AND o.slug = 'org-b-location'",
+            "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
+             SELECT o.id, 'inv-loc-b@org-b.test', 'member', 'b-loc-token-hash', u.id, $1, $1 + 86400000
+             FROM organizations o, users u WHERE o.slug = 'org-b-location' AND u.email = 'bea@org-b.test'",
             // A question of B's own on B's form, and B's branding.
             "INSERT INTO form_fields (organization_id, form_id, position, kind, label, created_at)
              SELECT organization_id, id, 1, 'text', 'B Secret Question', $1 FROM forms WHERE slug = 'org-b-form'",
@@ -291,6 +300,29 @@ async fn organization_a_cannot_reach_organization_b_on_any_route() {
             "POST {path} answered {status} {location:?}"
         );
     }
+    // B's location's people, named with B's location: not A's to manage.
+    let backroom = id_of("SELECT id FROM users WHERE email = 'loc-b@org-b.test'").await;
+    let backroom_invitation =
+        id_of("SELECT id FROM invitations WHERE email = 'inv-loc-b@org-b.test'").await;
+    let location_field = location.to_string();
+    for path in [
+        format!("/people/{backroom}/role"),
+        format!("/people/{backroom}/remove"),
+        format!("/people/invitations/{backroom_invitation}/revoke"),
+    ] {
+        let mut with_location = fields.to_vec();
+        with_location.push(("location", location_field.as_str()));
+        let res = app.post_as(&app.client, &path, &with_location).await;
+        assert_eq!(res.status(), 404, "POST {path} with B's location");
+    }
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+                   WHERE u.email = 'loc-b@org-b.test' AND m.role = 'manager'"
+        )
+        .await,
+        1
+    );
     let queue = jobs::SqlQueue::new(app.pool.queue_store(), Default::default());
     let dead = queue.dead_letters(10).await.unwrap();
     assert!(

@@ -84,6 +84,44 @@ pub async fn rollups(pool: &Pool, hq: i64, only: Option<i64>) -> sqlx::Result<Ve
     .await)
 }
 
+/// A form submission at a location, for HQ's page of that location.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecentSubmission {
+    pub prospect_id: i64,
+    pub prospect_name: String,
+    pub prospect_email: String,
+    /// The form's title, if the form still exists.
+    pub form_title: Option<String>,
+    /// When it was submitted (ms).
+    pub created_at: i64,
+}
+
+/// The newest `limit` form submissions of location `location` of HQ `hq`
+/// (none when it is not one of `hq`'s), newest first; prospects in the
+/// trash left out.
+pub async fn recent_submissions(
+    pool: &Pool,
+    hq: i64,
+    location: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<RecentSubmission>> {
+    on_pool!(pool, p => sqlx::query_as(
+        "SELECT p.id AS prospect_id, p.name AS prospect_name, p.email AS prospect_email,
+                f.title AS form_title, t.created_at
+         FROM timeline_entries t
+         JOIN prospects p ON p.id = t.prospect_id AND p.deleted_at IS NULL
+         JOIN organizations o ON o.id = p.organization_id AND o.parent_id = $1
+         LEFT JOIN forms f ON f.id = t.form_id
+         WHERE p.organization_id = $2 AND t.kind = 'form_submission'
+         ORDER BY t.created_at DESC, t.id DESC LIMIT $3",
+    )
+    .bind(hq)
+    .bind(location)
+    .bind(limit)
+    .fetch_all(p)
+    .await)
+}
+
 /// The locations of `hq`: (id, name), by name.
 pub async fn locations(pool: &Pool, hq: i64) -> sqlx::Result<Vec<(i64, String)>> {
     on_pool!(pool, p => sqlx::query_as("SELECT id, name FROM organizations WHERE parent_id = $1 ORDER BY name")

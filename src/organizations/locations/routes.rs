@@ -22,6 +22,9 @@ use crate::{
     platform::error::{AppError, AppResult},
 };
 
+/// How many of a location's newest submissions its page lists.
+const RECENT_SUBMISSIONS: i64 = 20;
+
 /// The user's organization, if it is a franchise HQ (who may see or add
 /// locations is in `crate::organizations::roles`).
 async fn hq(
@@ -101,8 +104,10 @@ pub async fn show(
         .pop()
         .ok_or(AppError::NotFound)?;
     let members = people::members(&state.db.read, rollup.id).await?;
+    let submissions =
+        franchise::recent_submissions(&state.db.read, hq.id, rollup.id, RECENT_SUBMISSIONS).await?;
     Ok(html_response(
         StatusCode::OK,
-        pages::location(user.nav(), &rollup, &members),
+        pages::location(user.nav(), &rollup, &members, &submissions),
     ))
 }

@@ -3,7 +3,7 @@
 use maud::{Markup, html};
 
 use crate::organizations::{
-    locations::queries::Rollup,
+    locations::queries::{RecentSubmission, Rollup},
     queries::{Member, Organization},
 };
 use crate::platform::ui::{Nav, datetime, layout};
@@ -57,7 +57,12 @@ pub fn locations(
     )
 }
 
-pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
+pub fn location(
+    nav: Nav<'_>,
+    rollup: &Rollup,
+    members: &[Member],
+    submissions: &[RecentSubmission],
+) -> Markup {
     let zone = nav.zone;
     layout(
         &rollup.name,
@@ -78,6 +83,22 @@ pub fn location(nav: Nav<'_>, rollup: &Rollup, members: &[Member]) -> Markup {
                     li { strong { (m.name) } " " span.meta { (crate::platform::text::display_email(&m.email)) " · " (m.role) " · since " (datetime(m.joined_at, zone)) } }
                 }
             }
+            p { a href={ "/people#location-" (rollup.id) } { (rollup.name) " on the People page" } }
+            h2 { "Recent submissions" }
+            @if submissions.is_empty() { p.empty { "No form submission yet." } }
+            ul.submissions {
+                @for s in submissions {
+                    li {
+                        a href={ "/prospects/" (s.prospect_id) } { strong { (s.prospect_name) } }
+                        " " span.meta {
+                            (crate::platform::text::display_email(&s.prospect_email)) " · "
+                            @if let Some(title) = &s.form_title { (title) " · " }
+                            (datetime(s.created_at, zone))
+                        }
+                    }
+                }
+            }
+            p { a href={ "/prospects?location=" (rollup.id) } { "All of " (rollup.name) "'s prospects" } }
         },
     )
 }

@@ -250,17 +250,29 @@ pub struct MailboxEntry {
 /// whatever organization sent them. The development mailbox shows only
 /// these: a reset link, a verification or an invitation is for its
 /// recipient's eyes, never for an admin of the organization (who could
-/// take the account over with it), nor for another organization.
+/// take the account over with it), nor for another organization. The one
+/// exception is the person's own request to change their address: its
+/// confirmation goes to the new address, which is not theirs yet, and
+/// is shown to them (its key starts [`email_change_key_prefix`]).
 pub async fn mailbox(pool: &Pool, user_id: i64, limit: i64) -> sqlx::Result<Vec<MailboxEntry>> {
+    let own_change = format!("{}%", email_change_key_prefix(user_id));
     on_pool!(pool, p => sqlx::query_as(
         "SELECT e.id, e.to_addr, e.subject, e.html, e.text, e.created_at, e.sent_at
-         FROM emails e JOIN users u ON lower(e.to_addr) = lower(u.email)
-         WHERE u.id = $1 ORDER BY e.id DESC LIMIT $2",
+         FROM emails e, users u
+         WHERE u.id = $1 AND (lower(e.to_addr) = lower(u.email) OR e.key LIKE $3)
+         ORDER BY e.id DESC LIMIT $2",
     )
     .bind(user_id)
     .bind(limit)
+    .bind(own_change)
     .fetch_all(p)
     .await)
+}
+
+/// The start of the key of every email-change confirmation user `user_id`
+/// asked for (`email-change-{user_id}-`).
+pub fn email_change_key_prefix(user_id: i64) -> String {
+    format!("email-change-{user_id}-")
 }
 
 pub(crate) fn message(
@@ -356,6 +368,49 @@ pub fn invitation(
         "Hello,\n\n{inviter} invited you to join {organization} on Rally as {role}. Accept the invitation here:\n\n{link}\n\nThe invitation works for seven days.\n"
     );
     message(key, Some(organization_id), to, &subject, body, text)
+}
+
+/// "Confirm your new email address": sent to the new address; the
+/// account's address changes when the link is opened.
+pub fn email_change(
+    key: String,
+    organization_id: Option<i64>,
+    to: &str,
+    name: &str,
+    link: &str,
+) -> Email {
+    let subject = "Confirm your new email address for Rally";
+    let body = html! {
+        p { "Hi " (name) "," }
+        p { "You asked to use this address for your Rally account. Confirm it here; until you do, your account keeps its old address." }
+        (button(link, "Use this address"))
+        p { "The link works for 24 hours. If you did not ask, ignore this message: nothing changes." }
+    };
+    let text = format!(
+        "Hi {name},\n\nYou asked to use this address for your Rally account. Confirm it here; until you do, your account keeps its old address:\n\n{link}\n\nThe link works for 24 hours. If you did not ask, ignore this message: nothing changes.\n"
+    );
+    message(key, organization_id, to, subject, body, text)
+}
+
+/// "Your email address was changed": sent to the old address once the
+/// change is made, naming the new one.
+pub fn email_changed(
+    key: String,
+    organization_id: Option<i64>,
+    to: &str,
+    name: &str,
+    new_address: &str,
+) -> Email {
+    let subject = "Your Rally email address was changed";
+    let body = html! {
+        p { "Hi " (name) "," }
+        p { "Your Rally account now uses " strong { (new_address) } " instead of this address. Rally will write to you there from now on." }
+        p { "If you did not make this change, tell your organization's owner at once." }
+    };
+    let text = format!(
+        "Hi {name},\n\nYour Rally account now uses {new_address} instead of this address. Rally will write to you there from now on.\n\nIf you did not make this change, tell your organization's owner at once.\n"
+    );
+    message(key, organization_id, to, subject, body, text)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct Nav<'a> {
     pub zone: crate::platform::time_zones::Tz,
     /// Notifications not read yet, counted in the header.
     pub unread: i64,
+    /// A franchise HQ's managers and above get a link to its locations.
+    pub can_see_locations: bool,
 }
 
 pub fn layout(title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
@@ -56,6 +58,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                             a href="/events" { "Events" }
                             a href="/forms" { "Forms" }
                             a href="/people" { "People" }
+                            @if nav.can_see_locations { a href="/locations" { "Locations" } }
                             @if nav.can_see_jobs { a href="/held" { "Held" } }
                             @if nav.can_see_jobs { a href="/jobs" { "Jobs" } }
                             a href="/account" { "Account" }
