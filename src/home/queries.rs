@@ -136,8 +136,7 @@ pub async fn counts(pool: &Pool, scope: Scope, from: i64, to: i64) -> sqlx::Resu
          WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $4"
     );
     let moved_to = |stage: &str| format!("%\"to\":\"{stage}\"%");
-    let (contacted, won, lost): (i64, i64, i64) =
-        on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(moved_sql))
+    let (contacted, won, lost): (i64, i64, i64) = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(moved_sql))
             .bind(scope.organization_id)
             .bind(scope.owner)
             .bind(from)
