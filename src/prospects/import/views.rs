@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::platform::ui::{Nav, datetime, layout};
+use crate::platform::ui::{Nav, datetime, layout, noun, plural};
 use crate::prospects::{
     import::{Action, Layout, MAX_ROWS, Plan, Planned},
     queries::Import,
@@ -56,11 +56,13 @@ pub fn preview(
             section.card {
                 h1 { "Import of " (import.filename) }
                 @if let Some(notice) = notice { p.alert role="alert" { (notice) } }
-                p { strong { (plan.new_count()) } (if plan.new_count() == 1 { " new prospect, " } else { " new prospects, " })
-                    strong { (plan.merge_count()) } " merged into existing ones (blanks filled, nothing erased, tags added), "
-                    strong { (plan.skip_count()) } " left out." }
+                p { strong { (plan.new_count()) } " " (noun(plan.new_count() as i64, "new prospect", "new prospects")) ", "
+                    strong { (plan.merge_count()) } " " (noun(plan.merge_count() as i64, "row", "rows"))
+                    " merged into existing ones (blanks filled, nothing erased, tags added), "
+                    strong { (plan.skip_count()) } " " (noun(plan.skip_count() as i64, "row", "rows")) " left out." }
                 @if plan.warning_count() > 0 {
-                    p { strong { (plan.warning_count()) } " kept with something left out (see below)." }
+                    p { strong { (plan.warning_count()) } " " (noun(plan.warning_count() as i64, "row", "rows"))
+                        " kept with something left out (see below)." }
                 }
                 @if let Some(read_as) = read_as { (columns(read_as)) }
                 form method="post" action={ "/prospects/import/" (import.id) "/confirm" } {
@@ -92,7 +94,7 @@ pub fn result(nav: Nav<'_>, import: &Import, outcome: Option<&Plan>) -> Markup {
                         ": " (outcome.new_count()) " new, " (outcome.merge_count()) " merged, "
                         (outcome.skip_count()) " left out."
                         @if outcome.warning_count() > 0 {
-                            " " (outcome.warning_count()) " kept with something left out."
+                            " " (plural(outcome.warning_count() as i64, "row", "rows")) " kept with something left out."
                         }
                     } @else {
                         ". The details of this import were not kept."
