@@ -214,8 +214,16 @@ pub async fn bulk(
     match verb {
         Verb::Export => {
             let rows = rows(&state.db.read, &ids).await?;
+            let extras =
+                crate::prospects::queries::export_extras(&state.db.read, db::Scope::of(&user.user))
+                    .await?;
             let mut out = Vec::new();
-            crate::prospects::export::write_csv(&rows, &mut out)?;
+            crate::prospects::export::write_csv(
+                &rows,
+                &extras,
+                crate::prospects::routes::export_viewer(&user),
+                &mut out,
+            )?;
             Ok(Response::builder()
                 .content_type("text/csv; charset=utf-8")
                 .header(

@@ -61,14 +61,17 @@ async fn export_writes_csv() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,name,email,phone,company,source,created_at,submissions,stage,owner"
+        "id,name,email,phone,company,source,created_at,submissions,stage,owner,owner_email,tags,notes,location,last_activity"
     );
     let row = lines.next().unwrap();
     assert!(
         row.starts_with("1,Ana Lima,ana@example.com,+1 555 010 9999,Lima & Co,form:demo,"),
         "{row}"
     );
-    assert!(row.ends_with(",1,new,"), "{row}");
+    // No owner, no tags, no notes, the organization's own (no location),
+    // the last activity (the submission) in UTC with its offset.
+    assert!(row.contains(",1,new,,,,0,,"), "{row}");
+    assert!(row.ends_with("+00:00"), "{row}");
     assert!(
         rally::prospects::export::prospects(&app.pool, "nope", Vec::new())
             .await
