@@ -37,6 +37,17 @@ async fn assets_are_vendored_and_cached() {
         );
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
+    // The favicon: an SVG of this origin (the CSP's `img-src 'self'`), linked
+    // from every page's head.
+    let icon = rally::platform::ui::favicon_path();
+    assert!(
+        html.contains(&format!("<link rel=\"icon\" type=\"image/svg+xml\" href=\"{icon}\">")),
+        "{html}"
+    );
+    let res = app.get(icon).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert!(res.text().await.unwrap().starts_with("<svg"));
     assert_eq!(app.get("/assets/nope.js").await.status(), 404);
     // Error pages carry the same security headers as every other page.
     let missing = app.get("/no/such/page").await;

@@ -979,7 +979,8 @@ pub async fn apply(
         .bind(stage.map(Stage::as_str))
         .bind(owner)
         .execute(&mut **c)
-        .await)?;
+        .await
+        .map(|_| ()))?;
     }
     Ok(outcome)
 }
