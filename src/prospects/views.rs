@@ -307,7 +307,12 @@ mod tests {
     #[test]
     fn answers_with_labels_show_as_stored() {
         let data = r#"{"name":"Ana","email":"a@b.co","consent":true,"fields":[{"label":"Your size","value":"M"},{"label":"Email","value":"a@b.co"}]}"#;
-        let got = super::answers(data);
+        let crate::prospects::TimelineEvent::FormSubmission(answers) =
+            crate::prospects::TimelineEvent::from_row("form_submission", data)
+        else {
+            panic!("a form submission")
+        };
+        let got = answers.labelled();
         let want = [("Your size", "M"), ("Email", "a@b.co")];
         assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
     }

@@ -540,6 +540,7 @@ async fn merging_by_hand_moves_everything_and_a_redelivery_stays_merged() {
         company: "Lima & Co".into(),
         interest: "The live demo".into(),
         consent: true,
+        values: Vec::new(),
     };
     let job = rally::intake::jobs::FormSubmission {
         form_id,
