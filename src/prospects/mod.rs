@@ -15,8 +15,8 @@ pub mod routes;
 pub mod saved_views;
 pub mod stage;
 pub mod timeline;
-pub mod upsert;
 pub mod trash;
+pub mod upsert;
 pub mod views;
 
 pub use stage::Stage;

@@ -112,7 +112,9 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for stage in Stage::ALL {
             let selector = format!(".stage-{} {{", stage.as_str());
-            let rule = css[css.find(&selector).unwrap_or_else(|| panic!("no {selector}"))..]
+            let rule = css[css
+                .find(&selector)
+                .unwrap_or_else(|| panic!("no {selector}"))..]
                 .split('}')
                 .next()
                 .unwrap();
@@ -126,7 +128,10 @@ mod tests {
             let (light, dark) = (luminance(&background), luminance(&text));
             let contrast = (light.max(dark) + 0.05) / (light.min(dark) + 0.05);
             assert!(contrast >= 4.5, "{selector} contrast {contrast:.2}");
-            assert!(seen.insert(background.clone()), "{selector} shares {background}");
+            assert!(
+                seen.insert(background.clone()),
+                "{selector} shares {background}"
+            );
             assert!(seen.insert(text.clone()), "{selector} shares {text}");
         }
     }

@@ -43,9 +43,17 @@ pub enum TimelineEvent {
     Restored { by: String },
     /// Another prospect (its email key and name then) merged into this one
     /// by a person named `by`; its timeline, tasks and tags moved here.
-    Merged { email: String, name: String, by: String },
+    Merged {
+        email: String,
+        name: String,
+        by: String,
+    },
     /// The email key changed `from` → `to` by a person named `by`.
-    EmailCorrected { from: String, to: String, by: String },
+    EmailCorrected {
+        from: String,
+        to: String,
+        by: String,
+    },
     /// A stored entry this build cannot read: its kind and data as stored.
     #[serde(skip)]
     Unknown { kind: String, data: String },

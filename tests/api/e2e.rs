@@ -532,7 +532,10 @@ async fn every_signed_in_page_fits_a_phone() {
     // Pages whose useful form needs a query: opened with one as well (the
     // bare address may be an error page, as long as it fits).
     let queries: &[(&str, String)] = &[
-        ("/ops/jobs/discard", "?queue=rally.form_submission&id=walk-dead".into()),
+        (
+            "/ops/jobs/discard",
+            "?queue=rally.form_submission&id=walk-dead".into(),
+        ),
         ("/prospects/:id/merge", format!("?other={other}")),
         ("/prospects", "?q=wolfe".into()),
     ];
@@ -572,7 +575,10 @@ async fn every_signed_in_page_fits_a_phone() {
             .join("/");
         let signed_in = matches!(
             rally::organizations::roles::access("get", pattern),
-            Some(rally::organizations::roles::Access::SignedIn(_) | rally::organizations::roles::Access::Operator)
+            Some(
+                rally::organizations::roles::Access::SignedIn(_)
+                    | rally::organizations::roles::Access::Operator
+            )
         );
         let with_query: Vec<String> = queries
             .iter()
@@ -697,16 +703,31 @@ async fn presenter_mode_fills_the_screen_and_counts_live() {
         .unwrap();
     let num = |i: usize| seen[i].as_f64().unwrap();
     let (height, width) = (num(5), num(6));
-    assert!(num(0) > height / 2.0, "the QR code most of the screen high: {seen}");
+    assert!(
+        num(0) > height / 2.0,
+        "the QR code most of the screen high: {seen}"
+    );
     assert!(
         num(1) >= 0.0 && num(3) >= 0.0 && num(4) <= width,
         "the QR code on screen: {seen}"
     );
-    assert_eq!(seen[7], serde_json::json!(false), "no app navigation: {seen}");
+    assert_eq!(
+        seen[7],
+        serde_json::json!(false),
+        "no app navigation: {seen}"
+    );
     assert!(num(8) >= 24.0, "the address in large type: {seen}");
     assert!(seen[9].as_str().unwrap().contains("/f/"), "{seen}");
-    assert_eq!(seen[10], serde_json::json!(true), "127.0.0.1 is this computer: {seen}");
-    assert_eq!(seen[11], serde_json::json!(false), "full screen offered: {seen}");
+    assert_eq!(
+        seen[10],
+        serde_json::json!(true),
+        "127.0.0.1 is this computer: {seen}"
+    );
+    assert_eq!(
+        seen[11],
+        serde_json::json!(false),
+        "full screen offered: {seen}"
+    );
     assert!(num(12) <= width, "nothing sideways: {seen}");
 
     // A submission on the event's form: counted without a reload.
@@ -728,9 +749,19 @@ async fn presenter_mode_fills_the_screen_and_counts_live() {
         .text()
         .await
         .unwrap();
-    assert!(counter.trim_end().ends_with("submission"), "one, not plural: {counter:?}");
-    let marker = desk.execute("return window.rallyMarker;", vec![]).await.unwrap();
-    assert_eq!(marker, serde_json::json!(7), "updated in place, not reloaded");
+    assert!(
+        counter.trim_end().ends_with("submission"),
+        "one, not plural: {counter:?}"
+    );
+    let marker = desk
+        .execute("return window.rallyMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        marker,
+        serde_json::json!(7),
+        "updated in place, not reloaded"
+    );
 
     // On a phone it fits too.
     let phone = phone(&driver, &profiles.path().join("phone")).await;

@@ -695,7 +695,8 @@ async fn a_member_cannot_import_prospects_for_others() {
     let preview = app.page_as(&rep, &url).await;
     assert_eq!(promised(&preview), (2, 0, 1), "{preview}");
     assert!(
-        preview.contains("owner “owner@demo.rally.test”: you may import prospects for yourself only"),
+        preview
+            .contains("owner “owner@demo.rally.test”: you may import prospects for yourself only"),
         "{preview}"
     );
     let res = app

@@ -38,10 +38,14 @@ async fn assets_are_vendored_and_cached() {
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
     // The favicon: an SVG of this origin (the CSP's `img-src 'self'`), linked
-    // from every page's head.
+    // from every signed-in page's head.
     let icon = rally::platform::ui::favicon_path();
+    app.sign_in().await;
+    let html = app.page("/").await;
     assert!(
-        html.contains(&format!("<link rel=\"icon\" type=\"image/svg+xml\" href=\"{icon}\">")),
+        html.contains(&format!(
+            "<link rel=\"icon\" type=\"image/svg+xml\" href=\"{icon}\">"
+        )),
         "{html}"
     );
     let res = app.get(icon).await;

@@ -336,7 +336,11 @@ async fn export_has_tags_notes_location_and_last_activity_in_the_viewers_zone() 
     assert_eq!(res.status(), 303);
     let token = app.csrf_as(&hq, "/locations").await;
     let res = app
-        .post_as(&hq, "/locations", &[("_csrf", &token), ("name", "Downtown")])
+        .post_as(
+            &hq,
+            "/locations",
+            &[("_csrf", &token), ("name", "Downtown")],
+        )
         .await;
     assert_eq!(res.status(), 303);
     // 2026-11-30 12:00 UTC is 13:00 in Paris.
@@ -393,9 +397,16 @@ async fn export_has_tags_notes_location_and_last_activity_in_the_viewers_zone() 
     assert_eq!(eve["notes"], "2");
     assert_eq!(eve["location"], "Downtown");
     assert_eq!(eve["last_activity"], "2026-11-30T13:00:00+01:00");
-    let hal = rows.iter().find(|r| r["email"] == "hq@example.com").unwrap();
+    let hal = rows
+        .iter()
+        .find(|r| r["email"] == "hq@example.com")
+        .unwrap();
     assert_eq!(
-        (hal["tags"].as_str(), hal["notes"].as_str(), hal["location"].as_str()),
+        (
+            hal["tags"].as_str(),
+            hal["notes"].as_str(),
+            hal["location"].as_str()
+        ),
         ("", "0", ""),
         "HQ's own: {csv}"
     );

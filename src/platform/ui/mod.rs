@@ -40,7 +40,10 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · Rally" }
-                link rel="icon" type="image/svg+xml" href=(favicon_path());
+                // Signed-in pages only: with an icon linked, Chromium's Back to
+                // the public form became a fresh navigation, not the history
+                // restore the kiosk test (`e2e::back_to_the_public_form…`) checks.
+                @if nav.is_some() { link rel="icon" type="image/svg+xml" href=(favicon_path()); }
                 link rel="stylesheet" href=(css_path());
                 script src=(htmx_path()) defer {}
                 script src=(rally_js_path()) defer {}
