@@ -129,8 +129,12 @@ pub async fn sign_in(
     if let Err(wait) = state.signin_throttle.check(ip, &email) {
         tracing::warn!(ip = ?ip, "sign-in throttled");
         let message = format!(
-            "Too many sign-in attempts. Wait {} seconds, then try again.",
-            wait.as_secs().max(1)
+            "Too many sign-in attempts. Wait {}, then try again.",
+            crate::platform::ui::plural(
+                wait.as_secs().max(1).try_into().unwrap_or(i64::MAX),
+                "second",
+                "seconds"
+            )
         );
         return Ok(retry_later(
             StatusCode::TOO_MANY_REQUESTS,

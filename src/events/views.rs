@@ -76,7 +76,7 @@ pub fn index(
 /// The live counter with its noun ("1 submission", "2 submissions"), as
 /// the projector page shows it and as the stream sends it.
 pub fn counter(count: i64) -> Markup {
-    html! { span.count { (count) } (if count == 1 { " submission" } else { " submissions" }) }
+    html! { span.count { (count) } " " (crate::platform::ui::noun(count, "submission", "submissions")) }
 }
 
 /// First names for the projector feed, newest last.

@@ -47,7 +47,7 @@ fn prospect_line(p: &Prospect, zone: Tz, when: i64) -> Markup {
             a href={ "/prospects/" (p.id) } {
                 strong.name { (p.name) }
                 span.email { (display_email(&p.email)) }
-                span.meta { span.stage { (p.stage) } " · " (datetime(when, zone)) }
+                span.meta { (p.stage.badge()) " · " (datetime(when, zone)) }
             }
         }
     }

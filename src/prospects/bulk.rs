@@ -214,9 +214,16 @@ pub async fn bulk(
     match verb {
         Verb::Export => {
             let rows = rows(&state.db.read, &ids).await?;
+            let extras =
+                crate::prospects::queries::export_extras(&state.db.read, db::Scope::of(&user.user))
+                    .await?;
             let mut out = Vec::new();
-            let hq = user.user.place() == crate::organizations::roles::Place::Hq;
-            crate::prospects::export::write_csv_for(&rows, &mut out, hq)?;
+            crate::prospects::export::write_csv(
+                &rows,
+                &extras,
+                crate::prospects::routes::export_viewer(&user),
+                &mut out,
+            )?;
             Ok(Response::builder()
                 .content_type("text/csv; charset=utf-8")
                 .header(

@@ -13,7 +13,10 @@ use std::{borrow::Cow, io::Write};
 
 use anyhow::Context;
 
-use crate::platform::{db, text::Phone, ui::utc_datetime};
+use crate::{
+    platform::{db, text::Phone, time_zones::Tz, ui::utc_datetime},
+    prospects::queries::ExportExtras,
+};
 
 /// The UTF-8 byte-order mark every export starts with.
 pub const BOM: &str = "\u{feff}";
@@ -22,10 +25,52 @@ pub async fn prospects(pool: &db::Pool, org_slug: &str, out: impl Write) -> anyh
     let org = crate::organizations::queries::organization_by_slug(pool, org_slug)
         .await?
         .with_context(|| format!("no organization with slug {org_slug:?}"))?;
-    let rows =
-        crate::prospects::queries::all_prospects(pool, db::Scope::organization(org.id)).await?;
-    write_csv_for(&rows, out, org.is_hq())?;
+    let scope = db::Scope::organization(org.id);
+    let rows = crate::prospects::queries::all_prospects(pool, scope).await?;
+    let extras = crate::prospects::queries::export_extras(pool, scope).await?;
+    // No one is looking: times in UTC.
+    let viewer = Viewer {
+        organization_id: org.id,
+        zone: Tz::UTC,
+    };
+    write_csv(&rows, &extras, viewer, out)?;
     Ok(rows.len())
+}
+
+/// Who the file is for: their organization (a prospect of another one, a
+/// franchise location seen from HQ, names it in `location`) and the time
+/// zone `last_activity` is written in.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub organization_id: i64,
+    pub zone: Tz,
+}
+
+/// The export's header row, in column order.
+pub const COLUMNS: [&str; 15] = [
+    "id",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "source",
+    "created_at",
+    "submissions",
+    "stage",
+    "owner",
+    "owner_email",
+    "tags",
+    "notes",
+    "location",
+    "last_activity",
+];
+
+/// A time in `zone` as ISO 8601 with its offset, to the second:
+/// `2026-11-26T09:30:00+01:00`.
+pub fn local_iso(ms: i64, zone: Tz) -> String {
+    crate::platform::time_zones::local(ms, zone)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 /// Characters that make a spreadsheet read a cell as a formula when they
@@ -83,49 +128,48 @@ pub fn unguard(value: &str) -> &str {
     }
 }
 
-/// Prospects as CSV: a byte-order mark, a header row, one row per prospect
-/// (the same columns everywhere), every cell through [`cell`] (the phone
-/// through [`phone_cell`]).
+/// Prospects as CSV: a byte-order mark, a header row ([`COLUMNS`]), one
+/// row per prospect (the same columns everywhere), every cell through
+/// [`cell`] (the phone through [`phone_cell`]). `created_at` is UTC
+/// (`2026-11-26 13:45 UTC`); `last_activity` is in the viewer's zone
+/// ([`local_iso`]); `tags` are comma-separated (as import reads them);
+/// `notes` counts the notes on the timeline; `location` is the prospect's
+/// organization when it is not the viewer's (HQ's export), else empty;
+/// `owner_email` is what the import's owner column reads back.
 pub fn write_csv(
     rows: &[crate::prospects::queries::Prospect],
-    out: impl Write,
-) -> anyhow::Result<()> {
-    write_csv_for(rows, out, false)
-}
-
-/// [`write_csv`], with a last `location` column when `location` (a
-/// franchise HQ's export: the organization each prospect belongs to, HQ's
-/// own name for its own). Import ignores the column.
-pub fn write_csv_for(
-    rows: &[crate::prospects::queries::Prospect],
+    extras: &ExportExtras,
+    viewer: Viewer,
     mut out: impl Write,
     location: bool,
 ) -> anyhow::Result<()> {
     out.write_all(BOM.as_bytes())?;
     let mut writer = csv::Writer::from_writer(out);
-    let mut header = vec![
-        "id",
-        "name",
-        "email",
-        "phone",
-        "company",
-        "source",
-        "created_at",
-        "submissions",
-        "stage",
-        "owner",
-    ];
-    if location {
-        header.push("location");
-    }
-    writer.write_record(&header)?;
+    writer.write_record(COLUMNS)?;
     for p in rows {
         let id = p.id.to_string();
         let created = utc_datetime(p.created_at);
         let submissions = p.submissions.to_string();
         // The domain in Unicode; import reads it back to the same key.
         let email = crate::platform::text::display_email(&p.email);
-        let mut cells = vec![
+        let tags = extras
+            .tags
+            .get(&p.id)
+            .map(|t| t.join(", "))
+            .unwrap_or_default();
+        let notes = extras.notes.get(&p.id).copied().unwrap_or(0).to_string();
+        let location = if p.organization_id == viewer.organization_id {
+            ""
+        } else {
+            p.location_name.as_str()
+        };
+        let last_activity = local_iso(p.last_activity_at, viewer.zone);
+        let owner_email = p
+            .owner_email
+            .as_deref()
+            .map(crate::platform::text::display_email)
+            .unwrap_or_default();
+        let cells = [
             cell(&id),
             cell(&p.name),
             cell(&email),
@@ -136,6 +180,11 @@ pub fn write_csv_for(
             cell(&submissions),
             cell(p.stage.as_str()),
             cell(p.owner_name.as_deref().unwrap_or_default()),
+            cell(&owner_email),
+            cell(&tags),
+            cell(&notes),
+            cell(location),
+            cell(&last_activity),
         ];
         if location {
             cells.push(cell(&p.location_name));

@@ -506,6 +506,8 @@ pub struct Prospect {
     pub stage: crate::prospects::Stage,
     pub owner_user_id: Option<i64>,
     pub owner_name: Option<String>,
+    /// The owner's email key (the export's `owner_email`).
+    pub owner_email: Option<String>,
     pub organization_id: i64,
     /// The organization's name: the location, when HQ looks at a franchise.
     pub location_name: String,
@@ -526,6 +528,7 @@ pub struct TimelineEntry {
 pub(crate) const PROSPECT_COLUMNS: &str = "p.id, p.name, p.email, p.phone, p.company, p.source, p.created_at, p.updated_at,
     (SELECT COUNT(*) FROM timeline_entries t WHERE t.prospect_id = p.id AND t.kind = 'form_submission') AS submissions,
     p.stage, p.owner_user_id, (SELECT u.name FROM users u WHERE u.id = p.owner_user_id) AS owner_name,
+    (SELECT u.email FROM users u WHERE u.id = p.owner_user_id) AS owner_email,
     p.organization_id, (SELECT o.name FROM organizations o WHERE o.id = p.organization_id) AS location_name,
     p.last_activity_at";
 
@@ -602,6 +605,45 @@ pub async fn all_prospects(pool: &Pool, scope: Scope) -> sqlx::Result<Vec<Prospe
         .bind(scope.owner)
         .fetch_all(p)
         .await)
+}
+
+/// What the CSV export shows beside a prospect's own columns: its tags
+/// (in order) and how many notes it has, by prospect id. Prospects
+/// without tags or notes are absent.
+#[derive(Debug, Default, Clone)]
+pub struct ExportExtras {
+    pub tags: std::collections::HashMap<i64, Vec<String>>,
+    pub notes: std::collections::HashMap<i64, i64>,
+}
+
+/// [`ExportExtras`] of every prospect the scope may see (two statements,
+/// whatever the number of prospects).
+pub async fn export_extras(pool: &Pool, scope: Scope) -> sqlx::Result<ExportExtras> {
+    let tags_sql = format!(
+        "SELECT g.prospect_id, g.tag FROM prospect_tags g JOIN prospects p ON p.id = g.prospect_id
+         WHERE {IN_SCOPE} ORDER BY g.prospect_id, g.tag"
+    );
+    let notes_sql = format!(
+        "SELECT t.prospect_id, CAST(COUNT(*) AS BIGINT) FROM timeline_entries t
+         JOIN prospects p ON p.id = t.prospect_id
+         WHERE t.kind = 'note' AND {IN_SCOPE} GROUP BY t.prospect_id"
+    );
+    let tag_rows: Vec<(i64, String)> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(tags_sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .fetch_all(p)
+        .await)?;
+    let note_rows: Vec<(i64, i64)> = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(notes_sql))
+        .bind(scope.organization_id)
+        .bind(scope.owner)
+        .fetch_all(p)
+        .await)?;
+    let mut extras = ExportExtras::default();
+    for (id, tag) in tag_rows {
+        extras.tags.entry(id).or_default().push(tag);
+    }
+    extras.notes.extend(note_rows);
+    Ok(extras)
 }
 
 /// A form submission to apply.

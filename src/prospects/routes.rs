@@ -387,14 +387,22 @@ pub async fn add_note(
     Ok(see_other(&format!("/prospects/{id}")))
 }
 
+/// The signed-in person as the export's viewer: their organization and zone.
+pub(crate) fn export_viewer(user: &CurrentUser) -> crate::prospects::export::Viewer {
+    crate::prospects::export::Viewer {
+        organization_id: user.user.organization_id,
+        zone: user.user.zone(),
+    }
+}
+
 /// The prospects this user may see, as CSV.
 #[handler]
 pub async fn export(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
-    let rows =
-        crate::prospects::queries::all_prospects(&state.db.read, Scope::of(&user.user)).await?;
+    let scope = Scope::of(&user.user);
+    let rows = crate::prospects::queries::all_prospects(&state.db.read, scope).await?;
+    let extras = crate::prospects::queries::export_extras(&state.db.read, scope).await?;
     let mut out = Vec::new();
-    let hq = user.user.place() == crate::organizations::roles::Place::Hq;
-    crate::prospects::export::write_csv_for(&rows, &mut out, hq)?;
+    crate::prospects::export::write_csv(&rows, &extras, export_viewer(&user), &mut out)?;
     Ok(Response::builder()
         .content_type("text/csv; charset=utf-8")
         .header(

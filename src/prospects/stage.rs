@@ -92,4 +92,47 @@ mod tests {
             Stage::ALL.iter().map(|s| s.badge_class()).collect();
         assert_eq!(classes.len(), Stage::ALL.len(), "a colour each");
     }
+
+    /// Each stage's badge rule in the style sheet: its own background and
+    /// text colour, the text readable on it (WCAG AA: contrast ≥ 4.5).
+    #[test]
+    fn badges_have_distinct_readable_colours() {
+        let css = include_str!("../../assets/app.css");
+        let luminance = |hex: &str| {
+            let channel = |i: usize| {
+                let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        };
+        let mut seen = std::collections::HashSet::new();
+        for stage in Stage::ALL {
+            let selector = format!(".stage-{} {{", stage.as_str());
+            let rule = css[css
+                .find(&selector)
+                .unwrap_or_else(|| panic!("no {selector}"))..]
+                .split('}')
+                .next()
+                .unwrap();
+            let colour_of = |property: &str| {
+                let at = rule
+                    .find(&format!(" {property}: #"))
+                    .unwrap_or_else(|| panic!("{selector} has no {property}"));
+                rule[at + property.len() + 3..at + property.len() + 10].to_string()
+            };
+            let (background, text) = (colour_of("background"), colour_of("color"));
+            let (light, dark) = (luminance(&background), luminance(&text));
+            let contrast = (light.max(dark) + 0.05) / (light.min(dark) + 0.05);
+            assert!(contrast >= 4.5, "{selector} contrast {contrast:.2}");
+            assert!(
+                seen.insert(background.clone()),
+                "{selector} shares {background}"
+            );
+            assert!(seen.insert(text.clone()), "{selector} shares {text}");
+        }
+    }
 }

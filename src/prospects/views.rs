@@ -53,7 +53,7 @@ pub fn prospect_results(
                                 @if let Some(company) = &p.company { span.company { (company) } }
                                 span.meta {
                                     (p.stage.badge()) " · "
-                                    (datetime(p.created_at, zone)) " · " (p.submissions) " submission" @if p.submissions != 1 { "s" }
+                                    (datetime(p.created_at, zone)) " · " (crate::platform::ui::plural(p.submissions, "submission", "submissions"))
                                     @if let Some(owner) = &p.owner_name { " · " (owner) }
                                 }
                             }

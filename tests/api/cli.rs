@@ -58,7 +58,7 @@ fn migrate_then_export_prints_csv() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         // A UTF-8 byte-order mark first, for spreadsheets.
-        "\u{feff}id,name,email,phone,company,source,created_at,submissions,stage,owner\n"
+        "\u{feff}id,name,email,phone,company,source,created_at,submissions,stage,owner,owner_email,tags,notes,location,last_activity\n"
     );
 }
 

@@ -411,10 +411,17 @@ async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
 }
 
 /// Every signed-in page fits a 390-px phone: nothing scrolls sideways, not
-/// the header's navigation, not a 150-character name without spaces.
+/// the header's navigation, not a 150-character name without spaces. The
+/// owner of a franchise HQ (so `/locations` is a page too), also an
+/// operator, with data on every page: prospects in each stage, at HQ and
+/// at a location, tags, notes, tasks, notifications, a saved view, a form,
+/// an event, an import, a held submission, a dead job. Every GET route of
+/// the table is opened (a new page cannot be missed); a signed-in route
+/// must show a signed-in page (the header, or presenter mode's projector),
+/// not an error.
 #[tokio::test]
 async fn every_signed_in_page_fits_a_phone() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.operators = vec!["owner@demo.rally.test".into()]).await;
     let long = "Wolfeschlegelsteinhausenbergerdorff".repeat(5);
     let long_email = format!("{}@{}.test", "a".repeat(60), "b".repeat(60));
     let now = rally::platform::db::now_ms();
@@ -423,35 +430,86 @@ async fn every_signed_in_page_fits_a_phone() {
         "company": long, "interest": long, "consent": true,
     })
     .to_string();
+    let statements = [
+        "UPDATE organizations SET kind = 'franchise' WHERE slug = 'demo'",
+        "UPDATE users SET email_verified_at = $1
+         WHERE id IN (SELECT user_id FROM memberships WHERE role = 'owner'
+                      AND organization_id = (SELECT id FROM organizations WHERE slug = 'demo'))",
+        "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at)
+         SELECT id, $2, $3, $3, 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
+        // One in the trash too, for `/prospects/trash`.
+        "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at, deleted_at)
+         SELECT id, 'trash' || $2, $3, $3, 'import', $1, $1, $1 FROM organizations WHERE slug = 'demo'",
+        "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+         SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 FROM prospects WHERE email = $2",
+        "INSERT INTO prospect_tags (prospect_id, tag) SELECT id, $3 FROM prospects WHERE email = $2",
+        "INSERT INTO forms (organization_id, slug, title, is_template, created_at)
+         SELECT id, 'long-form', $3, FALSE, $1 FROM organizations WHERE slug = 'demo'",
+        "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
+         SELECT organization_id, id, $3, $1, $1 FROM forms WHERE slug = 'long-form'",
+        "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
+         SELECT 'long-location', $3, 'location', id, $1 FROM organizations WHERE slug = 'demo'",
+        // A location's prospect, named by its location in HQ's lists.
+        "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at)
+         SELECT id, 'loc' || $2, $3, $3, 'import', $1, $1 FROM organizations WHERE slug = 'long-location'",
+        "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
+         SELECT o.id, m.user_id, 'long.csv', 'email,name,stage,owner\n' || $2 || ',' || $3 || ',hot,\n', $1
+         FROM organizations o JOIN memberships m ON m.organization_id = o.id WHERE o.slug = 'demo' AND m.role = 'owner'",
+        "INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
+         SELECT organization_id, id, 'long-held', 'too_fast', $4, $1 FROM forms WHERE slug = 'long-form'",
+        // Follow-ups: one overdue, one due later today (home, the prospect).
+        "INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
+         SELECT p.organization_id, p.id, m.user_id, 'call', $3, $1 - 86400000, $1
+         FROM prospects p JOIN memberships m ON m.organization_id = p.organization_id AND m.role = 'owner'
+         WHERE p.email = $2",
+        "INSERT INTO tasks (organization_id, prospect_id, user_id, kind, note, due_at, created_at)
+         SELECT p.organization_id, p.id, m.user_id, 'meeting', $3, $1 + 600000, $1
+         FROM prospects p JOIN memberships m ON m.organization_id = p.organization_id AND m.role = 'owner'
+         WHERE p.email = $2",
+        "INSERT INTO notifications (organization_id, user_id, kind, prospect_id, text, key, created_at)
+         SELECT p.organization_id, m.user_id, 'assigned', p.id, $3, 'walk-notice', $1
+         FROM prospects p JOIN memberships m ON m.organization_id = p.organization_id AND m.role = 'owner'
+         WHERE p.email = $2",
+        "INSERT INTO saved_views (organization_id, user_id, name, query, created_at)
+         SELECT o.id, m.user_id, $3, 'q=wolfe', $1
+         FROM organizations o JOIN memberships m ON m.organization_id = o.id WHERE o.slug = 'demo' AND m.role = 'owner'",
+        "INSERT INTO audit_log (organization_id, actor_user_id, action, detail, created_at)
+         SELECT o.id, m.user_id, 'invite', $3, $1
+         FROM organizations o JOIN memberships m ON m.organization_id = o.id WHERE o.slug = 'demo' AND m.role = 'owner'",
+    ];
     rally::on_pool!(&app.pool, p => {
-        for sql in [
-            "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at)
-             SELECT id, $2, $3, $3, 'import', $1, $1 FROM organizations WHERE slug = 'demo'",
-            // One in the trash too, for `/prospects/trash`.
-            "INSERT INTO prospects (organization_id, email, name, company, source, created_at, updated_at, deleted_at)
-             SELECT id, 'trash' || $2, $3, $3, 'import', $1, $1, $1 FROM organizations WHERE slug = 'demo'",
-            "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
-             SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 FROM prospects WHERE email = $2",
-            "INSERT INTO forms (organization_id, slug, title, is_template, created_at)
-             SELECT id, 'long-form', $3, FALSE, $1 FROM organizations WHERE slug = 'demo'",
-            "INSERT INTO events (organization_id, form_id, name, starts_at, created_at)
-             SELECT organization_id, id, $3, $1, $1 FROM forms WHERE slug = 'long-form'",
-            "INSERT INTO organizations (slug, name, kind, parent_id, created_at)
-             SELECT 'long-location', $3, 'location', id, $1 FROM organizations WHERE slug = 'demo'",
-            "INSERT INTO prospect_imports (organization_id, user_id, filename, content, created_at)
-             SELECT o.id, m.user_id, 'long.csv', 'email,name\n' || $2 || ',' || $3 || '\n', $1
-             FROM organizations o JOIN memberships m ON m.organization_id = o.id WHERE o.slug = 'demo' AND m.role = 'owner'",
-            "INSERT INTO held_submissions (organization_id, form_id, submission_key, reason, answers, submitted_at)
-             SELECT organization_id, id, 'long-held', 'too_fast', $4, $1 FROM forms WHERE slug = 'long-form'",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .bind(now).bind(&long_email).bind(&long).bind(&held_answers)
-                .execute(p).await.unwrap();
+        for sql in statements {
+            // Each statement binds up to the last parameter it names, no more.
+            let last = (1..=4).filter(|n| sql.contains(&format!("${n}"))).max().unwrap_or(0);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+            if last >= 1 { query = query.bind(now); }
+            if last >= 2 { query = query.bind(&long_email); }
+            if last >= 3 { query = query.bind(&long); }
+            if last >= 4 { query = query.bind(&held_answers); }
+            query.execute(p).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        // One prospect in each stage, for every badge.
+        for stage in rally::prospects::Stage::ALL {
+            sqlx::query(
+                "INSERT INTO prospects (organization_id, email, name, source, stage, created_at, updated_at)
+                 SELECT id, $2, $3, 'import', $3, $1, $1 FROM organizations WHERE slug = 'demo'",
+            )
+            .bind(now)
+            .bind(format!("{}@stage.test", stage.as_str()))
+            .bind(stage.as_str())
+            .execute(p)
+            .await
+            .unwrap();
         }
     });
     let id_of = |sql: &'static str| app.count(sql);
+    let demo = id_of("SELECT id FROM organizations WHERE slug = 'demo'").await;
+    // A dead job, for the operators' pages.
+    crate::jobs_dashboard::insert_failed_job(&app, "walk-dead", &long_email, demo, &long, true)
+        .await;
     let prospect =
-        id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%' AND deleted_at IS NULL").await;
+        id_of("SELECT id FROM prospects WHERE name LIKE 'Wolfe%' AND deleted_at IS NULL AND email NOT LIKE 'loc%'").await;
+    let other = id_of("SELECT id FROM prospects WHERE email = 'hot@stage.test'").await;
     let form = id_of("SELECT id FROM forms WHERE slug = 'long-form'").await;
     let event = id_of("SELECT id FROM events WHERE name LIKE 'Wolfe%'").await;
     let location = id_of("SELECT id FROM organizations WHERE slug = 'long-location'").await;
@@ -471,6 +529,16 @@ async fn every_signed_in_page_fits_a_phone() {
         .unwrap_or_else(|| panic!("{path}: no object for this kind of id; add one to this test"))
         .1
     };
+    // Pages whose useful form needs a query: opened with one as well (the
+    // bare address may be an error page, as long as it fits).
+    let queries: &[(&str, String)] = &[
+        (
+            "/ops/jobs/discard",
+            "?queue=rally.form_submission&id=walk-dead".into(),
+        ),
+        ("/prospects/:id/merge", format!("?other={other}")),
+        ("/prospects", "?q=wolfe".into()),
+    ];
 
     let driver = chromedriver().await;
     let profiles = tempfile::tempdir().unwrap();
@@ -488,6 +556,7 @@ async fn every_signed_in_page_fits_a_phone() {
         "/readyz",
     ];
     let mut too_wide = Vec::new();
+    let mut not_shown = Vec::new();
     let mut opened = 0;
     for (pattern, methods) in rally::app::routes::route_paths() {
         if !methods.contains(&"get") || skip.contains(&pattern) {
@@ -504,26 +573,49 @@ async fn every_signed_in_page_fits_a_phone() {
             })
             .collect::<Vec<_>>()
             .join("/");
-        browser.goto(&app.url(&path)).await.unwrap();
-        let width = browser
-            .execute(
-                "return [document.documentElement.scrollWidth, location.pathname, window.innerWidth];",
-                vec![],
+        let signed_in = matches!(
+            rally::organizations::roles::access("get", pattern),
+            Some(
+                rally::organizations::roles::Access::SignedIn(_)
+                    | rally::organizations::roles::Access::Operator
             )
-            .await
-            .unwrap();
-        opened += 1;
-        if width[0].as_i64().unwrap() > 390 {
-            too_wide.push(format!("{path} → {}: {}px", width[1], width[0]));
+        );
+        let with_query: Vec<String> = queries
+            .iter()
+            .filter(|(p, _)| *p == pattern)
+            .map(|(_, q)| format!("{path}{q}"))
+            .collect();
+        let bare_may_fail = !with_query.is_empty();
+        for path in std::iter::once(path.clone()).chain(with_query) {
+            let signed_in = signed_in && !(bare_may_fail && !path.contains('?'));
+            browser.goto(&app.url(&path)).await.unwrap();
+            let seen = browser
+                .execute(
+                    "return [document.documentElement.scrollWidth, location.pathname + location.search,
+                             window.innerWidth, !!document.querySelector('header.topbar, .presenter'), document.title];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            opened += 1;
+            if seen[0].as_i64().unwrap() > 390 {
+                too_wide.push(format!("{path} → {}: {}px", seen[1], seen[0]));
+            }
+            if signed_in && seen[3] != serde_json::json!(true) {
+                not_shown.push(format!("{path} → {}: {}", seen[1], seen[4]));
+            }
         }
     }
-    assert!(opened >= 20, "opened only {opened} pages");
+    assert!(opened >= 30, "opened only {opened} pages");
     let viewport = browser
         .execute("return window.innerWidth;", vec![])
         .await
         .unwrap();
     assert_eq!(viewport, serde_json::json!(390), "a phone's viewport");
-    assert!(too_wide.is_empty(), "wider than a phone: {too_wide:#?}");
+    assert!(
+        not_shown.is_empty() && too_wide.is_empty(),
+        "not shown as a signed-in page: {not_shown:#?}; wider than a phone: {too_wide:#?}"
+    );
     browser.close().await.unwrap();
 }
 
@@ -572,4 +664,123 @@ async fn back_to_the_public_form_shows_it_empty() {
     );
     assert_eq!(state[5], state[6], "the key the server rendered: {state}");
     js.close().await.unwrap();
+}
+
+/// Presenter mode in real Chromium, on a 1280 × 800 projector and a phone:
+/// no app navigation, the QR code more than half the screen high and all
+/// of it on screen, the address in large type, the warning that the address
+/// points to this computer, the full-screen button shown (JavaScript on),
+/// the counter live without a reload, and the way back to the live page.
+#[tokio::test]
+async fn presenter_mode_fills_the_screen_and_counts_live() {
+    let app = spawn_app().await;
+    let driver = chromedriver().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let desk = browser_with(&driver, true, &profiles.path().join("desk"), false).await;
+    desk.set_window_size(1280, 800).await.unwrap();
+    sign_in(&desk, &app).await;
+    desk.goto(&app.url("/events")).await.unwrap();
+    type_into(&desk, "event-name", "Launch night").await;
+    click(&desk, Locator::Css("section.card button[type=submit]")).await;
+    wait_for_text(&desk, "h1", "Launch night").await;
+    click(&desk, Locator::LinkText("Presenter mode")).await;
+    wait_for_text(&desk, ".presenter h1", "Launch night").await;
+    let event = desk.current_url().await.unwrap().path().to_string();
+    assert!(event.ends_with("/present"), "{event}");
+    let seen = desk
+        .execute(
+            "var qr = document.querySelector('.presenter .qr svg').getBoundingClientRect();
+             var url = document.querySelector('.presenter .form-url');
+             return [qr.height, qr.top, qr.bottom, qr.left, qr.right, window.innerHeight, window.innerWidth,
+                     !!document.querySelector('header.topbar, nav'),
+                     parseFloat(getComputedStyle(url).fontSize), url.textContent,
+                     !!document.querySelector('.projector-warning'),
+                     document.querySelector('button[data-fullscreen]').hidden,
+                     document.documentElement.scrollWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let num = |i: usize| seen[i].as_f64().unwrap();
+    let (height, width) = (num(5), num(6));
+    assert!(
+        num(0) > height / 2.0,
+        "the QR code most of the screen high: {seen}"
+    );
+    assert!(
+        num(1) >= 0.0 && num(3) >= 0.0 && num(4) <= width,
+        "the QR code on screen: {seen}"
+    );
+    assert_eq!(
+        seen[7],
+        serde_json::json!(false),
+        "no app navigation: {seen}"
+    );
+    assert!(num(8) >= 24.0, "the address in large type: {seen}");
+    assert!(seen[9].as_str().unwrap().contains("/f/"), "{seen}");
+    assert_eq!(
+        seen[10],
+        serde_json::json!(true),
+        "127.0.0.1 is this computer: {seen}"
+    );
+    assert_eq!(
+        seen[11],
+        serde_json::json!(false),
+        "full screen offered: {seen}"
+    );
+    assert!(num(12) <= width, "nothing sideways: {seen}");
+
+    // A submission on the event's form: counted without a reload.
+    desk.execute("window.rallyMarker = 7; return 1;", vec![])
+        .await
+        .unwrap();
+    wait_for_text(&desk, ".presenter .counter", "submissions").await;
+    wait_for_text(&desk, ".presenter .count", "0").await;
+    assert_eq!(
+        app.submit(&[("name", "Ana Lima"), ("email", "ana@example.com")])
+            .await,
+        303
+    );
+    wait_for_text_within(&desk, ".presenter .count", "1", Duration::from_secs(20)).await;
+    let counter = desk
+        .find(Locator::Css(".presenter .counter"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        counter.trim_end().ends_with("submission"),
+        "one, not plural: {counter:?}"
+    );
+    let marker = desk
+        .execute("return window.rallyMarker;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        marker,
+        serde_json::json!(7),
+        "updated in place, not reloaded"
+    );
+
+    // On a phone it fits too.
+    let phone = phone(&driver, &profiles.path().join("phone")).await;
+    sign_in(&phone, &app).await;
+    phone.goto(&app.url(&event)).await.unwrap();
+    wait_for_text(&phone, ".presenter h1", "Launch night").await;
+    let fits = phone
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::json!([390, 390]), "{fits}");
+    phone.close().await.unwrap();
+
+    click(&desk, Locator::LinkText("Leave presenter mode")).await;
+    wait_for_text(&desk, "h1", "Launch night").await;
+    assert!(desk.current_url().await.unwrap().path().ends_with("/live"));
+    assert!(desk.find(Locator::Css("header.topbar")).await.is_ok());
+    desk.close().await.unwrap();
 }

@@ -599,3 +599,128 @@ async fn a_long_file_still_shows_every_row_left_out() {
     );
     assert!(!preview.contains("person600@example.com"), "{preview}");
 }
+
+/// Stage and owner columns: a new prospect starts at the row's stage and
+/// belongs to the member the owner column names (by the email they sign in
+/// with, any case); a stored one takes the stage only over `new` and the
+/// owner only where it has none. An unknown stage or owner is a problem of
+/// its row in the preview (422 nowhere, 500 never), and the rest imports.
+#[tokio::test]
+async fn stage_and_owner_columns_are_imported() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    assert_eq!(app.submit(ANA).await, 303);
+    app.drain().await;
+    let (_rep, rep_id) = join(&app, "rep@example.com", "member").await;
+    let csv = "Email,Name,Stage,Owner\n\
+               ana@example.com,,Hot,REP@example.com\n\
+               cy@example.com,Cy New,customer,\n\
+               di@example.com,Di Rep,contacted,rep@example.com\n\
+               ed@example.com,Ed Bad,dreaming,\n\
+               fa@example.com,Fa Who,,nobody@example.com\n\
+               gu@example.com,Gu Typo,,not an email\n";
+    let (url, preview) = preview_of(&app, "stages.csv", csv).await;
+    assert_eq!(promised(&preview), (2, 1, 3), "{preview}");
+    assert!(
+        preview.contains("stage “dreaming”: not a stage"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("owner “nobody@example.com”: no member of this organization"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("owner “not an email”: not an email address"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("stage <span class=\"stage stage-customer\">Customer</span>"),
+        "{preview}"
+    );
+    assert!(preview.contains("“Stage” as stage"), "{preview}");
+    confirm(&app, &url, &preview).await;
+    let row = |email: &'static str| {
+        let app = &app;
+        async move {
+            let stage = app
+                .count(&format!(
+                    "SELECT CAST(CASE stage WHEN 'new' THEN 0 WHEN 'contacted' THEN 1 WHEN 'hot' THEN 3 \
+                     WHEN 'customer' THEN 4 ELSE 9 END AS BIGINT) FROM prospects WHERE email = '{email}'"
+                ))
+                .await;
+            let owner = app
+                .count(&format!(
+                    "SELECT COALESCE(owner_user_id, 0) FROM prospects WHERE email = '{email}'"
+                ))
+                .await;
+            (stage, owner)
+        }
+    };
+    assert_eq!(row("ana@example.com").await, (3, rep_id), "blanks filled");
+    assert_eq!(row("cy@example.com").await, (4, 0));
+    assert_eq!(row("di@example.com").await, (1, rep_id));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email IN ('ed@example.com', 'fa@example.com', 'gu@example.com')")
+            .await,
+        0
+    );
+    // Again, with another stage and owner: a stage past `new` and an owner
+    // are kept (nothing erased).
+    let (url, preview) = preview_of(
+        &app,
+        "again.csv",
+        "email,stage,owner\nana@example.com,lost,owner@demo.rally.test\n",
+    )
+    .await;
+    assert_eq!(promised(&preview), (0, 1, 0), "{preview}");
+    confirm(&app, &url, &preview).await;
+    assert_eq!(row("ana@example.com").await, (3, rep_id));
+}
+
+/// A member imports for themselves: their own email as the owner is
+/// theirs, anyone else's is a problem of its row; rows without an owner
+/// are theirs as before.
+#[tokio::test]
+async fn a_member_cannot_import_prospects_for_others() {
+    let app = spawn_app().await;
+    app.sign_in().await;
+    let (rep, rep_id) = join(&app, "rep@example.com", "member").await;
+    let csv = "email,name,owner\n\
+               mine@example.com,Mine,rep@example.com\n\
+               theirs@example.com,Theirs,owner@demo.rally.test\n\
+               plain@example.com,Plain,\n";
+    let res = upload(&app, &rep, "mine.csv", csv).await;
+    assert_eq!(res.status(), 303);
+    let url = res.headers()["location"].to_str().unwrap().to_string();
+    let preview = app.page_as(&rep, &url).await;
+    assert_eq!(promised(&preview), (2, 0, 1), "{preview}");
+    assert!(
+        preview
+            .contains("owner “owner@demo.rally.test”: you may import prospects for yourself only"),
+        "{preview}"
+    );
+    let res = app
+        .post_as(
+            &rep,
+            &format!("{url}/confirm"),
+            &[
+                ("_csrf", hidden(&preview, "_csrf").as_str()),
+                ("plan", hidden(&preview, "plan").as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM prospects WHERE owner_user_id = {rep_id}
+             AND email IN ('mine@example.com', 'plain@example.com')"
+        ))
+        .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM prospects WHERE email = 'theirs@example.com'")
+            .await,
+        0
+    );
+}

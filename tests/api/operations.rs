@@ -37,6 +37,21 @@ async fn assets_are_vendored_and_cached() {
         );
         assert!(res.bytes().await.unwrap().len() > 1000);
     }
+    // The favicon: an SVG of this origin (the CSP's `img-src 'self'`), linked
+    // from every signed-in page's head.
+    let icon = rally::platform::ui::favicon_path();
+    app.sign_in().await;
+    let html = app.page("/").await;
+    assert!(
+        html.contains(&format!(
+            "<link rel=\"icon\" type=\"image/svg+xml\" href=\"{icon}\">"
+        )),
+        "{html}"
+    );
+    let res = app.get(icon).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert!(res.text().await.unwrap().starts_with("<svg"));
     assert_eq!(app.get("/assets/nope.js").await.status(), 404);
     // Error pages carry the same security headers as every other page.
     let missing = app.get("/no/such/page").await;
@@ -61,14 +76,17 @@ async fn export_writes_csv() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,name,email,phone,company,source,created_at,submissions,stage,owner"
+        "id,name,email,phone,company,source,created_at,submissions,stage,owner,owner_email,tags,notes,location,last_activity"
     );
     let row = lines.next().unwrap();
     assert!(
         row.starts_with("1,Ana Lima,ana@example.com,+1 555 010 9999,Lima & Co,form:demo,"),
         "{row}"
     );
-    assert!(row.ends_with(",1,new,"), "{row}");
+    // No owner, no tags, no notes, the organization's own (no location),
+    // the last activity (the submission) in UTC with its offset.
+    assert!(row.contains(",1,new,,,,0,,"), "{row}");
+    assert!(row.ends_with("+00:00"), "{row}");
     assert!(
         rally::prospects::export::prospects(&app.pool, "nope", Vec::new())
             .await

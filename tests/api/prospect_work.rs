@@ -311,3 +311,104 @@ async fn the_timeline_reads_every_stored_kind_and_survives_unknown_ones() {
         assert!(detail.contains(shown), "{shown} in {detail}");
     }
 }
+
+/// The export's columns beyond a prospect's own: tags, the number of
+/// notes, the location (HQ's export names each location's prospect's
+/// organization; its own prospects have none), the last activity in the
+/// viewer's time zone; a cell that starts like a formula is still guarded.
+#[tokio::test]
+async fn export_has_tags_notes_location_and_last_activity_in_the_viewers_zone() {
+    let app = spawn_app().await;
+    let hq = crate::helpers::client();
+    let res = app
+        .post_as(
+            &hq,
+            "/signup",
+            &[
+                ("name", "Hana HQ"),
+                ("email", "hana@franchise.test"),
+                ("password", "franchise password 1"),
+                ("organization", "Bean There Coffee"),
+                ("kind", "franchise"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let token = app.csrf_as(&hq, "/locations").await;
+    let res = app
+        .post_as(
+            &hq,
+            "/locations",
+            &[("_csrf", &token), ("name", "Downtown")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    // 2026-11-30 12:00 UTC is 13:00 in Paris.
+    let at: i64 = 1_796_040_000_000;
+    rally::on_pool!(&app.pool, p => {
+        for sql in [
+            "UPDATE users SET time_zone = 'Europe/Paris' WHERE email = 'hana@franchise.test'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 'eve@example.com', '=HYPERLINK(1)', 'import', $1, $1 FROM organizations WHERE name = 'Downtown'",
+            "INSERT INTO prospects (organization_id, email, name, source, created_at, updated_at)
+             SELECT id, 'hq@example.com', 'Hal Home', 'import', $1, $1 FROM organizations WHERE name = 'Bean There Coffee'",
+            "INSERT INTO prospect_tags (prospect_id, tag) SELECT id, 'vip' FROM prospects WHERE email = 'eve@example.com'",
+            "INSERT INTO prospect_tags (prospect_id, tag) SELECT id, '@expo' FROM prospects WHERE email = 'eve@example.com'",
+            "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+             SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 - 60000 FROM prospects WHERE email = 'eve@example.com'",
+            "INSERT INTO timeline_entries (prospect_id, kind, data, created_at)
+             SELECT id, 'note', '{\"note\":\"x\",\"by\":\"y\"}', $1 FROM prospects WHERE email = 'eve@example.com'",
+        ] {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if sql.contains("$1") {
+                query = query.bind(at);
+            }
+            query.execute(p).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    });
+    let csv = hq
+        .get(app.url("/prospects/export.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csv = csv.strip_prefix('\u{feff}').expect("a byte-order mark");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(headers, rally::prospects::export::COLUMNS);
+    let rows: Vec<std::collections::HashMap<String, String>> = reader
+        .records()
+        .map(|r| {
+            headers
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect();
+    let eve = rows
+        .iter()
+        .find(|r| r["email"] == "eve@example.com")
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert_eq!(eve["name"], "'=HYPERLINK(1)", "guarded: {csv}");
+    assert_eq!(eve["tags"], "'@expo, vip", "guarded: {csv}");
+    assert_eq!(eve["notes"], "2");
+    assert_eq!(eve["location"], "Downtown");
+    assert_eq!(eve["last_activity"], "2026-11-30T13:00:00+01:00");
+    let hal = rows
+        .iter()
+        .find(|r| r["email"] == "hq@example.com")
+        .unwrap();
+    assert_eq!(
+        (
+            hal["tags"].as_str(),
+            hal["notes"].as_str(),
+            hal["location"].as_str()
+        ),
+        ("", "0", ""),
+        "HQ's own: {csv}"
+    );
+    assert_eq!(hal["last_activity"], "2026-11-30T13:00:00+01:00");
+}

@@ -118,7 +118,7 @@ pub fn confirm_discard(nav: Nav<'_>, held: &Held, retention_days: u64) -> Markup
                 (answers(held))
                 (meta(held, zone))
                 p { "It will be deleted for good and will not become a prospect. "
-                    "(Kept, it would be deleted " (retention_days) " days after it was sent.)" }
+                    "(Kept, it would be deleted " (crate::platform::ui::plural(retention_days.try_into().unwrap_or(i64::MAX), "day", "days")) " after it was sent.)" }
                 form.actions method="post" action={ "/held/" (held.id) "/discard" } {
                     input type="hidden" name="_csrf" value=(csrf);
                     button.small.danger type="submit" { "Discard it" }

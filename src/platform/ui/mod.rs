@@ -3,7 +3,9 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-pub use crate::platform::web::assets::{css_path, htmx_path, rally_js_path, sse_js_path};
+pub use crate::platform::web::assets::{
+    css_path, favicon_path, htmx_path, rally_js_path, sse_js_path,
+};
 
 /// htmx settings, in a meta tag because the Content-Security-Policy forbids
 /// inline script: swap 422 (form re-rendered with errors) and 503 (busy: the
@@ -40,6 +42,10 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · Rally" }
+                // Signed-in pages only: with an icon linked, Chromium's Back to
+                // the public form became a fresh navigation, not the history
+                // restore the kiosk test (`e2e::back_to_the_public_form…`) checks.
+                @if nav.is_some() { link rel="icon" type="image/svg+xml" href=(favicon_path()); }
                 link rel="stylesheet" href=(css_path());
                 script src=(htmx_path()) defer {}
                 script src=(rally_js_path()) defer {}
@@ -124,7 +130,13 @@ pub fn error_page(title: &str, message: &str) -> Markup {
 /// A count with its noun: `plural(1, "day", "days")` is "1 day",
 /// `plural(2, "day", "days")` "2 days", `plural(0, …)` "0 days".
 pub fn plural(count: i64, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
+    format!("{count} {}", noun(count, one, many))
+}
+
+/// The noun alone, for a count shown apart (in its own element):
+/// `noun(1, "row", "rows")` is "row", any other count "rows".
+pub fn noun<'a>(count: i64, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
 }
 
 /// For pages that show times without a viewer's zone at hand.

@@ -56,6 +56,21 @@ static CSS: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+static FAVICON: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "favicon",
+        "svg",
+        include_bytes!("../../../assets/favicon.svg"),
+        "image/svg+xml",
+    )
+});
+
+/// The icon every page links to (an SVG "R" on the brand blue): a file
+/// of this origin, which the CSP's `img-src 'self'` allows.
+pub fn favicon_path() -> &'static str {
+    &FAVICON.path
+}
+
 pub fn htmx_path() -> &'static str {
     &HTMX.path
 }
@@ -81,7 +96,7 @@ pub fn asset(Path(name): Path<String>) -> Response {
             .header("cache-control", "public, max-age=31536000, immutable")
             .body(css);
     }
-    let Some(asset) = [&*HTMX, &*SSE_JS, &*RALLY_JS, &*CSS]
+    let Some(asset) = [&*HTMX, &*SSE_JS, &*RALLY_JS, &*CSS, &*FAVICON]
         .into_iter()
         .find(|a| a.path == requested)
     else {

@@ -31,6 +31,7 @@ use crate::{
         text::fields,
     },
     prospects::{
+        Stage,
         queries::parse_tags,
         upsert::{self, NewEntry, OnConflict, Outcome, Person},
     },
@@ -55,6 +56,19 @@ pub struct Row {
     pub phone: Option<String>,
     pub company: Option<String>,
     pub tags: Vec<String>,
+    /// The stage the row names (a `stage` column), if any. A new prospect
+    /// starts there; a stored one still at `new` moves there (a stage past
+    /// `new` is kept: new answers fill blanks, never erase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The owner the row names (an `owner` column), by email key, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// That owner's user id, once planning found them among the
+    /// organization's members. A new prospect is theirs; a stored one
+    /// without an owner becomes theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<i64>,
     /// What was left out of a row that is kept (a phone that is not one),
     /// one sentence each, shown in the preview and on the result page.
     #[serde(default)]
@@ -198,6 +212,9 @@ pub enum Field {
     Phone,
     Company,
     Tags,
+    Stage,
+    /// The owner, by the email of a member.
+    Owner,
 }
 
 /// Header synonyms, compared by [`header_key`] (lower case, letters and
@@ -294,6 +311,16 @@ pub const HEADERS: &[(Field, &[&str])] = &[
         Field::Tags,
         &["tags", "tag", "labels", "categories", "groupmembership"],
     ),
+    (
+        Field::Stage,
+        &["stage", "pipelinestage", "leadstatus", "status"],
+    ),
+    (
+        Field::Owner,
+        // Rally's export has the owner's name in `owner` and the email
+        // in `owner_email`: the email comes first.
+        &["owneremail", "owner", "assignedto", "salesrep"],
+    ),
 ];
 
 impl Field {
@@ -308,6 +335,8 @@ impl Field {
             Self::Phone => "phone",
             Self::Company => "company",
             Self::Tags => "tags",
+            Self::Stage => "stage",
+            Self::Owner => "owner (a member's email)",
         }
     }
 }
@@ -591,6 +620,8 @@ fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parse
         // Google's system groups ("* myContacts") are not tags.
         .filter(|t| !t.starts_with('*'))
         .collect();
+    let typed_stage = columns.get(Field::Stage, record);
+    let typed_owner = columns.get(Field::Owner, record);
     let describe = |field: &str, value: &str, message: &str| {
         if value.is_empty() {
             format!("{field}: {message}")
@@ -626,6 +657,23 @@ fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parse
         })
         .ok()
         .flatten();
+    let stage = parse_stage(typed_stage)
+        .map_err(|e| problems.push(describe("stage", typed_stage, e)))
+        .ok()
+        .flatten();
+    let owner = match typed_owner {
+        "" => None,
+        typed => fields::email(typed)
+            .map_err(|_| {
+                problems.push(describe(
+                    "owner",
+                    typed,
+                    "not an email address: name an owner by the email they sign in with",
+                ))
+            })
+            .ok()
+            .map(|e| e.as_str().to_string()),
+    };
     match email {
         Some(email) if problems.is_empty() => Parsed {
             row: Row {
@@ -635,6 +683,9 @@ fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parse
                 phone: phone.map(|p| p.as_str().to_string()),
                 company,
                 tags,
+                stage,
+                owner,
+                owner_id: None,
                 warnings,
             },
             problem: None,
@@ -647,11 +698,29 @@ fn read_row(line: usize, columns: &Columns, record: &csv::StringRecord) -> Parse
                 phone: (!typed.phone.is_empty()).then(|| typed.phone.clone()),
                 company: (!typed.company.is_empty()).then(|| typed.company.clone()),
                 tags,
+                stage,
+                owner: (!typed_owner.is_empty()).then(|| typed_owner.to_string()),
+                owner_id: None,
                 warnings: Vec::new(),
             },
             problem: Some(problems.join("; ")),
         },
     }
+}
+
+/// A stage cell: empty is none; otherwise a stage's stored text or its
+/// label, in any case (`Hot`, `customer`). Errors: the sentence for the
+/// preview.
+fn parse_stage(value: &str) -> Result<Option<Stage>, &'static str> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let lower = value.to_lowercase();
+    Stage::ALL
+        .into_iter()
+        .find(|s| s.as_str() == lower || s.label().to_lowercase() == lower)
+        .map(Some)
+        .ok_or("not a stage: use new, contacted, engaged, hot, customer or lost")
 }
 
 /// A row's fields as typed (trimmed).
@@ -667,11 +736,41 @@ struct Typed {
 /// first row leads (or, for a new prospect, the first row with a name, which
 /// creates it), the others say "same email as line N".
 pub async fn plan(pool: &Pool, scope: Scope, rows: Vec<Parsed>) -> sqlx::Result<Plan> {
+    // Owners are named by a member's email; only when a row names one.
+    let members: HashMap<String, i64> = if rows.iter().any(|r| r.row.owner.is_some()) {
+        crate::organizations::queries::members(pool, scope.organization_id)
+            .await?
+            .into_iter()
+            .map(|m| (m.email, m.user_id))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     // Groups of valid rows by email, in order of first appearance.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
     let mut planned: Vec<Planned> = Vec::with_capacity(rows.len());
-    for (i, parsed) in rows.into_iter().enumerate() {
+    for (i, mut parsed) in rows.into_iter().enumerate() {
+        if parsed.problem.is_none()
+            && let Some(owner) = &parsed.row.owner
+        {
+            match (members.get(owner), scope.owner) {
+                (None, _) => {
+                    parsed.problem = Some(format!(
+                        "owner “{}”: no member of this organization signs in with this email",
+                        shown(owner, 60)
+                    ))
+                }
+                (Some(id), Some(me)) if *id != me => {
+                    parsed.problem = Some(format!(
+                        "owner “{}”: you may import prospects for yourself only \
+                         (leave the owner empty, or put your own email)",
+                        shown(owner, 60)
+                    ))
+                }
+                (Some(id), _) => parsed.row.owner_id = Some(*id),
+            }
+        }
         let action = match parsed.problem {
             Some(why) => Action::Invalid { why },
             None => {
@@ -761,6 +860,13 @@ fn combine<'a>(rows: impl Iterator<Item = &'a Row>) -> Row {
         if out.company.is_none() {
             out.company = row.company.clone();
         }
+        if out.stage.is_none() {
+            out.stage = row.stage;
+        }
+        if out.owner_id.is_none() {
+            out.owner = row.owner.clone();
+            out.owner_id = row.owner_id;
+        }
         for tag in &row.tags {
             if !out.tags.contains(tag) {
                 out.tags.push(tag.clone());
@@ -799,7 +905,7 @@ pub async fn apply(
             phone: write.values.phone.as_deref(),
             company: write.values.company.as_deref(),
             source,
-            owner,
+            owner: write.values.owner_id.or(owner),
             at: now,
             tags: &write.values.tags,
         })
@@ -855,6 +961,27 @@ pub async fn apply(
         }
     }
     upsert::insert_entries(tx, &entries).await?;
+    // The stage and owner the file names, as blanks filled: a stage only
+    // over `new`, an owner only where there is none (a new prospect got
+    // its owner above).
+    for (write, done) in plan.writes.iter().zip(&written) {
+        let (stage, owner) = (write.values.stage, write.values.owner_id);
+        if done.outcome == Outcome::Kept || (stage.is_none() && owner.is_none()) {
+            continue;
+        }
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE prospects SET
+                 stage = CASE WHEN stage = 'new' THEN COALESCE($2, stage) ELSE stage END,
+                 owner_user_id = COALESCE(owner_user_id, $3)
+             WHERE id = $1",
+        )
+        .bind(done.id)
+        .bind(stage.map(Stage::as_str))
+        .bind(owner)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    }
     Ok(outcome)
 }
 

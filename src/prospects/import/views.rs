@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::platform::ui::{Nav, datetime, layout};
+use crate::platform::ui::{Nav, datetime, layout, noun};
 use crate::prospects::{
     import::{Action, Layout, MAX_ROWS, Plan, Planned},
     queries::Import,
@@ -19,7 +19,9 @@ pub fn upload(nav: Nav<'_>, problem: Option<&str>) -> Markup {
                 h1 { "Import prospects from a CSV file" }
                 p { "The first line names the columns: " code { "email" } " (required), "
                     code { "name" } " (or " code { "first name" } " and " code { "last name" } "), "
-                    code { "phone" } ", " code { "company" } ", " code { "tags" } ", or their usual names in "
+                    code { "phone" } ", " code { "company" } ", " code { "tags" } ", " code { "stage" }
+                    " (new, contacted, engaged, hot, customer or lost), " code { "owner" }
+                    " (the email a member signs in with; a member imports for themselves only), or their usual names in "
                     "Outlook's, Google's and other exports (" code { "E-mail Address" } ", " code { "Mobile Phone" } ", …). "
                     "Columns may be separated by commas, semicolons or tabs. Other columns are ignored. Up to "
                     (MAX_ROWS) " rows." }
@@ -56,8 +58,9 @@ pub fn preview(
             section.card {
                 h1 { "Import of " (import.filename) }
                 @if let Some(notice) = notice { p.alert role="alert" { (notice) } }
-                p { strong { (plan.new_count()) } (if plan.new_count() == 1 { " new prospect, " } else { " new prospects, " })
-                    strong { (plan.merge_count()) } " merged into existing ones (blanks filled, nothing erased, tags added), "
+                p { strong { (plan.new_count()) } " " (noun(plan.new_count() as i64, "new prospect", "new prospects")) ", "
+                    strong { (plan.merge_count()) } " merged into existing ones (blanks filled, a stage over “new” "
+                    "and a missing owner set, nothing erased, tags added), "
                     strong { (plan.skip_count()) } " left out." }
                 @if plan.warning_count() > 0 {
                     p { strong { (plan.warning_count()) } " kept with something left out (see below)." }
@@ -164,6 +167,17 @@ fn rows(plan: &Plan) -> Markup {
                                 Action::SameAsLine { line } => { "same email as line " (line) ": merged" },
                                 Action::NotYours => "already someone else's prospect: left alone",
                                 Action::Invalid { why } => { "left out: " (why) },
+                            }
+                            @if !matches!(r.action, Action::Invalid { .. } | Action::NotYours)
+                                && (r.row.stage.is_some() || r.row.owner.is_some()) {
+                                br;
+                                span.meta {
+                                    @if let Some(stage) = r.row.stage { "stage " (stage.badge()) }
+                                    @if r.row.stage.is_some() && r.row.owner.is_some() { ", " }
+                                    @if let Some(owner) = &r.row.owner {
+                                        "owner " (crate::platform::text::display_email(owner))
+                                    }
+                                }
                             }
                             @for warning in &r.row.warnings { br; span.warning { (warning) } }
                         }
