@@ -184,7 +184,7 @@ pub async fn sign_in(
         )));
     };
     start_session(req, jar, &state, user.id).await?;
-    Ok(see_other("/prospects"))
+    Ok(see_other("/"))
 }
 
 /// Starts a session for `user_id`: a random token in the cookie, its hash

@@ -420,7 +420,7 @@ pub async fn switch_organization(
     {
         return Err(AppError::NotFound);
     }
-    Ok(see_other("/prospects"))
+    Ok(see_other("/"))
 }
 
 #[handler]
@@ -626,7 +626,7 @@ pub async fn reset(
     tx.commit().await?;
     tracing::info!(user_id, "password reset");
     auth::start_session(req, jar, &state, user_id).await?;
-    Ok(see_other("/prospects"))
+    Ok(see_other("/"))
 }
 
 /// True when the connection comes from this machine: a loopback peer (or a

@@ -291,7 +291,7 @@ pub fn forgot(email: &str, problem: Option<&str>) -> Markup {
                 form method="post" action="/password/forgot" novalidate {
                     div.field {
                         label for="email" { "Email" }
-                        input #email type="email" name="email" value=(email) required autocomplete="username";
+                        input #email type="text" inputmode="email" autocapitalize="none" spellcheck="false" name="email" value=(email) required autocomplete="username";
                         @if let Some(msg) = problem { p.error { (msg) } }
                     }
                     button.primary type="submit" { "Send the link" }
@@ -374,7 +374,7 @@ pub fn sign_in(email: &str, error: Option<&str>) -> Markup {
                 form method="post" action="/signin" {
                     div.field {
                         label for="email" { "Email" }
-                        input #email type="email" name="email" value=(email) required autocomplete="username";
+                        input #email type="text" inputmode="email" autocapitalize="none" spellcheck="false" name="email" value=(email) required autocomplete="username";
                     }
                     div.field {
                         label for="password" { "Password" }

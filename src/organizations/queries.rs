@@ -125,6 +125,17 @@ pub async fn create_invitation(
     ttl: Duration,
 ) -> sqlx::Result<i64> {
     let now = now_ms();
+    // Inviting the same address again replaces the pending invitation (the
+    // newest link works; the list shows one), as "resend" does elsewhere.
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE invitations SET revoked_at = $3
+         WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(organization_id)
+    .bind(email)
+    .bind(now)
+    .execute(&mut **c)
+    .await)?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -191,18 +202,28 @@ pub async fn accept_invitation(
     user_id: i64,
 ) -> sqlx::Result<Option<i64>> {
     let now = now_ms();
-    let accepted: Option<(i64, Role)> = on_tx!(tx, c => sqlx::query_as(
+    let accepted: Option<(i64, Role, String)> = on_tx!(tx, c => sqlx::query_as(
         "UPDATE invitations SET accepted_at = $2
          WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-         RETURNING organization_id, role",
+         RETURNING organization_id, role, email",
     )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(&mut **c)
     .await)?;
-    let Some((organization_id, role)) = accepted else {
+    let Some((organization_id, role, email)) = accepted else {
         return Ok(None);
     };
+    // Any other pending invitation of this address here is done with.
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE invitations SET revoked_at = $3
+         WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(organization_id)
+    .bind(&email)
+    .bind(now)
+    .execute(&mut **c)
+    .await)?;
     let existing: Option<Role> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2",
     )
@@ -411,10 +432,15 @@ pub async fn organization(pool: &Pool, id: i64) -> sqlx::Result<Option<Organizat
         .await)
 }
 
-/// `"Lima & Co. Sales"` → `"lima-co-sales"`; never empty.
+/// `"Lima & Co. Sales"` → `"lima-co-sales"`, `"Café Zürich"` →
+/// `"cafe-zurich"`, `"東京"` → `"dong-jing"`: letters of any script
+/// transliterated to ASCII (the `deunicode` tables), then ASCII letters and
+/// digits kept, runs of anything else one `-`; at most 40 characters; never
+/// empty.
 pub fn slugify(name: &str) -> String {
     let mut slug = String::new();
-    for c in name.trim().chars().flat_map(char::to_lowercase) {
+    let ascii = deunicode::deunicode(name.trim());
+    for c in ascii.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
             slug.push(c);
         } else if !slug.ends_with('-') && !slug.is_empty() {
@@ -541,4 +567,19 @@ pub async fn other_members(tx: &mut Tx, organization_id: i64, user_id: i64) -> s
     .bind(user_id)
     .fetch_one(&mut **c)
     .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs_keep_every_script_readable() {
+        assert_eq!(slugify("Lima & Co. Sales"), "lima-co-sales");
+        assert_eq!(slugify("Café Zürich"), "cafe-zurich");
+        assert_eq!(slugify("Łódź Północ"), "lodz-polnoc");
+        assert_eq!(slugify("Москва"), "moskva");
+        assert!(slugify("東京").chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        assert_eq!(slugify("!!!"), "org");
+    }
 }

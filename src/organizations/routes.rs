@@ -346,6 +346,10 @@ pub async fn remove(
 pub struct TransferForm {
     #[serde(default)]
     user_id: String,
+    /// `yes`: the owner ticked that they become an admin and cannot take
+    /// ownership back themselves.
+    #[serde(default)]
+    confirm: String,
 }
 
 #[handler]
@@ -362,6 +366,11 @@ pub async fn transfer(
     if to == user.user.user_id || people::member(&state.db.read, org, to).await?.is_none() {
         return Err(AppError::BadRequest(
             "Ownership goes to another member of this organization.",
+        ));
+    }
+    if form.confirm != "yes" {
+        return Err(AppError::BadRequest(
+            "Tick the box that confirms the transfer: you become an admin, and only the new owner can give ownership back.",
         ));
     }
     let mut tx = state.db.write.begin_write().await?;
@@ -407,7 +416,10 @@ pub async fn accept_page(
             }
         }
         (None, Some(_)) => pages::AcceptView::SignInFirst,
-        (None, None) => pages::AcceptView::CreateAccount { problem: None },
+        (None, None) => pages::AcceptView::CreateAccount {
+            problem: None,
+            name: String::new(),
+        },
     };
     Ok(html_response(
         StatusCode::OK,
@@ -490,6 +502,7 @@ pub async fn accept(
                     None,
                     &pages::AcceptView::CreateAccount {
                         problem: Some(problem),
+                        name: form.name.clone(),
                     },
                 )));
             }
@@ -505,6 +518,7 @@ pub async fn accept(
                             None,
                             &pages::AcceptView::CreateAccount {
                                 problem: Some(crate::platform::web::HASHING_BUSY),
+                                name: form.name.clone(),
                             },
                         )),
                     ));
@@ -532,7 +546,8 @@ pub async fn accept(
             }
             tx.commit().await?;
             auth::start_session(req, jar, &state, id).await?;
-            return Ok(see_other("/prospects"));
+            // Home: a newcomer's checklist and first leads.
+            return Ok(see_other("/"));
         }
     };
     let mut tx = state.db.write.begin_write().await?;

@@ -130,7 +130,7 @@ pub fn index(
                         input type="hidden" name="_csrf" value=(csrf);
                         div.field {
                             label for="invite-email" { "Email" }
-                            input #invite-email type="email" name="email" value=(invite.email) required;
+                            input #invite-email type="text" inputmode="email" autocapitalize="none" spellcheck="false" name="email" value=(invite.email) required;
                         }
                         @if !locations.is_empty() {
                             div.field {
@@ -183,7 +183,11 @@ pub fn index(
                                     @for m in others { option value=(m.user_id) { (m.name) " (" (crate::platform::text::display_email(&m.email)) ")" } }
                                 }
                             }
-                            button type="submit" { "Transfer ownership" }
+                            label.choice {
+                                input type="checkbox" name="confirm" value="yes" required;
+                                " I understand: I become an admin, and only the new owner can give ownership back."
+                            }
+                            button.danger type="submit" { "Transfer ownership" }
                         }
                     }
                     p { a href="/people/audit" { "Audit log" } }
@@ -225,8 +229,12 @@ pub enum AcceptView {
     WrongAccount,
     /// The address has an account: sign in, then come back.
     SignInFirst,
-    /// No account yet: name and password.
-    CreateAccount { problem: Option<&'static str> },
+    /// No account yet: name and password (`name` as typed, kept when the
+    /// form comes back with a problem).
+    CreateAccount {
+        problem: Option<&'static str>,
+        name: String,
+    },
 }
 
 pub fn accept(
@@ -256,13 +264,13 @@ pub fn accept(
                     AcceptView::SignInFirst => {
                         p { "You already have a Rally account. " a href="/signin" { "Sign in" } ", then open the invitation link again." }
                     }
-                    AcceptView::CreateAccount { problem } => {
+                    AcceptView::CreateAccount { problem, name } => {
                         @if let Some(problem) = problem { p.alert role="alert" { (problem) } }
                         form method="post" action="/invitations/accept" {
                             input type="hidden" name="token" value=(token);
                             div.field {
                                 label for="name" { "Your name" }
-                                input #name type="text" name="name" required autocomplete="name";
+                                input #name type="text" name="name" value=(name) required autocomplete="name";
                             }
                             div.field {
                                 label for="password" { "Choose a password (at least 10 characters)" }

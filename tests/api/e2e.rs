@@ -124,6 +124,9 @@ pub(crate) async fn sign_in(client: &Client, app: &TestApp) {
     type_into(client, "email", &app.demo.email).await;
     type_into(client, "password", &app.demo.password).await;
     click(client, Locator::Css("button[type=submit]")).await;
+    // Signing in lands on the home page; the callers start from the list.
+    wait_for_text(client, "h1", "Good day").await;
+    client.goto(&app.url("/prospects")).await.unwrap();
     wait_for_text(client, "h1", "Prospects").await;
 }
 
@@ -371,7 +374,7 @@ async fn sign_up_invite_accept_and_quick_add_on_a_phone() {
     type_into(&rita, "name", "Rita Rep").await;
     type_into(&rita, "password", "ritas password 123").await;
     click(&rita, Locator::Css("button[type=submit]")).await;
-    wait_for_text(&rita, "h1", "Prospects").await;
+    wait_for_text(&rita, "h1", "Good day").await;
     rita.goto(&app.url("/dev/mailbox")).await.unwrap();
     wait_for_text(&rita, "main", "invited you to Olga's Outlets").await;
     rita.goto(&app.url("/prospects")).await.unwrap();

@@ -65,7 +65,7 @@ async fn day_of_a_rep(phone: bool) {
     type_into(&client, "email", &app.demo.email).await;
     type_into(&client, "password", &app.demo.password).await;
     click(&client, Locator::Css("button[type=submit]")).await;
-    wait_for_text(&client, "h1", "Prospects").await;
+    wait_for_text(&client, "h1", "Good day").await;
     let width = client
         .execute("return window.innerWidth;", vec![])
         .await

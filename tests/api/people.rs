@@ -268,11 +268,32 @@ async fn the_owner_transfers_ownership_and_becomes_an_admin() {
     app.sign_in().await;
     let (heir, heir_id) = join(&app, "heir@example.com", "admin").await;
     let csrf = app.csrf_as(&app.client, "/people").await;
+    // Not without the confirmation.
     let res = app
         .post_as(
             &app.client,
             "/people/transfer",
             &[("_csrf", csrf.as_str()), ("user_id", &heir_id.to_string())],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("confirms the transfer"));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE role = 'owner' AND user_id = {heir_id}"
+        ))
+        .await,
+        0
+    );
+    let res = app
+        .post_as(
+            &app.client,
+            "/people/transfer",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("user_id", &heir_id.to_string()),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(res.headers()["location"], "/people?done=transferred");

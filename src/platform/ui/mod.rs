@@ -58,6 +58,7 @@ pub fn layout_with_head(title: &str, nav: Option<Nav<'_>>, head: Markup, body: M
                         a.brand href="/" { "Rally" }
                         span.org { (nav.organization_name) }
                         nav {
+                            a href="/" { "Home" }
                             a href="/prospects" { "Prospects" }
                             (crate::notifications::views::header_link(nav.unread))
                             a href="/pipeline" { "Pipeline" }
