@@ -75,13 +75,25 @@ pub async fn create(
 ) -> AppResult<Response> {
     let hq = hq(&state, &user).await?;
     let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 120 {
-        let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
+    let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
+    // The same name in another case or with other accents is the same
+    // place to the people choosing it from a list.
+    let same = |other: &str| {
+        crate::platform::text::search_fold(other) == crate::platform::text::search_fold(name)
+    };
+    let problem = if name.is_empty() || name.chars().count() > 120 {
+        Some("Please name the location (up to 120 characters).")
+    } else if rollups.iter().any(|r| same(&r.name)) {
+        Some("A location with this name exists: give this one another name.")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
         return Ok(form_again(pages::locations(
             user.nav(),
             &hq,
             &rollups,
-            Some("Please name the location (up to 120 characters)."),
+            Some((problem, &form.name)),
             None,
         )));
     }

@@ -12,9 +12,14 @@ pub fn locations(
     nav: Nav<'_>,
     hq: &Organization,
     rollups: &[Rollup],
-    problem: Option<&str>,
+    // The new location's problem and the name as typed, shown again.
+    problem: Option<(&str, &str)>,
     notice: Option<&str>,
 ) -> Markup {
+    let (problem, typed) = match problem {
+        Some((problem, typed)) => (Some(problem), typed),
+        None => (None, ""),
+    };
     let csrf = nav.csrf.to_string();
     let sum = |f: fn(&Rollup) -> i64| rollups.iter().map(f).sum::<i64>();
     layout(
@@ -47,7 +52,7 @@ pub fn locations(
                     input type="hidden" name="_csrf" value=(csrf);
                     div.field {
                         label for="location-name" { "Name" }
-                        input #location-name type="text" name="name" required;
+                        input #location-name type="text" name="name" value=(typed) required;
                     }
                     button.primary type="submit" { "Add location" }
                 }
