@@ -49,31 +49,66 @@ pub struct Assignment<'a> {
 /// Tells the assignee that a prospect was assigned to them, unless they
 /// turned it off. In the caller's transaction.
 pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow::Result<()> {
-    let Assignment {
-        organization_id,
-        assignee,
-        prospect_id,
-        prospect_name,
-        by,
-        at,
-    } = *a;
+    let text = format!("{} assigned {} to you.", a.by, a.prospect_name);
+    let subject = format!("{} is yours", a.prospect_name);
+    let key = format!("assigned:{}:{}:{}", a.prospect_id, a.assignee, a.at);
+    tell_assignee(tx, queue, a.organization_id, a.assignee, Some(a.prospect_id), &text, &subject, &key, a.at).await
+}
+
+/// Several prospects given to someone at once (a bulk action).
+pub struct BulkAssignment<'a> {
+    /// The assigner's organization (the assignee is one of its people).
+    pub organization_id: i64,
+    pub assignee: i64,
+    /// How many prospects changed hands (more than one).
+    pub count: usize,
+    /// Who assigned them (their name).
+    pub by: &'a str,
+    pub at: i64,
+}
+
+/// Tells the assignee, once, that `count` prospects were assigned to them
+/// (a bulk assign is one notice and one email, not one per prospect),
+/// unless they turned it off. In the caller's transaction.
+pub async fn assigned_many(
+    tx: &mut Tx,
+    queue: &Queue,
+    a: &BulkAssignment<'_>,
+) -> anyhow::Result<()> {
+    let what = crate::platform::ui::plural(a.count as i64, "prospect", "prospects");
+    let text = format!("{} assigned {what} to you.", a.by);
+    let subject = format!("{what} are yours");
+    let key = format!("assigned-many:{}:{}:{}", a.assignee, a.at, a.count);
+    tell_assignee(tx, queue, a.organization_id, a.assignee, None, &text, &subject, &key, a.at).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn tell_assignee(
+    tx: &mut Tx,
+    queue: &Queue,
+    organization_id: i64,
+    assignee: i64,
+    prospect_id: Option<i64>,
+    text: &str,
+    subject: &str,
+    key: &str,
+    at: i64,
+) -> anyhow::Result<()> {
     let Some(person) = queries::member(tx, organization_id, assignee, Kind::Assigned).await? else {
         return Ok(());
     };
     if !person.wants {
         return Ok(());
     }
-    let text = format!("{by} assigned {prospect_name} to you.");
-    let key = format!("assigned:{prospect_id}:{assignee}:{at}");
     let stored = queries::insert(
         tx,
         &New {
             organization_id,
             user_id: assignee,
             kind: Kind::Assigned,
-            prospect_id: Some(prospect_id),
-            text: &text,
-            key: &key,
+            prospect_id,
+            text,
+            key,
             at,
         },
     )
@@ -83,8 +118,8 @@ pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow:
             format!("notify-{key}"),
             organization_id,
             &person,
-            &format!("{prospect_name} is yours"),
-            &text,
+            subject,
+            text,
             &[],
         );
         email::queue(tx, queue, &message).await?;

@@ -89,17 +89,22 @@ impl Fields {
 
 /// A request that cannot be done as sent: 422 with a page that says why
 /// and leads back to the list as it was.
-fn refuse(filter: &str, message: &str) -> Response {
-    form_again(crate::platform::ui::error_page(
+/// The bulk action refused: 422, the reason, and the way back to the list
+/// with its filters (the same page, signed in, in the app's frame).
+fn refuse(user: &CurrentUser, filter: &str, message: &str) -> Response {
+    let sep = if filter.is_empty() { "" } else { "?" };
+    let list = format!("/prospects{sep}{filter}");
+    form_again(crate::platform::ui::layout(
         "Check the bulk action",
-        &format!(
-            "{message} Go back to the list and try again{}.",
-            if filter.is_empty() {
-                ""
-            } else {
-                " (your filters are kept)"
+        Some(user.nav()),
+        html! {
+            section.card.narrow {
+                h1 { "Check the bulk action" }
+                p.alert role="alert" { (message) }
+                p { a.button href=(list) { "Back to the list" }
+                    @if !filter.is_empty() { " (your filters are kept)" } }
             }
-        ),
+        },
     ))
 }
 
@@ -187,12 +192,12 @@ pub async fn bulk(
         String::new()
     };
     let Some(verb) = fields.one("action").and_then(Verb::parse) else {
-        return Ok(refuse(&filter, "Choose what to do with the selection."));
+        return Ok(refuse(&user, &filter, "Choose what to do with the selection."));
     };
     let all = fields.one("all") == Some("yes");
     let ids = if all {
         if !problems.is_empty() {
-            return Ok(refuse("", "The list's filters could not be read."));
+            return Ok(refuse(&user, "", "The list's filters could not be read."));
         }
         filters::matching_ids(&state.db.read, viewer, &filters).await?
     } else {
@@ -200,12 +205,23 @@ pub async fn bulk(
         for raw in fields.all("id") {
             match raw.parse::<i64>() {
                 Ok(id) if id > 0 => ids.push(id),
-                _ => return Ok(refuse(&filter, "A selected prospect is not one of yours.")),
+                _ => return Ok(refuse(&user, &filter, "A selected prospect is not one of yours.")),
             }
         }
         ids.sort_unstable();
         ids.dedup();
-        visible_ids(&state.db.read, viewer, &ids).await?
+        let visible = visible_ids(&state.db.read, viewer, &ids).await?;
+        // Ticked, but none of them theirs to change (another team's, or
+        // just deleted): told so, not a quiet "nothing selected". Some of
+        // them theirs: those are acted on.
+        if visible.is_empty() && !ids.is_empty() {
+            return Ok(refuse(
+                &user,
+                &filter,
+                "The selected prospects are not yours to change, or were just deleted. Nothing was changed.",
+            ));
+        }
+        visible
     };
     if ids.is_empty() {
         return Ok(back(&filter, "none"));
@@ -248,24 +264,62 @@ pub async fn bulk(
                         people::members(&state.db.read, user.user.organization_id).await?;
                     match raw.parse::<i64>() {
                         Ok(id) if members.iter().any(|m| m.user_id == id) => Some(id),
-                        _ => return Ok(refuse(&filter, "Choose a member of your organization.")),
+                        _ => return Ok(refuse(&user, &filter, "Choose a member of your organization.")),
                     }
                 }
             };
+            // Who held them before: the assignee hears of the ones that are
+            // new to them.
+            let before = match owner {
+                Some(assignee) if assignee != user.user.user_id => rows(&state.db.read, &ids).await?,
+                _ => Vec::new(),
+            };
+            let at = db::now_ms();
             let mut tx = state.db.write.begin_write().await?;
             each_chunk(
                 &mut tx,
                 "UPDATE prospects SET owner_user_id = $1, updated_at = $2 WHERE id IN ({ids})",
-                vec![Arg::MaybeInt(owner), Arg::Int(db::now_ms())],
+                vec![Arg::MaybeInt(owner), Arg::Int(at)],
                 &ids,
             )
             .await?;
+            if let Some(assignee) = owner {
+                let new_to_them: Vec<&Prospect> = before
+                    .iter()
+                    .filter(|p| p.owner_user_id != Some(assignee))
+                    .collect();
+                match new_to_them.as_slice() {
+                    [] => {}
+                    [one] => {
+                        let assignment = crate::notifications::Assignment {
+                            organization_id: one.organization_id,
+                            assignee,
+                            prospect_id: one.id,
+                            prospect_name: &one.name,
+                            by: &user.user.user_name,
+                            at,
+                        };
+                        crate::notifications::assigned(&mut tx, &state.queue, &assignment).await?;
+                    }
+                    many => {
+                        let assignment = crate::notifications::BulkAssignment {
+                            organization_id: user.user.organization_id,
+                            assignee,
+                            count: many.len(),
+                            by: &user.user.user_name,
+                            at,
+                        };
+                        crate::notifications::assigned_many(&mut tx, &state.queue, &assignment)
+                            .await?;
+                    }
+                }
+            }
             tx.commit().await?;
             Ok(back(&filter, "assigned"))
         }
         Verb::Stage => {
             let Some(stage) = fields.one("stage").and_then(|s| s.parse::<Stage>().ok()) else {
-                return Ok(refuse(&filter, "Choose one of the stages."));
+                return Ok(refuse(&user, &filter, "Choose one of the stages."));
             };
             let mut tx = state.db.write.begin_write().await?;
             for id in &ids {
@@ -277,7 +331,7 @@ pub async fn bulk(
         Verb::Tag | Verb::Untag => {
             let tags = work::parse_tags(fields.one("tag").unwrap_or_default());
             let [tag] = tags.as_slice() else {
-                return Ok(refuse(&filter, "Enter one tag (up to 40 characters)."));
+                return Ok(refuse(&user, &filter, "Enter one tag (up to 40 characters)."));
             };
             let mut tx = state.db.write.begin_write().await?;
             let sql = if verb == Verb::Tag {

@@ -141,10 +141,48 @@ pub fn write_csv(
     extras: &ExportExtras,
     viewer: Viewer,
     mut out: impl Write,
-    location: bool,
+) -> anyhow::Result<()> {
+    write_csv_with(rows, extras, viewer, Separator::Comma, &mut out)
+}
+
+/// The character between a CSV's cells: a comma (RFC 4180, most tools), or
+/// a semicolon, which Excel expects where the decimal mark is a comma
+/// (most of Europe and Latin America); it opens a comma file as one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Separator {
+    Comma,
+    Semicolon,
+}
+
+impl Separator {
+    /// `sep=semicolon` in the export's query string; anything else a comma.
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            Some("semicolon") => Self::Semicolon,
+            _ => Self::Comma,
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Self::Comma => b',',
+            Self::Semicolon => b';',
+        }
+    }
+}
+
+/// [`write_csv`] with the cells separated by `separator`.
+pub fn write_csv_with(
+    rows: &[crate::prospects::queries::Prospect],
+    extras: &ExportExtras,
+    viewer: Viewer,
+    separator: Separator,
+    mut out: impl Write,
 ) -> anyhow::Result<()> {
     out.write_all(BOM.as_bytes())?;
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(separator.byte())
+        .from_writer(out);
     writer.write_record(COLUMNS)?;
     for p in rows {
         let id = p.id.to_string();
@@ -186,9 +224,6 @@ pub fn write_csv(
             cell(location),
             cell(&last_activity),
         ];
-        if location {
-            cells.push(cell(&p.location_name));
-        }
         writer.write_record(cells.iter().map(|c| c.as_bytes()))?;
     }
     writer.flush()?;

@@ -226,6 +226,15 @@ impl Filters {
                 _ => {}
             }
         }
+        // A range that ends before it starts matches nothing: said, not a
+        // silent empty list.
+        for (field, days) in [("created", &f.created), ("active", &f.active)] {
+            if let (Some((_, from)), Some((_, to))) = (&days.from, &days.to)
+                && from >= to
+            {
+                problems.push((field, "The first date is after the last: swap them."));
+            }
+        }
         // A cursor made for another order is not a place in this one.
         let cursor_fits = |c: &Cursor| {
             matches!(
@@ -501,7 +510,7 @@ fn condition_in(viewer: Viewer, filters: &Filters, with_stage: bool, claimable: 
         }
     }
     let term: String = filters.q.chars().filter(|c| !c.is_control()).collect();
-    let term = search_fold(term.trim());
+    let term = phone_digits(term.trim()).unwrap_or_else(|| search_fold(term.trim()));
     if !term.is_empty() {
         let pattern = format!(
             "%{}%",
@@ -518,6 +527,18 @@ fn condition_in(viewer: Viewer, filters: &Filters, with_stage: bool, claimable: 
         );
     }
     c
+}
+
+/// A search term written like a phone number (`+34 612 34 56 78`,
+/// `(555) 010-9999`: digits with `+ - ( ) . /` and spaces, at least three
+/// digits) as its digits alone, which every phone's search text holds
+/// (`search_text`), however the number was typed or stored.
+fn phone_digits(term: &str) -> Option<String> {
+    let phone_like = term
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().,/\u{a0}".contains(c));
+    let digits: String = term.chars().filter(char::is_ascii_digit).collect();
+    (phone_like && digits.len() >= 3 && digits.len() != term.len()).then_some(digits)
 }
 
 /// One page of the list: its rows and whether there are rows before and after.
@@ -652,6 +673,26 @@ mod tests {
 
     fn pairs(q: &str) -> Vec<(String, String)> {
         serde_urlencoded::from_str(q).unwrap()
+    }
+
+    #[test]
+    fn a_range_that_ends_before_it_starts_is_a_problem() {
+        let (_, _, problems) = Filters::parse(&pairs("created_from=2026-02-01&created_to=2026-01-01"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "created");
+        // One day, from and to the same date, is a range.
+        let (_, _, problems) = Filters::parse(&pairs("active_from=2026-02-01&active_to=2026-02-01"));
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn phone_like_terms_search_their_digits() {
+        assert_eq!(phone_digits("+34 612 34 56 78").as_deref(), Some("34612345678"));
+        assert_eq!(phone_digits("(555) 010-9999").as_deref(), Some("5550109999"));
+        // Digits alone are searched as they are; words are words.
+        assert_eq!(phone_digits("5550109"), None);
+        assert_eq!(phone_digits("company 42"), None);
+        assert_eq!(phone_digits("+1"), None);
     }
 
     #[test]

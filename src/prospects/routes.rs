@@ -6,7 +6,7 @@
 use poem::{
     Response, handler,
     http::StatusCode,
-    web::{Data, Form, Path},
+    web::{Data, Form, Path, Query},
 };
 use serde::Deserialize;
 
@@ -395,14 +395,32 @@ pub(crate) fn export_viewer(user: &CurrentUser) -> crate::prospects::export::Vie
     }
 }
 
-/// The prospects this user may see, as CSV.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    /// `semicolon` for Excel where the decimal mark is a comma.
+    sep: Option<String>,
+}
+
+/// The prospects this user may see, as CSV (`?sep=semicolon`: cells
+/// separated by `;`).
 #[handler]
-pub async fn export(user: CurrentUser, state: Data<&AppState>) -> AppResult<Response> {
+pub async fn export(
+    user: CurrentUser,
+    state: Data<&AppState>,
+    Query(query): Query<ExportQuery>,
+) -> AppResult<Response> {
     let scope = Scope::of(&user.user);
     let rows = crate::prospects::queries::all_prospects(&state.db.read, scope).await?;
     let extras = crate::prospects::queries::export_extras(&state.db.read, scope).await?;
     let mut out = Vec::new();
-    crate::prospects::export::write_csv(&rows, &extras, export_viewer(&user), &mut out)?;
+    let separator = crate::prospects::export::Separator::from_query(query.sep.as_deref());
+    crate::prospects::export::write_csv_with(
+        &rows,
+        &extras,
+        export_viewer(&user),
+        separator,
+        &mut out,
+    )?;
     Ok(Response::builder()
         .content_type("text/csv; charset=utf-8")
         .header(

@@ -91,19 +91,35 @@ pub async fn save(
         .await;
     };
     let shared = form.shared.as_deref() == Some("yes");
-    on_pool!(&state.db.write, p => sqlx::query(
-        "INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    // Saving under the name of one of their own views updates that view:
+    // one "Hot leads", not two that differ by when they were saved.
+    let updated = on_pool!(&state.db.write, p => sqlx::query(
+        "UPDATE saved_views SET query = $4, shared = $5
+         WHERE organization_id = $1 AND user_id = $2 AND name = $3",
     )
     .bind(user.user.organization_id)
     .bind(user.user.user_id)
     .bind(&name)
     .bind(filters.to_query())
     .bind(shared)
-    .bind(now_ms())
     .execute(p)
     .await
-    .map(|_| ()))?;
+    .map(|r| r.rows_affected()))?;
+    if updated == 0 {
+        on_pool!(&state.db.write, p => sqlx::query(
+            "INSERT INTO saved_views (organization_id, user_id, name, query, shared, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.user.organization_id)
+        .bind(user.user.user_id)
+        .bind(&name)
+        .bind(filters.to_query())
+        .bind(shared)
+        .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+    }
     let query = filters.to_query();
     let sep = if query.is_empty() { "" } else { "&" };
     Ok(see_other(&format!("/prospects?{query}{sep}done=saved")))

@@ -425,6 +425,44 @@ async fn bulk_actions_on_a_selection_and_on_all_matching() {
         .await,
         2
     );
+    // The rep hears once, of both, in the app and by email.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = {rep_id} AND kind = 'assigned'
+             AND text = 'Demo Owner assigned 2 prospects to you.'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM emails WHERE subject = '2 prospects are yours'")
+            .await,
+        1
+    );
+    // Again with one new to them (A is theirs already): that one, by name.
+    let res = post(vec![
+        ("action", "assign".into()),
+        ("owner", rep_id.to_string()),
+        ("id", a.to_string()),
+        ("id", other.to_string()),
+    ])
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = {rep_id} AND kind = 'assigned'
+             AND text = 'Demo Owner assigned Other One to you.'"
+        ))
+        .await,
+        1
+    );
+    let res = post(vec![
+        ("action", "assign".into()),
+        ("owner", String::new()),
+        ("id", other.to_string()),
+    ])
+    .await;
+    assert_eq!(res.status(), 303);
     // Stage for all matching "bulk": three move (C already contacted: two
     // entries), the other prospect stays.
     let res = post(vec![
@@ -696,7 +734,10 @@ async fn members_act_only_on_their_own_and_claim_unassigned_prospects() {
             ],
         )
         .await;
-    assert_eq!(res.headers()["location"], "/prospects?done=none");
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("not yours to change"), "{page}");
+    assert!(!page.contains("owner@demo") && !page.contains("Owner&#39;s"), "{page}");
 
     // Claiming: the free lead becomes the rep's; a second claim is refused.
     assert_eq!(
@@ -837,6 +878,29 @@ async fn saved_views_are_personal_or_shared() {
         assert_eq!(res.status(), 422, "{name:?} {query:?}");
         assert!(res.text().await.unwrap().contains("view-name"));
     }
+    // Saving again under the same name updates the view, not a second one.
+    let res = app
+        .post_as(
+            &app.client,
+            "/prospects/views",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "My hot"),
+                ("query", "stage=hot&sort=activity"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM saved_views WHERE name = 'My hot'")
+            .await,
+        1
+    );
+    assert!(
+        app.page("/prospects")
+            .await
+            .contains("href=\"/prospects?stage=hot&amp;sort=activity\">My hot<")
+    );
     // Deleting: one's own; the member cannot delete the owner's shared view.
     let mine = app
         .count("SELECT id FROM saved_views WHERE name = 'My hot'")

@@ -142,6 +142,14 @@ async fn quick_add_then_edit_stage_tags_and_notes() {
     assert!(
         csv.starts_with("id,name,email,phone,company,source,created_at,submissions,stage,owner")
     );
+    // For Excel where the decimal mark is a comma: the same, by semicolons.
+    let semi = app.page("/prospects/export.csv?sep=semicolon").await;
+    let semi = semi.strip_prefix('\u{feff}').expect("a byte-order mark");
+    assert!(
+        semi.starts_with("id;name;email;phone;company;source;created_at;submissions;stage;owner"),
+        "{semi}"
+    );
+    assert_eq!(semi.lines().count(), csv.lines().count());
     assert!(
         csv.contains("lee@example.com") && csv.contains(",hot,"),
         "{csv}"

@@ -167,7 +167,8 @@ impl Plan {
 }
 
 /// A file's bytes as text: UTF-8 (a byte-order mark is dropped later), or
-/// UTF-16 when it starts with its byte-order mark (Excel's "Unicode text").
+/// UTF-16 when it starts with its byte-order mark (Excel's "Unicode text"),
+/// else Windows-1252 (Excel's plain "CSV" on Windows).
 /// Errors: a sentence for the person.
 pub fn decode(bytes: Vec<u8>) -> Result<String, &'static str> {
     let utf16 = |le: bool| {
@@ -187,7 +188,18 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, &'static str> {
     let text = match bytes.get(..2) {
         Some([0xff, 0xfe]) => utf16(true),
         Some([0xfe, 0xff]) => utf16(false),
-        _ => String::from_utf8(bytes).ok(),
+        // Not UTF-8: Excel's plain "CSV" on Windows writes the system's
+        // code page, Windows-1252 in Western Europe and the Americas
+        // (`encoding_rs`, the WHATWG decoder). Every byte decodes, so a
+        // file in another code page shows its names garbled in the preview
+        // (before anything is stored), not refused.
+        _ => match String::from_utf8(bytes) {
+            Ok(text) => Some(text),
+            Err(err) => {
+                let (text, _, _) = encoding_rs::WINDOWS_1252.decode(err.as_bytes());
+                Some(text.into_owned())
+            }
+        },
     };
     let text =
         text.ok_or("That file is not text in UTF-8: save it as “CSV UTF-8” and try again.")?;
@@ -1039,6 +1051,19 @@ mod tests {
         assert_eq!(ana.tags, vec!["expo".to_string(), "vip".to_string()]);
         assert_eq!(rows[1].row.line, 3);
         assert!(rows[1].problem.is_some());
+    }
+
+    #[test]
+    fn a_windows_1252_file_from_excel_reads_its_accents() {
+        // "Name;Email\nJosé Müller;jose@example.com" as Excel's plain CSV
+        // on a Western-European Windows writes it.
+        let bytes = b"Name;Email\nJos\xe9 M\xfcller;jose@example.com\n".to_vec();
+        let text = decode(bytes).unwrap();
+        assert_eq!(text, "Name;Email\nJosé Müller;jose@example.com\n");
+        let rows = parse(&text).unwrap();
+        assert_eq!(rows[0].row.name, "José Müller");
+        // UTF-8 stays UTF-8.
+        assert_eq!(decode("José".as_bytes().to_vec()).unwrap(), "José");
     }
 
     #[test]
