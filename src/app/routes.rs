@@ -29,12 +29,18 @@ use crate::{
 /// The CSV import's larger limit: the file plus the form around it.
 pub const IMPORT_BODY_LIMIT: usize = crate::prospects::import::MAX_BYTES + 64 * 1024;
 
+/// The logo upload's limit: a photo straight off a phone arrives whole, so
+/// the branding page can answer that it is over
+/// `forms::branding::LOGO_MAX` instead of a bare 413.
+pub const LOGO_BODY_LIMIT: usize = 12 * 1024 * 1024;
+
 /// The body limit of the route at `path` (a request path): [`BODY_LIMIT`],
 /// or a route's own larger one. The one place routes' limits are declared;
 /// `Frame` enforces it for every request.
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/prospects/import" => IMPORT_BODY_LIMIT,
+        "/forms/branding/logo" => LOGO_BODY_LIMIT,
         _ => crate::platform::web::BODY_LIMIT,
     }
 }

@@ -120,6 +120,14 @@ fn end_event(csrf: &str, event: &Event) -> Markup {
     }
 }
 
+/// The live stream's address while the event runs; none once it ended.
+fn stream_of(event: &Event) -> Option<String> {
+    event
+        .ends_at
+        .is_none()
+        .then(|| format!("/events/{}/stream", event.id))
+}
+
 /// Without JavaScript the page refreshes itself; with it, htmx's SSE
 /// extension keeps the counter and names current.
 fn live_head(branding: &crate::forms::branding::Branding) -> Markup {
@@ -127,6 +135,14 @@ fn live_head(branding: &crate::forms::branding::Branding) -> Markup {
 }
 
 fn live_body(p: &Projector<'_>) -> Markup {
+    // An ended event's projector is its result: no code to scan, no stream.
+    if p.event.ends_at.is_some() {
+        return html! {
+            p.alert.projector-warning role="status" { "This event has ended." }
+            p.counter { (counter(p.count)) }
+            @if p.event.show_names { ul.names { (names(p.recent)) } }
+        };
+    }
     html! {
         @if let Some(warning) = p.warning { p.alert.projector-warning role="alert" { (warning) } }
         div.qr { (PreEscaped(p.qr_svg)) }
@@ -149,7 +165,7 @@ pub fn live(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
         Some(nav),
         live_head(p.branding),
         html! {
-            section.projector hx-ext="sse" sse-connect={ "/events/" (event.id) "/stream" } {
+            section.projector hx-ext="sse" sse-connect=[stream_of(event)] {
                 (p.branding.logo(&organization))
                 h1 { (event.name) }
                 (live_body(p))
@@ -174,7 +190,7 @@ pub fn present(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
         None,
         live_head(p.branding),
         html! {
-            section.projector.presenter hx-ext="sse" sse-connect={ "/events/" (event.id) "/stream" } {
+            section.projector.presenter hx-ext="sse" sse-connect=[stream_of(event)] {
                 div.presenter-head {
                     (p.branding.logo(&organization))
                     h1 { (event.name) }

@@ -46,7 +46,14 @@ async fn list(
         crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
             .await?
             .is_some_and(|o| o.is_hq());
-    Ok(pages::index(user.nav(), &forms, &templates, is_hq, new))
+    let may_edit = user.user.may(crate::organizations::roles::Action::EditForms);
+    Ok(pages::index(
+        user.nav(),
+        &forms,
+        &templates,
+        pages::Abilities { is_hq, may_edit },
+        new,
+    ))
 }
 
 #[handler]

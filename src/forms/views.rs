@@ -60,26 +60,41 @@ fn editor(action: &str, csrf: &str, values: &FormFields, button: &str) -> Markup
     }
 }
 
+/// What the person on the forms page may do there.
+#[derive(Debug, Clone, Copy)]
+pub struct Abilities {
+    /// A franchise HQ: forms can be published as templates.
+    pub is_hq: bool,
+    /// Owners and admins (`Action::EditForms`): members see the forms and
+    /// their public addresses, not editors they could not save.
+    pub may_edit: bool,
+}
+
 pub fn index(
     nav: Nav<'_>,
     forms: &[Form],
     templates: &[Form],
-    is_hq: bool,
+    Abilities { is_hq, may_edit }: Abilities,
     new: &FormFields,
 ) -> Markup {
+    let is_hq = is_hq && may_edit;
     let csrf = nav.csrf.to_string();
     layout(
         "Forms",
         Some(nav),
         html! {
             h1 { "Forms" }
-            p { a href="/forms/branding" { "Branding: logo and colour" } }
+            @if may_edit {
+                p { a href="/forms/branding" { "Branding: logo and colour" } }
+            } @else {
+                p.help { "Share a form by its public address. Owners and admins create and change forms." }
+            }
             ul.people {
                 @for f in forms {
                     li {
                         strong { (f.title) } " "
                         span.meta { a href={ "/f/" (f.slug) } { "/f/" (f.slug) } @if f.is_template { " · template for your locations" } }
-                        " " a href={ "/forms/" (f.id) "/edit" } { "Edit" }
+                        @if may_edit { " " a href={ "/forms/" (f.id) "/edit" } { "Edit" } }
                         @if is_hq {
                             form.inline method="post" action={ "/forms/" (f.id) "/template" } {
                                 input type="hidden" name="_csrf" value=(csrf);
@@ -91,7 +106,7 @@ pub fn index(
                 }
             }
             @if forms.is_empty() { p.empty { "No form yet." } }
-            @if !templates.is_empty() {
+            @if may_edit && !templates.is_empty() {
                 section.card {
                     h2 { "Templates from your HQ" }
                     ul.people {
@@ -107,9 +122,11 @@ pub fn index(
                     }
                 }
             }
-            section.card {
-                h2 { "New form" }
-                (editor("/forms", &csrf, new, "Create form"))
+            @if may_edit {
+                section.card {
+                    h2 { "New form" }
+                    (editor("/forms", &csrf, new, "Create form"))
+                }
             }
         },
     )

@@ -198,7 +198,10 @@ pub fn thank_you(form: &Form) -> Markup {
     html! {
         div #intake-form.card.thanks role="status" {
             h2 { "Thank you!" }
-            p { (form.thank_you) }
+            // The default message starts with the same words: said once.
+            @let message = form.thank_you.trim();
+            @let rest = message.strip_prefix("Thank you!").map(str::trim_start).unwrap_or(message);
+            @if !rest.is_empty() { p { (rest) } }
             // A fresh form for the next person (a kiosk, a shared phone):
             // a new page, not Back, which would show these answers again.
             p { a href={ "/f/" (form.slug) } { "Send another response" } }

@@ -185,6 +185,13 @@ async fn an_event_from_start_to_summary() {
     );
     let list = app.page("/events").await;
     assert!(list.contains("Launch night") && list.contains("ended"));
+    // Its projector and presenter mode show the result: no code to scan,
+    // no live stream.
+    for page in ["/events/1/live", "/events/1/present"] {
+        let page = app.page(page).await;
+        assert!(page.contains("This event has ended."), "{page}");
+        assert!(!page.contains("<svg") && !page.contains("sse-connect"), "{page}");
+    }
 }
 
 /// The projector shows the first name typed into each submission, never

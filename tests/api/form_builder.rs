@@ -409,6 +409,12 @@ async fn branding_shows_on_public_forms_and_the_projector_and_a_redirect_follows
             .status(),
         422
     );
+    // A photo straight off a phone (3 MB, over the forms' 64 KB): the page
+    // again with the reason, not a bare "too large".
+    let res = upload_logo(&app, &vec![0xff; 3 * 1024 * 1024], "image/jpeg").await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("That logo is over 24 KB"), "{page}");
     assert_eq!(upload_logo(&app, PNG, "image/png").await.status(), 200);
     let public = app.page("/f/demo").await;
     assert!(
