@@ -135,7 +135,8 @@ pub async fn create_invitation(
     .bind(email)
     .bind(now)
     .execute(&mut **c)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -223,7 +224,8 @@ pub async fn accept_invitation(
     .bind(&email)
     .bind(now)
     .execute(&mut **c)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     let existing: Option<Role> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2",
     )
