@@ -39,6 +39,10 @@ pub(crate) struct Rearming {
     owed: u8,
     waker: Option<Waker>,
     seen: (u64, u64),
+    /// The signal's generation at the last look: a poke that landed while no
+    /// `Notified` was registered (between one completing and the next being
+    /// polled, which on a busy machine can be long) still wakes the worker.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Rearming {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for Rearming {
 impl Rearming {
     pub(crate) fn new(every: Duration, signal: Arc<Signal>) -> Self {
         let notified = Box::pin(signal.notified());
+        let generation = signal.generation();
         Self {
             every,
             timer: None,
@@ -61,6 +66,7 @@ impl Rearming {
             owed: 0,
             waker: None,
             seen: (0, 0),
+            generation,
         }
     }
 }
@@ -77,8 +83,17 @@ impl PollStrategy for Rearming {
             // Registers the waker for the next poke.
             let _ = next.as_mut().poll(cx);
             self.notified = next;
-            self.owed = 2;
             woken = true;
+        }
+        // Read after the registration above: a poke after this read wakes
+        // through `notified`, one before it shows here.
+        let generation = self.signal.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            woken = true;
+        }
+        if woken {
+            self.owed = 2;
         }
         let every = self.every;
         let timer = self

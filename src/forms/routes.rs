@@ -46,7 +46,9 @@ async fn list(
         crate::organizations::queries::organization(&state.db.read, user.user.organization_id)
             .await?
             .is_some_and(|o| o.is_hq());
-    let may_edit = user.user.may(crate::organizations::roles::Action::EditForms);
+    let may_edit = user
+        .user
+        .may(crate::organizations::roles::Action::EditForms);
     Ok(pages::index(
         user.nav(),
         &forms,

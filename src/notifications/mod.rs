@@ -52,7 +52,18 @@ pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow:
     let text = format!("{} assigned {} to you.", a.by, a.prospect_name);
     let subject = format!("{} is yours", a.prospect_name);
     let key = format!("assigned:{}:{}:{}", a.prospect_id, a.assignee, a.at);
-    tell_assignee(tx, queue, a.organization_id, a.assignee, Some(a.prospect_id), &text, &subject, &key, a.at).await
+    tell_assignee(
+        tx,
+        queue,
+        a.organization_id,
+        a.assignee,
+        Some(a.prospect_id),
+        &text,
+        &subject,
+        &key,
+        a.at,
+    )
+    .await
 }
 
 /// Several prospects given to someone at once (a bulk action).
@@ -79,7 +90,18 @@ pub async fn assigned_many(
     let text = format!("{} assigned {what} to you.", a.by);
     let subject = format!("{what} are yours");
     let key = format!("assigned-many:{}:{}:{}", a.assignee, a.at, a.count);
-    tell_assignee(tx, queue, a.organization_id, a.assignee, None, &text, &subject, &key, a.at).await
+    tell_assignee(
+        tx,
+        queue,
+        a.organization_id,
+        a.assignee,
+        None,
+        &text,
+        &subject,
+        &key,
+        a.at,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -581,7 +581,11 @@ mod tests {
         assert_eq!(slugify("Café Zürich"), "cafe-zurich");
         assert_eq!(slugify("Łódź Północ"), "lodz-polnoc");
         assert_eq!(slugify("Москва"), "moskva");
-        assert!(slugify("東京").chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        assert!(
+            slugify("東京")
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+        );
         assert_eq!(slugify("!!!"), "org");
     }
 }

@@ -192,7 +192,11 @@ pub async fn bulk(
         String::new()
     };
     let Some(verb) = fields.one("action").and_then(Verb::parse) else {
-        return Ok(refuse(&user, &filter, "Choose what to do with the selection."));
+        return Ok(refuse(
+            &user,
+            &filter,
+            "Choose what to do with the selection.",
+        ));
     };
     let all = fields.one("all") == Some("yes");
     let ids = if all {
@@ -205,7 +209,13 @@ pub async fn bulk(
         for raw in fields.all("id") {
             match raw.parse::<i64>() {
                 Ok(id) if id > 0 => ids.push(id),
-                _ => return Ok(refuse(&user, &filter, "A selected prospect is not one of yours.")),
+                _ => {
+                    return Ok(refuse(
+                        &user,
+                        &filter,
+                        "A selected prospect is not one of yours.",
+                    ));
+                }
             }
         }
         ids.sort_unstable();
@@ -264,14 +274,22 @@ pub async fn bulk(
                         people::members(&state.db.read, user.user.organization_id).await?;
                     match raw.parse::<i64>() {
                         Ok(id) if members.iter().any(|m| m.user_id == id) => Some(id),
-                        _ => return Ok(refuse(&user, &filter, "Choose a member of your organization.")),
+                        _ => {
+                            return Ok(refuse(
+                                &user,
+                                &filter,
+                                "Choose a member of your organization.",
+                            ));
+                        }
                     }
                 }
             };
             // Who held them before: the assignee hears of the ones that are
             // new to them.
             let before = match owner {
-                Some(assignee) if assignee != user.user.user_id => rows(&state.db.read, &ids).await?,
+                Some(assignee) if assignee != user.user.user_id => {
+                    rows(&state.db.read, &ids).await?
+                }
                 _ => Vec::new(),
             };
             let at = db::now_ms();
@@ -331,7 +349,11 @@ pub async fn bulk(
         Verb::Tag | Verb::Untag => {
             let tags = work::parse_tags(fields.one("tag").unwrap_or_default());
             let [tag] = tags.as_slice() else {
-                return Ok(refuse(&user, &filter, "Enter one tag (up to 40 characters)."));
+                return Ok(refuse(
+                    &user,
+                    &filter,
+                    "Enter one tag (up to 40 characters).",
+                ));
             };
             let mut tx = state.db.write.begin_write().await?;
             let sql = if verb == Verb::Tag {

@@ -677,18 +677,26 @@ mod tests {
 
     #[test]
     fn a_range_that_ends_before_it_starts_is_a_problem() {
-        let (_, _, problems) = Filters::parse(&pairs("created_from=2026-02-01&created_to=2026-01-01"));
+        let (_, _, problems) =
+            Filters::parse(&pairs("created_from=2026-02-01&created_to=2026-01-01"));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].0, "created");
         // One day, from and to the same date, is a range.
-        let (_, _, problems) = Filters::parse(&pairs("active_from=2026-02-01&active_to=2026-02-01"));
+        let (_, _, problems) =
+            Filters::parse(&pairs("active_from=2026-02-01&active_to=2026-02-01"));
         assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
     fn phone_like_terms_search_their_digits() {
-        assert_eq!(phone_digits("+34 612 34 56 78").as_deref(), Some("34612345678"));
-        assert_eq!(phone_digits("(555) 010-9999").as_deref(), Some("5550109999"));
+        assert_eq!(
+            phone_digits("+34 612 34 56 78").as_deref(),
+            Some("34612345678")
+        );
+        assert_eq!(
+            phone_digits("(555) 010-9999").as_deref(),
+            Some("5550109999")
+        );
         // Digits alone are searched as they are; words are words.
         assert_eq!(phone_digits("5550109"), None);
         assert_eq!(phone_digits("company 42"), None);

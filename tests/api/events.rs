@@ -190,7 +190,10 @@ async fn an_event_from_start_to_summary() {
     for page in ["/events/1/live", "/events/1/present"] {
         let page = app.page(page).await;
         assert!(page.contains("This event has ended."), "{page}");
-        assert!(!page.contains("<svg") && !page.contains("sse-connect"), "{page}");
+        assert!(
+            !page.contains("<svg") && !page.contains("sse-connect"),
+            "{page}"
+        );
     }
 }
 

@@ -43,13 +43,20 @@ async fn hq_locations_managers_rollups_and_templates() {
     );
     // The same name in another case: refused, the typed name kept.
     let res = app
-        .post_as(&hq, "/locations", &[("_csrf", &token), ("name", "DOWNTOWN")])
+        .post_as(
+            &hq,
+            "/locations",
+            &[("_csrf", &token), ("name", "DOWNTOWN")],
+        )
         .await;
     assert_eq!(res.status(), 422);
     let page = res.text().await.unwrap();
-    assert!(page.contains("A location with this name exists") && page.contains("value=\"DOWNTOWN\""));
+    assert!(
+        page.contains("A location with this name exists") && page.contains("value=\"DOWNTOWN\"")
+    );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM organizations WHERE kind = 'location'").await,
+        app.count("SELECT COUNT(*) FROM organizations WHERE kind = 'location'")
+            .await,
         2
     );
     let downtown = app

@@ -316,7 +316,10 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
     let csv = app.page_as(&hq, "/prospects/export.csv").await;
     let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
     let header = reader.headers().unwrap().clone();
-    let at = header.iter().position(|h| h == "location").expect("a location column");
+    let at = header
+        .iter()
+        .position(|h| h == "location")
+        .expect("a location column");
     let location_of = |email: &str| {
         csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes())
             .records()
@@ -324,9 +327,17 @@ async fn hq_manages_its_locations_people_and_sees_where_prospects_are() {
             .find(|r| r.iter().any(|c| c == email))
             .map(|r| r[at].to_string())
     };
-    assert_eq!(location_of("dee@people.test").as_deref(), Some("Downtown"), "{csv}");
+    assert_eq!(
+        location_of("dee@people.test").as_deref(),
+        Some("Downtown"),
+        "{csv}"
+    );
     // HQ's own prospects: no other location to name.
-    assert_eq!(location_of("hugo@people.test").as_deref(), Some(""), "{csv}");
+    assert_eq!(
+        location_of("hugo@people.test").as_deref(),
+        Some(""),
+        "{csv}"
+    );
     // A direct-sales team's CSV has the same columns, the location empty.
     let team_csv = app.page_as(&team, "/prospects/export.csv").await;
     assert_eq!(team_csv.lines().next(), csv.lines().next(), "{team_csv}");

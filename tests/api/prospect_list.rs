@@ -737,7 +737,10 @@ async fn members_act_only_on_their_own_and_claim_unassigned_prospects() {
     assert_eq!(res.status(), 422);
     let page = res.text().await.unwrap();
     assert!(page.contains("not yours to change"), "{page}");
-    assert!(!page.contains("owner@demo") && !page.contains("Owner&#39;s"), "{page}");
+    assert!(
+        !page.contains("owner@demo") && !page.contains("Owner&#39;s"),
+        "{page}"
+    );
 
     // Claiming: the free lead becomes the rep's; a second claim is refused.
     assert_eq!(
