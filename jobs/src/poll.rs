@@ -24,6 +24,9 @@ use tokio::sync::futures::OwnedNotified;
 
 use crate::wake::Signal;
 
+/// When a poked worker looks again, after the poke: see `Rearming::recheck`.
+const RECHECKS: [Duration; 2] = [Duration::from_millis(25), Duration::from_millis(250)];
+
 /// Wakes the worker every `every` and whenever its signal is poked (see the
 /// module's notes).
 pub(crate) struct Rearming {
@@ -39,6 +42,12 @@ pub(crate) struct Rearming {
     owed: u8,
     waker: Option<Waker>,
     seen: (u64, u64),
+    /// After a poke, wake-ups at [`RECHECKS`] from it, whatever the fetches
+    /// in flight do: a poke can land while a fetch that read the table
+    /// before the job's commit is in flight, and the worker's own
+    /// bookkeeping of empty answers (`owed`) can miss one on a busy machine;
+    /// a look a little later cannot miss the committed job.
+    recheck: Option<(Pin<Box<tokio::time::Sleep>>, usize)>,
     /// The signal's generation at the last look: a poke that landed while no
     /// `Notified` was registered (between one completing and the next being
     /// polled, which on a busy machine can be long) still wakes the worker.
@@ -66,6 +75,7 @@ impl Rearming {
             owed: 0,
             waker: None,
             seen: (0, 0),
+            recheck: None,
             generation,
         }
     }
@@ -94,6 +104,19 @@ impl PollStrategy for Rearming {
         }
         if woken {
             self.owed = 2;
+            self.recheck = Some((Box::pin(tokio::time::sleep(RECHECKS[0])), 0));
+        }
+        if let Some((timer, at)) = &mut self.recheck
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            woken = true;
+            let next = *at + 1;
+            self.recheck = RECHECKS.get(next).map(|after| {
+                let mut timer = Box::pin(tokio::time::sleep(*after - RECHECKS[*at]));
+                // Registers the waker for the next look.
+                let _ = timer.as_mut().poll(cx);
+                (timer, next)
+            });
         }
         let every = self.every;
         let timer = self
