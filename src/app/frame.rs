@@ -178,6 +178,12 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         if !headers.contains_key(header::CACHE_CONTROL) {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
+        // The rest of a body too large was not read: the connection ends
+        // after this answer, and says so, so that a client does not send
+        // its next request on it.
+        if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         self.state
             .metrics
             .observe(route, method, res.status(), started);

@@ -137,7 +137,7 @@ pub fn page(nav: Nav<'_>, home: &Home<'_>) -> Markup {
                     h2 { "Hottest prospects" }
                     @if home.hottest.is_empty() { p.empty { "No prospect has engaged in the last 30 days." } }
                     @else { ul.prospects { @for (p, at) in home.hottest { (prospect_line(p, zone, *at)) } } }
-                    p.small { "For now “hottest” means the most recent engagement (a form sent in the last 30 days); lead scoring will replace this rule." }
+                    p.small { "The prospects who sent a form most recently (in the last 30 days)." }
                 }
                 section.card #week {
                     h2 { "This week" }

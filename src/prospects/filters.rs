@@ -538,6 +538,11 @@ fn phone_digits(term: &str) -> Option<String> {
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().,/\u{a0}".contains(c));
     let digits: String = term.chars().filter(char::is_ascii_digit).collect();
+    // `00` is how much of the world dials `+`: `0034 612…` is `+34 612…`.
+    let digits = match digits.strip_prefix("00") {
+        Some(rest) if term.trim_start().starts_with("00") => rest.to_string(),
+        _ => digits,
+    };
     (phone_like && digits.len() >= 3 && digits.len() != term.len()).then_some(digits)
 }
 

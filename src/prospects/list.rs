@@ -355,8 +355,8 @@ fn page_markup(
             }
             p.actions {
                 a href="/pipeline" { "Pipeline" } " · "
-                a href="/prospects/export.csv" { "Download as CSV" } " ("
-                a href="/prospects/export.csv?sep=semicolon" title="For Excel where the decimal mark is a comma" { "; for Excel in Europe" } ") · "
+                a href="/prospects/export.csv" { "Download as CSV" } " · "
+                a href="/prospects/export.csv?sep=semicolon" title="Separated by semicolons, for Excel where the decimal mark is a comma" { "CSV for Excel in Europe" } " · "
                 a href="/prospects/import" { "Import a CSV file" }
                 @if choices.may_restore { " · " a href="/prospects/trash" { "Trash" } }
             }

@@ -87,7 +87,7 @@ pub fn prospects_page(nav: Nav<'_>, results: Markup, query: &str, quick: &QuickA
                     button.primary type="submit" { "Add" }
                 }
             }
-            p.actions { a href="/prospects/export.csv" { "Download as CSV" } " (" a href="/prospects/export.csv?sep=semicolon" { "; for Excel in Europe" } ") · " a href="/prospects/import" { "Import a CSV file" } }
+            p.actions { a href="/prospects/export.csv" { "Download as CSV" } " · " a href="/prospects/export.csv?sep=semicolon" { "CSV for Excel in Europe" } " · " a href="/prospects/import" { "Import a CSV file" } }
             form.search method="get" action="/prospects" role="search" {
                 label.visually-hidden for="q" { "Search prospects" }
                 input #q type="search" name="q" value=(query) placeholder="Search name, email or company"

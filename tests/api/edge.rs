@@ -161,6 +161,8 @@ async fn chunked_bodies_past_the_limit_get_413_on_every_kind_of_route() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    // The unread rest ends the connection, and the answer says so.
+    assert_eq!(res.headers()["connection"], "close");
 }
 
 #[tokio::test]
