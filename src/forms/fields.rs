@@ -6,8 +6,13 @@
 //! attribute it fills (`name`, `email`, `phone`, `company`, `interest`,
 //! `consent`); a custom field has none, and its answer is kept only on the
 //! timeline, with the field's label as it read when the person answered
-//! (`crate::intake::model::FieldAnswer`). The email field is the dedupe key:
-//! every form has exactly one, always required, never removed.
+//! (`crate::intake::model::FieldAnswer`).
+//!
+//! A form's [`DedupeKey`] says what makes two submissions one person. An
+//! email-keyed form (the default) keeps its email field, always required,
+//! never removed. A phone-keyed form keeps its phone field instead, always
+//! required; its email field may be optional or removed (a submission with
+//! an email is still keyed by it: email wins).
 
 use serde::Deserialize;
 
@@ -104,8 +109,49 @@ pub const STANDARD: [(&str, Kind, &str, bool); 6] = [
     ),
 ];
 
-/// The key of the dedupe field.
+/// The key of the email field.
 pub const EMAIL_KEY: &str = "email";
+/// The key of the phone field.
+pub const PHONE_KEY: &str = "phone";
+
+/// What makes two submissions of a form one person (stored in
+/// `forms.dedupe_key` as [`DedupeKey::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupeKey {
+    /// The email key; the form's email field is always required.
+    #[default]
+    Email,
+    /// The phone (normalised, `platform::text::Phone::key`) when a
+    /// submission has no email; the form's phone field is always required
+    /// and its email field may be optional or gone.
+    Phone,
+}
+
+impl DedupeKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DedupeKey::Email => "email",
+            DedupeKey::Phone => "phone",
+        }
+    }
+
+    /// `email` or `phone`; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email" => Some(DedupeKey::Email),
+            "phone" => Some(DedupeKey::Phone),
+            _ => None,
+        }
+    }
+
+    /// The key of the standard field the form must keep, required.
+    pub fn field_key(self) -> &'static str {
+        match self {
+            DedupeKey::Email => EMAIL_KEY,
+            DedupeKey::Phone => PHONE_KEY,
+        }
+    }
+}
 
 /// Most fields a form may have.
 pub const MAX_FIELDS: usize = 40;
@@ -166,9 +212,16 @@ impl Field {
         }
     }
 
-    /// Whether the builder may remove it: every field but the email.
-    pub fn removable(&self) -> bool {
-        self.key.as_deref() != Some(EMAIL_KEY)
+    /// Whether it is the field of the form's dedupe key (`dedupe`): the
+    /// builder keeps it, always required.
+    pub fn is_key_field(&self, dedupe: DedupeKey) -> bool {
+        self.key.as_deref() == Some(dedupe.field_key())
+    }
+
+    /// Whether the builder may remove it: every field but the one of the
+    /// form's dedupe key.
+    pub fn removable(&self, dedupe: DedupeKey) -> bool {
+        !self.is_key_field(dedupe)
     }
 }
 
@@ -319,6 +372,9 @@ mod tests {
             names,
             ["name", "email", "phone", "company", "interest", "consent"]
         );
-        assert!(!standard_fields()[1].removable());
+        assert!(!standard_fields()[1].removable(DedupeKey::Email));
+        assert!(standard_fields()[2].removable(DedupeKey::Email));
+        assert!(standard_fields()[1].removable(DedupeKey::Phone));
+        assert!(!standard_fields()[2].removable(DedupeKey::Phone));
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::{
     forms::branding::Branding,
-    forms::fields::{Field, FieldSettings, Kind, standard_fields},
+    forms::fields::{DedupeKey, EMAIL_KEY, Field, FieldSettings, Kind, standard_fields},
     on_pool, on_tx,
     platform::db::{Pool, Tx, now_ms},
 };
@@ -25,6 +25,10 @@ pub struct Form {
     /// thank-you page.
     #[sqlx(default)]
     pub redirect_url: String,
+    /// `email` or `phone` (a [`DedupeKey`] as text): read it with
+    /// [`Form::dedupe_key`].
+    #[sqlx(default, rename = "dedupe_key")]
+    pub dedupe: String,
     /// Its organization's branding: read by [`FormCache::get`].
     #[sqlx(skip)]
     pub branding: Branding,
@@ -39,7 +43,15 @@ pub struct Form {
 }
 
 pub(crate) const FORM_COLUMNS: &str =
-    "id, organization_id, slug, title, intro, thank_you, is_template, template_id, redirect_url";
+    "id, organization_id, slug, title, intro, thank_you, is_template, template_id, redirect_url,
+    dedupe_key";
+
+impl Form {
+    /// What makes two of its submissions one person (email when unset).
+    pub fn dedupe_key(&self) -> DedupeKey {
+        DedupeKey::parse(&self.dedupe).unwrap_or_default()
+    }
+}
 
 pub async fn form_by_slug(pool: &Pool, slug: &str) -> sqlx::Result<Option<Form>> {
     let sql = format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1");
@@ -307,6 +319,61 @@ pub async fn remove_field(
     .execute(&mut **c)
     .await
     .map(|_| ()))?;
+    Ok(())
+}
+
+/// Form `id`'s dedupe key as stored, its row locked until the transaction
+/// ends (on Postgres; SQLite's write transaction excludes every other
+/// writer anyway): a builder change and a change of the key never pass
+/// each other, so the key's field cannot be removed or made optional under
+/// a key being set. Email when the form is not there.
+pub async fn lock_dedupe_key(
+    tx: &mut Tx,
+    organization_id: i64,
+    id: i64,
+) -> sqlx::Result<DedupeKey> {
+    let key: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+        "UPDATE forms SET dedupe_key = dedupe_key WHERE organization_id = $1 AND id = $2 RETURNING dedupe_key",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(&mut **c)
+    .await)?;
+    Ok(key
+        .as_deref()
+        .and_then(DedupeKey::parse)
+        .unwrap_or_default())
+}
+
+/// Sets form `id`'s dedupe key (the caller has checked the form's fields
+/// allow it: `forms::routes`). Back to email, the email field is made
+/// required again.
+pub async fn set_dedupe_key(
+    tx: &mut Tx,
+    organization_id: i64,
+    id: i64,
+    key: DedupeKey,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE forms SET dedupe_key = $3 WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .bind(key.as_str())
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))?;
+    if key == DedupeKey::Email {
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE form_fields SET required = TRUE WHERE organization_id = $1 AND form_id = $2 AND key = $3",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .bind(EMAIL_KEY)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::{
     platform::web::{form_again, html_response, see_other},
 };
 use crate::{
-    forms::fields::{FieldForm, MAX_FIELDS, STANDARD, check_settings, new_kind},
+    forms::fields::{DedupeKey, Field, FieldForm, MAX_FIELDS, STANDARD, check_settings, new_kind},
     forms::queries as form_queries,
     forms::views as pages,
     organizations::locations::queries as franchise,
@@ -74,6 +74,9 @@ pub struct FormForm {
     thank_you: String,
     #[serde(default)]
     redirect_url: String,
+    /// `email` or `phone` (the edit page only; absent: unchanged).
+    #[serde(default)]
+    dedupe_key: Option<String>,
 }
 
 fn check(form: &FormForm) -> Option<&'static str> {
@@ -90,13 +93,32 @@ fn check(form: &FormForm) -> Option<&'static str> {
     }
 }
 
-fn fields(form: &FormForm, problem: Option<&'static str>) -> pages::FormFields {
+fn fields_shown(form: &FormForm, problem: Option<&'static str>) -> pages::FormFields {
     pages::FormFields {
         title: form.title.clone(),
         intro: form.intro.clone(),
         thank_you: form.thank_you.clone(),
         redirect_url: form.redirect_url.clone(),
+        dedupe_key: form.dedupe_key.clone(),
         problem,
+    }
+}
+
+/// Whether a form with `fields` may be keyed by `key`: it must have the
+/// key's standard field, and a phone key's must be required (an email
+/// field is made required when the key becomes email). A message for the
+/// person otherwise.
+fn check_dedupe_key(key: DedupeKey, fields: &[Field]) -> Option<&'static str> {
+    let field = fields.iter().find(|f| f.is_key_field(key));
+    match (key, field) {
+        (DedupeKey::Phone, Some(phone)) if phone.required => None,
+        (DedupeKey::Phone, _) => Some(
+            "To key this form by phone, it needs a required Phone field: add the standard Phone field (or tick Required on it) first.",
+        ),
+        (DedupeKey::Email, Some(_)) => None,
+        (DedupeKey::Email, None) => Some(
+            "To key this form by email, it needs the Email field: add the standard Email field first.",
+        ),
     }
 }
 
@@ -109,7 +131,7 @@ pub async fn create(
     Form(form): Form<FormForm>,
 ) -> AppResult<Response> {
     if let Some(problem) = check(&form) {
-        let page = list(&state, &user, &fields(&form, Some(problem))).await?;
+        let page = list(&state, &user, &fields_shown(&form, Some(problem))).await?;
         return Ok(form_again(page));
     }
     let thanks = if form.thank_you.trim().is_empty() {
@@ -159,6 +181,7 @@ pub async fn edit_page(
         intro: form.intro.clone(),
         thank_you: form.thank_you.clone(),
         redirect_url: form.redirect_url.clone(),
+        dedupe_key: Some(form.dedupe_key().as_str().to_string()),
         problem: None,
     };
     let fields = crate::forms::queries::fields_of(&state.db.read, form.id).await?;
@@ -176,12 +199,26 @@ pub async fn edit(
     Form(values): Form<FormForm>,
 ) -> AppResult<Response> {
     let form = own_form(&state, &user, &id).await?;
-    if let Some(problem) = check(&values) {
-        let stored = crate::forms::queries::fields_of(&state.db.read, form.id).await?;
+    let stored = crate::forms::queries::fields_of(&state.db.read, form.id).await?;
+    let mut values = values;
+    let dedupe_key = match values.dedupe_key.as_deref() {
+        None => Ok(form.dedupe_key()),
+        Some(text) => DedupeKey::parse(text).ok_or("Choose email or phone as the dedupe key."),
+    };
+    // Shown again as it was sent, or as it is when it was not.
+    values
+        .dedupe_key
+        .get_or_insert_with(|| form.dedupe_key().as_str().to_string());
+    let problem = check(&values).or_else(|| match dedupe_key {
+        Err(problem) => Some(problem),
+        Ok(key) if key == form.dedupe_key() => None,
+        Ok(key) => check_dedupe_key(key, &stored),
+    });
+    if let Some(problem) = problem {
         return Ok(form_again(pages::edit(
             user.nav(),
             &form,
-            &fields(&values, Some(problem)),
+            &fields_shown(&values, Some(problem)),
             &stored,
             None,
         )));
@@ -191,6 +228,29 @@ pub async fn edit(
     } else {
         values.thank_you.trim()
     };
+    if let Ok(key) = dedupe_key
+        && key != form.dedupe_key()
+    {
+        let mut tx = state.db.write.begin_write().await?;
+        // The fields as they are in this transaction, the form's row
+        // locked: checked again, so a builder change made meanwhile cannot
+        // leave the key unkept.
+        form_queries::lock_dedupe_key(&mut tx, user.user.organization_id, form.id).await?;
+        let fields =
+            form_queries::editable_fields(&mut tx, user.user.organization_id, form.id).await?;
+        if let Some(problem) = check_dedupe_key(key, &fields) {
+            drop(tx);
+            return Ok(form_again(pages::edit(
+                user.nav(),
+                &form,
+                &fields_shown(&values, Some(problem)),
+                &stored,
+                None,
+            )));
+        }
+        form_queries::set_dedupe_key(&mut tx, user.user.organization_id, form.id, key).await?;
+        tx.commit().await?;
+    }
     franchise::update_form(
         &state.db.write,
         user.user.organization_id,
@@ -272,6 +332,17 @@ pub async fn copy(
     .await?;
     let fields = crate::forms::queries::fields_of(&state.db.read, chosen.id).await?;
     crate::forms::queries::copy_fields(&mut tx, &fields, user.user.organization_id, copy).await?;
+    // The copy is keyed like the template (its fields allow it: they are
+    // the template's).
+    if chosen.dedupe_key() != DedupeKey::default() {
+        form_queries::set_dedupe_key(
+            &mut tx,
+            user.user.organization_id,
+            copy,
+            chosen.dedupe_key(),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(see_other(&format!("/forms/{copy}/edit")))
 }
@@ -279,8 +350,9 @@ pub async fn copy(
 /// `POST /forms/{id}/fields`: one change of the form builder, by `op`:
 /// `add` a field (a kind, or `std:<key>` for a standard field the form
 /// lacks), `save` a field's label, help, options and required mark, move
-/// it `up` or `down`, or `remove` it (never the email: it is the dedupe
-/// key). The field acted on (`field`) must be one of this form's, or 404.
+/// it `up` or `down`, or `remove` it (never the field of the form's dedupe
+/// key: the email, or the phone of a phone-keyed form; that field is always
+/// required whatever is sent). The field acted on (`field`) must be one of this form's, or 404.
 /// A problem (no label, a choice without options, a second standard
 /// field) shows the page again with the values typed, 422.
 #[handler]
@@ -299,6 +371,7 @@ pub async fn field_change(
     }
     let org = user.user.organization_id;
     let mut tx = state.db.write.begin_write().await?;
+    let dedupe = form_queries::lock_dedupe_key(&mut tx, org, form.id).await?;
     let stored = form_queries::editable_fields(&mut tx, org, form.id).await?;
     let target = if values.op == "add" {
         None
@@ -321,7 +394,7 @@ pub async fn field_change(
             let field = &stored[i];
             match check_settings(field.kind(), &values) {
                 Ok(mut settings) => {
-                    if !field.removable() {
+                    if field.is_key_field(dedupe) {
                         settings.required = true;
                     }
                     form_queries::update_field(&mut tx, org, form.id, field.id, &settings).await?;
@@ -344,11 +417,15 @@ pub async fn field_change(
             Ok(())
         }
         ("remove", Some(i)) => {
-            if stored[i].removable() {
+            if stored[i].removable(dedupe) {
                 form_queries::remove_field(&mut tx, org, form.id, stored[i].id).await?;
                 Ok(())
+            } else if dedupe == DedupeKey::Phone {
+                Err(
+                    "The phone field is this form's dedupe key: it stays while the form is keyed by phone.",
+                )
             } else {
-                Err("The email field is the dedupe key: every form keeps it.")
+                Err("The email field is the dedupe key: every form keyed by email keeps it.")
             }
         }
         _ => return Err(AppError::BadRequest("Unknown change to the form's fields.")),
@@ -373,6 +450,7 @@ pub async fn field_change(
                 intro: form.intro.clone(),
                 thank_you: form.thank_you.clone(),
                 redirect_url: form.redirect_url.clone(),
+                dedupe_key: Some(form.dedupe_key().as_str().to_string()),
                 problem: None,
             };
             let fields = form_queries::fields_of(&state.db.read, form.id).await?;

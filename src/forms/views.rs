@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::forms::fields::{EMAIL_KEY, Field, FieldForm, Kind, STANDARD};
+use crate::forms::fields::{DedupeKey, Field, FieldForm, Kind, STANDARD};
 use crate::forms::queries::Form;
 use crate::platform::ui::{Nav, layout};
 
@@ -22,6 +22,9 @@ pub struct FormFields {
     pub intro: String,
     pub thank_you: String,
     pub redirect_url: String,
+    /// `email` or `phone` as chosen; `None` where it is not offered (a new
+    /// form is keyed by email).
+    pub dedupe_key: Option<String>,
     pub problem: Option<&'static str>,
 }
 
@@ -54,6 +57,18 @@ fn editor(action: &str, csrf: &str, values: &FormFields, button: &str) -> Markup
                 label for="form-redirect" { "After sending, go to (optional)" }
                 p.help { "A page of yours, starting with https://; without one, people see the thank-you message." }
                 input #form-redirect type="url" name="redirect_url" value=(values.redirect_url) autocomplete="url";
+            }
+            @if let Some(chosen) = &values.dedupe_key {
+                fieldset.field.choices {
+                    legend { "One person per…" }
+                    p.help { "What makes two submissions one prospect. By phone, the Phone field must be required, and the Email field may be optional or removed; a submission with an email is still matched by its email." }
+                    @for (key, label) in [(DedupeKey::Email, "Email address"), (DedupeKey::Phone, "Phone number, when there is no email")] {
+                        div.check {
+                            input id={ "dedupe-" (key.as_str()) } type="radio" name="dedupe_key" value=(key.as_str()) checked[chosen == key.as_str()];
+                            label for={ "dedupe-" (key.as_str()) } { (label) }
+                        }
+                    }
+                }
             }
             button.primary type="submit" { (button) }
         }
@@ -156,14 +171,19 @@ pub fn edit(
     )
 }
 
-/// What a standard field fills, said beside it in the builder.
-fn fills(key: &str) -> &'static str {
-    match key {
-        "name" => "the prospect's name",
-        "email" => "the prospect's email: the dedupe key, always required",
-        "phone" => "the prospect's phone",
-        "company" => "the prospect's company",
-        "interest" => "the prospect's interest",
+/// What a standard field fills, said beside it in the builder of a form
+/// keyed by `dedupe`.
+fn fills(key: &str, dedupe: DedupeKey) -> &'static str {
+    match (key, dedupe) {
+        ("name", _) => "the prospect's name",
+        ("email", DedupeKey::Email) => "the prospect's email: the dedupe key, always required",
+        ("email", DedupeKey::Phone) => "the prospect's email: the dedupe key when given",
+        ("phone", DedupeKey::Phone) => {
+            "the prospect's phone: the dedupe key without an email, always required"
+        }
+        ("phone", _) => "the prospect's phone",
+        ("company", _) => "the prospect's company",
+        ("interest", _) => "the prospect's interest",
         _ => "the prospect's consent to be contacted",
     }
 }
@@ -172,6 +192,7 @@ fn fills(key: &str) -> &'static str {
 /// move and remove it, then a new field. Plain forms, no script needed.
 fn builder(form: &Form, csrf: &str, fields: &[Field], draft: Option<&FieldDraft>) -> Markup {
     let action = format!("/forms/{}/fields", form.id);
+    let dedupe = form.dedupe_key();
     let last = fields.len().saturating_sub(1);
     let new_draft = draft.filter(|d| d.target.is_none());
     let missing: Vec<_> = STANDARD
@@ -199,7 +220,7 @@ fn builder(form: &Form, csrf: &str, fields: &[Field], draft: Option<&FieldDraft>
                             input type="hidden" name="field" value=(field.id);
                             p.meta {
                                 strong { (field.kind().label()) }
-                                @if let Some(key) = &field.key { " · fills " (fills(key)) }
+                                @if let Some(key) = &field.key { " · fills " (fills(key, dedupe)) }
                             }
                             div.field {
                                 label for={ (prefix) "-label" } { @if field.kind() == Kind::Consent { "Wording" } @else { "Label" } }
@@ -219,7 +240,7 @@ fn builder(form: &Form, csrf: &str, fields: &[Field], draft: Option<&FieldDraft>
                                     textarea id={ (prefix) "-options" } name="options" rows="4" { (options) }
                                 }
                             }
-                            @if field.key.as_deref() != Some(EMAIL_KEY) {
+                            @if !field.is_key_field(dedupe) {
                                 div.check {
                                     input id={ (prefix) "-required" } type="checkbox" name="required" value="yes" checked[required];
                                     label for={ (prefix) "-required" } { "Required" }
@@ -229,7 +250,7 @@ fn builder(form: &Form, csrf: &str, fields: &[Field], draft: Option<&FieldDraft>
                                 button type="submit" name="op" value="save" { "Save field" }
                                 @if i > 0 { button type="submit" name="op" value="up" aria-label={ "Move " (field.label) " up" } { "↑ Up" } }
                                 @if i < last { button type="submit" name="op" value="down" aria-label={ "Move " (field.label) " down" } { "↓ Down" } }
-                                @if field.removable() { button.danger type="submit" name="op" value="remove" { "Remove" } }
+                                @if field.removable(dedupe) { button.danger type="submit" name="op" value="remove" { "Remove" } }
                             }
                         }
                     }

@@ -46,7 +46,7 @@ fn prospect_line(p: &Prospect, zone: Tz, when: i64) -> Markup {
         li {
             a href={ "/prospects/" (p.id) } {
                 strong.name { (p.name) }
-                span.email { (display_email(&p.email)) }
+                @if p.email.is_empty() { span.email { (p.phone.as_deref().unwrap_or_default()) } } @else { span.email { (display_email(&p.email)) } }
                 span.meta { (p.stage.badge()) " · " (datetime(when, zone)) }
             }
         }

@@ -10,7 +10,8 @@
 //! skips a submission whose key is already on a timeline entry (unique
 //! `submission_key`), so a batch delivered again after a crash, or a key
 //! delivered twice in one batch, adds nothing. Submissions are sorted by
-//! organization, email and submission time: for one email that is the
+//! organization, dedupe key (the email, or for a submission without one
+//! the phone key) and submission time: for one person that is the
 //! order separate jobs would run in, so several submissions of one person
 //! merge into one prospect the same way (new answers fill blanks), and two
 //! batches running at once (on Postgres) take prospects' row locks in the
@@ -82,17 +83,22 @@ pub async fn process(pool: &db::Pool, queue: &::jobs::Queue, jobs: &[FormSubmiss
             }
         }
     }
+    // The phone keys of submissions keyed by phone (no email), made once:
+    // none for the email-keyed (nearly all), which sort by email as before.
+    let phone_keys: Vec<Option<String>> = jobs.iter().map(|j| j.answers.phone_key()).collect();
     order.sort_by(|&(a_form, a), &(b_form, b)| {
         let (x, y) = (&jobs[a], &jobs[b]);
         (
             a_form.organization_id,
-            x.answers.email.as_str(),
+            x.answers.email_key(),
+            phone_keys[a].as_deref(),
             x.submitted_at,
             a,
         )
             .cmp(&(
                 b_form.organization_id,
-                y.answers.email.as_str(),
+                y.answers.email_key(),
+                phone_keys[b].as_deref(),
                 y.submitted_at,
                 b,
             ))

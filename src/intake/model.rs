@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    forms::fields::{Field, Kind, standard_fields},
+    forms::fields::{DedupeKey, Field, Kind, standard_fields},
     platform::text::{Email, Phone, fields},
 };
 
@@ -37,7 +37,9 @@ pub struct FieldAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answers {
     pub name: String,
-    pub email: Email,
+    /// `None` only on a phone-keyed form whose email field was left empty
+    /// or removed; then `phone` is there (see [`Answers::phone_key`]).
+    pub email: Option<Email>,
     pub phone: Option<Phone>,
     pub company: Option<String>,
     pub interest: Option<String>,
@@ -47,6 +49,22 @@ pub struct Answers {
     /// form builder, which a queued job may still carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldAnswer>,
+}
+
+impl Answers {
+    /// The email key, `""` for none (how `prospects.email` stores none).
+    pub fn email_key(&self) -> &str {
+        self.email.as_ref().map_or("", Email::as_str)
+    }
+
+    /// The phone's dedupe key (`Phone::key`) when the submission is keyed
+    /// by phone: it has no email. `None` when it has one (email wins).
+    pub fn phone_key(&self) -> Option<String> {
+        match (&self.email, &self.phone) {
+            (None, Some(phone)) => Some(phone.key()),
+            _ => None,
+        }
+    }
 }
 
 /// Per-field messages by input name, in field order.
@@ -92,15 +110,22 @@ impl FormInput {
 
     /// Parsed against the standard fields (the form before the builder).
     pub fn parse(&self) -> Result<Answers, FieldErrors> {
-        self.parse_for(&standard_fields())
+        self.parse_for(&standard_fields(), DedupeKey::Email)
     }
 
-    /// Parsed against `form_fields`, in their order: each value by its
-    /// kind's rule (the standard ones by `platform::text::fields`), a
-    /// required field must be answered (a required consent or checkbox
-    /// ticked), a choice must be one of its options. Every problem is
+    /// Parsed against `form_fields` of a form keyed by `dedupe`, in their
+    /// order: each value by its kind's rule (the standard ones by
+    /// `platform::text::fields`), a required field must be answered (a
+    /// required consent or checkbox ticked), a choice must be one of its
+    /// options. The dedupe key's field is required whatever it says: the
+    /// email of an email-keyed form, the phone of a phone-keyed one (whose
+    /// email is then as its field says, or absent). Every problem is
     /// reported, by input name.
-    pub fn parse_for(&self, form_fields: &[Field]) -> Result<Answers, FieldErrors> {
+    pub fn parse_for(
+        &self,
+        form_fields: &[Field],
+        dedupe: DedupeKey,
+    ) -> Result<Answers, FieldErrors> {
         let standard;
         let form_fields = if form_fields.is_empty() {
             standard = standard_fields();
@@ -118,11 +143,14 @@ impl FormInput {
                     label: field.label.clone(),
                     value,
                 }),
-                Ok(None) if field.required => {
+                Ok(None) if field.required || field.is_key_field(dedupe) => {
                     let message = match field.kind() {
                         Kind::Consent | Kind::Checkbox => "Please tick this box to continue.",
                         Kind::Choice | Kind::Multiple => "Please choose an option.",
                         _ if field.key.as_deref() == Some("name") => "Please enter your name.",
+                        _ if field.key.as_deref() == Some("email") => {
+                            "Please enter your email address."
+                        }
                         _ => "Please fill this in.",
                     };
                     errors.push((name, message.to_string()));
@@ -131,27 +159,28 @@ impl FormInput {
                 Err(message) => errors.push((name, message.to_string())),
             }
         }
-        match slots.email {
-            Some(email) if errors.is_empty() => Ok(Answers {
-                name: slots.name,
-                email,
-                phone: slots.phone,
-                company: slots.company,
-                interest: slots.interest,
-                consent: slots.consent,
-                fields: shown,
-            }),
-            Some(_) => Err(errors),
-            None => {
-                if errors.is_empty() {
-                    errors.push((
-                        "email".to_string(),
-                        "This form cannot be sent: it has no email field.".to_string(),
-                    ));
-                }
-                Err(errors)
-            }
+        // The key: an email, or on a phone-keyed form a phone (its field
+        // missing or blank was reported above, when the form has one).
+        let keyed = slots.email.is_some() || (dedupe == DedupeKey::Phone && slots.phone.is_some());
+        if !keyed && errors.is_empty() {
+            let (name, message) = match dedupe {
+                DedupeKey::Email => ("email", "This form cannot be sent: it has no email field."),
+                DedupeKey::Phone => ("phone", "This form cannot be sent: it has no phone field."),
+            };
+            errors.push((name.to_string(), message.to_string()));
         }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Answers {
+            name: slots.name,
+            email: slots.email,
+            phone: slots.phone,
+            company: slots.company,
+            interest: slots.interest,
+            consent: slots.consent,
+            fields: shown,
+        })
     }
 }
 
@@ -197,7 +226,10 @@ fn answer(
             return Ok(Some(answers.name.clone()).filter(|n| !n.is_empty()));
         }
         Some("email") => {
-            // The dedupe key: required whatever the field says.
+            // Blank: `parse_for` tells whether it had to be answered.
+            if raw.trim().is_empty() {
+                return Ok(None);
+            }
             let parsed = fields::email(raw).map_err(message)?;
             let shown = parsed.as_str().to_string();
             answers.email = Some(parsed);
@@ -301,6 +333,48 @@ mod tests {
     }
 
     #[test]
+    fn a_phone_keyed_form_takes_a_phone_without_an_email() {
+        let mut fields = standard_fields();
+        fields[1].required = false; // the email, made optional
+        let input = |email: &str, phone: &str| FormInput {
+            name: "Ana".into(),
+            email: email.into(),
+            phone: phone.into(),
+            ..Default::default()
+        };
+        // Keyed by phone: no email is fine, the phone is required.
+        let answers = input("", "+34 612 34 56 78")
+            .parse_for(&fields, DedupeKey::Phone)
+            .unwrap();
+        assert_eq!(answers.email, None);
+        assert_eq!(answers.phone_key().as_deref(), Some("+34612345678"));
+        let errors = input("", "")
+            .parse_for(&fields, DedupeKey::Phone)
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            [("phone".to_string(), "Please fill this in.".to_string())]
+        );
+        // With an email, the email is the key.
+        let answers = input("ANA@example.com", "+34 612 34 56 78")
+            .parse_for(&fields, DedupeKey::Phone)
+            .unwrap();
+        assert_eq!(answers.email_key(), "ana@example.com");
+        assert_eq!(answers.phone_key(), None);
+        // Keyed by email, the email is required whatever its field says.
+        let errors = input("", "+34 612 34 56 78")
+            .parse_for(&fields, DedupeKey::Email)
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            [(
+                "email".to_string(),
+                "Please enter your email address.".to_string()
+            )]
+        );
+    }
+
+    #[test]
     fn valid_form() {
         let input = FormInput {
             name: " Ana Lima ".into(),
@@ -310,7 +384,7 @@ mod tests {
         };
         let answers = input.parse().unwrap();
         assert_eq!(answers.name, "Ana Lima");
-        assert_eq!(answers.email.as_str(), "ana@example.com");
+        assert_eq!(answers.email_key(), "ana@example.com");
         assert_eq!(answers.company, None);
     }
 }

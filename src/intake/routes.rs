@@ -258,7 +258,7 @@ pub(crate) async fn submit(state: &AppState, mut req: Request) -> AppResult<Resp
     // Answers first, whatever else the submission looks like: a person
     // whose browser autofilled the hidden field, or who was quick, and who
     // made a typo, gets their form back with the message like anyone else.
-    let answers = match input.parse_for(&form.fields) {
+    let answers = match input.parse_for(&form.fields, form.dedupe_key()) {
         Ok(answers) => answers,
         Err(errors) => {
             state.metrics.rejected(Rejected::Invalid);

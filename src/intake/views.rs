@@ -38,7 +38,12 @@ impl FormMessages<'_> {
 /// One field of the public form: its label (a mark when required), help
 /// text, the input its kind takes (with the browser's autofill hint), the
 /// value typed, and its message.
-fn field_input(field: &Field, input: &FormInput, messages: &FormMessages<'_>) -> Markup {
+fn field_input(
+    field: &Field,
+    dedupe: crate::forms::fields::DedupeKey,
+    input: &FormInput,
+    messages: &FormMessages<'_>,
+) -> Markup {
     let name = field.input_name();
     let id = format!("f-{name}");
     let message = messages.field(&name);
@@ -53,7 +58,8 @@ fn field_input(field: &Field, input: &FormInput, messages: &FormMessages<'_>) ->
     .collect();
     let described = (!described.is_empty()).then(|| described.join(" "));
     let value = input.value(&name);
-    let required = field.required || field.key.as_deref() == Some(crate::forms::fields::EMAIL_KEY);
+    // The dedupe key's field is required whatever it says (see `parse_for`).
+    let required = field.required || field.is_key_field(dedupe);
     let mark = html! { @if required { span.req aria-hidden="true" { " *" } } };
     let help = html! { @if !field.help.is_empty() { p.help id=(help_id) { (field.help) } } };
     let error = html! { @if let Some(msg) = message { p.error id=(error_id) { (msg) } } };
@@ -149,7 +155,7 @@ pub fn public_form(
                 label for="f-website" { "Website" }
                 input id="f-website" type="text" name="website" tabindex="-1" autocomplete="off";
             }
-            @for field in fields { (field_input(field, input, messages)) }
+            @for field in fields { (field_input(field, form.dedupe_key(), input, messages)) }
             button.primary type="submit" { "Send" }
         }
     }

@@ -50,7 +50,7 @@ pub fn submission_key(form_key: &str, answers: &Answers) -> String {
         hash.update(value.as_bytes());
     };
     field(&answers.name);
-    field(answers.email.as_str());
+    field(answers.email_key());
     field(answers.phone.as_ref().map_or("", |p| p.as_str()));
     field(answers.company.as_deref().unwrap_or(""));
     field(answers.interest.as_deref().unwrap_or(""));

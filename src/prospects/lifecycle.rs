@@ -117,20 +117,34 @@ pub async fn trashed(pool: &Pool, scope: Scope, id: i64) -> sqlx::Result<Option<
         .await)
 }
 
-/// The live prospect of `organization_id` with email key `email`, other
-/// than `except`: (id, name).
+/// The live prospect of `organization_id` with email key `email` (not
+/// `""`), other than `except`: (id, name).
 pub async fn live_with_email(
     tx: &mut Tx,
     organization_id: i64,
     email: &str,
     except: i64,
 ) -> sqlx::Result<Option<(i64, String)>> {
+    live_with_key(tx, organization_id, email, "", except).await
+}
+
+/// The live prospect of `organization_id` with the key `email` and
+/// `phone_key` (one of the two is `""`: see `prospects::upsert`), other
+/// than `except`: (id, name).
+pub async fn live_with_key(
+    tx: &mut Tx,
+    organization_id: i64,
+    email: &str,
+    phone_key: &str,
+    except: i64,
+) -> sqlx::Result<Option<(i64, String)>> {
     on_tx!(tx, c => sqlx::query_as(
         "SELECT id, name FROM prospects
-         WHERE organization_id = $1 AND email = $2 AND deleted_at IS NULL AND id <> $3",
+         WHERE organization_id = $1 AND email = $2 AND phone_key = $3 AND deleted_at IS NULL AND id <> $4",
     )
     .bind(organization_id)
     .bind(email)
+    .bind(phone_key)
     .bind(except)
     .fetch_optional(&mut **c)
     .await)
@@ -151,16 +165,16 @@ pub enum Restored {
 /// Brings trashed prospect `id` back (a `restored` timeline entry naming
 /// `by`), unless a live prospect of its organization has its address now.
 pub async fn restore(tx: &mut Tx, id: i64, by: &str) -> sqlx::Result<Restored> {
-    let row: Option<(i64, String)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT organization_id, email FROM prospects WHERE id = $1 AND deleted_at IS NOT NULL",
+    let row: Option<(i64, String, String)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT organization_id, email, phone_key FROM prospects WHERE id = $1 AND deleted_at IS NOT NULL",
     )
     .bind(id)
     .fetch_optional(&mut **c)
     .await)?;
-    let Some((organization_id, email)) = row else {
+    let Some((organization_id, email, phone_key)) = row else {
         return Ok(Restored::Gone);
     };
-    if let Some((live, name)) = live_with_email(tx, organization_id, &email, id).await? {
+    if let Some((live, name)) = live_with_key(tx, organization_id, &email, &phone_key, id).await? {
         return Ok(Restored::Taken(live, name));
     }
     on_tx!(tx, c => sqlx::query("UPDATE prospects SET deleted_at = NULL, updated_at = $2 WHERE id = $1")
@@ -188,15 +202,17 @@ pub async fn erase(tx: &mut Tx, id: i64) -> sqlx::Result<Option<i64>> {
     };
     // Applied imports' files and outcomes that mention the address (the
     // key is lower case; `lower` folds ASCII on SQLite, which is what an
-    // address's local part usually is).
-    let pattern = format!(
-        "%{}%",
-        email
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    on_tx!(tx, c => sqlx::query(
+    // address's local part usually is). A prospect without an email (keyed
+    // by phone) came from no import: an empty pattern would match them all.
+    if !email.is_empty() {
+        let pattern = format!(
+            "%{}%",
+            email
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        on_tx!(tx, c => sqlx::query(
         "UPDATE prospect_imports SET content = '', outcome = NULL
          WHERE organization_id = $1 AND applied_at IS NOT NULL
            AND (lower(content) LIKE $2 ESCAPE '\\' OR lower(COALESCE(outcome, '')) LIKE $2 ESCAPE '\\')",
@@ -206,6 +222,7 @@ pub async fn erase(tx: &mut Tx, id: i64) -> sqlx::Result<Option<i64>> {
     .execute(&mut **c)
     .await
     .map(|_| ()))?;
+    }
     for sql in [
         "DELETE FROM prospect_tags WHERE prospect_id = $1",
         "DELETE FROM timeline_entries WHERE prospect_id = $1",
@@ -347,6 +364,19 @@ pub async fn merge(tx: &mut Tx, survivor: i64, other: i64, by: &str) -> sqlx::Re
             .await
             .map(|_| ()))?;
     }
+    // A survivor without an email (keyed by phone) takes the other's, and
+    // is keyed by it from now on (now that the other is gone, no live
+    // prospect has it).
+    if kept.email.is_empty() && !gone.email.is_empty() {
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE prospects SET email = $2, phone_key = '' WHERE id = $1 AND email = ''",
+        )
+        .bind(survivor)
+        .bind(&gone.email)
+        .execute(&mut **c)
+        .await
+        .map(|_| ()))?;
+    }
     work::entry(
         tx,
         survivor,
@@ -362,7 +392,8 @@ pub async fn merge(tx: &mut Tx, survivor: i64, other: i64, by: &str) -> sqlx::Re
 }
 
 /// Gives prospect `id` the email key `email` (the caller has made sure no
-/// other live prospect of its organization has it), with an
+/// other live prospect of its organization has it; a prospect keyed by
+/// phone is keyed by it from now on), with an
 /// `email_corrected` timeline entry (from, to, by). False if unchanged.
 pub async fn correct_email(tx: &mut Tx, id: i64, email: &str, by: &str) -> sqlx::Result<bool> {
     let before: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT email FROM prospects WHERE id = $1")
@@ -372,7 +403,8 @@ pub async fn correct_email(tx: &mut Tx, id: i64, email: &str, by: &str) -> sqlx:
     let Some(before) = before.filter(|b| b != email) else {
         return Ok(false);
     };
-    on_tx!(tx, c => sqlx::query("UPDATE prospects SET email = $2, updated_at = $3 WHERE id = $1")
+    // An email key makes the prospect email-keyed: its phone key goes.
+    on_tx!(tx, c => sqlx::query("UPDATE prospects SET email = $2, phone_key = '', updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(email)
         .bind(now_ms())

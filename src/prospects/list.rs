@@ -309,7 +309,7 @@ pub fn claim_button(id: i64, csrf: &str) -> Markup {
 fn row(p: &Prospect, zone: crate::platform::time_zones::Tz, show_location: bool) -> Markup {
     html! {
         strong.name { (p.name) }
-        span.email { (display_email(&p.email)) }
+        @if p.email.is_empty() { span.email { (p.phone.as_deref().unwrap_or_default()) } } @else { span.email { (display_email(&p.email)) } }
         @if let Some(company) = &p.company { span.company { (company) } }
         @if show_location { span.location { (p.location_name) } }
         span.meta {

@@ -215,7 +215,7 @@ pub fn facts(p: &Prospect) -> Markup {
     html! {
         dl.facts {
             dt { "Name" } dd { (p.name) }
-            dt { "Email" } dd { (display_email(&p.email)) }
+            dt { "Email" } dd { @if p.email.is_empty() { "—" } @else { (display_email(&p.email)) } }
             dt { "Phone" } dd { (p.phone.as_deref().unwrap_or("—")) }
             dt { "Company" } dd { (p.company.as_deref().unwrap_or("—")) }
             dt { "Stage" } dd { (p.stage.badge()) }

@@ -37,6 +37,7 @@ pub async fn quick_add(
     let person = Person {
         organization_id,
         email,
+        phone_key: "",
         name,
         phone,
         company: None,
@@ -665,7 +666,8 @@ pub struct Applied {
 }
 
 /// Applies `submissions` in the transaction: each one's prospect is
-/// upserted ([`upsert::upsert`], new answers fill blanks) and gets a
+/// upserted ([`upsert::upsert`], new answers fill blanks; keyed by the
+/// email, or without one by the phone key) and gets a
 /// timeline entry with the submission's key. A submission whose key is
 /// already on an entry (a redelivered job), or earlier in the slice, is
 /// not applied (`None`): nothing of it changes anything. Give them in the
@@ -690,14 +692,34 @@ pub async fn apply_submissions(
         .iter()
         .map(|&i| format!("form:{}", submissions[i].form.slug))
         .collect();
+    // A submission without an email is keyed by its phone (email wins).
+    let phone_keys: Vec<Option<String>> = fresh
+        .iter()
+        .map(|&i| submissions[i].answers.phone_key())
+        .collect();
+    if let Some(i) = fresh
+        .iter()
+        .zip(&phone_keys)
+        .find(|&(&i, key)| submissions[i].answers.email.is_none() && key.is_none())
+        .map(|(&i, _)| i)
+    {
+        // `parse_for` never lets one through; a payload made otherwise is
+        // refused rather than stored as nobody.
+        return Err(sqlx::Error::Protocol(format!(
+            "submission {} has neither an email nor a phone",
+            submissions[i].key
+        )));
+    }
     let people: Vec<Person> = fresh
         .iter()
         .zip(&sources)
-        .map(|(&i, source)| {
+        .zip(&phone_keys)
+        .map(|((&i, source), phone_key)| {
             let s = &submissions[i];
             Person {
                 organization_id: s.form.organization_id,
-                email: s.answers.email.as_str(),
+                email: s.answers.email_key(),
+                phone_key: phone_key.as_deref().unwrap_or_default(),
                 name: &s.answers.name,
                 phone: s.answers.phone.as_ref().map(|p| p.as_str()),
                 company: s.answers.company.as_deref(),

@@ -204,8 +204,10 @@ pub async fn edit(
     let name = fields::name(&form.name);
     let phone = fields::phone(&form.phone);
     let company = fields::company(&form.company);
+    // A prospect without an email (keyed by phone) may stay without one.
     let email = match &form.email {
         None => Ok(None),
+        Some(raw) if prospect.email.is_empty() && raw.trim().is_empty() => Ok(None),
         Some(raw) => fields::email(raw).map(Some),
     };
     for (field, err) in [

@@ -89,7 +89,7 @@ impl From<&Answers> for Submitted {
     fn from(answers: &Answers) -> Self {
         Submitted {
             name: Some(answers.name.clone()),
-            email: Some(answers.email.as_str().to_string()),
+            email: answers.email.as_ref().map(|e| e.as_str().to_string()),
             phone: answers.phone.as_ref().map(|p| p.as_str().to_string()),
             company: answers.company.clone(),
             interest: answers.interest.clone(),

@@ -11,9 +11,19 @@
 //! applies it to what is stored at that moment). Tests check that the two
 //! agree.
 //!
+//! A person is keyed by their email key, or, with none (`email` is `""`:
+//! a submission to a phone-keyed form without an email), by their phone
+//! key (`platform::text::Phone::key`). A prospect has one of the two, never
+//! both, and the unique index `prospects_live_key (organization_id, email,
+//! phone_key) WHERE deleted_at IS NULL` covers both kinds: an email-keyed
+//! row is unique by (organization, email, `""`), a phone-keyed one by
+//! (organization, `""`, phone key). So one statement takes both kinds, and
+//! the email-keyed path costs one more bound `""` per row.
+//!
 //! Statements are set-based: a slice of people is one multi-row
-//! `INSERT … ON CONFLICT (organization_id, email) WHERE deleted_at IS NULL
-//! DO UPDATE … RETURNING` (a prospect in the trash does not take new answers)
+//! `INSERT … ON CONFLICT (organization_id, email, phone_key) WHERE
+//! deleted_at IS NULL DO UPDATE … RETURNING` (a prospect in the trash does
+//! not take new answers)
 //! per [`db::rows_per_statement`] rows (so within both databases'
 //! bound-parameter limits), plus a few statements for what only some rows
 //! need (tags, a search text to make again, ids of prospects left alone).
@@ -31,8 +41,12 @@ use crate::{
 pub struct Person<'a> {
     pub organization_id: i64,
     /// The email key (`platform::text::email_key`: NFC, lower case, ASCII
-    /// domain): prospects are unique per organization and key.
+    /// domain): prospects are unique per organization and key. `""` for a
+    /// person keyed by phone.
     pub email: &'a str,
+    /// The phone key (`platform::text::Phone::key`) of a person without an
+    /// email; `""` for everyone with one (email wins).
+    pub phone_key: &'a str,
     pub name: &'a str,
     pub phone: Option<&'a str>,
     pub company: Option<&'a str>,
@@ -131,7 +145,8 @@ pub struct Upserted {
     pub outcome: Outcome,
 }
 
-/// The people of one call with the same organization and email, as one:
+/// The people of one call with the same organization and key (email and
+/// phone key), as one:
 /// details combined by [`fill_blanks`] in slice order, tags added up; the
 /// first one's source, owner and time for a new prospect, the last one's
 /// time as `updated_at`. `ON CONFLICT` cannot touch one row twice in a
@@ -146,12 +161,12 @@ struct Group<'a> {
 
 fn group<'a>(people: &[Person<'a>]) -> (Vec<Group<'a>>, Vec<usize>) {
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut index: HashMap<(i64, &'a str), usize> = HashMap::with_capacity(people.len());
+    let mut index: HashMap<(i64, &'a str, &'a str), usize> = HashMap::with_capacity(people.len());
     let mut member_of = Vec::with_capacity(people.len());
     for person in people {
         let next = groups.len();
         let g = *index
-            .entry((person.organization_id, person.email))
+            .entry((person.organization_id, person.email, person.phone_key))
             .or_insert(next);
         if g == next {
             groups.push(Group {
@@ -175,11 +190,12 @@ fn group<'a>(people: &[Person<'a>]) -> (Vec<Group<'a>>, Vec<usize>) {
     (groups, member_of)
 }
 
-/// A row `RETURNING` gives back: id, organization, email, name, phone,
-/// company, search text, inserted by this statement.
+/// A row `RETURNING` gives back: id, organization, email, phone key, name,
+/// phone, company, search text, inserted by this statement.
 type Returned = (
     i64,
     i64,
+    String,
     String,
     String,
     Option<String>,
@@ -188,10 +204,11 @@ type Returned = (
     bool,
 );
 
-const PROSPECT_COLUMNS: usize = 10;
+const PROSPECT_COLUMNS: usize = 11;
 
 /// Applies `people` in the transaction: new people become prospects;
-/// people already stored (same organization and email key) get what
+/// people already stored (same organization and key: email, or phone key
+/// for a person without an email) get what
 /// `on_conflict` says. Several people of one slice with the same key are
 /// one person (see `Group`), so give them in the order they should apply
 /// (a batch of submissions: by submission time). Returns one [`Upserted`]
@@ -233,7 +250,14 @@ pub async fn upsert(
     let per_statement = db::rows_per_statement(PROSPECT_COLUMNS, 1);
     let mut at = HashMap::with_capacity(groups.len());
     for (g, group) in groups.iter().enumerate() {
-        at.insert((group.first.organization_id, group.first.email), g);
+        at.insert(
+            (
+                group.first.organization_id,
+                group.first.email,
+                group.first.phone_key,
+            ),
+            g,
+        );
     }
     for chunk in groups.chunks(per_statement) {
         let values = db::values_list(chunk.len(), PROSPECT_COLUMNS, 1);
@@ -242,11 +266,12 @@ pub async fn upsert(
             None => "xmax = 0".to_string(),
         };
         let sql = format!(
-            "INSERT INTO prospects (organization_id, email, name, phone, company, source, created_at,
-                 updated_at, owner_user_id, search_text)
+            "INSERT INTO prospects (organization_id, email, phone_key, name, phone, company, source,
+                 created_at, updated_at, owner_user_id, search_text)
              VALUES {values}
-             ON CONFLICT (organization_id, email) WHERE deleted_at IS NULL {action}
-             RETURNING id, organization_id, email, name, phone, company, search_text, {inserted} AS inserted"
+             ON CONFLICT (organization_id, email, phone_key) WHERE deleted_at IS NULL {action}
+             RETURNING id, organization_id, email, phone_key, name, phone, company, search_text,
+                 {inserted} AS inserted"
         );
         let searched: Vec<String> = chunk
             .iter()
@@ -266,6 +291,7 @@ pub async fn upsert(
                 query = query
                     .bind(g.first.organization_id)
                     .bind(g.first.email)
+                    .bind(g.first.phone_key)
                     .bind(g.details.name)
                     .bind(g.details.phone)
                     .bind(g.details.company)
@@ -282,7 +308,7 @@ pub async fn upsert(
             query.fetch_all(&mut **c).await
         })?;
         for row in rows {
-            if let Some(&g) = at.get(&(row.1, row.2.as_str())) {
+            if let Some(&g) = at.get(&(row.1, row.2.as_str(), row.3.as_str())) {
                 stored[g] = Some(row);
             }
         }
@@ -301,7 +327,7 @@ pub async fn upsert(
         .filter(|&g| {
             stored[g]
                 .as_ref()
-                .is_some_and(|r| !r.7 || !groups[g].tags.is_empty())
+                .is_some_and(|r| !r.8 || !groups[g].tags.is_empty())
         })
         .collect();
     if !again.is_empty() {
@@ -312,7 +338,7 @@ pub async fn upsert(
         let tags = tags_of(tx, &ids).await?;
         let mut changed: Vec<(i64, String)> = Vec::new();
         for &g in &again {
-            let Some((id, _, email, name, phone, company, searched, _)) = &stored[g] else {
+            let Some((id, _, email, _, name, phone, company, searched, _)) = &stored[g] else {
                 continue;
             };
             let now = search_text(
@@ -329,7 +355,7 @@ pub async fn upsert(
         set_search_texts(tx, &changed).await?;
     }
     for (g, row) in stored.iter().enumerate() {
-        if let Some((id, _, _, name, _, _, _, inserted)) = row {
+        if let Some((id, _, _, _, name, _, _, _, inserted)) = row {
             done[g] = Some(Upserted {
                 id: *id,
                 name: name.clone(),
@@ -343,21 +369,25 @@ pub async fn upsert(
     }
     // People left alone: their prospects' ids.
     let kept: Vec<usize> = (0..groups.len()).filter(|&g| done[g].is_none()).collect();
-    for chunk in kept.chunks(db::rows_per_statement(2, 0)) {
+    for chunk in kept.chunks(db::rows_per_statement(3, 0)) {
         let sql = format!(
-            "SELECT id, organization_id, email, name FROM prospects
-             WHERE (organization_id, email) IN (VALUES {}) AND deleted_at IS NULL",
-            db::values_list(chunk.len(), 2, 1)
+            "SELECT id, organization_id, email, phone_key, name FROM prospects
+             WHERE (organization_id, email, phone_key) IN (VALUES {}) AND deleted_at IS NULL",
+            db::values_list(chunk.len(), 3, 1)
         );
-        let rows: Vec<(i64, i64, String, String)> = on_tx!(tx, c => {
+        let rows: Vec<(i64, i64, String, String, String)> = on_tx!(tx, c => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
             for &g in chunk {
-                query = query.bind(groups[g].first.organization_id).bind(groups[g].first.email);
+                let first = &groups[g].first;
+                query = query
+                    .bind(first.organization_id)
+                    .bind(first.email)
+                    .bind(first.phone_key);
             }
             query.fetch_all(&mut **c).await
         })?;
-        for (id, organization_id, email, name) in rows {
-            if let Some(&g) = at.get(&(organization_id, email.as_str())) {
+        for (id, organization_id, email, phone_key, name) in rows {
+            if let Some(&g) = at.get(&(organization_id, email.as_str(), phone_key.as_str())) {
                 done[g] = Some(Upserted {
                     id,
                     name,
@@ -370,9 +400,10 @@ pub async fn upsert(
         .into_iter()
         .map(|g| {
             done[g].clone().ok_or_else(|| {
+                let first = &groups[g].first;
                 sqlx::Error::Protocol(format!(
-                    "prospect {} of organization {} was neither written nor found",
-                    groups[g].first.email, groups[g].first.organization_id
+                    "prospect {}{} of organization {} was neither written nor found",
+                    first.email, first.phone_key, first.organization_id
                 ))
             })
         })
@@ -552,6 +583,7 @@ mod tests {
         let person = |org, email, name, phone, at, tags| Person {
             organization_id: org,
             email,
+            phone_key: "",
             name,
             phone,
             company: None,
@@ -573,5 +605,30 @@ mod tests {
         assert_eq!((groups[0].first.at, groups[0].updated_at), (10, 13));
         assert_eq!(groups[0].tags, ["vip", "expo"]);
         assert_eq!(groups[1].details, d("Other org", None, None));
+    }
+
+    #[test]
+    fn people_without_an_email_are_one_per_phone_key() {
+        let person = |email, phone_key, name| Person {
+            organization_id: 1,
+            email,
+            phone_key,
+            name,
+            phone: None,
+            company: None,
+            source: "test",
+            owner: None,
+            at: 1,
+            tags: &[],
+        };
+        let people = [
+            person("", "+34612345678", "Ana"),
+            person("", "+34699000000", "Bo"),
+            person("", "+34612345678", "Not Ana"),
+            person("ana@x.test", "", "Ana by email"),
+        ];
+        let (groups, member_of) = group(&people);
+        assert_eq!(member_of, [0, 1, 0, 2]);
+        assert_eq!(groups[0].details.name, "Ana");
     }
 }

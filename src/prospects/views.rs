@@ -49,7 +49,7 @@ pub fn prospect_results(
                         li {
                             a href={ "/prospects/" (p.id) } {
                                 strong.name { (p.name) }
-                                span.email { (display_email(&p.email)) }
+                                @if p.email.is_empty() { span.email { (p.phone.as_deref().unwrap_or_default()) } } @else { span.email { (display_email(&p.email)) } }
                                 @if let Some(company) = &p.company { span.company { (company) } }
                                 span.meta {
                                     (p.stage.badge()) " · "
@@ -118,7 +118,7 @@ pub fn prospect_page(
             section.card {
                 h1 { (prospect.name) }
                 dl.facts {
-                    dt { "Email" } dd { a href=(crate::platform::ui::mailto_href(&prospect.email)) { (display_email(&prospect.email)) } }
+                    @if !prospect.email.is_empty() { dt { "Email" } dd { a href=(crate::platform::ui::mailto_href(&prospect.email)) { (display_email(&prospect.email)) } } }
                     @if let Some(phone) = &prospect.phone { dt { "Phone" } dd { a href=(crate::platform::ui::tel_href(phone)) { (phone) } } }
                     @if let Some(company) = &prospect.company { dt { "Company" } dd { (company) } }
                     dt { "Source" } dd { (prospect.source) }
@@ -188,11 +188,16 @@ fn timeline_entry(entry: &TimelineEntry, zone: crate::platform::time_zones::Tz) 
                     p { "Stage " (from.as_str()) " → " strong { (to.as_str()) } " by " (by) }
                 },
                 TimelineEvent::Added { .. } => { p { "Added by hand" } },
-                TimelineEvent::Merged { email, by, .. } => {
-                    p { "Merged " strong { (display_email(email)) } " into this prospect by " (by) }
+                TimelineEvent::Merged { email, name, by } => {
+                    // A prospect without an email (keyed by phone) is named.
+                    p { "Merged " strong { @if email.is_empty() { (name) } @else { (display_email(email)) } } " into this prospect by " (by) }
                 },
                 TimelineEvent::EmailCorrected { from, to, by } => {
-                    p { "Email corrected from " (display_email(from)) " to " strong { (display_email(to)) } " by " (by) }
+                    @if from.is_empty() {
+                        p { "Email " strong { (display_email(to)) } " added by " (by) }
+                    } @else {
+                        p { "Email corrected from " (display_email(from)) " to " strong { (display_email(to)) } " by " (by) }
+                    }
                 },
                 TimelineEvent::Deleted { by } => { p { "Deleted by " (by) } },
                 TimelineEvent::Restored { by } => { p { "Restored from the trash by " (by) } },
@@ -254,7 +259,7 @@ pub fn prospect_edit(
                 form method="post" action={ "/prospects/" (prospect.id) "/edit" } {
                     input type="hidden" name="_csrf" value=(csrf);
                     (labelled_input("e-name", "name", "Name", "text", &form.name, (true, "off"), problem(&form.problems, "name")))
-                    (labelled_input("e-email", "email", "Email", "email", &form.email, (true, "off"), problem(&form.problems, "email")))
+                    (labelled_input("e-email", "email", "Email", "email", &form.email, (!prospect.email.is_empty(), "off"), problem(&form.problems, "email")))
                     (labelled_input("e-phone", "phone", "Phone", "tel", &form.phone, (false, "off"), problem(&form.problems, "phone")))
                     (labelled_input("e-company", "company", "Company", "text", &form.company, (false, "off"), problem(&form.problems, "company")))
                     div.field {

@@ -37,6 +37,7 @@ mod notifications;
 mod operations;
 mod overload;
 mod people;
+mod phone_key;
 mod pipeline;
 mod processes;
 mod prospect_list;

@@ -15,7 +15,7 @@ fn answers(held: &Held) -> Markup {
         Some(a) => html! {
             p.name { strong { (a.name) } }
             dl.answers {
-                dt { "Email" } dd { (crate::platform::text::display_email(a.email.as_str())) }
+                dt { "Email" } dd { (a.email.as_ref().map_or("—".into(), |e| crate::platform::text::display_email(e.as_str()))) }
                 dt { "Phone" } dd { (a.phone.as_ref().map_or("—", |p| p.as_str())) }
                 dt { "Company" } dd { (a.company.as_deref().unwrap_or("—")) }
                 dt { "Interest" } dd { (a.interest.as_deref().unwrap_or("—")) }

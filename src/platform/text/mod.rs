@@ -217,6 +217,38 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as a dedupe key (a phone-keyed form's prospects without
+    /// an email are unique by it): what it dials, whatever the spacing and
+    /// punctuation. An international number (`+` or `00` first) is `+`
+    /// and its digits (`+34 612 34 56 78`, `+34612345678` and
+    /// `0034 612-345-678` are all `+34612345678`); a national one (no
+    /// country code) is its digits alone, so it matches the same national
+    /// digits only, not the international form of the same line (Rally
+    /// knows no default country to add). An extension follows as `x` and
+    /// its digits (`+15550102000x34`).
+    pub fn key(&self) -> String {
+        let (number, extension) = match Self::split_extension(&self.0) {
+            Some((number, extension)) => (number, Some(extension)),
+            None => (self.0.as_str(), None),
+        };
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let mut key = String::with_capacity(digits.len() + 8);
+        if number.trim_start().starts_with('+') {
+            key.push('+');
+            key.push_str(&digits);
+        } else if let Some(international) = digits.strip_prefix("00") {
+            key.push('+');
+            key.push_str(international);
+        } else {
+            key.push_str(&digits);
+        }
+        if let Some(extension) = extension {
+            key.push('x');
+            key.push_str(extension);
+        }
+        key
+    }
 }
 
 /// A URL-safe identifier: lower-case letters, digits and dashes.
@@ -709,6 +741,24 @@ mod tests {
         assert_eq!(search_fold("José"), "jose");
         assert_eq!(search_fold("JOSE\u{301}"), "jose");
         assert_eq!(search_fold("François Ærø"), "francois ærø", "ø is a letter");
+    }
+
+    #[test]
+    fn phone_keys() {
+        let key = |typed: &str| Phone::parse(typed).unwrap().unwrap().key();
+        for same in [
+            "+34 612 34 56 78",
+            "+34612345678",
+            "0034 612-345-678",
+            "+34 (612) 345.678",
+        ] {
+            assert_eq!(key(same), "+34612345678", "{same}");
+        }
+        assert_eq!(key("612 34 56 78"), "612345678", "national: digits alone");
+        assert_eq!(key("030/1234567"), "0301234567");
+        assert_eq!(key("+1 555-010-1234 ext. 12"), "+15550101234x12");
+        assert_eq!(key("(555) 010-2000 X34"), "5550102000x34");
+        assert_ne!(key("+1 555-010-1234 ext. 12"), key("+1 555-010-1234"));
     }
 
     #[test]

@@ -913,6 +913,7 @@ pub async fn apply(
         .map(|write| Person {
             organization_id,
             email: &write.values.email,
+            phone_key: "",
             name: &write.values.name,
             phone: write.values.phone.as_deref(),
             company: write.values.company.as_deref(),
