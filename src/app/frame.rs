@@ -168,6 +168,7 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         }
         .instrument(span)
         .await;
+        let too_large = res.status() == StatusCode::PAYLOAD_TOO_LARGE;
         let headers = res.headers_mut();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
@@ -181,7 +182,7 @@ impl<E: Endpoint> Endpoint for Frame<E> {
         // The rest of a body too large was not read: the connection ends
         // after this answer, and says so, so that a client does not send
         // its next request on it.
-        if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if too_large {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         self.state
