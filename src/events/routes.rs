@@ -264,6 +264,11 @@ pub async fn stream(
     let start = (event, pool, shutdown, -1i64, last_name);
     let updates =
         futures::stream::unfold(start, |(event, pool, shutdown, count, last)| async move {
+            // After "ended": the stream is over (the page closes its end
+            // on that event, `sse-close`).
+            if count == i64::MIN {
+                return None;
+            }
             let mut out = Vec::new();
             let mut interval_first = count >= 0;
             let (mut count, mut last) = (count, last);
@@ -275,6 +280,18 @@ pub async fn stream(
                     }
                 }
                 interval_first = true;
+                // Ended meanwhile (from another screen): the projector says
+                // so and stops showing the code.
+                let current = crate::events::queries::event(&pool, event.organization_id, event.id)
+                    .await
+                    .ok()?;
+                if current.is_none_or(|e| e.ends_at.is_some()) {
+                    out.push(SseEvent::message(pages::ended().into_string()).event_type("ended"));
+                    return Some((
+                        futures::stream::iter(out),
+                        (event, pool, shutdown, i64::MIN, last),
+                    ));
+                }
                 let now = crate::events::queries::event_count(&pool, &event)
                     .await
                     .ok()?;

@@ -120,6 +120,11 @@ fn end_event(csrf: &str, event: &Event) -> Markup {
     }
 }
 
+/// What a projector shows once its event has ended.
+pub fn ended() -> Markup {
+    html! { p.alert.projector-warning role="status" { "This event has ended." } }
+}
+
 /// The live stream's address while the event runs; none once it ended.
 fn stream_of(event: &Event) -> Option<String> {
     event
@@ -138,12 +143,15 @@ fn live_body(p: &Projector<'_>) -> Markup {
     // An ended event's projector is its result: no code to scan, no stream.
     if p.event.ends_at.is_some() {
         return html! {
-            p.alert.projector-warning role="status" { "This event has ended." }
+            (ended())
             p.counter { (counter(p.count)) }
             @if p.event.show_names { ul.names { (names(p.recent)) } }
         };
     }
     html! {
+        // Filled when the event ends while the page is open (the stream's
+        // `ended`); the stylesheet then hides the code and the address.
+        div #event-ended sse-swap="ended" {}
         @if let Some(warning) = p.warning { p.alert.projector-warning role="alert" { (warning) } }
         div.qr { (PreEscaped(p.qr_svg)) }
         p.form-url { (p.form_url) }
@@ -165,7 +173,7 @@ pub fn live(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
         Some(nav),
         live_head(p.branding),
         html! {
-            section.projector hx-ext="sse" sse-connect=[stream_of(event)] {
+            section.projector hx-ext="sse" sse-connect=[stream_of(event)] sse-close="ended" {
                 (p.branding.logo(&organization))
                 h1 { (event.name) }
                 (live_body(p))
@@ -190,7 +198,7 @@ pub fn present(nav: Nav<'_>, may_run: bool, p: &Projector<'_>) -> Markup {
         None,
         live_head(p.branding),
         html! {
-            section.projector.presenter hx-ext="sse" sse-connect=[stream_of(event)] {
+            section.projector.presenter hx-ext="sse" sse-connect=[stream_of(event)] sse-close="ended" {
                 div.presenter-head {
                     (p.branding.logo(&organization))
                     h1 { (event.name) }

@@ -137,7 +137,7 @@ pub fn page(nav: Nav<'_>, home: &Home<'_>) -> Markup {
                     h2 { "Hottest prospects" }
                     @if home.hottest.is_empty() { p.empty { "No prospect has engaged in the last 30 days." } }
                     @else { ul.prospects { @for (p, at) in home.hottest { (prospect_line(p, zone, *at)) } } }
-                    p.small { "The prospects who sent a form most recently (in the last 30 days)." }
+                    p.small { "Ranked by most recent engagement: the last form each one sent, in the last 30 days." }
                 }
                 section.card #week {
                     h2 { "This week" }

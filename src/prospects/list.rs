@@ -263,7 +263,12 @@ fn results(
                 p.total #total { (plural(page.total, "prospect", "prospects")) @if !filters.is_empty() { " match" @if page.total == 1 { "es" } } }
                 @if page.rows.is_empty() {
                     p.empty {
-                        @if filters.is_empty() { "No prospects yet. Share your form to start collecting them." }
+                        @if filters.is_empty() && member {
+                            "No prospect is yours yet. "
+                            a href="/prospects?owner=unassigned" { "See the unassigned leads" }
+                            " and claim one."
+                        }
+                        @else if filters.is_empty() { "No prospects yet. Share your form to start collecting them." }
                         @else if !filters.q.trim().is_empty() { "No prospect matches “" (filters.q) "”." }
                         @else { "No prospect matches these filters." }
                     }

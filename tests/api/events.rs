@@ -195,6 +195,23 @@ async fn an_event_from_start_to_summary() {
             "{page}"
         );
     }
+    // A projector still open when the event ended hears it and its stream
+    // ends.
+    let stream = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.client.get(app.url("/events/1/stream")).send(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), stream.text())
+        .await
+        .expect("the stream ends after `ended`")
+        .unwrap();
+    assert!(
+        body.contains("event: ended") && body.contains("This event has ended."),
+        "{body}"
+    );
 }
 
 /// The projector shows the first name typed into each submission, never
