@@ -111,47 +111,77 @@ pub struct Counts {
     pub lost: i64,
 }
 
-/// The scope's counts in `[from, to)`.
-pub async fn counts(pool: &Pool, scope: Scope, from: i64, to: i64) -> sqlx::Result<Counts> {
+/// The scope's counts in two periods, `[from, mid)` and `[mid, to)` (last
+/// week and this one), in one pass over each table.
+pub async fn counts(
+    pool: &Pool,
+    scope: Scope,
+    from: i64,
+    mid: i64,
+    to: i64,
+) -> sqlx::Result<(Counts, Counts)> {
     let new_sql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM prospects p
-         WHERE {IN_SCOPE} AND p.created_at >= $3 AND p.created_at < $4"
+        "SELECT CAST(COALESCE(SUM(CASE WHEN p.created_at < $4 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN p.created_at >= $4 THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM prospects p
+         WHERE {IN_SCOPE} AND p.created_at >= $3 AND p.created_at < $5"
     );
-    let new: i64 = on_pool!(pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(new_sql))
+    let (new_before, new_after): (i64, i64) = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(new_sql))
         .bind(scope.organization_id)
         .bind(scope.owner)
         .bind(from)
+        .bind(mid)
         .bind(to)
         .fetch_one(p)
         .await)?;
     // Stage changes are timeline entries of kind `stage` whose JSON data
     // names the stage moved to (`"to":"contacted"`, as serde_json writes
-    // it): one pass over the period's moves counts the three stages.
+    // it): one pass over both periods' moves counts the three stages.
+    let moved = |stage: &str, before: bool| {
+        format!(
+            "CAST(COUNT(DISTINCT CASE WHEN t.data LIKE ${stage} AND t.created_at {} $4 THEN t.prospect_id END) AS BIGINT)",
+            if before { "<" } else { ">=" }
+        )
+    };
     let moved_sql = format!(
-        "SELECT CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $5 THEN t.prospect_id END) AS BIGINT),
-                CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $6 THEN t.prospect_id END) AS BIGINT),
-                CAST(COUNT(DISTINCT CASE WHEN t.data LIKE $7 THEN t.prospect_id END) AS BIGINT)
+        "SELECT {}, {}, {}, {}, {}, {}
          FROM timeline_entries t
          JOIN prospects p ON p.id = t.prospect_id
-         WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $4"
+         WHERE {IN_SCOPE} AND t.kind = 'stage' AND t.created_at >= $3 AND t.created_at < $5",
+        moved("6", true),
+        moved("7", true),
+        moved("8", true),
+        moved("6", false),
+        moved("7", false),
+        moved("8", false),
     );
     let moved_to = |stage: &str| format!("%\"to\":\"{stage}\"%");
-    let (contacted, won, lost): (i64, i64, i64) = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(moved_sql))
+    type Moves = (i64, i64, i64, i64, i64, i64);
+    let (c0, w0, l0, c1, w1, l1): Moves = on_pool!(pool, p => sqlx::query_as(sqlx::AssertSqlSafe(moved_sql))
             .bind(scope.organization_id)
             .bind(scope.owner)
             .bind(from)
+            .bind(mid)
             .bind(to)
             .bind(moved_to("contacted"))
             .bind(moved_to("customer"))
             .bind(moved_to("lost"))
             .fetch_one(p)
             .await)?;
-    Ok(Counts {
-        new,
-        contacted,
-        won,
-        lost,
-    })
+    Ok((
+        Counts {
+            new: new_before,
+            contacted: c0,
+            won: w0,
+            lost: l0,
+        },
+        Counts {
+            new: new_after,
+            contacted: c1,
+            won: w1,
+            lost: l1,
+        },
+    ))
 }
 
 /// Records a look at the home page at `now` and returns the time leads

@@ -53,11 +53,8 @@ pub async fn render(state: &AppState, user: &CurrentUser, now: i64) -> AppResult
     }
     let mut weeks = Vec::new();
     for (label, scope) in scopes {
-        weeks.push(Week {
-            label,
-            this: queries::counts(pool, scope, week, now + 1).await?,
-            last: queries::counts(pool, scope, last_week, week).await?,
-        });
+        let (last, this) = queries::counts(pool, scope, last_week, week, now + 1).await?;
+        weeks.push(Week { label, this, last });
     }
     let checklist = checklist(state, user, now).await?;
     Ok(page(

@@ -160,10 +160,7 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
     assert_eq!(week, ms("2026-06-14T12:00:00Z"));
     let last = rally::platform::time_zones::start_of_previous_week(now, zone);
     let scope = Scope::organization(org);
-    let this_week = rally::home::queries::counts(&app.pool, scope, week, now)
-        .await
-        .unwrap();
-    let last_week = rally::home::queries::counts(&app.pool, scope, last, week)
+    let (last_week, this_week) = rally::home::queries::counts(&app.pool, scope, last, week, now)
         .await
         .unwrap();
     assert_eq!(
@@ -187,9 +184,10 @@ async fn weeks_are_counted_from_monday_in_the_viewers_zone() {
     // In Los Angeles the same instant is still Sunday: all in one week.
     let la = rally::platform::time_zones::Tz::America__Los_Angeles;
     let week = rally::platform::time_zones::start_of_week(now, la);
-    let counts = rally::home::queries::counts(&app.pool, scope, week, now)
+    let (before, counts) = rally::home::queries::counts(&app.pool, scope, week, week, now)
         .await
         .unwrap();
+    assert_eq!(before, Counts::default());
     assert_eq!(counts.new, 2, "{counts:?}");
 }
 
