@@ -159,6 +159,30 @@ async fn rows(pool: &Pool, ids: &[i64]) -> sqlx::Result<Vec<Prospect>> {
     Ok(out)
 }
 
+/// Of `ids`, the prospects `assignee` does not own yet: (id, name,
+/// organization), in the caller's transaction, before the assignment.
+async fn not_yet_owned_by(
+    tx: &mut Tx,
+    assignee: i64,
+    ids: &[i64],
+) -> sqlx::Result<Vec<(i64, String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut args = vec![Arg::Int(assignee)];
+        args.extend(chunk.iter().map(|id| Arg::Int(*id)));
+        let sql = format!(
+            "SELECT id, name, organization_id FROM prospects
+             WHERE id IN ({}) AND (owner_user_id IS NULL OR owner_user_id <> $1)",
+            placeholders(2, chunk.len())
+        );
+        let found: Vec<(i64, String, i64)> = on_tx!(tx, c => bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &args)
+            .fetch_all(&mut **c)
+            .await)?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// Runs `sql` (with `$1` = `first` and the ids after it) for each chunk.
 async fn each_chunk(tx: &mut Tx, sql: &str, first: Vec<Arg>, ids: &[i64]) -> sqlx::Result<()> {
     for chunk in ids.chunks(CHUNK) {
@@ -284,16 +308,16 @@ pub async fn bulk(
                     }
                 }
             };
-            // Who held them before: the assignee hears of the ones that are
-            // new to them.
-            let before = match owner {
+            let at = db::now_ms();
+            let mut tx = state.db.write.begin_write().await?;
+            // The assignee hears of the ones new to them (not of their own
+            // assignments).
+            let new_to_them = match owner {
                 Some(assignee) if assignee != user.user.user_id => {
-                    rows(&state.db.read, &ids).await?
+                    not_yet_owned_by(&mut tx, assignee, &ids).await?
                 }
                 _ => Vec::new(),
             };
-            let at = db::now_ms();
-            let mut tx = state.db.write.begin_write().await?;
             each_chunk(
                 &mut tx,
                 "UPDATE prospects SET owner_user_id = $1, updated_at = $2 WHERE id IN ({ids})",
@@ -302,18 +326,14 @@ pub async fn bulk(
             )
             .await?;
             if let Some(assignee) = owner {
-                let new_to_them: Vec<&Prospect> = before
-                    .iter()
-                    .filter(|p| p.owner_user_id != Some(assignee))
-                    .collect();
                 match new_to_them.as_slice() {
                     [] => {}
-                    [one] => {
+                    [(id, name, organization_id)] => {
                         let assignment = crate::notifications::Assignment {
-                            organization_id: one.organization_id,
+                            organization_id: *organization_id,
                             assignee,
-                            prospect_id: one.id,
-                            prospect_name: &one.name,
+                            prospect_id: *id,
+                            prospect_name: name,
                             by: &user.user.user_name,
                             at,
                         };
