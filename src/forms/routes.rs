@@ -214,14 +214,18 @@ pub async fn edit(
         Ok(key) if key == form.dedupe_key() => None,
         Ok(key) => check_dedupe_key(key, &stored),
     });
-    if let Some(problem) = problem {
-        return Ok(form_again(pages::edit(
+    // The editor again, with the values as sent and `problem`.
+    let again = |problem| {
+        form_again(pages::edit(
             user.nav(),
             &form,
             &fields_shown(&values, Some(problem)),
             &stored,
             None,
-        )));
+        ))
+    };
+    if let Some(problem) = problem {
+        return Ok(again(problem));
     }
     let thanks = if values.thank_you.trim().is_empty() {
         DEFAULT_THANKS
@@ -240,13 +244,7 @@ pub async fn edit(
             form_queries::editable_fields(&mut tx, user.user.organization_id, form.id).await?;
         if let Some(problem) = check_dedupe_key(key, &fields) {
             drop(tx);
-            return Ok(form_again(pages::edit(
-                user.nav(),
-                &form,
-                &fields_shown(&values, Some(problem)),
-                &stored,
-                None,
-            )));
+            return Ok(again(problem));
         }
         form_queries::set_dedupe_key(&mut tx, user.user.organization_id, form.id, key).await?;
         tx.commit().await?;

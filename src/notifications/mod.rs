@@ -50,20 +50,17 @@ pub struct Assignment<'a> {
 /// turned it off. In the caller's transaction.
 pub async fn assigned(tx: &mut Tx, queue: &Queue, a: &Assignment<'_>) -> anyhow::Result<()> {
     let text = format!("{} assigned {} to you.", a.by, a.prospect_name);
-    let subject = format!("{} is yours", a.prospect_name);
     let key = format!("assigned:{}:{}:{}", a.prospect_id, a.assignee, a.at);
-    tell_assignee(
-        tx,
-        queue,
-        a.organization_id,
-        a.assignee,
-        Some(a.prospect_id),
-        &text,
-        &subject,
-        &key,
-        a.at,
-    )
-    .await
+    let notice = New {
+        organization_id: a.organization_id,
+        user_id: a.assignee,
+        kind: Kind::Assigned,
+        prospect_id: Some(a.prospect_id),
+        text: &text,
+        key: &key,
+        at: a.at,
+    };
+    tell_assignee(tx, queue, &notice, &format!("{} is yours", a.prospect_name)).await
 }
 
 /// Several prospects given to someone at once (a bulk action).
@@ -88,60 +85,43 @@ pub async fn assigned_many(
 ) -> anyhow::Result<()> {
     let what = crate::platform::ui::plural(a.count as i64, "prospect", "prospects");
     let text = format!("{} assigned {what} to you.", a.by);
-    let subject = format!("{what} are yours");
     let key = format!("assigned-many:{}:{}:{}", a.assignee, a.at, a.count);
-    tell_assignee(
-        tx,
-        queue,
-        a.organization_id,
-        a.assignee,
-        None,
-        &text,
-        &subject,
-        &key,
-        a.at,
-    )
-    .await
+    let notice = New {
+        organization_id: a.organization_id,
+        user_id: a.assignee,
+        kind: Kind::Assigned,
+        prospect_id: None,
+        text: &text,
+        key: &key,
+        at: a.at,
+    };
+    tell_assignee(tx, queue, &notice, &format!("{what} are yours")).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Stores `notice` for its person and queues its email (`subject`, the
+/// notice's text), unless they turned assignments off or it was stored
+/// before (its key).
 async fn tell_assignee(
     tx: &mut Tx,
     queue: &Queue,
-    organization_id: i64,
-    assignee: i64,
-    prospect_id: Option<i64>,
-    text: &str,
+    notice: &New<'_>,
     subject: &str,
-    key: &str,
-    at: i64,
 ) -> anyhow::Result<()> {
-    let Some(person) = queries::member(tx, organization_id, assignee, Kind::Assigned).await? else {
+    let Some(person) =
+        queries::member(tx, notice.organization_id, notice.user_id, Kind::Assigned).await?
+    else {
         return Ok(());
     };
     if !person.wants {
         return Ok(());
     }
-    let stored = queries::insert(
-        tx,
-        &New {
-            organization_id,
-            user_id: assignee,
-            kind: Kind::Assigned,
-            prospect_id,
-            text,
-            key,
-            at,
-        },
-    )
-    .await?;
-    if stored {
+    if queries::insert(tx, notice).await? {
         let message = views::email(
-            format!("notify-{key}"),
-            organization_id,
+            format!("notify-{}", notice.key),
+            notice.organization_id,
             &person,
             subject,
-            text,
+            notice.text,
             &[],
         );
         email::queue(tx, queue, &message).await?;

@@ -127,16 +127,7 @@ pub async fn create_invitation(
     let now = now_ms();
     // Inviting the same address again replaces the pending invitation (the
     // newest link works; the list shows one), as "resend" does elsewhere.
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE invitations SET revoked_at = $3
-         WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(organization_id)
-    .bind(email)
-    .bind(now)
-    .execute(&mut **c)
-    .await
-    .map(|_| ()))?;
+    end_pending_invitations(tx, organization_id, email, now).await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -160,6 +151,26 @@ pub async fn create_invitation(
     )
     .await?;
     Ok(id)
+}
+
+/// Ends every pending invitation of `email` to the organization at `now`
+/// (ms): re-invited (a new invitation replaces it) or joined.
+async fn end_pending_invitations(
+    tx: &mut Tx,
+    organization_id: i64,
+    email: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE invitations SET revoked_at = $3
+         WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(organization_id)
+    .bind(email)
+    .bind(now)
+    .execute(&mut **c)
+    .await
+    .map(|_| ()))
 }
 
 /// Revokes a pending invitation of the organization. False if none.
@@ -216,16 +227,7 @@ pub async fn accept_invitation(
         return Ok(None);
     };
     // Any other pending invitation of this address here is done with.
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE invitations SET revoked_at = $3
-         WHERE organization_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(organization_id)
-    .bind(&email)
-    .bind(now)
-    .execute(&mut **c)
-    .await
-    .map(|_| ()))?;
+    end_pending_invitations(tx, organization_id, &email, now).await?;
     let existing: Option<Role> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2",
     )

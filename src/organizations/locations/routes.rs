@@ -78,9 +78,8 @@ pub async fn create(
     let rollups = franchise::rollups(&state.db.read, hq.id, None).await?;
     // The same name in another case or with other accents is the same
     // place to the people choosing it from a list.
-    let same = |other: &str| {
-        crate::platform::text::search_fold(other) == crate::platform::text::search_fold(name)
-    };
+    let folded = crate::platform::text::search_fold(name);
+    let same = |other: &str| crate::platform::text::search_fold(other) == folded;
     let problem = if name.is_empty() || name.chars().count() > 120 {
         Some("Please name the location (up to 120 characters).")
     } else if rollups.iter().any(|r| same(&r.name)) {
